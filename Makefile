@@ -1,0 +1,46 @@
+# visdet: setup and the README commands.
+#   make parity     the main job: parity suite (goldens + live when the reference is here), report
+#   make test       the whole suite (tests/ and parity/) with coverage
+#   make reference  build the reference environment (.venv-ref: mmdet 3.3.0, mmcv 2.1.0, mmengine 0.10.7)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.visdet-installed
+REF_PY := .venv-ref/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup parity test reference goldens verify-goldens parity-live lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+parity: $(STAMP)
+	$(PY) -m pytest parity/ -n auto $(PYTEST_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest tests/ parity/ -n auto --cov=visdet --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+reference:
+	bash scripts/make_reference.sh
+
+# Goldens are written by the reference only (never by visdet).
+goldens: reference
+	$(REF_PY) -m parity.golden generate $(if $(ONLY),--only $(ONLY),)
+
+verify-goldens: $(STAMP)
+	$(PY) -m parity.golden verify
+
+# The parity suite inside the reference environment: golden and live cases together.
+parity-live: reference
+	$(REF_PY) -m pytest parity/ -n auto $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt ruff
+	$(PY) -m ruff check visdet parity tests
+
+clean:
+	rm -rf reports .pytest_cache .hypothesis .coverage .coverage.*

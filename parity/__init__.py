@@ -1,0 +1,1 @@
+"""visdet's parity suite: goldens written by mmdet/mmcv, differential and live tests."""

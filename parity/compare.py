@@ -1,0 +1,161 @@
+"""Comparison of visdet outputs with reference outputs, with the tolerance file's rules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+TOLERANCES = Path(__file__).with_name("tolerances.yaml")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Absolute and relative tolerance for one output key (``exact`` means equality)."""
+
+    atol: float
+    rtol: float
+    exact: bool = False
+    reason: str = ""
+
+    def describe(self) -> str:
+        """Short text for the report."""
+        return "exact" if self.exact else f"atol={self.atol:g} rtol={self.rtol:g}"
+
+
+@lru_cache(maxsize=1)
+def _load_tolerances() -> dict[str, Any]:
+    with TOLERANCES.open() as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict) or "default" not in data:
+        raise ValueError(f"{TOLERANCES}: needs a 'default' entry with atol and rtol")
+    for i, entry in enumerate(data.get("overrides") or []):
+        missing = {"match", "atol", "rtol", "reason"} - set(entry)
+        if missing:
+            raise ValueError(f"{TOLERANCES}: overrides[{i}] lacks {sorted(missing)}")
+        if not str(entry["reason"]).strip():
+            raise ValueError(f"{TOLERANCES}: overrides[{i}] ({entry['match']}) has an empty reason")
+    return data
+
+
+def tolerance_for(case_key: str, output_key: str, exact: bool) -> Tolerance:
+    """The tolerance for ``output_key`` of case ``case_key`` ("component/name")."""
+    if exact:
+        return Tolerance(0.0, 0.0, exact=True)
+    data = _load_tolerances()
+    target = f"{case_key}:{output_key}"
+    for entry in data.get("overrides") or []:
+        if fnmatch(target, entry["match"]):
+            return Tolerance(float(entry["atol"]), float(entry["rtol"]), reason=entry["reason"])
+    default = data["default"]
+    return Tolerance(float(default["atol"]), float(default["rtol"]))
+
+
+@dataclass
+class KeyResult:
+    """Comparison of one output tensor."""
+
+    key: str
+    ok: bool
+    max_abs: float
+    max_rel: float
+    tolerance: Tolerance
+    message: str = ""
+
+
+@dataclass
+class CaseResult:
+    """Comparison of all outputs of one case; ``ok`` when every key passed."""
+
+    keys: list[KeyResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(k.ok for k in self.keys)
+
+    @property
+    def max_abs(self) -> float:
+        return max((k.max_abs for k in self.keys), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((k.max_rel for k in self.keys), default=0.0)
+
+    def worst(self) -> KeyResult | None:
+        """The failing key if any, else the key with the largest absolute error."""
+        failing = [k for k in self.keys if not k.ok]
+        if failing:
+            return failing[0]
+        return max(self.keys, key=lambda k: k.max_abs, default=None)
+
+    def failure_text(self) -> str:
+        return "\n".join(f"  {k.key}: {k.message}" for k in self.keys if not k.ok)
+
+
+def compare_tensor(key: str, got: torch.Tensor, ref: torch.Tensor, tol: Tolerance) -> KeyResult:
+    """Compare one tensor: same shape and dtype, then equal or close within ``tol``."""
+    if not isinstance(got, torch.Tensor):
+        return KeyResult(key, False, math.inf, math.inf, tol, f"visdet gave {type(got).__name__}, not a tensor")
+    if got.shape != ref.shape:
+        return KeyResult(key, False, math.inf, math.inf, tol, f"shape {tuple(got.shape)} != reference {tuple(ref.shape)}")
+    if got.dtype != ref.dtype:
+        return KeyResult(key, False, math.inf, math.inf, tol, f"dtype {got.dtype} != reference {ref.dtype}")
+    got = got.detach().cpu()
+    ref = ref.detach().cpu()
+    if got.numel() == 0:
+        return KeyResult(key, True, 0.0, 0.0, tol)
+    if not (got.is_floating_point() or got.is_complex()):
+        equal = torch.equal(got, ref)
+        diff = (got.to(torch.float64) - ref.to(torch.float64)).abs()
+        max_abs = float(diff.max())
+        message = "" if equal else f"{int((diff > 0).sum())} of {got.numel()} entries differ (first at {_first(diff > 0)})"
+        return KeyResult(key, equal, max_abs, max_abs, tol, message)
+    nan_got, nan_ref = torch.isnan(got), torch.isnan(ref)
+    if not torch.equal(nan_got, nan_ref):
+        return KeyResult(key, False, math.inf, math.inf, tol, "NaN positions differ")
+    g = got.to(torch.float64)[~nan_got]
+    r = ref.to(torch.float64)[~nan_ref]
+    diff = (g - r).abs()
+    diff = torch.where(g == r, torch.zeros_like(diff), diff)  # equal infinities
+    max_abs = float(diff.max()) if diff.numel() else 0.0
+    nonzero = r.abs() > 0
+    max_rel = float((diff[nonzero] / r.abs()[nonzero]).max()) if nonzero.any() else 0.0
+    if tol.exact:
+        ok = max_abs == 0.0
+    else:
+        ok = bool((diff <= tol.atol + tol.rtol * r.abs()).all())
+    message = "" if ok else f"max abs error {max_abs:.3g}, max rel error {max_rel:.3g} beyond {tol.describe()}"
+    return KeyResult(key, ok, max_abs, max_rel, tol, message)
+
+
+def _first(mask: torch.Tensor) -> tuple[int, ...]:
+    return tuple(int(i) for i in mask.nonzero()[0])
+
+
+def compare_outputs(
+    case_key: str, got: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], exact: tuple[str, ...]
+) -> CaseResult:
+    """Compare every reference output key with visdet's; a missing key fails."""
+    result = CaseResult()
+    for key in sorted(ref):
+        tol = tolerance_for(case_key, key, exact=key in exact or fnmatch_any(key, exact))
+        if key not in got:
+            result.keys.append(KeyResult(key, False, math.inf, math.inf, tol, "visdet did not return this output"))
+            continue
+        result.keys.append(compare_tensor(key, got[key], ref[key], tol))
+    extra = sorted(set(got) - set(ref))
+    if extra:
+        tol = tolerance_for(case_key, extra[0], exact=False)
+        result.keys.append(KeyResult(extra[0], False, math.inf, math.inf, tol, f"outputs the reference lacks: {extra}"))
+    return result
+
+
+def fnmatch_any(key: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``key`` matches any glob in ``patterns``."""
+    return any(fnmatch(key, p) for p in patterns)

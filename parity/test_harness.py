@@ -1,0 +1,89 @@
+"""The harness's own rules: tolerance file, comparison, upstream tracker."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from parity.cases import load_all
+from parity.compare import TOLERANCES, Tolerance, compare_outputs, compare_tensor, tolerance_for
+from parity.upstream_tracker import load_tracker, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_tolerance_file_default_is_strict_and_overrides_have_reasons() -> None:
+    data = yaml.safe_load(TOLERANCES.read_text())
+    assert data["default"] == {"atol": 1.0e-5, "rtol": 1.0e-5}
+    for entry in data.get("overrides") or []:
+        assert len(str(entry["reason"]).split()) >= 5, f"{entry['match']}: the reason must explain the numerics"
+        looser = entry["atol"] > 1e-5 or entry["rtol"] > 1e-5
+        assert looser, f"{entry['match']}: an override must be looser than the default (why else list it?)"
+
+
+def test_overrides_match_registered_cases() -> None:
+    from fnmatch import fnmatch
+
+    data = yaml.safe_load(TOLERANCES.read_text())
+    keys = list(load_all())
+    for entry in data.get("overrides") or []:
+        component_glob = entry["match"].split(":", 1)[0]
+        assert any(fnmatch(k, component_glob) for k in keys), f"override {entry['match']} matches no case"
+
+
+def test_compare_tensor_rules() -> None:
+    tol = Tolerance(1e-5, 1e-5)
+    ref = torch.tensor([1.0, 2.0, 0.0])
+    assert compare_tensor("x", ref + 1e-6, ref, tol).ok
+    bad = compare_tensor("x", ref + torch.tensor([0.0, 1e-3, 0.0]), ref, tol)
+    assert not bad.ok and math.isclose(bad.max_abs, 1e-3, rel_tol=1e-3) and "beyond" in bad.message
+    assert not compare_tensor("x", ref[:2], ref, tol).ok  # shape
+    assert not compare_tensor("x", ref.double(), ref, tol).ok  # dtype
+    idx = torch.tensor([3, 1, 2])
+    assert compare_tensor("keep", idx.clone(), idx, Tolerance(0, 0, exact=True)).ok
+    swapped = compare_tensor("keep", torch.tensor([1, 3, 2]), idx, Tolerance(0, 0, exact=True))
+    assert not swapped.ok and "2 of 3 entries differ" in swapped.message
+    nan = torch.tensor([float("nan"), 1.0])
+    assert compare_tensor("n", nan.clone(), nan, tol).ok
+    assert not compare_tensor("n", torch.tensor([0.0, 1.0]), nan, tol).ok
+
+
+def test_compare_outputs_missing_and_extra_keys() -> None:
+    ref = {"a": torch.ones(2), "b": torch.zeros(1)}
+    result = compare_outputs("ops/x/y", {"a": torch.ones(2)}, ref, ())
+    assert not result.ok and "did not return" in result.failure_text()
+    result = compare_outputs("ops/x/y", {**ref, "c": torch.ones(1)}, ref, ())
+    assert not result.ok and "lacks" in result.failure_text()
+
+
+def test_default_tolerance_applies_without_override() -> None:
+    tol = tolerance_for("no/such/case", "out", exact=False)
+    assert (tol.atol, tol.rtol, tol.exact) == (1e-5, 1e-5, False)
+    assert tolerance_for("no/such/case", "keep", exact=True).exact
+
+
+def test_upstream_tracker_is_consistent() -> None:
+    entries = load_tracker()
+    assert entries, "the upstream tracker lists no tests"
+    for entry in entries:
+        if entry.status != "ported":
+            continue
+        path, _, name = entry.visdet.partition("::")
+        assert (ROOT / path).exists(), f"{entry.tracker}: {entry.name} -> {path} does not exist"
+        source = (ROOT / path).read_text()
+        function = name.split("::")[-1].split("[")[0]
+        assert f"def {function}(" in source, f"{entry.tracker}: {entry.name} -> {entry.visdet} not found"
+        assert "Ported from" in source.split("\n\n")[0] + source[:600], f"{path} lacks its upstream header"
+    assert 0.0 <= summary(entries)["ported_percent"] <= 100.0
+
+
+def test_tracker_rejects_malformed_entries(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "- upstream: a.py\n  tests:\n    - name: t\n      status: ported\n"
+    )
+    with pytest.raises(ValueError, match=r"x.yaml\[0\].tests\[0\] \(t\): ported but names no visdet test"):
+        load_tracker(tmp_path)

@@ -1,0 +1,164 @@
+"""Load mmdet and visdet checkpoints into a model, safely.
+
+Files are read with ``torch.load(..., weights_only=True)``: no code from the file runs.
+Accepted layouts:
+
+* a bare state dict (``{name: Tensor}``), as ``torch.save(model.state_dict())`` writes;
+* a checkpoint dict with a ``"state_dict"`` entry (mmdet/mmengine) or a ``"model"``
+  entry; ``"module."`` prefixes left by (Distributed)DataParallel are stripped.
+
+mmengine checkpoints also carry training state (``message_hub``, ``meta``) holding
+objects of mmengine/numpy classes that ``weights_only`` refuses. Those names are
+replaced by inert placeholders (their state is dropped, nothing is called), because
+only the tensors of the state dict are used.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+STATE_DICT_KEYS = ("state_dict", "model")
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+# Safety valve: a checkpoint needing more placeholders than this is not a checkpoint.
+MAX_PLACEHOLDERS = 64
+
+
+class _Placeholder:
+    """Stands in for a class or function a checkpoint names but visdet does not trust."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Placeholder:
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+@dataclass
+class LoadResult:
+    """What ``load_checkpoint`` found.
+
+    Attributes:
+        missing_keys: Model keys the checkpoint did not have.
+        unexpected_keys: Checkpoint keys the model does not have.
+        placeholders: Untrusted globals replaced by inert placeholders while reading.
+    """
+
+    missing_keys: list[str] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+
+
+def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[str]]:
+    """``torch.load`` with ``weights_only=True``, stubbing untrusted globals one by one."""
+    stubs: list[tuple[type, str]] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(stubs):
+                return torch.load(path, map_location=map_location, weights_only=True), [n for _, n in stubs]
+        except pickle.UnpicklingError as err:
+            match = _UNSUPPORTED_GLOBAL.search(str(err))
+            name = match.group(1) if match else None
+            if name is None or "." not in name or len(stubs) >= MAX_PLACEHOLDERS:
+                raise ValueError(f"{path!r} could not be read as a weights-only checkpoint: {err}") from err
+            if any(existing == name for _, existing in stubs):
+                raise ValueError(f"{path!r}: cannot read past untrusted global {name!r}: {err}") from err
+            stubs.append((type(name.rsplit(".", 1)[1], (_Placeholder,), {}), name))
+        except (RuntimeError, EOFError) as err:
+            raise ValueError(f"{path!r} is not a PyTorch checkpoint file: {err}") from err
+
+
+def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> OrderedDict[str, Tensor]:
+    """The model weights inside a loaded checkpoint object.
+
+    Args:
+        checkpoint: What ``torch.load`` returned.
+        path: Used in error messages.
+
+    Returns:
+        An ordered ``{name: Tensor}`` with any ``"module."`` prefixes removed.
+
+    Raises:
+        ValueError: When no state dict of tensors is found.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"{path!r} does not hold a checkpoint dict (got {type(checkpoint).__name__})")
+    state = checkpoint
+    for key in STATE_DICT_KEYS:
+        if key in checkpoint and isinstance(checkpoint[key], Mapping):
+            state = checkpoint[key]
+            break
+    if not state:
+        raise ValueError(f"{path!r} holds an empty state dict")
+    out: OrderedDict[str, Tensor] = OrderedDict()
+    for name, value in state.items():
+        if not isinstance(value, Tensor):
+            raise ValueError(
+                f"{path!r} is not a checkpoint: entry {name!r} is a {type(value).__name__}, not a tensor "
+                f"(looked for a state dict under {list(STATE_DICT_KEYS)} or at the top level)"
+            )
+        while name.startswith("module."):
+            name = name[len("module.") :]
+        out[name] = value
+    return out
+
+
+def load_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    strict: bool = True,
+    map_location: str | torch.device = "cpu",
+) -> LoadResult:
+    """Load the weights in ``path`` into ``model``.
+
+    Args:
+        model: The module to fill, e.g. a ``FasterRCNN``.
+        path: An mmdet/mmengine checkpoint (``.pth``) or a saved visdet state dict.
+        strict: Require the keys to match exactly (the default; mmdet and visdet keys are
+            identical for the same config). With ``strict=False`` the mismatches are
+            returned instead.
+        map_location: Where tensors are loaded.
+
+    Returns:
+        A ``LoadResult`` with missing/unexpected keys (empty when strict) and the names of
+        untrusted globals that were replaced by placeholders.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file is not a checkpoint, or (strict) when keys or shapes do
+            not match; the message lists the keys.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    checkpoint, placeholders = _torch_load(path, map_location)
+    state = extract_state_dict(checkpoint, path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape_errors = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if shape_errors:
+        raise ValueError(f"{path!r}: shape mismatch for {len(shape_errors)} keys: " + "; ".join(shape_errors[:20]))
+    if strict and (missing or unexpected):
+        raise ValueError(
+            f"{path!r} does not match {type(model).__name__}: "
+            f"{len(missing)} missing keys {missing[:20]}, {len(unexpected)} unexpected keys {unexpected[:20]}"
+        )
+    model.load_state_dict(state, strict=False)
+    return LoadResult(missing_keys=missing, unexpected_keys=unexpected, placeholders=placeholders)

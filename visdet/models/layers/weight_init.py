@@ -1,0 +1,83 @@
+"""Weight initialisers with mmengine's semantics (same torch.nn.init calls, same order).
+
+Each function takes a module with optional ``weight`` and ``bias`` attributes and fills
+them in place; drawing from torch's global RNG in the same order as mmengine means the
+same seed gives the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from torch import nn
+
+Distribution = Literal["normal", "uniform"]
+
+
+def _fill_bias(module: nn.Module, bias: float) -> None:
+    if getattr(module, "bias", None) is not None:
+        nn.init.constant_(module.bias, bias)
+
+
+def _has_weight(module: nn.Module) -> bool:
+    return getattr(module, "weight", None) is not None
+
+
+def constant_init(module: nn.Module, val: float, bias: float = 0.0) -> None:
+    """Fill ``weight`` with ``val`` and ``bias`` with ``bias``."""
+    if _has_weight(module):
+        nn.init.constant_(module.weight, val)
+    _fill_bias(module, bias)
+
+
+def kaiming_init(
+    module: nn.Module,
+    *,
+    a: float = 0.0,
+    mode: Literal["fan_in", "fan_out"] = "fan_out",
+    nonlinearity: str = "relu",
+    bias: float = 0.0,
+    distribution: Distribution = "normal",
+) -> None:
+    """He initialisation of ``weight`` (mmengine's default: fan_out, relu, normal)."""
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    if _has_weight(module):
+        if distribution == "uniform":
+            nn.init.kaiming_uniform_(module.weight, a=a, mode=mode, nonlinearity=nonlinearity)
+        else:
+            nn.init.kaiming_normal_(module.weight, a=a, mode=mode, nonlinearity=nonlinearity)
+    _fill_bias(module, bias)
+
+
+def xavier_init(
+    module: nn.Module,
+    *,
+    gain: float = 1.0,
+    bias: float = 0.0,
+    distribution: Distribution = "normal",
+) -> None:
+    """Glorot initialisation of ``weight``; ``bias`` filled with a constant."""
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    if _has_weight(module):
+        if distribution == "uniform":
+            nn.init.xavier_uniform_(module.weight, gain=gain)
+        else:
+            nn.init.xavier_normal_(module.weight, gain=gain)
+    _fill_bias(module, bias)
+
+
+def normal_init(module: nn.Module, *, mean: float = 0.0, std: float = 1.0, bias: float = 0.0) -> None:
+    """Normal ``weight`` with the given mean and std; ``bias`` filled with a constant."""
+    if _has_weight(module):
+        nn.init.normal_(module.weight, mean, std)
+    _fill_bias(module, bias)
+
+
+def bias_init_with_prob(prior_prob: float) -> float:
+    """The bias b with sigmoid(b) == prior_prob (focal-loss style classifier init)."""
+    if not 0.0 < prior_prob < 1.0:
+        raise ValueError(f"prior_prob must lie in (0, 1), got {prior_prob}")
+    return float(-math.log((1 - prior_prob) / prior_prob))
