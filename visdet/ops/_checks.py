@@ -88,9 +88,7 @@ def check_same_device(tensors: Sequence[tuple[Tensor, str]]) -> None:
     first, first_name = tensors[0]
     for tensor, name in tensors[1:]:
         if tensor.device != first.device:
-            raise ValueError(
-                f"{name} is on {tensor.device} but {first_name} is on {first.device}"
-            )
+            raise ValueError(f"{name} is on {tensor.device} but {first_name} is on {first.device}")
 
 
 def check_choice(value: object, name: str, choices: Sequence[object]) -> None:

@@ -86,9 +86,7 @@ def bbox_overlaps(
     batch_shape = bboxes1.shape[:-2]
     rows, cols = bboxes1.shape[-2], bboxes2.shape[-2]
     if is_aligned and rows != cols:
-        raise ValueError(
-            f"is_aligned=True needs as many bboxes1 as bboxes2, got {rows} and {cols}"
-        )
+        raise ValueError(f"is_aligned=True needs as many bboxes1 as bboxes2, got {rows} and {cols}")
     if rows * cols == 0:
         shape = (*batch_shape, rows) if is_aligned else (*batch_shape, rows, cols)
         return bboxes1.new_zeros(shape)

@@ -224,16 +224,20 @@ class ResNet(nn.Module):
             self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-    def _frozen_modules(self) -> list[nn.Module]:
-        modules: list[nn.Module] = []
-        if self.frozen_stages >= 0:
-            modules += [self.stem] if self.deep_stem else [self.conv1, self.norm1]
-        modules += [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
-        return modules
-
     def _freeze_stages(self) -> None:
-        for module in self._frozen_modules():
+        # (modules set to eval, modules whose parameters stop requiring grad); as in
+        # mmdet, the plain stem puts only its norm (not conv1) in eval mode.
+        to_eval: list[nn.Module] = []
+        to_freeze: list[nn.Module] = []
+        if self.frozen_stages >= 0:
+            if self.deep_stem:
+                to_eval, to_freeze = [self.stem], [self.stem]
+            else:
+                to_eval, to_freeze = [self.norm1], [self.conv1, self.norm1]
+        stages = [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
+        for module in to_eval + stages:
             module.eval()
+        for module in to_freeze + stages:
             for param in module.parameters():
                 param.requires_grad = False
 

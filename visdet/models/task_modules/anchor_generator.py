@@ -64,7 +64,9 @@ class AnchorGenerator:
         center_offset: float = 0.0,
     ) -> None:
         if center_offset != 0 and centers is not None:
-            raise ValueError(f"centers must be None when center_offset != 0, got centers={centers!r}")
+            raise ValueError(
+                f"centers must be None when center_offset != 0, got centers={centers!r}"
+            )
         if not 0 <= center_offset <= 1:
             raise ValueError(f"center_offset must be in [0, 1], got {center_offset}")
         if centers is not None and len(centers) != len(strides):
@@ -88,7 +90,9 @@ class AnchorGenerator:
             self.scales = torch.tensor(list(scales), dtype=torch.float32)
         else:
             # Products in float64 before the cast to fp32, as mmdet does with numpy.
-            octave_scales = [2 ** (i / scales_per_octave) * octave_base_scale for i in range(scales_per_octave)]
+            octave_scales = [
+                2 ** (i / scales_per_octave) * octave_base_scale for i in range(scales_per_octave)
+            ]
             self.scales = torch.tensor(octave_scales, dtype=torch.float32)
         self.octave_base_scale = octave_base_scale
         self.scales_per_octave = scales_per_octave
@@ -159,7 +163,12 @@ class AnchorGenerator:
         else:
             ws = (w * scales[:, None] * w_ratios[None, :]).view(-1)
             hs = (h * scales[:, None] * h_ratios[None, :]).view(-1)
-        corners = [x_center - 0.5 * ws, y_center - 0.5 * hs, x_center + 0.5 * ws, y_center + 0.5 * hs]
+        corners = [
+            x_center - 0.5 * ws,
+            y_center - 0.5 * hs,
+            x_center + 0.5 * ws,
+            y_center + 0.5 * hs,
+        ]
         return torch.stack(corners, dim=-1)
 
     # ------------------------------------------------------------ grid priors
@@ -173,7 +182,8 @@ class AnchorGenerator:
     def _check_levels(self, featmap_sizes: Sequence[tuple[int, int]]) -> None:
         if len(featmap_sizes) != self.num_levels:
             raise ValueError(
-                f"featmap_sizes has {len(featmap_sizes)} levels but the generator has {self.num_levels}"
+                f"featmap_sizes has {len(featmap_sizes)} levels but the generator has "
+                f"{self.num_levels}"
             )
 
     def grid_priors(
@@ -223,7 +233,7 @@ class AnchorGenerator:
         dtype: torch.dtype = torch.float32,
         device: Device = "cpu",
     ) -> torch.Tensor:
-        """The anchors at flat indices ``prior_idxs`` (``LongTensor[M]``) of one level, ``[M, 4]``."""
+        """Anchors ``[M, 4]`` at flat indices ``prior_idxs`` (``LongTensor[M]``) of one level."""
         height, width = featmap_size
         num_base = self.num_base_priors[level_idx]
         stride_w, stride_h = self.strides[level_idx]

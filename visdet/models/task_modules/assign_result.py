@@ -34,7 +34,9 @@ class AssignResult:
             raise ValueError(f"gt_inds must be 1-D [N], got shape {tuple(gt_inds.shape)}")
         for name, value in (("max_overlaps", max_overlaps), ("labels", labels)):
             if value is not None and value.shape != gt_inds.shape:
-                raise ValueError(f"{name} has shape {tuple(value.shape)}, gt_inds has {tuple(gt_inds.shape)}")
+                raise ValueError(
+                    f"{name} has shape {tuple(value.shape)}, gt_inds has {tuple(gt_inds.shape)}"
+                )
         self.num_gts = num_gts
         self.gt_inds = gt_inds
         self.max_overlaps = max_overlaps
@@ -94,7 +96,11 @@ class AssignResult:
     def add_gt_(self, gt_labels: torch.Tensor) -> None:
         """In-place form of :meth:`with_gt_prepended` (mmdet's name and behaviour)."""
         extended = self.with_gt_prepended(gt_labels)
-        self.gt_inds, self.max_overlaps, self.labels = extended.gt_inds, extended.max_overlaps, extended.labels
+        self.gt_inds, self.max_overlaps, self.labels = (
+            extended.gt_inds,
+            extended.max_overlaps,
+            extended.labels,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from visdet.ops import bbox_overlaps
+from visdet.ops.bbox_overlaps import bbox_overlaps
 
 
 class BboxOverlaps2D:

@@ -42,7 +42,9 @@ def bbox2delta(
         ``FloatTensor[..., 4]`` deltas ``(dx, dy, dw, dh)`` (computed in fp32, as mmdet).
     """
     if proposals.shape != gt.shape:
-        raise ValueError(f"proposals {tuple(proposals.shape)} and gt {tuple(gt.shape)} must have one shape")
+        raise ValueError(
+            f"proposals {tuple(proposals.shape)} and gt {tuple(gt.shape)} must have one shape"
+        )
     proposals = proposals.float()
     gt = gt.float()
     px = (proposals[..., 0] + proposals[..., 2]) * 0.5
@@ -63,7 +65,9 @@ def _max_xy(max_shape: MaxShape, boxes: torch.Tensor) -> torch.Tensor:
     """``(W, H)`` upper bounds shaped to broadcast over ``boxes`` of shape ``[..., N, C, 2]``."""
     shape = torch.as_tensor(max_shape, device=boxes.device)
     if shape.dim() not in (1, 2) or shape.size(-1) < 2:
-        raise ValueError(f"max_shape must be (H, W[, C]) or one such row per image, got {tuple(shape.shape)}")
+        raise ValueError(
+            f"max_shape must be (H, W[, C]) or one such row per image, got {tuple(shape.shape)}"
+        )
     max_xy = shape[..., :2].to(boxes.dtype).flip(-1)
     if shape.dim() == 2:
         # One (H, W) per image: the boxes must be batched [B, N, C, 2].
@@ -109,7 +113,8 @@ def delta2bbox(
         raise ValueError(f"deltas must be [N, 4*C] or [B, N, 4*C], got {tuple(deltas.shape)}")
     if rois.shape[:-1] != deltas.shape[:-1] or rois.size(-1) != 4:
         raise ValueError(
-            f"rois {tuple(rois.shape)} must be deltas' leading shape {tuple(deltas.shape[:-1])} + (4,)"
+            f"rois {tuple(rois.shape)} must be deltas' leading shape "
+            f"{tuple(deltas.shape[:-1])} + (4,)"
         )
     if deltas.numel() == 0:
         return deltas.clone()
@@ -164,7 +169,8 @@ class DeltaXYWHBBoxCoder:
     ) -> None:
         if len(target_means) != 4 or len(target_stds) != 4:
             raise ValueError(
-                f"target_means and target_stds need 4 values, got {list(target_means)} and {list(target_stds)}"
+                "target_means and target_stds need 4 values, got "
+                f"{list(target_means)} and {list(target_stds)}"
             )
         self.means = tuple(float(m) for m in target_means)
         self.stds = tuple(float(s) for s in target_stds)
@@ -173,10 +179,11 @@ class DeltaXYWHBBoxCoder:
         self.ctr_clamp = ctr_clamp
 
     def encode(self, bboxes: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
-        """Deltas ``FloatTensor[N, 4]`` that move ``bboxes`` ``[N, 4]`` onto ``gt_bboxes`` ``[N, 4]``."""
+        """Deltas ``FloatTensor[N, 4]`` moving ``bboxes`` onto ``gt_bboxes`` (both ``[N, 4]``)."""
         if bboxes.size(0) != gt_bboxes.size(0) or bboxes.size(-1) != 4 or gt_bboxes.size(-1) != 4:
             raise ValueError(
-                f"bboxes {tuple(bboxes.shape)} and gt_bboxes {tuple(gt_bboxes.shape)} must both be [N, 4]"
+                f"bboxes {tuple(bboxes.shape)} and gt_bboxes {tuple(gt_bboxes.shape)} "
+                "must both be [N, 4]"
             )
         return bbox2delta(bboxes, gt_bboxes, self.means, self.stds)
 
@@ -213,5 +220,6 @@ class DeltaXYWHBBoxCoder:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(target_means={self.means}, target_stds={self.stds}, "
-            f"clip_border={self.clip_border}, add_ctr_clamp={self.add_ctr_clamp}, ctr_clamp={self.ctr_clamp})"
+            f"clip_border={self.clip_border}, add_ctr_clamp={self.add_ctr_clamp}, "
+            f"ctr_clamp={self.ctr_clamp})"
         )

@@ -1,0 +1,1 @@
+"""asv benchmark suites for visdet, one module per component family."""

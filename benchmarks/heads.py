@@ -1,0 +1,65 @@
+"""asv: heads. RPNHead on 5 FPN levels of a 1x3xSxS image; the bbox head on R RoIs."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks._common import IMPLS, generator, load
+from benchmarks._modules import ModuleBench, mmdet_component
+
+RPN_HEAD = {
+    "in_channels": 256,
+    "feat_channels": 256,
+    "anchor_generator": {
+        "type": "AnchorGenerator",
+        "scales": [8],
+        "ratios": [0.5, 1.0, 2.0],
+        "strides": [4, 8, 16, 32, 64],
+    },
+    "bbox_coder": {
+        "type": "DeltaXYWHBBoxCoder",
+        "target_means": [0.0, 0.0, 0.0, 0.0],
+        "target_stds": [1.0, 1.0, 1.0, 1.0],
+    },
+    "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
+    "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0},
+}
+BBOX_HEAD = {"in_channels": 256, "fc_out_channels": 1024, "roi_feat_size": 7, "num_classes": 80}
+
+
+class RPNHead(ModuleBench):
+    """RPNHead raw outputs (objectness and deltas) on 5 levels."""
+
+    params = (IMPLS, [320, 640])
+    param_names = ["impl", "image_side"]
+    slow_sizes = (640,)
+
+    def build(self, impl):
+        if impl == "mmdet":
+            return mmdet_component("mmdet.models.dense_heads:RPNHead")(**RPN_HEAD)
+        return load("visdet.models.dense_heads:RPNHead")(**RPN_HEAD)
+
+    def make_inputs(self, size):
+        gen = generator()
+        return (
+            tuple(
+                torch.randn(1, 256, size // s, size // s, generator=gen).requires_grad_(True)
+                for s in (4, 8, 16, 32, 64)
+            ),
+        )
+
+
+class Shared2FCBBoxHead(ModuleBench):
+    """Faster R-CNN's box head on Rx256x7x7 RoI features."""
+
+    params = (IMPLS, [128, 512])
+    param_names = ["impl", "rois"]
+
+    def build(self, impl):
+        if impl == "mmdet":
+            path = "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead"
+            return mmdet_component(path)(**BBOX_HEAD)
+        return load("visdet.models.roi_heads:Shared2FCBBoxHead")(**BBOX_HEAD)
+
+    def make_inputs(self, size):
+        return (torch.randn(size, 256, 7, 7, generator=generator()).requires_grad_(True),)

@@ -1,0 +1,117 @@
+"""Shared pieces of the data parity cases: inputs, results dicts for both sides, outputs.
+
+A transform case draws an image ``[H, W, 3]`` uint8, N boxes (some crossing the border),
+labels, ignore flags and N random bitmap masks from the case's generator. Both sides get
+a ``results`` dict in their own types (mmdet: ``HorizontalBoxes``, ``BitmapMasks``;
+visdet: a float32 tensor, a uint8 array) and every output is turned into tensors by the
+same :func:`collect`.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from parity.cases.base import Tensors
+
+FLIP_CODES = {None: -1, "horizontal": 0, "vertical": 1, "diagonal": 2}
+
+
+def transform_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    """Image, boxes, labels, ignore flags and masks of one synthetic item."""
+    h, w, n = params.get("h", 40), params.get("w", 56), params.get("n", 5)
+    img = torch.randint(0, 256, (h, w, 3), generator=gen, dtype=torch.uint8)
+    xy = torch.rand(n, 2, generator=gen) * torch.tensor([w * 0.9, h * 0.9])
+    wh = torch.rand(n, 2, generator=gen) * torch.tensor([w * 0.5, h * 0.5]) + 1.0
+    boxes = torch.cat([xy, xy + wh], dim=1).to(torch.float32)
+    labels = torch.randint(0, 3, (n,), generator=gen, dtype=torch.int64)
+    ignore = torch.rand(n, generator=gen) < 0.3
+    masks = (torch.rand(n, h, w, generator=gen) < 0.5).to(torch.uint8)
+    return {"img": img, "boxes": boxes, "labels": labels, "ignore": ignore, "masks": masks}
+
+
+def visdet_results(inputs: Tensors, with_masks: bool = True) -> dict[str, Any]:
+    """The inputs as a visdet pipeline ``results`` dict."""
+    img = inputs["img"].numpy().copy()
+    results = {
+        "img": img,
+        "img_shape": img.shape[:2],
+        "ori_shape": img.shape[:2],
+        "gt_bboxes": inputs["boxes"].clone(),
+        "gt_bboxes_labels": inputs["labels"].numpy().copy(),
+        "gt_ignore_flags": inputs["ignore"].numpy().copy(),
+    }
+    if with_masks:
+        results["gt_masks"] = inputs["masks"].numpy().copy()
+    return results
+
+
+def reference_results(inputs: Tensors, with_masks: bool = True) -> dict[str, Any]:
+    """The inputs as an mmdet pipeline ``results`` dict."""
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmdet.structures.mask import BitmapMasks
+
+    results = visdet_results(inputs, with_masks=False)
+    results["gt_bboxes"] = HorizontalBoxes(inputs["boxes"].clone())
+    if with_masks:
+        h, w = results["img_shape"]
+        results["gt_masks"] = BitmapMasks(inputs["masks"].numpy().copy(), h, w)
+    return results
+
+
+def seed_numpy(seed: int) -> None:
+    """Seed the global numpy and ``random`` RNGs (the transforms draw from numpy's)."""
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _boxes_tensor(value: Any) -> torch.Tensor:
+    return value if isinstance(value, torch.Tensor) else value.tensor
+
+
+def _masks_array(value: Any) -> np.ndarray:
+    return value if isinstance(value, np.ndarray) else value.masks
+
+
+def collect(results: Mapping[str, Any] | None) -> Tensors:
+    """Tensors of everything a transform may set (``rejected`` = 1 for a ``None`` result)."""
+    if results is None:
+        return {"rejected": torch.tensor(1)}
+    out: Tensors = {"rejected": torch.tensor(0)}
+    if "img" in results:
+        out["img"] = torch.from_numpy(np.ascontiguousarray(results["img"]))
+    for key in ("img_shape", "ori_shape", "pad_shape", "scale"):
+        if results.get(key) is not None:
+            out[key] = torch.tensor([int(v) for v in results[key]], dtype=torch.int64)
+    if results.get("scale_factor") is not None:
+        out["scale_factor"] = torch.tensor([float(v) for v in results["scale_factor"]], dtype=torch.float64)
+    if results.get("homography_matrix") is not None:
+        out["homography_matrix"] = torch.from_numpy(np.asarray(results["homography_matrix"]))
+    if "flip" in results:
+        out["flip"] = torch.tensor(int(results["flip"]))
+        out["flip_direction"] = torch.tensor(FLIP_CODES[results.get("flip_direction")])
+    if results.get("gt_bboxes") is not None:
+        out["gt_bboxes"] = _boxes_tensor(results["gt_bboxes"]).clone()
+    if results.get("gt_masks") is not None:
+        out["gt_masks"] = torch.from_numpy(np.ascontiguousarray(_masks_array(results["gt_masks"])))
+    for key in ("gt_bboxes_labels", "gt_ignore_flags"):
+        if results.get(key) is not None:
+            out[key] = torch.from_numpy(np.asarray(results[key]).copy())
+    return out
+
+
+EXACT_TRANSFORM_KEYS = (
+    "rejected", "img", "img_shape", "ori_shape", "pad_shape", "scale", "flip",
+    "flip_direction", "gt_masks", "gt_bboxes_labels", "gt_ignore_flags",
+)  # fmt: skip
+
+
+def synth_root(name: str) -> Path:
+    """A fixed folder for the synthetic COCO set of case ``name`` (same on both sides)."""
+    return Path(tempfile.gettempdir()) / "visdet-parity" / name

@@ -1,0 +1,195 @@
+import copy
+
+import pytest
+import torch
+
+from visdet import build_detector
+from visdet.models.builders.faster_rcnn import build_faster_rcnn
+from visdet.structures import Instances
+
+
+def r50_fpn_config(num_classes=80):
+    """mmdet 3.3 configs/_base_/models/faster-rcnn_r50_fpn.py, as a plain dict."""
+    nms = lambda t: {"type": "nms", "iou_threshold": t}  # noqa: E731
+    return {
+        "type": "FasterRCNN",
+        "data_preprocessor": {"type": "DetDataPreprocessor", "mean": [123.675, 116.28, 103.53],
+                              "std": [58.395, 57.12, 57.375], "bgr_to_rgb": True, "pad_size_divisor": 32},
+        "backbone": {"type": "ResNet", "depth": 50, "num_stages": 4, "out_indices": (0, 1, 2, 3),
+                     "frozen_stages": 1, "norm_cfg": {"type": "BN", "requires_grad": True}, "norm_eval": True,
+                     "style": "pytorch", "init_cfg": {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}},
+        "neck": {"type": "FPN", "in_channels": [256, 512, 1024, 2048], "out_channels": 256, "num_outs": 5},
+        "rpn_head": {"type": "RPNHead", "in_channels": 256, "feat_channels": 256,
+                     "anchor_generator": {"type": "AnchorGenerator", "scales": [8], "ratios": [0.5, 1.0, 2.0],
+                                          "strides": [4, 8, 16, 32, 64]},
+                     "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4, "target_stds": [1.0] * 4},
+                     "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
+                     "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0}},
+        "roi_head": {"type": "StandardRoIHead",
+                     "bbox_roi_extractor": {"type": "SingleRoIExtractor",
+                                            "roi_layer": {"type": "RoIAlign", "output_size": 7, "sampling_ratio": 0},
+                                            "out_channels": 256, "featmap_strides": [4, 8, 16, 32]},
+                     "bbox_head": {"type": "Shared2FCBBoxHead", "in_channels": 256, "fc_out_channels": 1024,
+                                   "roi_feat_size": 7, "num_classes": num_classes,
+                                   "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4,
+                                                  "target_stds": [0.1, 0.1, 0.2, 0.2]},
+                                   "reg_class_agnostic": False,
+                                   "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0},
+                                   "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0}}},
+        "train_cfg": {
+            "rpn": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.7, "neg_iou_thr": 0.3, "min_pos_iou": 0.3,
+                                 "match_low_quality": True, "ignore_iof_thr": -1},
+                    "sampler": {"type": "RandomSampler", "num": 256, "pos_fraction": 0.5, "neg_pos_ub": -1,
+                                "add_gt_as_proposals": False},
+                    "allowed_border": -1, "pos_weight": -1, "debug": False},
+            "rpn_proposal": {"nms_pre": 2000, "max_per_img": 1000, "nms": nms(0.7), "min_bbox_size": 0},
+            "rcnn": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.5, "min_pos_iou": 0.5,
+                                  "match_low_quality": False, "ignore_iof_thr": -1},
+                     "sampler": {"type": "RandomSampler", "num": 512, "pos_fraction": 0.25, "neg_pos_ub": -1,
+                                 "add_gt_as_proposals": True},
+                     "pos_weight": -1, "debug": False}},
+        "test_cfg": {"rpn": {"nms_pre": 1000, "max_per_img": 1000, "nms": nms(0.7), "min_bbox_size": 0},
+                     "rcnn": {"score_thr": 0.05, "nms": nms(0.5), "max_per_img": 100}},
+    }
+
+
+def tiny_config(num_classes=3):
+    cfg = r50_fpn_config(num_classes)
+    cfg["backbone"].update(depth=18, base_channels=4, init_cfg=None)
+    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
+    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
+    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
+    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
+    cfg["train_cfg"]["rpn"]["sampler"]["num"] = 32
+    cfg["train_cfg"]["rpn_proposal"].update(nms_pre=100, max_per_img=50)
+    cfg["train_cfg"]["rcnn"]["sampler"]["num"] = 32
+    cfg["test_cfg"]["rpn"].update(nms_pre=100, max_per_img=50)
+    cfg["test_cfg"]["rcnn"].update(score_thr=0.0)
+    return cfg
+
+
+def test_full_size_state_dict_has_mmdet_keys():
+    model = build_detector({"model": r50_fpn_config()})
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    facts = {
+        "backbone.conv1.weight": (64, 3, 7, 7),
+        "backbone.bn1.running_var": (64,),
+        "backbone.layer1.0.downsample.0.weight": (256, 64, 1, 1),
+        "backbone.layer4.2.conv3.weight": (2048, 512, 1, 1),
+        "neck.lateral_convs.0.conv.weight": (256, 256, 1, 1),
+        "neck.fpn_convs.3.conv.bias": (256,),
+        "rpn_head.rpn_conv.weight": (256, 256, 3, 3),
+        "rpn_head.rpn_cls.weight": (3, 256, 1, 1),
+        "rpn_head.rpn_reg.weight": (12, 256, 1, 1),
+        "roi_head.bbox_head.shared_fcs.0.weight": (1024, 12544),
+        "roi_head.bbox_head.shared_fcs.1.weight": (1024, 1024),
+        "roi_head.bbox_head.fc_cls.weight": (81, 1024),
+        "roi_head.bbox_head.fc_reg.bias": (320,),
+    }
+    for key, shape in facts.items():
+        assert shapes.get(key) == shape, key
+    prefixes = {k.split(".")[0] for k in shapes}
+    assert prefixes == {"backbone", "neck", "rpn_head", "roi_head"}
+    assert not any("roi_extractor" in k or "loss" in k for k in shapes)
+    assert "neck.fpn_convs.4.conv.weight" not in shapes  # the 5th level is max-pooled
+
+
+def _tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return build_faster_rcnn(tiny_config())
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, 60, 80), generator=g, dtype=torch.uint8),
+              torch.randint(0, 256, (3, 50, 70), generator=g, dtype=torch.uint8)]
+    metas = [{"img_shape": (60, 80), "ori_shape": (120, 160), "scale_factor": (0.5, 0.5)},
+             {"img_shape": (50, 70), "ori_shape": (50, 70), "scale_factor": (1.0, 1.0)}]
+    return images, metas
+
+
+def test_train_with_empty_ground_truth_is_finite():
+    model = _tiny_model()
+    model.train()
+    images, metas = _batch()
+    batch, metas = model.data_preprocessor(images, metas)
+    gts = [Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long)),
+           Instances(bboxes=torch.tensor([[5.0, 5.0, 40.0, 30.0]]), labels=torch.tensor([2]))]
+    losses = model.loss(batch, metas, gts)
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "acc", "loss_bbox"}
+    total = sum(v for k, v in losses.items() if "loss" in k)
+    assert torch.isfinite(total)
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    both_empty = [gts[0], gts[0]]
+    model.zero_grad()
+    losses = model.loss(batch, metas, both_empty)
+    assert losses["loss_rpn_bbox"] == 0 and losses["loss_bbox"] == 0 and losses["loss_cls"] > 0
+
+
+def test_predict_rescales_to_original_image():
+    model = _tiny_model().eval()
+    images, metas = _batch()
+    batch, metas = model.data_preprocessor(images, metas)
+    with torch.no_grad():
+        rescaled = model.predict(batch, metas, rescale=True)
+        raw = model.predict(batch, metas, rescale=False)
+    assert len(rescaled) == 2 and len(rescaled[0]) > 0
+    assert torch.allclose(rescaled[0].bboxes, raw[0].bboxes * 2.0)
+    assert torch.all(rescaled[0].bboxes[:, 2] <= 160) and torch.all(rescaled[0].labels < 3)
+    rois, cls_score, bbox_pred = model(batch)
+    assert rois.shape[1] == 5 and cls_score.shape == (len(rois), 4) and bbox_pred.shape == (len(rois), 12)
+
+
+def test_no_proposals_gives_empty_detections():
+    cfg = tiny_config()
+    cfg["test_cfg"]["rpn"]["min_bbox_size"] = 10_000
+    torch.manual_seed(0)
+    model = build_faster_rcnn(cfg).eval()
+    images, metas = _batch()
+    batch, metas = model.data_preprocessor(images, metas)
+    with torch.no_grad():
+        results = model.predict(batch, metas)
+    assert [len(r) for r in results] == [0, 0]
+    assert results[0].bboxes.shape == (0, 4) and results[0].labels.dtype == torch.long
+
+
+def test_bad_inputs_and_metas_raise_clear_errors():
+    model = _tiny_model().eval()
+    images, metas = _batch()
+    batch, metas = model.data_preprocessor(images, metas)
+    with pytest.raises(KeyError, match="scale_factor"):
+        model.predict(batch, [{k: v for k, v in m.items() if k != "scale_factor"} for m in metas])
+    with pytest.raises(KeyError, match="img_shape"):
+        model.predict(batch, [{}, {}], rescale=False)
+    with pytest.raises(KeyError, match="pad_shape"):
+        model.loss(batch, [{"img_shape": (60, 80)}] * 2, [Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0))] * 2)
+    with pytest.raises(ValueError, match="2 metas"):
+        model.predict(batch[:1], metas)
+    with pytest.raises(ValueError, match=r"\(3, 64, 96\)"):
+        model.predict(batch[0], metas)
+    with pytest.raises(ValueError, match="channels"):
+        model.predict(batch[:, :1], metas)
+    with pytest.raises(TypeError, match="list of per-image dicts"):
+        model.predict(batch, metas[0])
+
+
+@pytest.mark.parametrize(
+    "edit, error, match",
+    [
+        (lambda c: c.update(type="MaskRCNN"), ValueError, "MaskRCNN"),
+        (lambda c: c["rpn_head"].update(foo=1), KeyError, r"rpn_head.*foo"),
+        (lambda c: c["roi_head"]["bbox_head"]["loss_bbox"].update(type="GIoULoss"), ValueError, "GIoULoss"),
+        (lambda c: c["train_cfg"]["rcnn"]["sampler"].update(type="OHEMSampler"), ValueError, "OHEMSampler"),
+        (lambda c: c["test_cfg"]["rcnn"].update(mask_thr_binary=0.5), KeyError, "mask_thr_binary"),
+        (lambda c: c["roi_head"]["bbox_roi_extractor"]["roi_layer"].update(type="RoIPool"), ValueError, "RoIPool"),
+        (lambda c: c["roi_head"].update(mask_head={"type": "FCNMaskHead"}), ValueError, "mask_head"),
+        (lambda c: c["backbone"].pop("type"), KeyError, "backbone.*type"),
+    ],
+)
+def test_builder_rejects_unsupported_configs(edit, error, match):
+    cfg = copy.deepcopy(tiny_config())
+    edit(cfg)
+    with pytest.raises(error, match=match):
+        build_faster_rcnn(cfg)

@@ -1,0 +1,224 @@
+"""Benchmark cases for model components: backbone, neck, heads, whole detector.
+
+Size S is the side of a square ``Tensor[1, 3, S, S]`` image (a multiple of 32); the
+neck and heads get feature maps of the shapes ResNet-50 gives for that image. The
+bbox head's size is R RoIs of ``Tensor[R, 256, 7, 7]``. Components are built from
+the same mmdet-shaped keyword arguments on both sides (mmdet after
+``register_all_modules``); weights are random, seeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from visdet.benchmark.cases.base import (
+    SEED,
+    Case,
+    ComponentUnavailable,
+    Workload,
+    generator,
+    module_workload,
+    random_boxes,
+    register,
+    require,
+)
+from visdet.benchmark.cases.detector_config import faster_rcnn_r50_fpn_config
+
+IMAGE_SIZES = (320, 640)
+QUICK_IMAGE_SIZES = (64,)
+RESNET50_CHANNELS = (256, 512, 1024, 2048)
+RESNET50_STRIDES = (4, 8, 16, 32)
+FPN_CHANNELS = 256
+NUM_GT = 5
+
+
+def _component(impl: str, visdet_path: str, mmdet_path: str) -> Any:
+    if impl == "mmdet":
+        require("mmdet.utils:register_all_modules")(init_default_scope=True)
+        return require(mmdet_path)
+    return require(visdet_path)
+
+
+def _backbone_cfg() -> dict[str, Any]:
+    cfg = faster_rcnn_r50_fpn_config()["backbone"]
+    cfg.pop("type")
+    return cfg
+
+
+def _neck_cfg() -> dict[str, Any]:
+    cfg = faster_rcnn_r50_fpn_config()["neck"]
+    cfg.pop("type")
+    return cfg
+
+
+def _image(size: int, device: torch.device) -> torch.Tensor:
+    if size % 32:
+        raise ValueError(f"image side must be a multiple of 32, got {size}")
+    return torch.randn(1, 3, size, size, generator=generator()).to(device)
+
+
+def _features(size: int, channels: tuple[int, ...], device: torch.device) -> tuple:
+    gen = generator()
+    return tuple(
+        torch.randn(1, c, size // s, size // s, generator=gen).to(device).requires_grad_(True)
+        for c, s in zip(channels, RESNET50_STRIDES + (64,), strict=False)
+    )
+
+
+def _seeded(build):
+    torch.manual_seed(SEED)
+    return build()
+
+
+def _backbone(impl: str, size: int, device: torch.device) -> Workload:
+    resnet = _component(impl, "visdet.models.backbones:ResNet", "mmdet.models.backbones:ResNet")
+    module = _seeded(lambda: resnet(**_backbone_cfg()))
+    return module_workload(module, (_image(size, device),), device)
+
+
+def _neck(impl: str, size: int, device: torch.device) -> Workload:
+    fpn = _component(impl, "visdet.models.necks:FPN", "mmdet.models.necks:FPN")
+    module = _seeded(lambda: fpn(**_neck_cfg()))
+    return module_workload(module, (_features(size, RESNET50_CHANNELS, device),), device)
+
+
+def _rpn_head(impl: str, size: int, device: torch.device) -> Workload:
+    head = _component(impl, "visdet.models.dense_heads:RPNHead", "mmdet.models.dense_heads:RPNHead")
+    cfg = faster_rcnn_r50_fpn_config()["rpn_head"]
+    cfg.pop("type")
+    module = _seeded(lambda: head(**cfg))
+    feats = _features(size, (FPN_CHANNELS,) * 5, device)
+    return module_workload(module, (feats,), device)
+
+
+def _bbox_head(impl: str, size: int, device: torch.device) -> Workload:
+    head = _component(
+        impl,
+        "visdet.models.roi_heads:Shared2FCBBoxHead",
+        "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead",
+    )
+    cfg = faster_rcnn_r50_fpn_config()["roi_head"]["bbox_head"]
+    cfg.pop("type")
+    module = _seeded(lambda: head(**cfg))
+    rois = torch.randn(size, FPN_CHANNELS, 7, 7, generator=generator()).to(device)
+    return module_workload(module, (rois.requires_grad_(True),), device)
+
+
+def _metas(size: int) -> list[dict[str, Any]]:
+    shape = (size, size)
+    return [
+        {
+            "img_shape": shape,
+            "ori_shape": shape,
+            "pad_shape": shape,
+            "batch_input_shape": shape,
+            "scale_factor": (1.0, 1.0),
+        }
+    ]
+
+
+def _gt(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = generator()
+    boxes = random_boxes(NUM_GT, gen, image_size=float(size), max_side=size / 2)
+    labels = torch.randint(0, 80, (NUM_GT,), generator=gen)
+    return boxes.to(device), labels.to(device)
+
+
+def _detector(impl: str, size: int, device: torch.device) -> tuple[nn.Module, Any, Any]:
+    """The detector, a predict call and a loss call for one image of side ``size``."""
+    config = faster_rcnn_r50_fpn_config()
+    boxes, labels = _gt(size, device)
+    if impl == "visdet":
+        build = require("visdet:build_detector")
+        instances = require("visdet.structures.instances:Instances")
+        model = _seeded(lambda: build(config)).to(device)
+        metas = _metas(size)
+
+        def predict(x):
+            return model.predict(x, metas)
+
+        def loss(x):
+            return model.loss(x, metas, [instances(bboxes=boxes, labels=labels)])
+
+        return model, predict, loss
+    require("mmdet.utils:register_all_modules")(init_default_scope=True)
+    models = require("mmdet.registry:MODELS")
+    sample_type = require("mmdet.structures:DetDataSample")
+    instance_type = require("mmengine.structures:InstanceData")
+    config_dict = require("mmengine.config:ConfigDict")  # mmdet reads cfgs as attributes
+    model = _seeded(lambda: models.build(config_dict(config))).to(device)
+    sample = sample_type()
+    sample.set_metainfo(_metas(size)[0])
+    sample.gt_instances = instance_type(bboxes=boxes, labels=labels)
+
+    def predict(x):
+        return model.predict(x, [sample])
+
+    def loss(x):
+        return model.loss(x, [sample])
+
+    return model, predict, loss
+
+
+def _predict(impl: str, size: int, device: torch.device) -> Workload:
+    model, predict, _ = _detector(impl, size, device)
+    image = _image(size, device)
+    model.eval()
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return predict(image)
+
+    return Workload(forward=forward, module=model)
+
+
+def _train_step(impl: str, size: int, device: torch.device) -> Workload:
+    model, _, loss = _detector(impl, size, device)
+    image = _image(size, device)
+
+    def train() -> None:
+        model.train()
+        losses = loss(image)
+        total = [v for vs in losses.values() for v in (vs if isinstance(vs, list) else [vs])]
+        total = [t for t in total if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not total:
+            raise ComponentUnavailable("the detector's loss returned no differentiable tensors")
+        torch.stack([t.sum() for t in total]).sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    # The forward of a training step is the loss computation itself.
+    return Workload(forward=lambda: loss(image), train=train, module=model)
+
+
+def _case(component: str, build, size_name: str, sizes, quick, description: str, slow=False):
+    def builder_for(impl: str):
+        return lambda size, device: build(impl, size, device)
+
+    return Case(
+        component=component,
+        size_name=size_name,
+        sizes=tuple(sizes),
+        quick_sizes=tuple(quick),
+        builders={impl: builder_for(impl) for impl in ("visdet", "mmdet")},
+        description=description,
+        slow=slow,
+    )
+
+
+_SIDE = "image side S"
+register(_case("models/backbone_resnet50", _backbone, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
+               "ResNet-50 (frozen_stages=1, norm_eval) on 1x3xSxS"))
+register(_case("models/neck_fpn", _neck, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
+               "FPN 256 channels, 5 outputs, on ResNet-50 feature shapes"))
+register(_case("models/rpn_head", _rpn_head, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
+               "RPNHead raw outputs on 5 FPN levels"))
+register(_case("models/bbox_head", _bbox_head, "RoIs R", (128, 512, 1000), (4,),
+               "Shared2FCBBoxHead on Rx256x7x7 RoI features"))
+register(_case("models/faster_rcnn_predict", _predict, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
+               "Faster R-CNN R50-FPN predict, score_thr 0.05, random weights", slow=True))
+register(_case("models/faster_rcnn_train_step", _train_step, _SIDE, IMAGE_SIZES,
+               QUICK_IMAGE_SIZES, f"Faster R-CNN R50-FPN loss + backward, {NUM_GT} gt boxes",
+               slow=True))

@@ -1,0 +1,85 @@
+"""Peak memory of one call.
+
+On CUDA the figure is ``torch.cuda.max_memory_allocated`` above what was allocated
+before the call (the caching allocator's own statistic).
+
+On CPU torch keeps no allocator statistics, so the figure is the peak of live tensor
+storage bytes created during the call, tracked with a ``TorchDispatchMode``: every
+operator output's storage is counted once until it is freed. It is deterministic
+(good for comparing runs) but leaves out scratch buffers an operator allocates and
+frees internally, and memory outside tensors (Python objects, the allocator's slack),
+so it reads lower than the process's resident set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.utils._pytree as pytree
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from visdet.benchmark.schema import Metric
+
+CPU_METHOD = "peak live tensor storage bytes created during the call (TorchDispatchMode)"
+CUDA_METHOD = "torch.cuda.max_memory_allocated minus memory allocated before the call"
+
+
+class _StorageTracker(TorchDispatchMode):
+    """Counts the bytes of live storages produced by operators, and their peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _sweep(self) -> None:
+        dead = [key for key, (ref, _) in self._live.items() if ref.expired()]
+        for key in dead:
+            self.current -= self._live.pop(key)[1]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, D105
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self._sweep()
+        # Views and in-place results share an input's storage: nothing new was allocated.
+        inputs = {
+            leaf.untyped_storage()._cdata
+            for leaf in pytree.tree_leaves((args, kwargs))
+            if isinstance(leaf, torch.Tensor) and leaf.device.type != "meta"
+        }
+        for leaf in pytree.tree_leaves(out):
+            if isinstance(leaf, torch.Tensor) and leaf.device.type != "meta":
+                storage = leaf.untyped_storage()
+                key = storage._cdata
+                if key not in self._live and key not in inputs:
+                    nbytes = storage.nbytes()
+                    self._live[key] = (StorageWeakRef(storage), nbytes)
+                    self.current += nbytes
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device) -> Metric:
+    """Peak memory of one ``fn()`` call on ``device``, in bytes (see module docstring).
+
+    Args:
+        fn: The zero-argument work; its result is dropped before returning.
+        device: Where ``fn`` computes; selects the measure.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - before
+        return Metric(value=float(peak), unit="B", method=CUDA_METHOD)
+    tracker = _StorageTracker()
+    with tracker:
+        result = fn()
+    del result
+    return Metric(value=float(tracker.peak), unit="B", method=CPU_METHOD)

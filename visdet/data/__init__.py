@@ -1,0 +1,1 @@
+"""Data: COCO datasets, transforms in mmdet's shape, collate, samplers, loaders."""

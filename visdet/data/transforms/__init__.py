@@ -1,0 +1,25 @@
+"""Data transforms in mmdet's shape: each is a callable on a ``results`` dict."""
+
+from visdet.data.transforms.compose import TRANSFORMS, Compose, build_transform
+from visdet.data.transforms.crop import RandomCrop
+from visdet.data.transforms.flip import RandomFlip
+from visdet.data.transforms.formatting import PackDetInputs
+from visdet.data.transforms.loading import LoadAnnotations, LoadImageFromFile
+from visdet.data.transforms.pad import Pad
+from visdet.data.transforms.photometric import PhotoMetricDistortion
+from visdet.data.transforms.resize import RandomResize, Resize
+
+__all__ = [
+    "TRANSFORMS",
+    "Compose",
+    "LoadAnnotations",
+    "LoadImageFromFile",
+    "PackDetInputs",
+    "Pad",
+    "PhotoMetricDistortion",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomResize",
+    "Resize",
+    "build_transform",
+]

@@ -1,0 +1,78 @@
+"""``PackDetInputs``: the last pipeline step, from a ``results`` dict to model inputs.
+
+Output: ``{"inputs": Tensor[C, H, W] (the image's dtype, uint8 normally),
+"data_samples": DetDataSample}``. Ground truth is split by ``gt_ignore_flags`` into
+``gt_instances`` (flag False) and ``ignored_instances`` (flag True).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from visdet.data.data_sample import DetDataSample
+from visdet.structures.instances import Instances
+
+DEFAULT_META_KEYS = (
+    "img_id",
+    "img_path",
+    "ori_shape",
+    "img_shape",
+    "scale_factor",
+    "flip",
+    "flip_direction",
+)
+
+# results key -> Instances field
+FIELD_NAMES = {"gt_bboxes": "bboxes", "gt_bboxes_labels": "labels", "gt_masks": "masks"}
+
+
+def _to_tensor(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    raise TypeError(f"cannot pack a {type(value).__name__} as a tensor")
+
+
+class PackDetInputs:
+    """Pack the image as a CHW tensor and the annotations as ``Instances``.
+
+    Args:
+        meta_keys: ``results`` keys copied into ``data_samples.metainfo`` when present.
+    """
+
+    def __init__(self, *, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        """Return ``{"inputs": Tensor[C, H, W], "data_samples": DetDataSample}``."""
+        packed: dict[str, Any] = {}
+        if "img" in results:
+            img = results["img"]
+            if img.ndim < 3:
+                img = img[..., None]
+            packed["inputs"] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        flags = results.get("gt_ignore_flags")
+        gt, ignored = Instances(), Instances()
+        for key, name in FIELD_NAMES.items():
+            if key not in results:
+                continue
+            value = _to_tensor(results[key])
+            if flags is not None:
+                keep = torch.from_numpy(~np.asarray(flags, dtype=bool))
+                gt.set(name, value[keep])
+                ignored.set(name, value[~keep])
+            else:
+                gt.set(name, value)
+        metainfo = {key: results[key] for key in self.meta_keys if key in results}
+        packed["data_samples"] = DetDataSample(
+            metainfo=metainfo, gt_instances=gt, ignored_instances=ignored
+        )
+        return packed
+
+    def __repr__(self) -> str:
+        return f"PackDetInputs(meta_keys={self.meta_keys})"

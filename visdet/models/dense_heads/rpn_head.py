@@ -1,0 +1,251 @@
+"""``RPNHead``: the region proposal network of Faster R-CNN.
+
+Shapes: L pyramid levels ``[B, C, H_l, W_l]``; A anchors per cell; ``forward`` returns
+per level ``cls_score [B, A, H_l, W_l]`` (sigmoid logits; ``[B, 2A, ...]`` with a softmax
+loss) and ``bbox_pred [B, 4A, H_l, W_l]``. The channel layout inside a cell is
+anchor-major, matching ``AnchorGenerator.grid_priors`` order after
+``permute(0, 2, 3, 1)``.
+
+Attribute names are mmdet's: ``rpn_conv`` (an ``nn.Conv2d``, or an ``nn.Sequential`` of
+``ConvModule`` when ``num_convs > 1``), ``rpn_cls``, ``rpn_reg``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from visdet.models.dense_heads.anchor_targets import anchor_targets
+from visdet.models.dense_heads.proposals import ProposalConfig, proposals_single
+from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
+from visdet.structures import Instances
+
+
+class RPNHead(nn.Module):
+    """Objectness and box deltas for every anchor; proposals by NMS.
+
+    Args:
+        in_channels: Channels C of the pyramid features.
+        feat_channels: Channels of the shared 3x3 conv(s).
+        num_convs: Number of shared 3x3 convs.
+        anchor_generator: Makes the anchors (``grid_priors``, ``valid_flags``).
+        bbox_coder: Encodes/decodes anchor deltas.
+        loss_cls: Objectness loss; its ``use_sigmoid`` attribute picks sigmoid (1
+            channel per anchor) or softmax (2 channels).
+        loss_bbox: Regression loss.
+        reg_decoded_bbox: Apply the regression loss to decoded boxes.
+        assigner: Anchor-to-gt assigner (training only; mmdet ``train_cfg.rpn.assigner``).
+        sampler: Anchor sampler (training only).
+        allowed_border: How far anchors may stick out of the image to be trained;
+            ``< 0``: no limit (``train_cfg.rpn.allowed_border``).
+        pos_weight: Objectness weight of positives, ``<= 0``: 1.
+        test_proposals: Proposal settings at test time (``test_cfg.rpn``).
+        train_proposals: Proposal settings when training (``train_cfg.rpn_proposal``);
+            defaults to ``test_proposals``.
+    """
+
+    num_classes = 1  # proposals are class-agnostic; ground-truth labels are set to 0
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        feat_channels: int = 256,
+        num_convs: int = 1,
+        anchor_generator: PriorGenerator,
+        bbox_coder: BoxCoder,
+        loss_cls: nn.Module,
+        loss_bbox: nn.Module,
+        reg_decoded_bbox: bool = False,
+        assigner: Assigner | None = None,
+        sampler: Sampler | None = None,
+        allowed_border: int = -1,
+        pos_weight: float = -1.0,
+        test_proposals: ProposalConfig | None = None,
+        train_proposals: ProposalConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.feat_channels = feat_channels
+        self.num_convs = num_convs
+        self.use_sigmoid_cls = bool(getattr(loss_cls, "use_sigmoid", False))
+        self.cls_out_channels = 1 if self.use_sigmoid_cls else 2
+        self.reg_decoded_bbox = reg_decoded_bbox
+        self.bbox_coder = bbox_coder
+        self.loss_cls = loss_cls
+        self.loss_bbox = loss_bbox
+        self.assigner = assigner
+        self.sampler = sampler
+        self.allowed_border = allowed_border
+        self.pos_weight = pos_weight
+        self.test_proposals = test_proposals if test_proposals is not None else ProposalConfig()
+        self.train_proposals = train_proposals if train_proposals is not None else self.test_proposals
+        self.prior_generator = anchor_generator
+        self.num_base_priors = anchor_generator.num_base_priors[0]
+        if num_convs > 1:
+            from visdet.models.layers import ConvModule
+
+            # inplace=False as mmdet: autograd needs the conv outputs unmodified
+            self.rpn_conv: nn.Module = nn.Sequential(
+                *[
+                    ConvModule(
+                        in_channels=in_channels if i == 0 else feat_channels,
+                        out_channels=feat_channels,
+                        kernel_size=3,
+                        padding=1,
+                        inplace=False,
+                    )
+                    for i in range(num_convs)
+                ]
+            )
+        else:
+            self.rpn_conv = nn.Conv2d(in_channels, feat_channels, 3, padding=1)
+        self.rpn_cls = nn.Conv2d(feat_channels, self.num_base_priors * self.cls_out_channels, 1)
+        self.rpn_reg = nn.Conv2d(feat_channels, self.num_base_priors * 4, 1)
+
+    def forward_single(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores ``[B, A * C, H, W]`` and deltas ``[B, 4A, H, W]`` of one level."""
+        x = F.relu(self.rpn_conv(x))
+        return self.rpn_cls(x), self.rpn_reg(x)
+
+    def forward(self, feats: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Per-level scores and deltas.
+
+        Args:
+            feats: L tensors ``[B, C, H_l, W_l]``.
+
+        Returns:
+            ``(cls_scores, bbox_preds)``, lists of L tensors.
+        """
+        cls_scores, bbox_preds = [], []
+        for level, x in enumerate(feats):
+            if x.dim() != 4 or x.shape[1] != self.in_channels:
+                raise ValueError(f"RPN level {level}: expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+            cls_score, bbox_pred = self.forward_single(x)
+            cls_scores.append(cls_score)
+            bbox_preds.append(bbox_pred)
+        return cls_scores, bbox_preds
+
+    def loss_by_feat(
+        self,
+        cls_scores: Sequence[Tensor],
+        bbox_preds: Sequence[Tensor],
+        batch_gt_instances: Sequence[Instances],
+        batch_img_metas: Sequence[Mapping[str, Any]],
+        batch_gt_instances_ignore: Sequence[Instances | None] | None = None,
+    ) -> dict[str, list[Tensor]]:
+        """Objectness and regression losses, one entry per level (mmdet's layout).
+
+        Both are normalised by ``avg_factor`` = the number of sampled anchors over the
+        batch (see ``anchor_targets``). Ground-truth labels are treated as 0 (object).
+
+        Args:
+            cls_scores: Per level ``[B, A * C, H_l, W_l]``.
+            bbox_preds: Per level ``[B, 4A, H_l, W_l]``.
+            batch_gt_instances: Per image ``bboxes [G_i, 4]`` (``labels`` are ignored).
+            batch_img_metas: Per image metas with ``img_shape`` and ``pad_shape``.
+            batch_gt_instances_ignore: Per image ignored boxes, or ``None``.
+
+        Returns:
+            ``{"loss_rpn_cls": [L tensors], "loss_rpn_bbox": [L tensors]}``.
+        """
+        if self.assigner is None or self.sampler is None:
+            raise ValueError("RPNHead.loss_by_feat needs an assigner and a sampler (training settings)")
+        if len(cls_scores) != self.prior_generator.num_levels:
+            raise ValueError(
+                f"got {len(cls_scores)} levels, the anchor generator has {self.prior_generator.num_levels}"
+            )
+        featmap_sizes = [tuple(score.shape[-2:]) for score in cls_scores]
+        device = cls_scores[0].device
+        anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
+        valid_flags = [
+            self.prior_generator.valid_flags(featmap_sizes, meta["pad_shape"], device) for meta in batch_img_metas
+        ]
+        gt_objects = [
+            Instances(bboxes=gt.bboxes, labels=torch.zeros_like(gt.labels)) for gt in batch_gt_instances
+        ]
+        targets = anchor_targets(
+            [anchors] * len(batch_img_metas),
+            valid_flags,
+            gt_objects,
+            batch_img_metas,
+            batch_gt_instances_ignore,
+            num_classes=self.num_classes,
+            assigner=self.assigner,
+            sampler=self.sampler,
+            bbox_coder=self.bbox_coder,
+            allowed_border=self.allowed_border,
+            pos_weight=self.pos_weight,
+            reg_decoded_bbox=self.reg_decoded_bbox,
+        )
+        losses_cls, losses_bbox = [], []
+        num_imgs = len(batch_img_metas)
+        for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
+            cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
+            losses_cls.append(
+                self.loss_cls(
+                    cls_score,
+                    targets.labels[level].reshape(-1),
+                    targets.label_weights[level].reshape(-1),
+                    avg_factor=targets.avg_factor,
+                )
+            )
+            bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
+            if self.reg_decoded_bbox:
+                level_anchors = anchors[level].unsqueeze(0).expand(num_imgs, -1, -1).reshape(-1, 4)
+                bbox_pred = self.bbox_coder.decode(level_anchors, bbox_pred)
+            target_dim = targets.bbox_targets[level].size(-1)
+            losses_bbox.append(
+                self.loss_bbox(
+                    bbox_pred,
+                    targets.bbox_targets[level].reshape(-1, target_dim),
+                    targets.bbox_weights[level].reshape(-1, target_dim),
+                    avg_factor=targets.avg_factor,
+                )
+            )
+        return {"loss_rpn_cls": losses_cls, "loss_rpn_bbox": losses_bbox}
+
+    def predict_by_feat(
+        self,
+        cls_scores: Sequence[Tensor],
+        bbox_preds: Sequence[Tensor],
+        batch_img_metas: Sequence[Mapping[str, Any]],
+        cfg: ProposalConfig | None = None,
+        rescale: bool = False,
+    ) -> list[Instances]:
+        """Proposals per image (outputs are detached from the graph).
+
+        Args:
+            cls_scores: Per level ``[B, A * C, H_l, W_l]``.
+            bbox_preds: Per level ``[B, 4A, H_l, W_l]``.
+            batch_img_metas: Per image metas (``img_shape``; ``scale_factor`` to rescale).
+            cfg: Proposal settings; ``None`` uses ``test_proposals``.
+            rescale: Return boxes in the original image scale.
+
+        Returns:
+            One ``Instances`` (``bboxes``, ``scores``, ``labels``) per image.
+        """
+        if len(cls_scores) != len(bbox_preds):
+            raise ValueError(f"{len(cls_scores)} score levels but {len(bbox_preds)} delta levels")
+        cfg = self.test_proposals if cfg is None else cfg
+        featmap_sizes = [tuple(score.shape[-2:]) for score in cls_scores]
+        anchors = self.prior_generator.grid_priors(
+            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device
+        )
+        return [
+            proposals_single(
+                [score[i].detach() for score in cls_scores],
+                [pred[i].detach() for pred in bbox_preds],
+                anchors,
+                meta,
+                cfg=cfg,
+                bbox_coder=self.bbox_coder,
+                use_sigmoid_cls=self.use_sigmoid_cls,
+                rescale=rescale,
+            )
+            for i, meta in enumerate(batch_img_metas)
+        ]

@@ -1,0 +1,28 @@
+"""Small reusable layers and their builders from mmdet-style config dicts."""
+
+from visdet.models.layers.activation import build_activation_layer
+from visdet.models.layers.conv import build_conv_layer
+from visdet.models.layers.conv_module import ConvModule
+from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
+from visdet.models.layers.res_layer import ResLayer
+from visdet.models.layers.weight_init import (
+    bias_init_with_prob,
+    constant_init,
+    kaiming_init,
+    normal_init,
+    xavier_init,
+)
+
+__all__ = [
+    "ConvModule",
+    "ResLayer",
+    "bias_init_with_prob",
+    "build_activation_layer",
+    "build_conv_layer",
+    "build_norm_layer",
+    "constant_init",
+    "kaiming_init",
+    "norm_abbreviation",
+    "normal_init",
+    "xavier_init",
+]

@@ -1,0 +1,26 @@
+"""Losses with mmdet 3.3's weighting, reduction and ``avg_factor`` semantics."""
+
+from visdet.models.losses.accuracy import Accuracy, accuracy
+from visdet.models.losses.cross_entropy_loss import (
+    CrossEntropyLoss,
+    binary_cross_entropy,
+    cross_entropy,
+    mask_cross_entropy,
+)
+from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
+from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
+
+__all__ = [
+    "Accuracy",
+    "CrossEntropyLoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "accuracy",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "l1_loss",
+    "mask_cross_entropy",
+    "reduce_loss",
+    "smooth_l1_loss",
+    "weight_reduce_loss",
+]

@@ -1,0 +1,32 @@
+"""Task modules: anchor generation, box coding, prior-to-gt assignment and sampling.
+
+Each concept has its own module; the interfaces they share are ``typing.Protocol`` classes
+in :mod:`visdet.models.task_modules.protocols`.
+"""
+
+from visdet.models.task_modules.anchor_generator import AnchorGenerator
+from visdet.models.task_modules.assign_result import AssignResult
+from visdet.models.task_modules.bbox_overlaps_2d import BboxOverlaps2D
+from visdet.models.task_modules.delta_xywh_coder import DeltaXYWHBBoxCoder, bbox2delta, delta2bbox
+from visdet.models.task_modules.max_iou_assigner import MaxIoUAssigner
+from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
+from visdet.models.task_modules.pseudo_sampler import PseudoSampler
+from visdet.models.task_modules.random_sampler import RandomSampler
+from visdet.models.task_modules.sampling_result import SamplingResult
+
+__all__ = [
+    "AnchorGenerator",
+    "AssignResult",
+    "Assigner",
+    "BboxOverlaps2D",
+    "BoxCoder",
+    "DeltaXYWHBBoxCoder",
+    "MaxIoUAssigner",
+    "PriorGenerator",
+    "PseudoSampler",
+    "RandomSampler",
+    "Sampler",
+    "SamplingResult",
+    "bbox2delta",
+    "delta2bbox",
+]

@@ -1,0 +1,127 @@
+"""Kernels shared by the NMS family: mmcv's IoU arithmetic and the blocked greedy pass.
+
+mmcv's CPU kernel walks the ranked boxes with a scalar double loop. Here the ranked
+boxes are taken in blocks: inside a block the greedy decision is the fixed point of
+``keep[j] = not any(keep[i] and iou[i, j] > t for i < j)``, reached by iterating that
+rule (position ``j`` is final after at most ``j + 1`` rounds, and the fixed point is
+unique), then the block's kept boxes suppress every later box in one tensor operation.
+Every IoU is computed with the same float operations, in the same order, as mmcv's
+kernel, so the kept set is identical, only faster.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from visdet.ops._checks import (
+    check_boxes,
+    check_choice,
+    check_int,
+    check_number,
+    check_same_device,
+    check_scores,
+)
+
+# Ranked boxes handled per block by the greedy pass; a compromise between Python
+# overhead (fewer, larger blocks) and wasted IoU work inside a block.
+_BLOCK = 256
+
+
+def box_areas(boxes: Tensor, offset: int) -> Tensor:
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    if offset:
+        widths = widths + offset
+        heights = heights + offset
+    return widths * heights
+
+
+def iou_matrix(
+    rows: Tensor, rows_area: Tensor, cols: Tensor, cols_area: Tensor, offset: int
+) -> Tensor:
+    """IoU ``Tensor[R, C]`` between ranked ``rows`` and ``cols`` with mmcv's float ops."""
+    xx1 = torch.maximum(rows[:, None, 0], cols[None, :, 0])
+    yy1 = torch.maximum(rows[:, None, 1], cols[None, :, 1])
+    xx2 = torch.minimum(rows[:, None, 2], cols[None, :, 2])
+    yy2 = torch.minimum(rows[:, None, 3], cols[None, :, 3])
+    w = xx2 - xx1
+    h = yy2 - yy1
+    if offset:
+        w = w + offset
+        h = h + offset
+    inter = w.clamp_(min=0) * h.clamp_(min=0)
+    return inter / (rows_area[:, None] + cols_area[None, :] - inter)
+
+
+def _resolve_block(over: Tensor) -> Tensor:
+    """Greedy keep mask for one block; ``over[i, j]`` (``i < j``) means i would suppress j."""
+    keep = ~over.any(0)
+    for _ in range(over.shape[0]):
+        new_keep = ~(over & keep[:, None]).any(0)
+        if torch.equal(new_keep, keep):
+            break
+        keep = new_keep
+    return keep
+
+
+def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
+    """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
+
+    Args:
+        boxes: ``Tensor[N, 4]`` ranked (best first) xyxy boxes.
+        threshold: 0-dim tensor, the IoU threshold in the boxes' dtype.
+        offset: 0 or 1, added to widths and heights (legacy pixel convention).
+        limit: Stop once this many boxes are kept (only the leading kept boxes are then
+            correct); ``-1`` for no limit.
+    """
+    num = boxes.shape[0]
+    areas = box_areas(boxes, offset)
+    suppressed = torch.zeros(num, dtype=torch.bool, device=boxes.device)
+    keep = torch.zeros(num, dtype=torch.bool, device=boxes.device)
+    kept_total = 0
+    for start in range(0, num, _BLOCK):
+        end = min(start + _BLOCK, num)
+        cand = torch.nonzero(~suppressed[start:end]).squeeze(1) + start
+        if cand.numel() == 0:
+            continue
+        cand_boxes, cand_areas = boxes[cand], areas[cand]
+        over = iou_matrix(cand_boxes, cand_areas, cand_boxes, cand_areas, offset) > threshold
+        over = torch.triu(over, diagonal=1)
+        kept = cand[_resolve_block(over)]
+        keep[kept] = True
+        kept_total += kept.numel()
+        if 0 < limit <= kept_total or end >= num:
+            break
+        rest = torch.nonzero(~suppressed[end:]).squeeze(1) + end
+        if rest.numel() == 0:
+            break
+        hit = (
+            iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold
+        ).any(0)
+        suppressed[rest[hit]] = True
+    return keep
+
+
+def nms_indices(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1
+) -> Tensor:
+    """Indices kept by greedy NMS, best first (no input checks; see :func:`nms`)."""
+    if boxes.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    order = scores.sort(0, descending=True)[1]
+    threshold = torch.tensor(iou_threshold, dtype=boxes.dtype, device=boxes.device)
+    keep = greedy_nms_ranked(boxes[order], threshold, offset, limit)
+    return order[keep]
+
+
+def check_nms_args(
+    boxes: object, scores: object, iou_threshold: object, offset: object
+) -> tuple[float, int]:
+    check_boxes(boxes, "boxes")
+    check_scores(scores, "scores", boxes.shape[0])  # type: ignore[union-attr]
+    check_same_device([(boxes, "boxes"), (scores, "scores")])  # type: ignore[list-item]
+    threshold = check_number(iou_threshold, "iou_threshold")
+    offset = check_int(offset, "offset")
+    check_choice(offset, "offset", (0, 1))
+    return threshold, offset

@@ -1,0 +1,132 @@
+"""RoIAlign with ``pool_mode="max"``: the largest bilinear sample of each bin.
+
+Max pooling is not separable, so samples are visited slot by slot: slot ``s`` is the
+``s``-th sample (grid order) of every bin, and RoIs are sorted by grid size so that the
+RoIs having a slot ``s`` form a prefix. Each step gathers the four neighbours of every
+active bin for all channels at once from a channels-last copy of the map. Like mmcv,
+the running maximum starts at :data:`MAX_POOL_INITIAL` and is replaced only by a strictly
+larger sample, so the first maximal sample wins and gets the whole gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from visdet.ops._roi_geometry import bilinear_axis, roi_geometry, sample_coords
+
+# mmcv's CPU kernel starts the running maximum of a bin here (its CUDA kernel uses
+# -FLT_MAX); an empty grid outputs this value.
+MAX_POOL_INITIAL = -10000.0
+
+
+@dataclass
+class _Slot:
+    active: int  # the first `active` sorted RoIs have this slot
+    positions: Tensor  # [active * PH * PW, 4] rows of the (N*H*W, C) channels-last map
+    weights: Tensor  # [active * PH * PW, 4] bilinear weights, 0 for out-of-range samples
+
+
+def _slots(
+    rois: Tensor, height: int, width: int, output_size: tuple[int, int], *args
+) -> tuple[Tensor, list[_Slot]]:
+    geometry = roi_geometry(rois, output_size, *args)
+    pooled_h, pooled_w = output_size
+    num_samples = geometry.grid_h * geometry.grid_w
+    order = torch.sort(num_samples, descending=True, stable=True)[1]
+    counts = num_samples[order].tolist()
+    batch_base = geometry.batch[order] * (height * width)
+    start_h, start_w = geometry.start_h[order], geometry.start_w[order]
+    bin_h, bin_w = geometry.bin_h[order], geometry.bin_w[order]
+    grid_h, grid_w = geometry.grid_h[order], geometry.grid_w[order]
+    slots = []
+    active = len(counts)
+    for slot in range(counts[0] if counts else 0):
+        while counts[active - 1] <= slot:
+            active -= 1
+        g_w = grid_w[:active]
+        y = sample_coords(start_h[:active], bin_h[:active], grid_h[:active], pooled_h, slot // g_w)
+        x = sample_coords(start_w[:active], bin_w[:active], g_w, pooled_w, slot % g_w)
+        valid_y, y_low, y_high, hy, ly = bilinear_axis(y, height)
+        valid_x, x_low, x_high, hx, lx = bilinear_axis(x, width)
+        valid = (valid_y[:, :, None] & valid_x[:, None, :]).reshape(-1, 1)
+        row_low = (batch_base[:active, None] + y_low * width)[:, :, None]
+        row_high = (batch_base[:active, None] + y_high * width)[:, :, None]
+        x_low, x_high = x_low[:, None, :], x_high[:, None, :]
+        positions = torch.stack(
+            [row_low + x_low, row_low + x_high, row_high + x_low, row_high + x_high], dim=-1
+        ).reshape(-1, 4)
+        hy, ly, hx, lx = hy[:, :, None], ly[:, :, None], hx[:, None, :], lx[:, None, :]
+        weights = torch.stack([hy * hx, hy * lx, ly * hx, ly * lx], dim=-1).reshape(-1, 4)
+        # like mmcv, an out-of-range sample reads pixel (0, 0) of its map with weight 0
+        base = batch_base[:active].repeat_interleave(pooled_h * pooled_w)[:, None]
+        positions = torch.where(valid, positions, base)
+        weights = torch.where(valid, weights, torch.zeros_like(weights))
+        slots.append(_Slot(active=active, positions=positions, weights=weights))
+    return order, slots
+
+
+def _interpolate(features: Tensor, slot: _Slot) -> Tensor:
+    """``w1*v1 + w2*v2 + w3*v3 + w4*v4`` per sample, in mmcv's order; ``Tensor[S, C]``."""
+    positions, weights = slot.positions, slot.weights
+    value = weights[:, 0:1] * features.index_select(0, positions[:, 0])
+    for corner in range(1, 4):
+        value = value + weights[:, corner : corner + 1] * features.index_select(
+            0, positions[:, corner]
+        )
+    return value
+
+
+class RoIAlignMax(torch.autograd.Function):
+    """Max-pooled RoIAlign; backward sends each bin's gradient to its arg-max sample."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        input: Tensor,
+        rois: Tensor,
+        output_size: tuple[int, int],
+        spatial_scale: float,
+        sampling_ratio: int,
+        aligned: bool,
+    ) -> Tensor:
+        num, channels, height, width = input.shape
+        num_rois, bins = rois.shape[0], output_size[0] * output_size[1]
+        order, slots = _slots(
+            rois, height, width, output_size, spatial_scale, sampling_ratio, aligned
+        )
+        features = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
+        pooled = input.new_full((num_rois, bins, channels), MAX_POOL_INITIAL)
+        arg_slot = torch.full(pooled.shape, -1, dtype=torch.int32, device=input.device)
+        for index, slot in enumerate(slots):
+            values = _interpolate(features, slot).view(slot.active, bins, channels)
+            current = pooled[: slot.active]
+            better = values > current
+            pooled[: slot.active] = torch.where(better, values, current)
+            arg_slot[: slot.active].masked_fill_(better, index)
+        output = torch.empty_like(pooled)
+        output[order] = pooled
+        ctx.save_for_backward(order, arg_slot)
+        ctx.slots = slots
+        ctx.input_shape = input.shape
+        return output.view(num_rois, *output_size, channels).permute(0, 3, 1, 2).contiguous()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+        order, arg_slot = ctx.saved_tensors
+        num, channels, height, width = ctx.input_shape
+        bins = grad_output.shape[2] * grad_output.shape[3]
+        grad = grad_output.permute(0, 2, 3, 1).reshape(grad_output.shape[0], bins, channels)[order]
+        grad_features = grad.new_zeros((num * height * width, channels))
+        for index, slot in enumerate(ctx.slots):
+            chosen = (arg_slot[: slot.active] == index).reshape(-1, channels)
+            grad_slot = grad[: slot.active].reshape(-1, channels)
+            grad_slot = torch.where(chosen, grad_slot, torch.zeros_like(grad_slot))
+            for corner in range(4):
+                contribution = grad_slot * slot.weights[:, corner : corner + 1]
+                grad_features.index_add_(0, slot.positions[:, corner], contribution)
+        grad_input = grad_features.view(num, height, width, channels).permute(0, 3, 1, 2)
+        return grad_input.contiguous(), None, None, None, None, None

@@ -1,0 +1,203 @@
+"""Greedy non-maximum suppression (NMS) and its per-class form, as mmcv 2.1 computes them.
+
+Shapes: N boxes, ``boxes`` is ``Tensor[N, 4]`` absolute ``(x1, y1, x2, y2)``, ``scores``
+is ``Tensor[N]``, ``idxs`` (class or group ids) is ``Tensor[N]``. Results are ``dets``
+``Tensor[K, 5]`` (box and score) and ``keep`` ``Tensor[K]`` (int64 indices into the
+inputs), highest score first.
+
+Arithmetic (mmcv's CPU kernel, reproduced operation by operation in the boxes' dtype):
+``area = (x2 - x1 + offset) * (y2 - y1 + offset)``,
+``inter = max(0, min(x2) - max(x1) + offset) * max(0, min(y2) - max(y1) + offset)``,
+``iou = inter / (area_i + area_j - inter)``; box ``j`` is suppressed by a kept,
+higher-ranked box ``i`` when ``iou > iou_threshold`` (strictly greater), with the
+threshold rounded to the boxes' dtype first (mmcv passes it as a C ``float``).
+
+Tie rule: boxes are ranked by ``scores.sort(0, descending=True)`` (torch's default,
+non-stable sort), the very call mmcv's kernel makes, so on the same device and torch
+build equal scores are ranked exactly as mmcv ranks them. That order is *not* "lower
+index first": torch's CPU sort is not stable beyond a few dozen elements. With
+distinct scores the result does not depend on the input order.
+
+Degenerate boxes follow the same arithmetic and are never rejected: with ``offset=0``
+a zero-area box has zero intersection with everything, so it never suppresses and is
+never suppressed (two identical zero-area boxes give ``0 / 0 = NaN``, which is not
+greater than the threshold). An inverted box (``x2 < x1``) has a negative area and
+zero intersection, so it is likewise always kept. NaN or inf in ``boxes`` or
+``scores`` raises ``ValueError``.
+
+The greedy pass is blocked and vectorised (see :mod:`visdet.ops._greedy`), giving the
+same kept set as mmcv's scalar loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from visdet.ops._checks import (
+    check_boxes,
+    check_choice,
+    check_int,
+    check_integer_or_floating,
+    check_number,
+    check_same_device,
+    check_scores,
+    check_tensor,
+)
+from visdet.ops._greedy import check_nms_args, nms_indices
+from visdet.ops.soft_nms import soft_nms
+
+__all__ = ["batched_nms", "nms", "soft_nms"]
+
+# mmcv's default number of boxes from which batched_nms runs one NMS per group.
+DEFAULT_SPLIT_THR = 10000
+
+
+def nms(
+    boxes: Tensor,
+    scores: Tensor,
+    iou_threshold: float,
+    offset: int = 0,
+    score_threshold: float = 0,
+    max_num: int = -1,
+) -> tuple[Tensor, Tensor]:
+    """Greedy NMS: keep the best box, drop boxes overlapping it by more than the threshold.
+
+    Args:
+        boxes: ``Tensor[N, 4]`` xyxy boxes (float).
+        scores: ``Tensor[N]`` scores, same dtype and device.
+        iou_threshold: A box is suppressed when its IoU with a kept box is greater.
+        offset: 0, or 1 for the legacy ``x2 - x1 + 1`` width convention.
+        score_threshold: If positive, only boxes with ``score > score_threshold`` enter.
+        max_num: If positive, keep at most this many (the best ones).
+
+    Returns:
+        ``(dets, keep)``: ``dets`` ``Tensor[K, 5]`` = ``boxes[keep]`` with
+        ``scores[keep]`` appended, and ``keep`` ``Tensor[K]`` int64, ranked by score
+        (ties as in the module docstring).
+
+    Raises:
+        TypeError: Non-tensor or non-float inputs, non-int ``offset``.
+        ValueError: Bad shapes, ``offset`` not 0/1, NaN/inf in boxes or scores.
+    """
+    threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
+    score_threshold = check_number(score_threshold, "score_threshold")
+    max_num = check_int(max_num, "max_num")
+    return _nms(boxes, scores, threshold, offset, score_threshold, max_num)
+
+
+def _nms(
+    boxes: Tensor,
+    scores: Tensor,
+    iou_threshold: float,
+    offset: int,
+    score_threshold: float,
+    max_num: int,
+) -> tuple[Tensor, Tensor]:
+    valid_inds = None
+    cand_boxes, cand_scores = boxes, scores
+    if score_threshold > 0:
+        valid_mask = scores > score_threshold
+        cand_boxes, cand_scores = boxes[valid_mask], scores[valid_mask]
+        valid_inds = torch.nonzero(valid_mask).squeeze(1)
+    inds = nms_indices(cand_boxes, cand_scores, iou_threshold, offset, limit=max_num)
+    if max_num > 0:
+        inds = inds[:max_num]
+    if valid_inds is not None:
+        inds = valid_inds[inds]
+    dets = torch.cat((boxes[inds], scores[inds].reshape(-1, 1)), dim=1)
+    return dets, inds
+
+
+def batched_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Tensor,
+    nms_cfg: Mapping[str, Any] | None,
+    class_agnostic: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """NMS applied independently within each group (class) of boxes, as mmcv does it.
+
+    Boxes of different groups are kept apart by mmcv's offset trick: each box is shifted
+    by ``idx * (boxes.max() + 1)`` before one NMS over all boxes. The shift is kept
+    exactly (not replaced by a per-class loop) because it changes the float rounding
+    of the IoUs, and, with negative coordinates, boxes of neighbouring groups can still
+    overlap after the shift, as they do in mmcv.
+
+    Args:
+        boxes: ``Tensor[N, 4]`` xyxy boxes (float).
+        scores: ``Tensor[N]`` scores.
+        idxs: ``Tensor[N]`` group id of each box (integer or float).
+        nms_cfg: ``None`` to skip NMS (all boxes, sorted by score), or mmcv's dict:
+            ``type`` (``"nms"`` default, or ``"soft_nms"``), ``iou_threshold`` (or the
+            deprecated ``iou_thr``), the op's other keywords (``offset``,
+            ``score_threshold``, ``max_num`` for nms; ``sigma``, ``min_score``,
+            ``method`` for soft_nms), ``class_agnostic`` (overrides the argument) and
+            ``split_thr`` (default 10000): with at least that many boxes, NMS runs once
+            per group, in ascending group id, and the union is re-sorted by score, then
+            cut to ``max_num``.
+        class_agnostic: If True, ignore ``idxs`` (one NMS over all boxes).
+
+    Returns:
+        ``(dets, keep)``: ``dets`` ``Tensor[K, 5]`` original boxes with their (for
+        soft_nms, decayed) scores, ``keep`` ``Tensor[K]`` int64, best first. Empty
+        inputs give empty outputs (mmcv itself fails on them).
+
+    Raises:
+        TypeError: Non-tensor inputs, ``nms_cfg`` not a mapping, unknown cfg keys.
+        ValueError: Bad shapes, unknown ``type``, NaN/inf in boxes or scores.
+    """
+    check_boxes(boxes, "boxes")
+    check_scores(scores, "scores", boxes.shape[0])
+    check_tensor(idxs, "idxs")
+    check_integer_or_floating(idxs, "idxs")
+    if idxs.shape != (boxes.shape[0],):
+        raise ValueError(
+            f"idxs must have shape ({boxes.shape[0]},) to match boxes, got {tuple(idxs.shape)}"
+        )
+    check_same_device([(boxes, "boxes"), (scores, "scores"), (idxs, "idxs")])
+
+    if nms_cfg is None:
+        sorted_scores, inds = scores.sort(descending=True)
+        return torch.cat([boxes[inds], sorted_scores[:, None]], -1), inds
+    if not isinstance(nms_cfg, Mapping):
+        raise TypeError(f"nms_cfg must be a dict or None, got {type(nms_cfg).__name__}")
+    cfg = dict(nms_cfg)
+    class_agnostic = bool(cfg.pop("class_agnostic", class_agnostic))
+    if "iou_thr" in cfg:  # mmcv's deprecated alias, still found in old configs
+        cfg["iou_threshold"] = cfg.pop("iou_thr")
+    nms_type = cfg.pop("type", "nms")
+    check_choice(nms_type, "nms_cfg['type']", ("nms", "soft_nms"))
+    nms_op = nms if nms_type == "nms" else soft_nms
+    split_thr = cfg.pop("split_thr", DEFAULT_SPLIT_THR)
+
+    if boxes.shape[0] == 0:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=boxes.device)
+    if class_agnostic:
+        boxes_for_nms = boxes
+    else:
+        max_coordinate = boxes.max()
+        offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
+        boxes_for_nms = boxes + offsets[:, None]
+
+    if boxes_for_nms.shape[0] < split_thr:
+        dets, keep = nms_op(boxes_for_nms, scores, **cfg)
+        return torch.cat([boxes[keep], dets[:, -1:]], -1), keep
+
+    max_num = cfg.pop("max_num", -1)
+    total_mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    scores_after_nms = scores.new_zeros(scores.shape)  # soft_nms changes scores
+    for group in torch.unique(idxs):
+        members = torch.nonzero(idxs == group).view(-1)
+        dets, keep = nms_op(boxes_for_nms[members], scores[members], **cfg)
+        total_mask[members[keep]] = True
+        scores_after_nms[members[keep]] = dets[:, -1]
+    keep = torch.nonzero(total_mask).view(-1)
+    kept_scores, order = scores_after_nms[keep].sort(descending=True)
+    keep = keep[order]
+    if max_num > 0:
+        keep, kept_scores = keep[:max_num], kept_scores[:max_num]
+    return torch.cat([boxes[keep], kept_scores[:, None]], -1), keep

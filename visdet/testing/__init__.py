@@ -1,0 +1,1 @@
+"""Helpers for tests: synthetic data written at test time (nothing downloaded)."""
