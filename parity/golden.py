@@ -187,6 +187,7 @@ def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
         path = golden_dir / case.golden_relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(path), metadata={"case": case.key, "writer": "reference", **versions})
+        path.chmod(0o644)  # safetensors writes 0600; goldens are shared, read-only data
         size = path.stat().st_size
         with _locked_manifest(golden_dir) as manifest:
             manifest["files"][case.golden_relpath] = {

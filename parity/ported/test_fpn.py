@@ -54,21 +54,26 @@ def test_fpn(feats):
     assert not model.add_extra_convs
     _check(outs, model)
 
-    model = _fpn(start_level=1, add_extra_convs=True, no_norm_on_lateral=False,
-                 norm_cfg={"type": "BN", "requires_grad": True}, num_outs=5)
+    model = _fpn(
+        start_level=1,
+        add_extra_convs=True,
+        no_norm_on_lateral=False,
+        norm_cfg={"type": "BN", "requires_grad": True},
+        num_outs=5,
+    )
     outs = model(feats)
     assert model.add_extra_convs == "on_input"
     _check(outs, model)
     assert any(isinstance(m, _BatchNorm) for m in model.modules())
 
-    model = _fpn(start_level=1, add_extra_convs=True,
-                 upsample_cfg={"mode": "bilinear", "align_corners": True}, num_outs=5)
+    model = _fpn(
+        start_level=1, add_extra_convs=True, upsample_cfg={"mode": "bilinear", "align_corners": True}, num_outs=5
+    )
     outs = model(feats)
     assert model.add_extra_convs == "on_input"
     _check(outs, model)
 
-    model = _fpn(start_level=1, add_extra_convs=True, upsample_cfg={"scale_factor": 2},
-                 num_outs=5)
+    model = _fpn(start_level=1, add_extra_convs=True, upsample_cfg={"scale_factor": 2}, num_outs=5)
     _check(model(feats), model)
 
     for source in ("on_input", "on_lateral", "on_output"):

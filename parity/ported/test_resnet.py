@@ -29,8 +29,9 @@ def test_resnet_basic_block():
     with pytest.raises(NotImplementedError):
         BasicBlock(inplanes=64, planes=64, norm_cfg=BN, dcn={"type": "DCN"})
     with pytest.raises(NotImplementedError):
-        BasicBlock(inplanes=64, planes=64, norm_cfg=BN,
-                   plugins=[{"cfg": {"type": "ContextBlock"}, "position": "after_conv3"}])
+        BasicBlock(
+            inplanes=64, planes=64, norm_cfg=BN, plugins=[{"cfg": {"type": "ContextBlock"}, "position": "after_conv3"}]
+        )
 
     block = BasicBlock(inplanes=64, planes=64, norm_cfg=BN)
     assert block.conv1.in_channels == 64
@@ -86,16 +87,14 @@ def test_resnet_res_layer():
         assert layer[i].downsample is None
     assert layer(x).shape == (1, 256, 56, 56)
 
-    layer = ResLayer(block=Bottleneck, inplanes=64, planes=64, num_blocks=3, stride=2,
-                     norm_cfg=BN)
+    layer = ResLayer(block=Bottleneck, inplanes=64, planes=64, num_blocks=3, stride=2, norm_cfg=BN)
     assert layer[0].downsample[0].out_channels == 256
     assert layer[0].downsample[0].stride == (2, 2)
     for i in range(1, len(layer)):
         assert layer[i].downsample is None
     assert layer(x).shape == (1, 256, 28, 28)
 
-    layer = ResLayer(block=Bottleneck, inplanes=64, planes=64, num_blocks=3, stride=2,
-                     avg_down=True, norm_cfg=BN)
+    layer = ResLayer(block=Bottleneck, inplanes=64, planes=64, num_blocks=3, stride=2, avg_down=True, norm_cfg=BN)
     assert isinstance(layer[0].downsample[0], nn.AvgPool2d)
     assert layer[0].downsample[1].out_channels == 256
     assert layer[0].downsample[1].stride == (1, 1)
@@ -103,8 +102,9 @@ def test_resnet_res_layer():
         assert layer[i].downsample is None
     assert layer(x).shape == (1, 256, 28, 28)
 
-    layer = ResLayer(block=BasicBlock, inplanes=64, planes=64, num_blocks=3, stride=2,
-                     downsample_first=False, norm_cfg=BN)
+    layer = ResLayer(
+        block=BasicBlock, inplanes=64, planes=64, num_blocks=3, stride=2, downsample_first=False, norm_cfg=BN
+    )
     assert layer[2].downsample[0].out_channels == 64
     assert layer[2].downsample[0].stride == (2, 2)
     for i in range(len(layer) - 1):
@@ -234,8 +234,7 @@ def test_resnet_backbone():
     model.train()
     _check_shapes(model(imgs), small)
 
-    model = ResNet(depth=50, base_channels=4,
-                   norm_cfg={"type": "GN", "num_groups": 2, "requires_grad": True})
+    model = ResNet(depth=50, base_channels=4, norm_cfg={"type": "GN", "num_groups": 2, "requires_grad": True})
     for m in model.modules():
         if is_norm(m):
             assert isinstance(m, nn.GroupNorm)

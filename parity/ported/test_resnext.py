@@ -12,18 +12,22 @@ BN = {"type": "BN"}
 
 def test_renext_bottleneck():
     with pytest.raises(ValueError):
-        Bottleneck(inplanes=64, planes=64, groups=32, base_width=4, style="tensorflow",
-                   norm_cfg=BN)
+        Bottleneck(inplanes=64, planes=64, groups=32, base_width=4, style="tensorflow", norm_cfg=BN)
 
-    block = Bottleneck(inplanes=64, planes=64, groups=32, base_width=4, stride=2,
-                       style="pytorch", norm_cfg=BN)
+    block = Bottleneck(inplanes=64, planes=64, groups=32, base_width=4, stride=2, style="pytorch", norm_cfg=BN)
     assert block.conv2.stride == (2, 2)
     assert block.conv2.groups == 32
     assert block.conv2.out_channels == 128
 
     with pytest.raises(NotImplementedError):
-        Bottleneck(inplanes=64, planes=64, groups=32, base_width=4, norm_cfg=BN,
-                   dcn={"type": "DCN", "deform_groups": 1, "fallback_on_stride": False})
+        Bottleneck(
+            inplanes=64,
+            planes=64,
+            groups=32,
+            base_width=4,
+            norm_cfg=BN,
+            dcn={"type": "DCN", "deform_groups": 1, "fallback_on_stride": False},
+        )
 
     block = Bottleneck(inplanes=64, planes=16, groups=32, base_width=4, norm_cfg=BN)
     x = torch.randn(1, 64, 56, 56)
@@ -41,6 +45,4 @@ def test_resnext_backbone():
     model.init_weights()
     model.train()
     feat = model(torch.randn(1, 3, 32, 32))
-    assert [tuple(f.shape) for f in feat] == [
-        (1, 256, 8, 8), (1, 512, 4, 4), (1, 1024, 2, 2), (1, 2048, 1, 1)
-    ]
+    assert [tuple(f.shape) for f in feat] == [(1, 256, 8, 8), (1, 512, 4, 4), (1, 1024, 2, 2), (1, 2048, 1, 1)]

@@ -106,7 +106,9 @@ class CocoMetric:
                 raise KeyError(f"metric item {item!r} is not supported; use {list(STAT_INDEX)}")
         if iou_thrs is None:
             iou_thrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-        self.iou_thrs = np.atleast_1d(np.asarray(iou_thrs, dtype=np.float64))
+        # kept as given, like mmdet: with a list, COCOeval.summarize's `iouThr == p.iouThrs`
+        # finds no match, so the AP@0.5 / AP@0.75 entries become -1 (pass an array to avoid it)
+        self.iou_thrs = iou_thrs
         self.classwise = classwise
         self.proposal_nums = list(proposal_nums)
         self.metric_items = list(metric_items) if metric_items is not None else None

@@ -76,9 +76,7 @@ def check_scores(value: object, name: str, num: int, *, boxes_name: str = "boxes
     scores = check_tensor(value, name)
     check_floating(scores, name)
     if scores.dim() != 1 or scores.shape[0] != num:
-        raise ValueError(
-            f"{name} must have shape ({num},) to match {boxes_name}, got {_shape(scores)}"
-        )
+        raise ValueError(f"{name} must have shape ({num},) to match {boxes_name}, got {_shape(scores)}")
     check_finite(scores, name)
     return scores
 

@@ -37,9 +37,7 @@ def box_areas(boxes: Tensor, offset: int) -> Tensor:
     return widths * heights
 
 
-def iou_matrix(
-    rows: Tensor, rows_area: Tensor, cols: Tensor, cols_area: Tensor, offset: int
-) -> Tensor:
+def iou_matrix(rows: Tensor, rows_area: Tensor, cols: Tensor, cols_area: Tensor, offset: int) -> Tensor:
     """IoU ``Tensor[R, C]`` between ranked ``rows`` and ``cols`` with mmcv's float ops."""
     xx1 = torch.maximum(rows[:, None, 0], cols[None, :, 0])
     yy1 = torch.maximum(rows[:, None, 1], cols[None, :, 1])
@@ -96,16 +94,12 @@ def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int 
         rest = torch.nonzero(~suppressed[end:]).squeeze(1) + end
         if rest.numel() == 0:
             break
-        hit = (
-            iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold
-        ).any(0)
+        hit = (iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold).any(0)
         suppressed[rest[hit]] = True
     return keep
 
 
-def nms_indices(
-    boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1
-) -> Tensor:
+def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1) -> Tensor:
     """Indices kept by greedy NMS, best first (no input checks; see :func:`nms`)."""
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
@@ -115,9 +109,7 @@ def nms_indices(
     return order[keep]
 
 
-def check_nms_args(
-    boxes: object, scores: object, iou_threshold: object, offset: object
-) -> tuple[float, int]:
+def check_nms_args(boxes: object, scores: object, iou_threshold: object, offset: object) -> tuple[float, int]:
     check_boxes(boxes, "boxes")
     check_scores(scores, "scores", boxes.shape[0])  # type: ignore[union-attr]
     check_same_device([(boxes, "boxes"), (scores, "scores")])  # type: ignore[list-item]

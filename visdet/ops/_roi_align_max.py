@@ -29,9 +29,7 @@ class _Slot:
     weights: Tensor  # [active * PH * PW, 4] bilinear weights, 0 for out-of-range samples
 
 
-def _slots(
-    rois: Tensor, height: int, width: int, output_size: tuple[int, int], *args
-) -> tuple[Tensor, list[_Slot]]:
+def _slots(rois: Tensor, height: int, width: int, output_size: tuple[int, int], *args) -> tuple[Tensor, list[_Slot]]:
     geometry = roi_geometry(rois, output_size, *args)
     pooled_h, pooled_w = output_size
     num_samples = geometry.grid_h * geometry.grid_w
@@ -73,9 +71,7 @@ def _interpolate(features: Tensor, slot: _Slot) -> Tensor:
     positions, weights = slot.positions, slot.weights
     value = weights[:, 0:1] * features.index_select(0, positions[:, 0])
     for corner in range(1, 4):
-        value = value + weights[:, corner : corner + 1] * features.index_select(
-            0, positions[:, corner]
-        )
+        value = value + weights[:, corner : corner + 1] * features.index_select(0, positions[:, corner])
     return value
 
 
@@ -94,9 +90,7 @@ class RoIAlignMax(torch.autograd.Function):
     ) -> Tensor:
         num, channels, height, width = input.shape
         num_rois, bins = rois.shape[0], output_size[0] * output_size[1]
-        order, slots = _slots(
-            rois, height, width, output_size, spatial_scale, sampling_ratio, aligned
-        )
+        order, slots = _slots(rois, height, width, output_size, spatial_scale, sampling_ratio, aligned)
         features = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
         pooled = input.new_full((num_rois, bins, channels), MAX_POOL_INITIAL)
         arg_slot = torch.full(pooled.shape, -1, dtype=torch.int32, device=input.device)

@@ -85,9 +85,7 @@ def roi_geometry(
     )
 
 
-def sample_coords(
-    start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, index: Tensor
-) -> Tensor:
+def sample_coords(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, index: Tensor) -> Tensor:
     """Coordinates ``Tensor[k, pooled, ...]`` of sample ``index`` in every bin along one axis.
 
     mmcv: ``start + p * bin_size + (i + 0.5) * bin_size / grid``, evaluated left to right.

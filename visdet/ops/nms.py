@@ -155,9 +155,7 @@ def batched_nms(
     check_tensor(idxs, "idxs")
     check_integer_or_floating(idxs, "idxs")
     if idxs.shape != (boxes.shape[0],):
-        raise ValueError(
-            f"idxs must have shape ({boxes.shape[0]},) to match boxes, got {tuple(idxs.shape)}"
-        )
+        raise ValueError(f"idxs must have shape ({boxes.shape[0]},) to match boxes, got {tuple(idxs.shape)}")
     check_same_device([(boxes, "boxes"), (scores, "scores"), (idxs, "idxs")])
 
     if nms_cfg is None:

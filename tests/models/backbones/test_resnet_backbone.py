@@ -10,8 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from visdet.models.backbones import BasicBlock, Bottleneck, ResNet, ResNetV1d
 
 EXPANSION = {18: 1, 34: 1, 50: 4, 101: 4, 152: 4}
-BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
-          152: (3, 8, 36, 3)}
+BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
 def _halve(size: int) -> int:
@@ -48,8 +47,7 @@ def test_output_shapes_and_block_counts_per_depth(depth):
     out_indices=st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
 )
 def test_output_strides_property(height, width, style, out_indices):
-    model = ResNet(depth=18, base_channels=1, stem_channels=2, style=style,
-                   out_indices=tuple(out_indices)).eval()
+    model = ResNet(depth=18, base_channels=1, stem_channels=2, style=style, out_indices=tuple(out_indices)).eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, height, width))
     expected = _expected_shapes(18, 1, height, width, batch=2)
@@ -100,19 +98,19 @@ def test_invalid_arguments(kwargs, error):
 @pytest.mark.parametrize("frozen_stages", [-1, 0, 1, 3])
 @pytest.mark.parametrize("deep_stem", [False, True])
 def test_frozen_stages_have_no_grad_and_stay_in_eval(frozen_stages, deep_stem):
-    model = ResNet(depth=18, base_channels=2, stem_channels=4, frozen_stages=frozen_stages,
-                   deep_stem=deep_stem, norm_eval=False)
+    model = ResNet(
+        depth=18, base_channels=2, stem_channels=4, frozen_stages=frozen_stages, deep_stem=deep_stem, norm_eval=False
+    )
     model.train()
     stem = [model.stem] if deep_stem else [model.conv1, model.norm1]
     stages = [getattr(model, f"layer{i}") for i in range(1, 5)]
     frozen = (stem if frozen_stages >= 0 else []) + stages[: max(frozen_stages, 0)]
-    trainable = (stem if frozen_stages < 0 else []) + stages[max(frozen_stages, 0):]
+    trainable = (stem if frozen_stages < 0 else []) + stages[max(frozen_stages, 0) :]
     for module in frozen:
         assert all(not p.requires_grad for p in module.parameters())
         # mmdet puts the frozen norms in eval, and whole stages; a plain stem's conv1 is
         # left alone (its mode has no effect)
-        assert all(not m.training for m in module.modules()
-                   if isinstance(m, _BatchNorm) or module in stages)
+        assert all(not m.training for m in module.modules() if isinstance(m, _BatchNorm) or module in stages)
     for module in trainable:
         assert all(p.requires_grad for p in module.parameters())
         assert all(m.training for m in module.modules() if isinstance(m, _BatchNorm))
@@ -242,8 +240,7 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
     results = []
     for model in (plain, ckpt):
         model.train()
-        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3),
-                        requires_grad=True)
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3), requires_grad=True)
         outs = model(x)
         sum(o.sum() for o in outs).backward()
         results.append((outs, x.grad, model.layer2[0].conv1.weight.grad))
@@ -254,8 +251,7 @@ def test_with_cp_gives_the_same_outputs_and_gradients():
 
 
 def test_pretrained_init_cfg_is_recorded_but_init_weights_refuses():
-    model = ResNet(depth=18, base_channels=2,
-                   init_cfg={"type": "Pretrained", "checkpoint": "torchvision://resnet18"})
+    model = ResNet(depth=18, base_channels=2, init_cfg={"type": "Pretrained", "checkpoint": "torchvision://resnet18"})
     assert model.init_cfg["checkpoint"] == "torchvision://resnet18"
     with pytest.raises(NotImplementedError, match="checkpoint"):
         model.init_weights()

@@ -69,8 +69,10 @@ def _assert_same_state(ours: torch.nn.Module, reference: torch.nn.Module) -> Non
     [
         ("ResNet", {"depth": 18, "base_channels": 8}),
         ("ResNet", {"depth": 50, "base_channels": 4, "style": "caffe", "frozen_stages": 1}),
-        ("ResNet", {"depth": 50, "base_channels": 4, "zero_init_residual": False,
-                    "norm_cfg": {"type": "GN", "num_groups": 2}}),
+        (
+            "ResNet",
+            {"depth": 50, "base_channels": 4, "zero_init_residual": False, "norm_cfg": {"type": "GN", "num_groups": 2}},
+        ),
         ("ResNetV1d", {"depth": 50, "base_channels": 4, "stem_channels": 8}),
     ],
 )
@@ -93,8 +95,7 @@ def test_same_seed_gives_mmdet_init(mmdet_models, arch, kwargs):
     "kwargs",
     [
         {"num_outs": 5},
-        {"num_outs": 5, "start_level": 1, "add_extra_convs": "on_input",
-         "norm_cfg": {"type": "BN"}},
+        {"num_outs": 5, "start_level": 1, "add_extra_convs": "on_input", "norm_cfg": {"type": "BN"}},
         {"num_outs": 6, "add_extra_convs": "on_output", "init_cfg": None},
     ],
 )
@@ -114,13 +115,16 @@ def test_same_seed_gives_mmdet_fpn_init(mmdet_models, kwargs):
 @pytest.mark.parametrize("frozen_stages", [-1, 0, 2])
 @pytest.mark.parametrize("deep_stem", [False, True])
 @pytest.mark.parametrize("norm_eval", [False, True])
-def test_train_eval_flags_and_requires_grad_match_mmdet(
-    mmdet_models, frozen_stages, deep_stem, norm_eval
-):
+def test_train_eval_flags_and_requires_grad_match_mmdet(mmdet_models, frozen_stages, deep_stem, norm_eval):
     from mmdet.models.backbones import ResNet as MMResNet
 
-    kwargs = {"depth": 18, "base_channels": 2, "frozen_stages": frozen_stages,
-              "deep_stem": deep_stem, "norm_eval": norm_eval}
+    kwargs = {
+        "depth": 18,
+        "base_channels": 2,
+        "frozen_stages": frozen_stages,
+        "deep_stem": deep_stem,
+        "norm_eval": norm_eval,
+    }
     reference, ours = MMResNet(**kwargs), ResNet(**kwargs)
     for mode in (True, False, True):
         reference.train(mode)

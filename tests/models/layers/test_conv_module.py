@@ -18,25 +18,25 @@ def test_default_is_conv_with_bias_and_inplace_relu():
 
 
 def test_norm_drops_bias_and_uses_mmcv_names():
-    module = ConvModule(in_channels=3, out_channels=8, kernel_size=1,
-                        norm_cfg={"type": "GN", "num_groups": 2}, act_cfg=None)
+    module = ConvModule(
+        in_channels=3, out_channels=8, kernel_size=1, norm_cfg={"type": "GN", "num_groups": 2}, act_cfg=None
+    )
     assert sorted(module.state_dict()) == ["conv.weight", "gn.bias", "gn.weight"]
     assert module.norm_name == "gn" and not module.with_bias
-    module = ConvModule(in_channels=3, out_channels=8, kernel_size=1,
-                        norm_cfg={"type": "BN"}, bias=True)
+    module = ConvModule(in_channels=3, out_channels=8, kernel_size=1, norm_cfg={"type": "BN"}, bias=True)
     assert "conv.bias" in module.state_dict() and "bn.running_var" in module.state_dict()
 
 
 def test_order_puts_the_norm_on_the_input_channels():
-    module = ConvModule(in_channels=4, out_channels=6, kernel_size=3, padding=1,
-                        norm_cfg={"type": "BN"}, order=("norm", "conv", "act")).eval()
+    module = ConvModule(
+        in_channels=4, out_channels=6, kernel_size=3, padding=1, norm_cfg={"type": "BN"}, order=("norm", "conv", "act")
+    ).eval()
     assert module.norm.num_features == 4
     x = torch.randn(1, 4, 5, 5)
     with torch.no_grad():
         want = torch.relu(module.conv(module.norm(x)))
         torch.testing.assert_close(module(x), want, rtol=0, atol=0)
-        torch.testing.assert_close(module(x, norm=False), torch.relu(module.conv(x)),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(module(x, norm=False), torch.relu(module.conv(x)), rtol=0, atol=0)
 
 
 def test_construction_init_is_kaiming_fan_out_with_zero_bias():
@@ -45,8 +45,9 @@ def test_construction_init_is_kaiming_fan_out_with_zero_bias():
     target = math.sqrt(2.0 / (128 * 9))
     assert abs(module.conv.weight.std().item() - target) < 0.02 * target
     assert torch.all(module.conv.bias == 0)
-    leaky = ConvModule(in_channels=64, out_channels=128, kernel_size=3,
-                       act_cfg={"type": "LeakyReLU", "negative_slope": 0.5})
+    leaky = ConvModule(
+        in_channels=64, out_channels=128, kernel_size=3, act_cfg={"type": "LeakyReLU", "negative_slope": 0.5}
+    )
     target = math.sqrt(2.0 / (1 + 0.25) / (128 * 9))
     assert abs(leaky.conv.weight.std().item() - target) < 0.02 * target
     assert leaky.activate.negative_slope == 0.5
@@ -68,8 +69,7 @@ def test_bad_arguments(kwargs, error):
 
 
 def test_circular_padding_is_passed_to_the_conv():
-    module = ConvModule(in_channels=1, out_channels=1, kernel_size=3, padding=1,
-                        padding_mode="circular")
+    module = ConvModule(in_channels=1, out_channels=1, kernel_size=3, padding=1, padding_mode="circular")
     assert module.conv.padding_mode == "circular"
 
 

@@ -36,9 +36,7 @@ def test_faster_rcnn_keys_and_shapes():
     assert state["fpn_convs.0.conv.weight"].shape == (256, 256, 3, 3)
 
 
-@pytest.mark.parametrize(
-    ("source", "first_in"), [("on_input", 32), ("on_lateral", 8), ("on_output", 8), (True, 32)]
-)
+@pytest.mark.parametrize(("source", "first_in"), [("on_input", 32), ("on_lateral", 8), ("on_output", 8), (True, 32)])
 def test_extra_convs_channels_and_names(source, first_in):
     model = FPN(in_channels=IN_CHANNELS, out_channels=8, num_outs=6, add_extra_convs=source)
     assert model.add_extra_convs == ("on_input" if source is True else source)
@@ -59,8 +57,9 @@ def test_extra_convs_channels_and_names(source, first_in):
 )
 def test_output_shapes_property(height, width, num_outs, start_level, source):
     sizes = _sizes(height, width)
-    model = FPN(in_channels=IN_CHANNELS, out_channels=6, num_outs=num_outs,
-                start_level=start_level, add_extra_convs=source)
+    model = FPN(
+        in_channels=IN_CHANNELS, out_channels=6, num_outs=num_outs, start_level=start_level, add_extra_convs=source
+    )
     with torch.no_grad():
         outs = model(_feats(sizes))
     expected = list(sizes[start_level:])
@@ -89,8 +88,9 @@ def test_top_down_pathway_matches_a_manual_composition():
 
 def test_relu_before_extra_convs():
     feats = _feats(_sizes(16, 16))
-    model = FPN(in_channels=IN_CHANNELS, out_channels=8, num_outs=6, add_extra_convs="on_output",
-                relu_before_extra_convs=True).eval()
+    model = FPN(
+        in_channels=IN_CHANNELS, out_channels=8, num_outs=6, add_extra_convs="on_output", relu_before_extra_convs=True
+    ).eval()
     with torch.no_grad():
         outs = model(feats)
         torch.testing.assert_close(outs[4], model.fpn_convs[4](outs[3]), rtol=0, atol=0)
@@ -100,8 +100,9 @@ def test_relu_before_extra_convs():
 def test_scale_factor_equals_size_mode_on_exact_halves():
     feats = _feats(_sizes(32, 24))
     size_mode = FPN(in_channels=IN_CHANNELS, out_channels=8, num_outs=4)
-    factor_mode = FPN(in_channels=IN_CHANNELS, out_channels=8, num_outs=4,
-                      upsample_cfg={"scale_factor": 2, "mode": "nearest"})
+    factor_mode = FPN(
+        in_channels=IN_CHANNELS, out_channels=8, num_outs=4, upsample_cfg={"scale_factor": 2, "mode": "nearest"}
+    )
     factor_mode.load_state_dict(size_mode.state_dict())
     with torch.no_grad():
         for a, b in zip(size_mode(feats), factor_mode(feats)):
@@ -117,9 +118,15 @@ def test_end_level_uses_only_the_chosen_levels():
 
 
 def test_norm_and_activation_configuration():
-    model = FPN(in_channels=IN_CHANNELS, out_channels=8, num_outs=5, add_extra_convs="on_input",
-                norm_cfg={"type": "BN", "requires_grad": True}, act_cfg={"type": "ReLU"},
-                no_norm_on_lateral=True)
+    model = FPN(
+        in_channels=IN_CHANNELS,
+        out_channels=8,
+        num_outs=5,
+        add_extra_convs="on_input",
+        norm_cfg={"type": "BN", "requires_grad": True},
+        act_cfg={"type": "ReLU"},
+        no_norm_on_lateral=True,
+    )
     keys = set(model.state_dict())
     assert "lateral_convs.0.conv.bias" in keys and "lateral_convs.0.bn.weight" not in keys
     assert "fpn_convs.0.conv.bias" not in keys and "fpn_convs.0.bn.running_mean" in keys

@@ -98,8 +98,7 @@ class ResNet(nn.Module):
         super().__init__()
         if depth not in self.arch_settings:
             raise ValueError(
-                f"depth must be one of {sorted(self.arch_settings)} for "
-                f"{type(self).__name__}, got {depth!r}"
+                f"depth must be one of {sorted(self.arch_settings)} for {type(self).__name__}, got {depth!r}"
             )
         if dcn is not None:
             raise NotImplementedError("deformable convolution (dcn) is not implemented in visdet")
@@ -107,8 +106,7 @@ class ResNet(nn.Module):
             raise NotImplementedError("ResNet plugins are not implemented in visdet")
         if pretrained is not None:
             raise NotImplementedError(
-                "pretrained= is deprecated in mmdet and not supported; load the checkpoint "
-                "into the built model instead"
+                "pretrained= is deprecated in mmdet and not supported; load the checkpoint into the built model instead"
             )
         if init_cfg is not None and init_cfg.get("type") != "Pretrained":
             raise NotImplementedError(f"init_cfg {dict(init_cfg)!r} is not supported")
@@ -121,8 +119,7 @@ class ResNet(nn.Module):
             )
         if not out_indices or max(out_indices) >= num_stages or min(out_indices) < 0:
             raise ValueError(
-                f"out_indices must be non-empty stage indices below num_stages={num_stages}, "
-                f"got {tuple(out_indices)}"
+                f"out_indices must be non-empty stage indices below num_stages={num_stages}, got {tuple(out_indices)}"
             )
         if style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {style!r}")
@@ -185,9 +182,7 @@ class ResNet(nn.Module):
     @property
     def out_channels(self) -> tuple[int, ...]:
         """Channels of each returned feature map."""
-        return tuple(
-            self.base_channels * 2**i * self.block.expansion for i in self.out_indices
-        )
+        return tuple(self.base_channels * 2**i * self.block.expansion for i in self.out_indices)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.deep_stem:
@@ -242,10 +237,11 @@ class ResNet(nn.Module):
                 param.requires_grad = False
 
     def init_weights(self) -> None:
-        """mmdet's default init: He-normal (fan_out, relu) convs, norms weight 1 bias 0,
-        and with ``zero_init_residual`` the last norm of each block zeroed.
+        """Initialise as mmdet does by default.
 
-        Convs are drawn in registration order, so the same seed gives mmdet's weights.
+        He-normal (fan_out, relu) convs, norms weight 1 bias 0, and with
+        ``zero_init_residual`` the last norm of each block zeroed. Convs are drawn in
+        registration order, so the same seed gives mmdet's weights.
         """
         if self.init_cfg is not None:
             raise NotImplementedError(
@@ -274,8 +270,7 @@ class ResNet(nn.Module):
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}"
+                f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         if self.deep_stem:
             x = self.stem(x)
@@ -290,8 +285,7 @@ class ResNet(nn.Module):
         return tuple(outs)
 
     def train(self, mode: bool = True) -> ResNet:
-        """Set train/eval mode, keeping frozen stages (and with ``norm_eval`` all batch
-        norms) in eval mode."""
+        """Set train/eval mode; frozen stages (and with ``norm_eval`` all BNs) stay in eval."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

@@ -209,9 +209,7 @@ class Bottleneck(nn.Module):
             bias=False,
         )
         self.add_module(self.norm2_name, norm2)
-        self.conv3 = build_conv_layer(
-            conv_cfg, in_channels=width, out_channels=outplanes, kernel_size=1, bias=False
-        )
+        self.conv3 = build_conv_layer(conv_cfg, in_channels=width, out_channels=outplanes, kernel_size=1, bias=False)
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample

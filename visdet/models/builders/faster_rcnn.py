@@ -59,6 +59,15 @@ def _rcnn_test_config(cfg: Mapping[str, Any] | None, where: str) -> RCNNTestConf
     return RCNNTestConfig(**dict(cfg))
 
 
+def _stage_settings(head_kwargs: dict[str, Any], key: str, stage: str, detector_value: Any, where: str) -> Any:
+    """One stage's train/test settings: the detector's ``<key>.<stage>``, or the head's own
+    ``<key>`` (mmdet also accepts them on the head, and writes them there itself)."""
+    head_value = head_kwargs.pop(key, None)
+    if detector_value is not None and head_value is not None and dict(head_value) != dict(detector_value):
+        raise ValueError(f"{where}.{key} differs from the model's {key}.{stage}; give it in one place")
+    return detector_value if detector_value is not None else head_value
+
+
 def _train_parts(cfg: Mapping[str, Any] | None, where: str, extra: set[str]) -> dict[str, Any]:
     """Assigner, sampler and the extra keys of one stage's training settings."""
     if cfg is None:
@@ -95,9 +104,11 @@ def build_rpn_head(cfg: Any, train_cfg: Mapping[str, Any] | None, test_cfg: Mapp
     kwargs["loss_cls"] = build_component(loss_cls, "loss", "rpn_head.loss_cls")
     kwargs["loss_bbox"] = build_component(loss_bbox, "loss", "rpn_head.loss_bbox")
     train_cfg = train_cfg or {}
-    kwargs.update(_train_parts(train_cfg.get("rpn"), "train_cfg.rpn", {"allowed_border", "pos_weight"}))
+    rpn_train = _stage_settings(kwargs, "train_cfg", "rpn", train_cfg.get("rpn"), "rpn_head")
+    rpn_test = _stage_settings(kwargs, "test_cfg", "rpn", (test_cfg or {}).get("rpn"), "rpn_head")
+    kwargs.update(_train_parts(rpn_train, "train_cfg.rpn", {"allowed_border", "pos_weight"}))
     kwargs["train_proposals"] = _proposal_config(train_cfg.get("rpn_proposal"), "train_cfg.rpn_proposal")
-    kwargs["test_proposals"] = _proposal_config((test_cfg or {}).get("rpn"), "test_cfg.rpn")
+    kwargs["test_proposals"] = _proposal_config(rpn_test, "test_cfg.rpn")
     return call_with(RPNHead, kwargs, "rpn_head", "RPNHead")
 
 
@@ -156,15 +167,17 @@ def build_roi_head(cfg: Any, train_cfg: Mapping[str, Any] | None, test_cfg: Mapp
     for key in ("mask_roi_extractor", "mask_head", "shared_head"):
         if kwargs.pop(key, None) is not None:
             raise ValueError(f"roi_head.{key} is not supported yet")
+    rcnn_train = _stage_settings(kwargs, "train_cfg", "rcnn", (train_cfg or {}).get("rcnn"), "roi_head")
+    rcnn_test = _stage_settings(kwargs, "test_cfg", "rcnn", (test_cfg or {}).get("rcnn"), "roi_head")
     check_keys(kwargs, {"bbox_roi_extractor", "bbox_head"}, "roi_head", name)
-    parts = _train_parts((train_cfg or {}).get("rcnn"), "train_cfg.rcnn", {"pos_weight"})
+    parts = _train_parts(rcnn_train, "train_cfg.rcnn", {"pos_weight"})
     return StandardRoIHead(
         bbox_roi_extractor=build_roi_extractor(kwargs["bbox_roi_extractor"], "roi_head.bbox_roi_extractor"),
         bbox_head=build_bbox_head(kwargs["bbox_head"], "roi_head.bbox_head"),
         bbox_assigner=parts.get("assigner"),
         bbox_sampler=parts.get("sampler"),
         pos_weight=parts.get("pos_weight", -1.0),
-        test_cfg=_rcnn_test_config((test_cfg or {}).get("rcnn"), "test_cfg.rcnn"),
+        test_cfg=_rcnn_test_config(rcnn_test, "test_cfg.rcnn"),
     )
 
 

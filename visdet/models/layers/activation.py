@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from torch import nn
 
 #: An activation config: an mmdet dict or a zero-argument callable returning a module.
-ActConfig = Union[Mapping[str, Any], Callable[[], nn.Module]]
+ActConfig = Mapping[str, Any] | Callable[[], nn.Module]
 
 ACTIVATION_TYPES: Mapping[str, type[nn.Module]] = {
     "ReLU": nn.ReLU,
@@ -49,10 +49,7 @@ def build_activation_layer(cfg: ActConfig, *, inplace: bool | None = None) -> nn
         options = dict(cfg)
         act_type = options.pop("type")
         if act_type not in ACTIVATION_TYPES:
-            raise ValueError(
-                f"act_cfg type {act_type!r} is not supported; choose from "
-                f"{sorted(ACTIVATION_TYPES)}"
-            )
+            raise ValueError(f"act_cfg type {act_type!r} is not supported; choose from {sorted(ACTIVATION_TYPES)}")
         if inplace is not None and act_type not in NO_INPLACE_TYPES:
             options.setdefault("inplace", inplace)
         return ACTIVATION_TYPES[act_type](**options)

@@ -49,8 +49,7 @@ def build_conv_layer(
         conv_type = options.pop("type", "Conv2d")
         if conv_type not in CONV2D_TYPES:
             raise NotImplementedError(
-                f"conv_cfg type {conv_type!r} is not implemented in visdet; "
-                f"supported: {sorted(CONV2D_TYPES)}"
+                f"conv_cfg type {conv_type!r} is not implemented in visdet; supported: {sorted(CONV2D_TYPES)}"
             )
     return nn.Conv2d(
         in_channels,

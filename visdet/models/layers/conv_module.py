@@ -72,8 +72,7 @@ class ConvModule(nn.Module):
             raise ValueError(f"order must be a permutation of {DEFAULT_ORDER}, got {order!r}")
         if padding_mode not in NATIVE_PADDING_MODES:
             raise NotImplementedError(
-                f"padding_mode {padding_mode!r} is not implemented; use one of "
-                f"{NATIVE_PADDING_MODES}"
+                f"padding_mode {padding_mode!r} is not implemented; use one of {NATIVE_PADDING_MODES}"
             )
         if bias != "auto" and not isinstance(bias, bool):
             raise TypeError(f"bias must be 'auto' or a bool, got {bias!r}")
@@ -127,7 +126,7 @@ class ConvModule(nn.Module):
         return getattr(self, self.norm_name) if self.norm_name else None
 
     def init_weights(self) -> None:
-        """mmcv's init: He-normal (fan_out) conv weights, zero bias, norm weight 1 bias 0."""
+        """Initialise as mmcv does: He-normal (fan_out) conv weights, zero bias, norm weight 1 bias 0."""
         act_type = self.act_cfg.get("type") if isinstance(self.act_cfg, Mapping) else None
         if act_type == "LeakyReLU":
             slope = float(self.act_cfg.get("negative_slope", 0.01))  # type: ignore[union-attr]

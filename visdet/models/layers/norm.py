@@ -8,7 +8,7 @@ module that registers the layer under that name has mmdet's ``state_dict`` keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -16,7 +16,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 #: A norm config: an mmdet dict such as ``{"type": "GN", "num_groups": 32}`` or a
 #: callable ``num_features -> nn.Module`` (timm-style ``norm_layer``).
-NormConfig = Union[Mapping[str, Any], Callable[[int], nn.Module]]
+NormConfig = Mapping[str, Any] | Callable[[int], nn.Module]
 
 # ``SyncBN`` maps onto torch's SyncBatchNorm, as in mmcv: without an initialised process
 # group it runs plain batch norm (so CPU and single-process runs are BN), and its
@@ -69,9 +69,7 @@ def norm_abbreviation(norm_type: type[nn.Module]) -> str:
     return "norm_layer"
 
 
-def build_norm_layer(
-    cfg: NormConfig, num_features: int, *, postfix: int | str = ""
-) -> tuple[str, nn.Module]:
+def build_norm_layer(cfg: NormConfig, num_features: int, *, postfix: int | str = "") -> tuple[str, nn.Module]:
     """Build a normalisation layer and the attribute name mmcv would register it under.
 
     Args:
@@ -111,9 +109,7 @@ def _build_from_mapping(cfg: Mapping[str, Any], num_features: int) -> nn.Module:
     elif layer_type in NORM_TYPES:
         norm_type = NORM_TYPES[layer_type]
     else:
-        raise ValueError(
-            f"norm_cfg type {layer_type!r} is not supported; choose from {sorted(NORM_TYPES)}"
-        )
+        raise ValueError(f"norm_cfg type {layer_type!r} is not supported; choose from {sorted(NORM_TYPES)}")
     requires_grad = bool(options.pop("requires_grad", True))
     options.setdefault("eps", DEFAULT_EPS)
     if issubclass(norm_type, nn.GroupNorm):

@@ -20,7 +20,9 @@ class ResidualBlockType(Protocol):
 
     expansion: int
 
-    def __call__(self, **kwargs: Any) -> nn.Module: ...
+    def __call__(self, **kwargs: Any) -> nn.Module:
+        """Build one block from keyword arguments."""
+        ...
 
 
 def build_shortcut(
@@ -51,9 +53,7 @@ def build_shortcut(
     conv_stride = stride
     if avg_down:
         conv_stride = 1
-        layers.append(
-            nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True, count_include_pad=False)
-        )
+        layers.append(nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True, count_include_pad=False))
     layers.append(
         build_conv_layer(
             conv_cfg,
@@ -119,15 +119,11 @@ class ResLayer(nn.Sequential):
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, **block_kwargs)
         blocks: list[nn.Module] = []
         if downsample_first:
-            blocks.append(
-                block(inplanes=inplanes, planes=planes, stride=stride, downsample=shortcut, **common)
-            )
+            blocks.append(block(inplanes=inplanes, planes=planes, stride=stride, downsample=shortcut, **common))
             for _ in range(1, num_blocks):
                 blocks.append(block(inplanes=outplanes, planes=planes, stride=1, **common))
         else:
             for _ in range(num_blocks - 1):
                 blocks.append(block(inplanes=inplanes, planes=inplanes, stride=1, **common))
-            blocks.append(
-                block(inplanes=inplanes, planes=planes, stride=stride, downsample=shortcut, **common)
-            )
+            blocks.append(block(inplanes=inplanes, planes=planes, stride=stride, downsample=shortcut, **common))
         super().__init__(*blocks)

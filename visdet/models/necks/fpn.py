@@ -28,9 +28,7 @@ EXTRA_CONV_SOURCES = ("on_input", "on_lateral", "on_output")
 #: mmdet's FPN upsampling: nearest, to the size of the finer level.
 DEFAULT_UPSAMPLE_CFG: Mapping[str, Any] = MappingProxyType({"mode": "nearest"})
 #: mmdet's FPN ``init_cfg``: Xavier-uniform convs, zero bias.
-DEFAULT_INIT_CFG: Mapping[str, Any] = MappingProxyType(
-    {"type": "Xavier", "layer": "Conv2d", "distribution": "uniform"}
-)
+DEFAULT_INIT_CFG: Mapping[str, Any] = MappingProxyType({"type": "Xavier", "layer": "Conv2d", "distribution": "uniform"})
 
 
 class FPN(nn.Module):
@@ -95,14 +93,11 @@ class FPN(nn.Module):
             self.backbone_end_level = self.num_ins
             if num_outs < self.num_ins - start_level:
                 raise ValueError(
-                    f"num_outs={num_outs} must be >= len(in_channels) - start_level = "
-                    f"{self.num_ins - start_level}"
+                    f"num_outs={num_outs} must be >= len(in_channels) - start_level = {self.num_ins - start_level}"
                 )
         else:
             if not start_level <= end_level < self.num_ins:
-                raise ValueError(
-                    f"end_level must be -1 or in [start_level, {self.num_ins}), got {end_level}"
-                )
+                raise ValueError(f"end_level must be -1 or in [start_level, {self.num_ins}), got {end_level}")
             self.backbone_end_level = end_level + 1
             if num_outs != end_level - start_level + 1:
                 raise ValueError(
@@ -115,14 +110,11 @@ class FPN(nn.Module):
         if isinstance(add_extra_convs, str):
             if add_extra_convs not in EXTRA_CONV_SOURCES:
                 raise ValueError(
-                    f"add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, "
-                    f"got {add_extra_convs!r}"
+                    f"add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, got {add_extra_convs!r}"
                 )
         elif not isinstance(add_extra_convs, bool):
             raise TypeError(f"add_extra_convs must be a bool or str, got {add_extra_convs!r}")
-        self.add_extra_convs: bool | str = (
-            "on_input" if add_extra_convs is True else add_extra_convs
-        )
+        self.add_extra_convs: bool | str = "on_input" if add_extra_convs is True else add_extra_convs
 
         conv_kwargs = dict(conv_cfg=conv_cfg, act_cfg=act_cfg, inplace=False)
         self.lateral_convs = nn.ModuleList()
@@ -167,7 +159,7 @@ class FPN(nn.Module):
                 )
 
     def init_weights(self) -> None:
-        """mmdet's FPN init: Xavier-uniform conv weights (in registration order), zero bias."""
+        """Initialise as mmdet's FPN: Xavier-uniform conv weights (in registration order), zero bias."""
         if self.init_cfg is None:
             return
         for module in self.modules():
@@ -182,10 +174,7 @@ class FPN(nn.Module):
             )
         for level, (x, channels) in enumerate(zip(inputs, self.in_channels)):
             if x.dim() != 4 or x.shape[1] != channels:
-                raise ValueError(
-                    f"FPN input level {level} must have shape (N, {channels}, H, W), "
-                    f"got {tuple(x.shape)}"
-                )
+                raise ValueError(f"FPN input level {level} must have shape (N, {channels}, H, W), got {tuple(x.shape)}")
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Build the pyramid.
@@ -197,9 +186,7 @@ class FPN(nn.Module):
             ``num_outs`` maps Tensor[N, out_channels, H'_k, W'_k].
         """
         self._check_inputs(inputs)
-        laterals = [
-            conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)
-        ]
+        laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
         used_levels = len(laterals)
         for i in range(used_levels - 1, 0, -1):
             if "scale_factor" in self.upsample_cfg:
