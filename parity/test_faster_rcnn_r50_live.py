@@ -65,7 +65,7 @@ def _loss_record(losses) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
 
 
 @pytest.mark.live
-def test_full_size_faster_rcnn_matches_mmdet(tmp_path) -> None:
+def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
     missing = reference_missing()
     if missing:
         pytest.skip(missing)
@@ -131,4 +131,6 @@ def test_full_size_faster_rcnn_matches_mmdet(tmp_path) -> None:
     got.update(_grads(model))
 
     result = compare_outputs(CASE_KEY, got, ref_out, exact=("pred.*.labels",))
+    component, name = CASE_KEY.rsplit("/", 1)
+    parity_record(component, name, "live", result=result, examples=1)
     assert result.ok, result.failure_text()

@@ -178,7 +178,8 @@ def _extractor_run(extractor: Any, params: Mapping[str, Any], inputs: Tensors) -
 
 def _extractor_cfg(params: Mapping[str, Any]) -> dict:
     return {"type": "SingleRoIExtractor",
-            "roi_layer": {"type": "RoIAlign", "output_size": params["output_size"], "sampling_ratio": params["sampling_ratio"]},
+            "roi_layer": {"type": "RoIAlign", "output_size": params["output_size"],
+                          "sampling_ratio": params["sampling_ratio"]},
             "out_channels": params["channels"], "featmap_strides": [4, 8, 16, 32],
             "finest_scale": params["finest_scale"]}
 

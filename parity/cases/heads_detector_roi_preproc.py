@@ -79,7 +79,8 @@ def _roi_head_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     cfg = {**_roi_head_cfg(params), "train_cfg": params["train_cfg"], "test_cfg": None}
     head = mm_build(mm_cfg(cfg))
     state = state_entries(head)
-    rpn_results = [InstanceData(bboxes=p.clone(), scores=torch.ones(len(p)), labels=torch.zeros(len(p), dtype=torch.long))
+    rpn_results = [InstanceData(bboxes=p.clone(), scores=torch.ones(len(p)),
+                                labels=torch.zeros(len(p), dtype=torch.long))
                    for p in _split_proposals(params, inputs)]
     samples = []
     for meta, gt in zip(metas(params), mm_instances(gt_lists(params, inputs))):

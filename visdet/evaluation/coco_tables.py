@@ -14,7 +14,7 @@ CLASSWISE_HEADERS = ("category", "mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "m
 
 
 def round3(value: float) -> float:
-    """mmdet's reported value: ``round(value, 3)`` as a Python float."""
+    """The value as mmdet reports it: ``round(value, 3)`` as a Python float."""
     return float(f"{round(value, 3)}")
 
 

@@ -4,53 +4,15 @@ import pytest
 import torch
 
 from visdet import build_detector
-from visdet.models.builders.faster_rcnn import build_faster_rcnn
+from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
 from visdet.structures import Instances
 
 
 def r50_fpn_config(num_classes=80):
-    """mmdet 3.3 configs/_base_/models/faster-rcnn_r50_fpn.py, as a plain dict."""
-    nms = lambda t: {"type": "nms", "iou_threshold": t}  # noqa: E731
-    return {
-        "type": "FasterRCNN",
-        "data_preprocessor": {"type": "DetDataPreprocessor", "mean": [123.675, 116.28, 103.53],
-                              "std": [58.395, 57.12, 57.375], "bgr_to_rgb": True, "pad_size_divisor": 32},
-        "backbone": {"type": "ResNet", "depth": 50, "num_stages": 4, "out_indices": (0, 1, 2, 3),
-                     "frozen_stages": 1, "norm_cfg": {"type": "BN", "requires_grad": True}, "norm_eval": True,
-                     "style": "pytorch", "init_cfg": {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}},
-        "neck": {"type": "FPN", "in_channels": [256, 512, 1024, 2048], "out_channels": 256, "num_outs": 5},
-        "rpn_head": {"type": "RPNHead", "in_channels": 256, "feat_channels": 256,
-                     "anchor_generator": {"type": "AnchorGenerator", "scales": [8], "ratios": [0.5, 1.0, 2.0],
-                                          "strides": [4, 8, 16, 32, 64]},
-                     "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4, "target_stds": [1.0] * 4},
-                     "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
-                     "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0}},
-        "roi_head": {"type": "StandardRoIHead",
-                     "bbox_roi_extractor": {"type": "SingleRoIExtractor",
-                                            "roi_layer": {"type": "RoIAlign", "output_size": 7, "sampling_ratio": 0},
-                                            "out_channels": 256, "featmap_strides": [4, 8, 16, 32]},
-                     "bbox_head": {"type": "Shared2FCBBoxHead", "in_channels": 256, "fc_out_channels": 1024,
-                                   "roi_feat_size": 7, "num_classes": num_classes,
-                                   "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4,
-                                                  "target_stds": [0.1, 0.1, 0.2, 0.2]},
-                                   "reg_class_agnostic": False,
-                                   "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0},
-                                   "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0}}},
-        "train_cfg": {
-            "rpn": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.7, "neg_iou_thr": 0.3, "min_pos_iou": 0.3,
-                                 "match_low_quality": True, "ignore_iof_thr": -1},
-                    "sampler": {"type": "RandomSampler", "num": 256, "pos_fraction": 0.5, "neg_pos_ub": -1,
-                                "add_gt_as_proposals": False},
-                    "allowed_border": -1, "pos_weight": -1, "debug": False},
-            "rpn_proposal": {"nms_pre": 2000, "max_per_img": 1000, "nms": nms(0.7), "min_bbox_size": 0},
-            "rcnn": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.5, "min_pos_iou": 0.5,
-                                  "match_low_quality": False, "ignore_iof_thr": -1},
-                     "sampler": {"type": "RandomSampler", "num": 512, "pos_fraction": 0.25, "neg_pos_ub": -1,
-                                 "add_gt_as_proposals": True},
-                     "pos_weight": -1, "debug": False}},
-        "test_cfg": {"rpn": {"nms_pre": 1000, "max_per_img": 1000, "nms": nms(0.7), "min_bbox_size": 0},
-                     "rcnn": {"score_thr": 0.05, "nms": nms(0.5), "max_per_img": 100}},
-    }
+    cfg = faster_rcnn_r50_fpn(num_classes)
+    # mmdet's own value; the builder drops init-only keys
+    cfg["backbone"]["init_cfg"] = {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
+    return cfg
 
 
 def tiny_config(num_classes=3):
@@ -164,7 +126,8 @@ def test_bad_inputs_and_metas_raise_clear_errors():
     with pytest.raises(KeyError, match="img_shape"):
         model.predict(batch, [{}, {}], rescale=False)
     with pytest.raises(KeyError, match="pad_shape"):
-        model.loss(batch, [{"img_shape": (60, 80)}] * 2, [Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0))] * 2)
+        empty = Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0))
+        model.loss(batch, [{"img_shape": (60, 80)}] * 2, [empty, empty])
     with pytest.raises(ValueError, match="2 metas"):
         model.predict(batch[:1], metas)
     with pytest.raises(ValueError, match=r"\(3, 64, 96\)"):

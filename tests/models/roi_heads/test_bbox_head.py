@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from visdet.models.builders.faster_rcnn import build_bbox_head
+from visdet.models.losses import CrossEntropyLoss, L1Loss
 from visdet.models.roi_heads import BBoxHead, RCNNTestConfig
 from visdet.models.task_modules import DeltaXYWHBBoxCoder
-from visdet.models.losses import CrossEntropyLoss, L1Loss
 
 
 def _cfg(**over):

@@ -34,6 +34,8 @@ class BaseDetDataset:
         test_mode: evaluation mode: no filtering, no re-drawing on ``None``.
         lazy_init: defer loading the annotation file to the first access.
         max_refetch: how many times to draw another item when the pipeline gives ``None``.
+        serialize_data: accepted for mmengine config compatibility; items stay Python dicts.
+        seg_map_suffix: file suffix of semantic maps (``seg_map_path`` with a ``seg`` prefix).
         backend_args: must be ``None`` (local files only).
         proposal_file: precomputed proposals are not supported; must be ``None``.
     """

@@ -38,8 +38,9 @@ class RandomCrop:
     """Crop a random window of ``crop_size``.
 
     Args:
-        crop_size: ``(h, w)`` in pixels for the absolute types (a range ``(min, max)`` for
-            ``absolute_range``), or ``(h_frac, w_frac)`` in ``(0, 1]`` for the relative ones.
+        crop_size: ``(w, h)`` in pixels for ``absolute``; ``(min, max)`` side lengths for
+            ``absolute_range``; ``(w_frac, h_frac)`` for ``relative``; and, as in mmdet,
+            ``(h_frac, w_frac)`` lower bounds for ``relative_range``.
         crop_type: one of :data:`CROP_TYPES`.
         allow_negative_crop: keep a crop that contains no box (otherwise return ``None``,
             so the dataset draws another item).

@@ -68,7 +68,8 @@ class LoadImageFromFile:
             raise FileNotFoundError(
                 f"cannot read image file {path!r} (img_id={results.get('img_id')}): {err}"
             ) from err
-        img = cv2.imdecode(np.frombuffer(content, np.uint8), COLOR_TYPES[self.color_type])
+        # cv2.imdecode asserts on an empty buffer; treat that like an undecodable file
+        img = cv2.imdecode(np.frombuffer(content, np.uint8), COLOR_TYPES[self.color_type]) if content else None
         if img is None:
             if self.ignore_empty:
                 return None

@@ -94,7 +94,9 @@ def build_component(cfg: Any, kind: str, where: str) -> Any:
     for key in INIT_ONLY_KEYS:
         kwargs.pop(key, None)
     if kind == "assigner" and "iou_calculator" in kwargs:
-        kwargs["iou_calculator"] = build_component(kwargs["iou_calculator"], "iou_calculator", f"{where}.iou_calculator")
+        kwargs["iou_calculator"] = build_component(
+            kwargs["iou_calculator"], "iou_calculator", f"{where}.iou_calculator"
+        )
     if kind == "sampler" and name == "PseudoSampler":
         kwargs.pop("context", None)
     return call_with(table[name], kwargs, where, name)

@@ -10,6 +10,7 @@ raise errors naming the config path.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,8 +61,11 @@ def _rcnn_test_config(cfg: Mapping[str, Any] | None, where: str) -> RCNNTestConf
 
 
 def _stage_settings(head_kwargs: dict[str, Any], key: str, stage: str, detector_value: Any, where: str) -> Any:
-    """One stage's train/test settings: the detector's ``<key>.<stage>``, or the head's own
-    ``<key>`` (mmdet also accepts them on the head, and writes them there itself)."""
+    """One stage's train/test settings: the detector's ``<key>.<stage>`` or the head's own.
+
+    mmdet also accepts them on the head (``roi_head.train_cfg``), and writes them there
+    itself when it builds a detector, so both places are read; they must agree.
+    """
     head_value = head_kwargs.pop(key, None)
     if detector_value is not None and head_value is not None and dict(head_value) != dict(detector_value):
         raise ValueError(f"{where}.{key} differs from the model's {key}.{stage}; give it in one place")
@@ -89,8 +93,9 @@ def build_rpn_head(cfg: Any, train_cfg: Mapping[str, Any] | None, test_cfg: Mapp
         raise ValueError(f"rpn_head: unsupported type {name!r} (supported: ['RPNHead'])")
     for key in INIT_ONLY_KEYS:
         kwargs.pop(key, None)
-    if kwargs.pop("num_classes", 1) != 1:
-        raise ValueError("rpn_head.num_classes must be 1 (proposals are class-agnostic)")
+    num_classes = kwargs.pop("num_classes", 1)
+    if num_classes != 1:  # mmdet warns and forces 1: proposals are class-agnostic
+        warnings.warn(f"rpn_head.num_classes should be 1, got {num_classes}; using 1", stacklevel=2)
     if "anchor_generator" in kwargs:
         kwargs["anchor_generator"] = build_component(
             kwargs["anchor_generator"], "anchor_generator", "rpn_head.anchor_generator"
@@ -122,10 +127,11 @@ def build_roi_extractor(cfg: Any, where: str) -> SingleRoIExtractor:
     check_keys(kwargs, {"roi_layer", "out_channels", "featmap_strides", "finest_scale"}, where, name)
     layer_name, layer_kwargs = config_type(kwargs.pop("roi_layer"), f"{where}.roi_layer")
     if layer_name != "RoIAlign":
-        raise ValueError(f"{where}.roi_layer: unsupported type {layer_name!r} (supported: ['RoIAlign'])")
+        raise ValueError(f"{where}.roi_layer: unsupported type {layer_name!r} (supported: RoIAlign)")
     if layer_kwargs.pop("use_torchvision", False):
         raise ValueError(f"{where}.roi_layer: use_torchvision=True is not supported")
-    check_keys(layer_kwargs, {"output_size", "sampling_ratio", "pool_mode", "aligned"}, f"{where}.roi_layer", "RoIAlign")
+    layer_keys = {"output_size", "sampling_ratio", "pool_mode", "aligned"}
+    check_keys(layer_kwargs, layer_keys, f"{where}.roi_layer", "RoIAlign")
     layers = SingleRoIExtractor.build_roi_layers(featmap_strides=kwargs["featmap_strides"], **layer_kwargs)
     return SingleRoIExtractor(roi_layers=layers, **kwargs)
 
@@ -157,7 +163,9 @@ def build_bbox_head(cfg: Any, where: str) -> ConvFCBBoxHead:
     return call_with(BBOX_HEADS[name], kwargs, where, name)
 
 
-def build_roi_head(cfg: Any, train_cfg: Mapping[str, Any] | None, test_cfg: Mapping[str, Any] | None) -> StandardRoIHead:
+def build_roi_head(
+    cfg: Any, train_cfg: Mapping[str, Any] | None, test_cfg: Mapping[str, Any] | None
+) -> StandardRoIHead:
     """``StandardRoIHead`` from ``model.roi_head`` plus ``train_cfg.rcnn`` and ``test_cfg.rcnn``."""
     name, kwargs = config_type(cfg, "roi_head")
     if name != "StandardRoIHead":

@@ -73,16 +73,12 @@ class DetDataPreprocessor(nn.Module):
         """Channel flip, float conversion and normalisation of one image or a batch."""
         if self.channel_conversion:
             if image.shape[channel_dim] != 3:
-                raise ValueError(
-                    f"bgr_to_rgb/rgb_to_bgr needs 3 channels, got an input of shape {tuple(image.shape)}"
-                )
+                raise ValueError(f"bgr_to_rgb/rgb_to_bgr needs 3 channels, got an input of shape {tuple(image.shape)}")
             image = image.flip(channel_dim)
         image = image.float()
         if self.normalize:
             if self.mean.shape[0] == 3 and image.shape[channel_dim] != 3:
-                raise ValueError(
-                    f"mean has 3 values, so images need 3 channels; got shape {tuple(image.shape)}"
-                )
+                raise ValueError(f"mean has 3 values, so images need 3 channels; got shape {tuple(image.shape)}")
             image = (image - self.mean) / self.std
         return image
 

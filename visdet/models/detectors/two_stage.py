@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from visdet.models.roi_heads.standard_roi_head import boxes_to_rois
 from visdet.structures import Instances
 
 PREDICT_META_KEYS = ("img_shape",)
@@ -174,6 +174,5 @@ class TwoStageDetector(nn.Module):
         cls_scores, bbox_preds = self.rpn_head(feats)
         proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, metas)
         boxes = [p.bboxes for p in proposals]
-        rois = torch.cat([torch.cat([b.new_full((len(b), 1), i), b], 1) for i, b in enumerate(boxes)])
         cls_score, bbox_pred = self.roi_head.forward(feats, boxes)
-        return rois, cls_score, bbox_pred
+        return boxes_to_rois(boxes), cls_score, bbox_pred

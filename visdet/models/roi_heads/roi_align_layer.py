@@ -63,6 +63,7 @@ class RoIAlign(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        """The settings, shown by ``print(module)``."""
         return (
             f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
             f"sampling_ratio={self.sampling_ratio}, pool_mode={self.pool_mode!r}, aligned={self.aligned}"

@@ -78,9 +78,7 @@ class SingleRoIExtractor(nn.Module):
     ) -> None:
         super().__init__()
         if len(roi_layers) != len(featmap_strides):
-            raise ValueError(
-                f"need one roi layer per stride: {len(roi_layers)} layers, {len(featmap_strides)} strides"
-            )
+            raise ValueError(f"need one roi layer per stride: {len(roi_layers)} layers, {len(featmap_strides)} strides")
         self.roi_layers = nn.ModuleList(roi_layers)
         self.out_channels = out_channels
         self.featmap_strides = list(featmap_strides)

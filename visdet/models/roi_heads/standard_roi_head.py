@@ -106,9 +106,7 @@ class StandardRoIHead(nn.Module):
             sampling_results.append(self.bbox_sampler.sample(assign_result, pred_instances, batch_gt_instances[i]))
         rois = boxes_to_rois([res.priors for res in sampling_results])
         cls_score, bbox_pred = self._bbox_forward(x, rois)
-        return self.bbox_head.loss_and_target(
-            cls_score, bbox_pred, rois, sampling_results, pos_weight=self.pos_weight
-        )
+        return self.bbox_head.loss_and_target(cls_score, bbox_pred, rois, sampling_results, pos_weight=self.pos_weight)
 
     def predict(
         self,
