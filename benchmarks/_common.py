@@ -101,8 +101,7 @@ def with_injected_slowdown(name: str, fn: Callable[..., Any]) -> Callable[..., A
     return slowed
 
 
-def random_boxes(num: int, gen: torch.Generator, image_size: float = 1000.0,
-                 max_side: float = 200.0) -> torch.Tensor:
+def random_boxes(num: int, gen: torch.Generator, image_size: float = 1000.0, max_side: float = 200.0) -> torch.Tensor:
     """``Tensor[num, 4]`` xyxy float32 boxes inside a square image."""
     xy = torch.rand(num, 2, generator=gen) * image_size
     wh = 4.0 + torch.rand(num, 2, generator=gen) * (max_side - 4.0)

@@ -66,8 +66,7 @@ class ModuleBench:
         self.module = built[impl]
         self.inputs = self.make_inputs(size)
         self.detached = tuple(
-            t.detach() if isinstance(t, torch.Tensor) else tuple(x.detach() for x in t)
-            for t in self.inputs
+            t.detach() if isinstance(t, torch.Tensor) else tuple(x.detach() for x in t) for t in self.inputs
         )
 
     def _forward(self):

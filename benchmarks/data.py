@@ -23,8 +23,7 @@ class DetDataPreprocessor:
         configure_torch()
         gen = generator()
         sizes = [(side, int(side * 1.5)), (side - 37, int(side * 1.5) - 51)]
-        images = [torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
-                  for h, w in sizes]
+        images = [torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8) for h, w in sizes]
         if impl == "visdet":
             cls = load("visdet.models.data_preprocessors:DetDataPreprocessor")
             module = cls(mean=MEAN, std=STD, bgr_to_rgb=True, pad_size_divisor=32)

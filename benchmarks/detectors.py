@@ -17,8 +17,15 @@ CONFIG = "visdet.benchmark.cases.detector_config:faster_rcnn_r50_fpn_config"
 
 def _metas(side):
     shape = (side, side)
-    return [{"img_shape": shape, "ori_shape": shape, "pad_shape": shape,
-             "batch_input_shape": shape, "scale_factor": (1.0, 1.0)}]
+    return [
+        {
+            "img_shape": shape,
+            "ori_shape": shape,
+            "pad_shape": shape,
+            "batch_input_shape": shape,
+            "scale_factor": (1.0, 1.0),
+        }
+    ]
 
 
 def _build(impl):
@@ -69,9 +76,7 @@ class FasterRCNN:
         else:
             sample = load("mmdet.structures:DetDataSample")()
             sample.set_metainfo(metas[0])
-            sample.gt_instances = load("mmengine.structures:InstanceData")(
-                bboxes=boxes, labels=labels
-            )
+            sample.gt_instances = load("mmengine.structures:InstanceData")(bboxes=boxes, labels=labels)
             self.predict = lambda: self.model.predict(self.image, [sample])
             self.loss = lambda: self.model.loss(self.image, [sample])
 

@@ -50,6 +50,10 @@ class _OpBench:
     op_name = ""
     slow_sizes: tuple[int, ...] = ()
     timeout = 120
+    # Fewer, shorter samples than asv's defaults (max 10 samples or 20 s): the default
+    # set must stay within a few minutes on a 2-core machine.
+    repeat = (2, 8, 3.0)
+    warmup_time = 0.1
 
     def setup(self, impl, size):
         skip_slow(size in self.slow_sizes)

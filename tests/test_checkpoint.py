@@ -1,6 +1,7 @@
 import collections
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -21,6 +22,20 @@ class _Foreign:
         return (type(self), (list(self.values),))
 
 
+class _ViaClassmethod:
+    """Pickles as ``getattr(cls, "build")(...)``, the way numpy/mmengine objects often do."""
+
+    built = 0
+
+    @classmethod
+    def build(cls, value):
+        cls.built += 1
+        return cls()
+
+    def __reduce__(self):
+        return (type(self).build, (1,))
+
+
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
@@ -32,12 +47,14 @@ def test_loads_mmdet_style_checkpoint_with_module_prefix_and_foreign_objects(tmp
         p.data.normal_()
     state = collections.OrderedDict(("module." + k, v) for k, v in source.state_dict().items())
     path = tmp_path / "mm.pth"
-    torch.save({"meta": {"epoch": 12}, "state_dict": state, "message_hub": _Foreign([1.0, 2.0])}, path)
-    _Foreign.constructed = 0
+    extra = {"hub": _Foreign([1.0, 2.0]), "np": np.float64(3.0), "arr": np.arange(3), "call": _ViaClassmethod()}
+    torch.save({"meta": {"epoch": 12}, "state_dict": state, "message_hub": extra}, path)
+    _Foreign.constructed = _ViaClassmethod.built = 0
     target = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
     result = load_checkpoint(target, path)
-    assert _Foreign.constructed == 0  # the foreign class was never called
+    assert _Foreign.constructed == 0 and _ViaClassmethod.built == 0  # no foreign code ran
     assert any(name.endswith("_Foreign") for name in result.placeholders)
+    assert "builtins.getattr" in result.placeholders
     assert result.missing_keys == [] and result.unexpected_keys == []
     for key, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[key], value), key

@@ -33,7 +33,10 @@ MAX_PLACEHOLDERS = 64
 
 
 class _Placeholder:
-    """Stands in for a class or function a checkpoint names but visdet does not trust."""
+    """Stands in for a class or function a checkpoint names but visdet does not trust.
+
+    Calling it, constructing it or setting its state does nothing; the object is inert.
+    """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> _Placeholder:
         return super().__new__(cls)
@@ -43,6 +46,22 @@ class _Placeholder:
 
     def __setstate__(self, state: Any) -> None:
         pass
+
+
+class _PlaceholderGetattr(_Placeholder):
+    """Stands in for ``builtins.getattr`` (numpy pickles call methods through it).
+
+    It returns the placeholder class itself, which the unpickler may call, so a later
+    call on "the attribute" makes another inert placeholder.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        return _Placeholder
+
+
+# The placeholder class is allowlisted under its own name so that values returned by
+# ``_PlaceholderGetattr`` may be called during unpickling.
+_BASE_STUBS: list[tuple[type, str]] = [(_Placeholder, f"{__name__}._Placeholder")]
 
 
 @dataclass
@@ -60,21 +79,35 @@ class LoadResult:
     placeholders: list[str] = field(default_factory=list)
 
 
+def _stub(name: str) -> tuple[type, str]:
+    """A fresh inert placeholder class registered under the global ``name``."""
+    base = _PlaceholderGetattr if name == "builtins.getattr" else _Placeholder
+    return type(name.rsplit(".", 1)[-1], (base,), {}), name
+
+
 def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[str]]:
     """``torch.load`` with ``weights_only=True``, stubbing untrusted globals one by one."""
     stubs: list[tuple[type, str]] = []
+    try:  # zip checkpoints can be scanned up front, saving one read per untrusted name
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # legacy (non-zip) format or unreadable: discover names while loading
+        names = []
+    for name in names[:MAX_PLACEHOLDERS]:
+        stubs.append(_stub(name))
     while True:
         try:
-            with torch.serialization.safe_globals(stubs):
+            with torch.serialization.safe_globals(_BASE_STUBS + stubs):
                 return torch.load(path, map_location=map_location, weights_only=True), [n for _, n in stubs]
         except pickle.UnpicklingError as err:
             match = _UNSUPPORTED_GLOBAL.search(str(err))
             name = match.group(1) if match else None
-            if name is None or "." not in name or len(stubs) >= MAX_PLACEHOLDERS:
+            if name is not None and "." not in name:
+                name = f"builtins.{name}"  # torch's message drops the builtins prefix
+            if name is None or len(stubs) >= MAX_PLACEHOLDERS:
                 raise ValueError(f"{path!r} could not be read as a weights-only checkpoint: {err}") from err
             if any(existing == name for _, existing in stubs):
                 raise ValueError(f"{path!r}: cannot read past untrusted global {name!r}: {err}") from err
-            stubs.append((type(name.rsplit(".", 1)[1], (_Placeholder,), {}), name))
+            stubs.append(_stub(name))
         except (RuntimeError, EOFError) as err:
             raise ValueError(f"{path!r} is not a PyTorch checkpoint file: {err}") from err
 

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 # command name -> module providing add_parser(subparsers)
 COMMANDS: dict[str, str] = {
     "bench": "visdet.benchmark.cli",
+    "config": "visdet.commands.config_cmd",
+    "predict": "visdet.commands.predict_cmd",
 }
 
 EXIT_OK = 0
@@ -30,9 +32,7 @@ EXIT_FAILED = 3
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered command."""
-    parser = argparse.ArgumentParser(
-        prog="visdet", description="visdet: object detection in pure PyTorch."
-    )
+    parser = argparse.ArgumentParser(prog="visdet", description="visdet: object detection in pure PyTorch.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
         importlib.import_module(module_name).add_parser(subparsers)

@@ -58,6 +58,12 @@ def _rpn_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensor
     return {**_feats(params, generator, len(STRIDES)), **draw_gt(params, generator)}
 
 
+def _rpn_cfg(params: Mapping[str, Any]) -> dict:
+    loss_cls = {"type": "CrossEntropyLoss", "use_sigmoid": params.get("use_sigmoid", True), "loss_weight": 1.0}
+    return {**RPN_HEAD_CFG, "in_channels": params["channels"], "feat_channels": params["feat_channels"],
+            "num_convs": params["num_convs"], "loss_cls": loss_cls}
+
+
 def _rpn_run(head: Any, params: Mapping[str, Any], inputs: Tensors, gts: list, img_metas: list,
              predict: Any) -> Tensors:
     feats = [inputs[f"feat.{level}"].clone().requires_grad_(True) for level in range(len(STRIDES))]
@@ -84,9 +90,7 @@ def _rpn_run(head: Any, params: Mapping[str, Any], inputs: Tensors, gts: list, i
 
 def _rpn_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     torch.manual_seed(params["seed"])
-    cfg = {**RPN_HEAD_CFG, "in_channels": params["channels"], "feat_channels": params["feat_channels"],
-           "num_convs": params["num_convs"],
-           "train_cfg": params["train_cfg"]["rpn"], "test_cfg": params["test_cfg"]["rpn"]}
+    cfg = {**_rpn_cfg(params), "train_cfg": params["train_cfg"]["rpn"], "test_cfg": params["test_cfg"]["rpn"]}
     head = mm_build(mm_cfg(cfg))
     state = state_entries(head)
     gts = mm_instances(gt_lists(params, inputs, zero_labels=True))
@@ -102,9 +106,7 @@ def _rpn_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models.builders.faster_rcnn import build_rpn_head
     from visdet.structures import Instances
 
-    cfg = {**RPN_HEAD_CFG, "in_channels": params["channels"], "feat_channels": params["feat_channels"],
-           "num_convs": params["num_convs"]}
-    head = build_rpn_head(cfg, params["train_cfg"], params["test_cfg"])
+    head = build_rpn_head(_rpn_cfg(params), params["train_cfg"], params["test_cfg"])
     load_state(head, tensors)
     gts = [Instances(bboxes=b, labels=lab) for b, lab in gt_lists(params, tensors, zero_labels=True)]
     img_metas = metas(params)
@@ -155,6 +157,12 @@ register(Case(
             "train_cfg": {"rpn": {**_RPN_PARAMS["train_cfg"]["rpn"], "allowed_border": 0}}},
     make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
     description="RPNHead with two ConvModule convs, allowed_border=0, rescaled proposals",
+))
+register(Case(
+    component=RPN_COMPONENT, name="softmax_objectness", seed=4,
+    params={**_RPN_PARAMS, "use_sigmoid": False, "num_gts": [2, 1]},
+    make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
+    description="RPNHead with a 2-way softmax objectness loss (2 channels per anchor)",
 ))
 
 

@@ -23,8 +23,10 @@ def add_parser(subparsers: Any) -> None:
     """Add ``bench`` and its sub-commands to the top-level ``subparsers``."""
     bench = subparsers.add_parser("bench", help="benchmark components (time, memory, FLOPs)")
     commands = bench.add_subparsers(dest="bench_command", metavar="SUBCOMMAND", required=True)
-    for name, help_text in (("ops", "benchmark the functional ops"),
-                            ("model", "benchmark layers, losses and model components")):
+    for name, help_text in (
+        ("ops", "benchmark the functional ops"),
+        ("model", "benchmark layers, losses and model components"),
+    ):
         sub = commands.add_parser(name, help=help_text)
         _add_run_options(sub)
         sub.set_defaults(handler=_run, families=FAMILIES[name])
@@ -32,10 +34,13 @@ def add_parser(subparsers: Any) -> None:
     compare = commands.add_parser("compare", help="compare two runs; exit 1 on regressions")
     compare.add_argument("base", help="baseline run JSON")
     compare.add_argument("head", help="run JSON to check against the baseline")
-    compare.add_argument("--factor", type=float, default=1.5,
-                         help="flag ratios beyond this factor (default 1.5)")
-    compare.add_argument("--metric", action="append", dest="metrics",
-                         help="figure to compare (repeatable; default: times and peak memory)")
+    compare.add_argument("--factor", type=float, default=1.5, help="flag ratios beyond this factor (default 1.5)")
+    compare.add_argument(
+        "--metric",
+        action="append",
+        dest="metrics",
+        help="figure to compare (repeatable; default: times and peak memory)",
+    )
     compare.set_defaults(handler=_compare)
 
     report = commands.add_parser("report", help="draw PNG charts of one or more runs")
@@ -45,25 +50,32 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _add_run_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("-c", "--component", action="append", dest="components",
-                     help="only components whose name contains this (repeatable)")
+    sub.add_argument(
+        "-c",
+        "--component",
+        action="append",
+        dest="components",
+        help="only components whose name contains this (repeatable)",
+    )
     sub.add_argument("--list", action="store_true", help="list the cases and exit")
-    sub.add_argument("--against", choices=["mmdet"],
-                     help="also measure mmcv/mmdet's equivalents and print ratios")
+    sub.add_argument("--against", choices=["mmdet"], help="also measure mmcv/mmdet's equivalents and print ratios")
     sub.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    sub.add_argument("--sizes", type=lambda s: tuple(int(x) for x in s.split(",")),
-                     help="comma-separated sizes for every selected case")
+    sub.add_argument(
+        "--sizes",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        help="comma-separated sizes for every selected case",
+    )
     sub.add_argument("--skip-slow", action="store_true", help="leave out cases marked slow")
     sub.add_argument("--device", default="cpu", help="torch device (default cpu)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     sub.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
-    sub.add_argument("--min-run-time", type=float, default=0.2,
-                     help="seconds of timed calls per figure (default 0.2)")
+    sub.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timed calls per figure (default 0.2)")
     sub.add_argument("--no-memory", action="store_true", help="skip peak memory")
     sub.add_argument("--no-flops", action="store_true", help="skip FLOP counts")
     sub.add_argument("--no-train", action="store_true", help="skip forward+backward figures")
-    sub.add_argument("--factor", type=float, default=1.5,
-                     help="flag visdet/mmdet ratios beyond this factor (default 1.5)")
+    sub.add_argument(
+        "--factor", type=float, default=1.5, help="flag visdet/mmdet ratios beyond this factor (default 1.5)"
+    )
     sub.add_argument("-o", "--output", help="write the run as JSON here")
 
 
@@ -94,16 +106,24 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = RunSettings(
             impls=("visdet", "mmdet") if args.against else ("visdet",),
-            device=args.device, threads=args.threads, quick=args.quick, sizes=args.sizes,
-            warmup=args.warmup, min_run_time=args.min_run_time, memory=not args.no_memory,
-            flops=not args.no_flops, train=not args.no_train,
+            device=args.device,
+            threads=args.threads,
+            quick=args.quick,
+            sizes=args.sizes,
+            warmup=args.warmup,
+            min_run_time=args.min_run_time,
+            memory=not args.no_memory,
+            flops=not args.no_flops,
+            train=not args.no_train,
         )
 
         def progress(result) -> None:
             figures = ", ".join(f"{name}={format_value(m)}" for name, m in result.metrics.items())
             detail = figures if result.status == "ok" else result.message
-            print(f"[{result.status}] {result.component} {result.impl} {result.size_name}="
-                  f"{result.size}: {detail}", file=sys.stderr)
+            print(
+                f"[{result.status}] {result.component} {result.impl} {result.size_name}={result.size}: {detail}",
+                file=sys.stderr,
+            )
 
         run = run_benchmarks(cases, settings, progress=progress)
     except ValueError as exc:
@@ -114,8 +134,9 @@ def _run(args: argparse.Namespace) -> int:
     print(_summary(run))
     if args.against:
         print()
-        print(format_comparisons(compare_impls(run, factor=args.factor),
-                                 title="visdet / mmdet (same run, same inputs)"))
+        print(
+            format_comparisons(compare_impls(run, factor=args.factor), title="visdet / mmdet (same run, same inputs)")
+        )
     return EXIT_FAILED if any(r.status == "error" for r in run.results) else EXIT_OK
 
 
@@ -130,8 +151,10 @@ def _summary(run) -> str:
         figures = "  ".join(f"{k}={format_value(v)}" for k, v in r.metrics.items())
         lines.append(f"{r.component:30s} {r.impl:7s} {r.size:>7d}  {figures}")
     m = run.machine
-    head = (f"# {m['cpu_model']} ({m['cpu_cores']} cores), {m['threads_used']} thread(s), "
-            f"torch {m['torch']}, {m['device']}, commit {m['git_commit']}")
+    head = (
+        f"# {m['cpu_model']} ({m['cpu_cores']} cores), {m['threads_used']} thread(s), "
+        f"torch {m['torch']}, {m['device']}, commit {m['git_commit']}"
+    )
     return "\n".join([head, *lines])
 
 
@@ -142,8 +165,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     try:
         base, head = BenchmarkRun.load(args.base), BenchmarkRun.load(args.head)
-        comparisons = compare_runs(base, head, factor=args.factor,
-                                   metrics=tuple(args.metrics or DEFAULT_METRICS))
+        comparisons = compare_runs(base, head, factor=args.factor, metrics=tuple(args.metrics or DEFAULT_METRICS))
     except (OSError, SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

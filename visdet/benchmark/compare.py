@@ -67,9 +67,7 @@ def _pair(
             continue
         m_before, m_after = before.metrics[name], after.metrics[name]
         if m_before.unit != m_after.unit:
-            raise ValueError(
-                f"{before.component} {name}: units differ ({m_before.unit} vs {m_after.unit})"
-            )
+            raise ValueError(f"{before.component} {name}: units differ ({m_before.unit} vs {m_after.unit})")
         ratio = _ratio(m_before.value, m_after.value)
         out.append(
             Comparison(
@@ -164,17 +162,23 @@ def format_comparisons(comparisons: Sequence[Comparison], *, title: str = "") ->
     """A plain-text table, flagged rows first."""
     if not comparisons:
         return f"{title}\n(no figure measured on both sides)" if title else "(no common figures)"
-    ordered = sorted(comparisons, key=lambda c: (c.flag != "worse", c.flag != "better",
-                                                 c.component, c.size, c.metric))
+    ordered = sorted(comparisons, key=lambda c: (c.flag != "worse", c.flag != "better", c.component, c.size, c.metric))
     first = comparisons[0]
     header = ("component", "impl", "size", "metric", first.before_label, first.after_label, "ratio", "flag")
     rows = [header] + [
-        (c.component, c.impl, str(c.size), c.metric, format_value(c.before), format_value(c.after),
-         f"{c.ratio:.2f}x", c.flag.upper())
+        (
+            c.component,
+            c.impl,
+            str(c.size),
+            c.metric,
+            format_value(c.before),
+            format_value(c.after),
+            f"{c.ratio:.2f}x",
+            c.flag.upper(),
+        )
         for c in ordered
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(([title] if title else []) + lines)

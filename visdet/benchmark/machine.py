@@ -33,9 +33,7 @@ def git_commit(repo: str | Path | None = None) -> tuple[str | None, bool | None]
     """
     where = Path(repo) if repo is not None else Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
-        )
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if sha.returncode != 0:
             return None, None
         status = subprocess.run(

@@ -52,10 +52,10 @@ def plot_time_per_component(run: BenchmarkRun, path: Path) -> Path:
     largest = _largest(_ok(run))
     components = sorted({c for c, _ in largest})
     impls = sorted({i for _, i in largest}, key=lambda i: (i != "visdet", i))
-    metrics = [m for m in ("forward_time", "train_time")
-               if any(m in r.metrics for r in largest.values())]
-    fig, axes = plt.subplots(1, len(metrics), squeeze=False,
-                             figsize=(6 * len(metrics), 1.2 + 0.45 * len(components) * len(impls)))
+    metrics = [m for m in ("forward_time", "train_time") if any(m in r.metrics for r in largest.values())]
+    fig, axes = plt.subplots(
+        1, len(metrics), squeeze=False, figsize=(6 * len(metrics), 1.2 + 0.45 * len(components) * len(impls))
+    )
     height = 0.8 / max(len(impls), 1)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for j, impl in enumerate(impls):
@@ -67,8 +67,7 @@ def plot_time_per_component(run: BenchmarkRun, path: Path) -> Path:
                     xs.append(result.metrics[metric].value * 1e3)
                     errs.append((result.metrics[metric].iqr or 0.0) * 1e3 / 2)
             ax.barh(ys, xs, height=height, xerr=errs, label=impl, color=_COLORS.get(impl))
-        labels = [f"{c} ({max(r.size for (cc, _), r in largest.items() if cc == c)})"
-                  for c in components]
+        labels = [f"{c} ({max(r.size for (cc, _), r in largest.items() if cc == c)})" for c in components]
         ax.set_yticks([k + height * (len(impls) - 1) / 2 for k in range(len(components))], labels)
         ax.invert_yaxis()
         ax.set_xscale("log")
@@ -93,14 +92,18 @@ def plot_time_vs_size(run: BenchmarkRun, path: Path) -> Path:
         results = series[component]
         for impl in sorted({r.impl for r in results}):
             for metric, style in (("forward_time", "-o"), ("train_time", "--s")):
-                points = sorted((r.size, r.metrics[metric]) for r in results
-                                if r.impl == impl and metric in r.metrics)
+                points = sorted((r.size, r.metrics[metric]) for r in results if r.impl == impl and metric in r.metrics)
                 if not points:
                     continue
-                ax.errorbar([p[0] for p in points], [p[1].value * 1e3 for p in points],
-                            yerr=[(p[1].iqr or 0.0) * 1e3 / 2 for p in points], fmt=style,
-                            color=_COLORS.get(impl), label=f"{impl} {metric.split('_')[0]}",
-                            capsize=3)
+                ax.errorbar(
+                    [p[0] for p in points],
+                    [p[1].value * 1e3 for p in points],
+                    yerr=[(p[1].iqr or 0.0) * 1e3 / 2 for p in points],
+                    fmt=style,
+                    color=_COLORS.get(impl),
+                    label=f"{impl} {metric.split('_')[0]}",
+                    capsize=3,
+                )
         ax.set_title(component, fontsize=10)
         ax.set_xlabel(results[0].size_name)
         ax.set_ylabel("ms")
@@ -108,7 +111,7 @@ def plot_time_vs_size(run: BenchmarkRun, path: Path) -> Path:
         ax.set_yscale("log")
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(components):]:
+    for ax in list(axes.flat)[len(components) :]:
         ax.axis("off")
     fig.suptitle(_title(run, "time vs input size"))
     return _save(fig, plt, path)
@@ -193,8 +196,10 @@ def _run_label(run: BenchmarkRun) -> str:
 
 def _title(run: BenchmarkRun, what: str) -> str:
     m = run.machine
-    return (f"{what}\n{m.get('cpu_model')}, {m.get('threads_used')} thread(s), "
-            f"torch {m.get('torch')}, {m.get('device')}, commit {str(m.get('git_commit'))[:8]}")
+    return (
+        f"{what}\n{m.get('cpu_model')}, {m.get('threads_used')} thread(s), "
+        f"torch {m.get('torch')}, {m.get('device')}, commit {str(m.get('git_commit'))[:8]}"
+    )
 
 
 def _save(fig, plt, path: Path) -> Path:

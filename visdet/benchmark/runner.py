@@ -101,9 +101,7 @@ def run_case(case: Case, impl: str, size: int, settings: RunSettings) -> Compone
     except Exception as exc:  # noqa: BLE001 - one broken case must not end the run
         last = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{last.filename}:{last.lineno}"
-        return ComponentResult(
-            **common, status="error", message=f"{type(exc).__name__}: {exc} (at {where})"
-        )
+        return ComponentResult(**common, status="error", message=f"{type(exc).__name__}: {exc} (at {where})")
     return ComponentResult(**common, metrics=metrics)
 
 
@@ -114,9 +112,7 @@ def case_sizes(case: Case, settings: RunSettings) -> Sequence[int]:
     return case.quick_sizes if settings.quick else case.sizes
 
 
-def run_benchmarks(
-    cases: Iterable[Case], settings: RunSettings, *, progress: Progress | None = None
-) -> BenchmarkRun:
+def run_benchmarks(cases: Iterable[Case], settings: RunSettings, *, progress: Progress | None = None) -> BenchmarkRun:
     """Measure every case at its sizes with every requested implementation.
 
     Args:

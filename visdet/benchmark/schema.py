@@ -106,10 +106,7 @@ class BenchmarkRun:
             raise SchemaError(f"not a {SCHEMA_NAME} document (schema={_peek(data)!r})")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise SchemaError(
-                f"schema_version {version!r} is not supported (this visdet reads "
-                f"{SCHEMA_VERSION})"
-            )
+            raise SchemaError(f"schema_version {version!r} is not supported (this visdet reads {SCHEMA_VERSION})")
         try:
             results = [_result_from_dict(r) for r in data["results"]]
             return cls(

@@ -22,48 +22,15 @@ from visdet.ops._checks import (
     check_same_device,
     check_scores,
 )
+from visdet.ops._greedy_sparse import greedy_sparse
+from visdet.ops._nms_kernels import box_areas, iou_matrix, resolve_block
 
 # Ranked boxes handled per block by the greedy pass; a compromise between Python
 # overhead (fewer, larger blocks) and wasted IoU work inside a block.
 _BLOCK = 256
 
 
-def box_areas(boxes: Tensor, offset: int) -> Tensor:
-    widths = boxes[:, 2] - boxes[:, 0]
-    heights = boxes[:, 3] - boxes[:, 1]
-    if offset:
-        widths = widths + offset
-        heights = heights + offset
-    return widths * heights
-
-
-def iou_matrix(rows: Tensor, rows_area: Tensor, cols: Tensor, cols_area: Tensor, offset: int) -> Tensor:
-    """IoU ``Tensor[R, C]`` between ranked ``rows`` and ``cols`` with mmcv's float ops."""
-    xx1 = torch.maximum(rows[:, None, 0], cols[None, :, 0])
-    yy1 = torch.maximum(rows[:, None, 1], cols[None, :, 1])
-    xx2 = torch.minimum(rows[:, None, 2], cols[None, :, 2])
-    yy2 = torch.minimum(rows[:, None, 3], cols[None, :, 3])
-    w = xx2 - xx1
-    h = yy2 - yy1
-    if offset:
-        w = w + offset
-        h = h + offset
-    inter = w.clamp_(min=0) * h.clamp_(min=0)
-    return inter / (rows_area[:, None] + cols_area[None, :] - inter)
-
-
-def _resolve_block(over: Tensor) -> Tensor:
-    """Greedy keep mask for one block; ``over[i, j]`` (``i < j``) means i would suppress j."""
-    keep = ~over.any(0)
-    for _ in range(over.shape[0]):
-        new_keep = ~(over & keep[:, None]).any(0)
-        if torch.equal(new_keep, keep):
-            break
-        keep = new_keep
-    return keep
-
-
-def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
+def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
     """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
 
     Args:
@@ -86,7 +53,7 @@ def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int 
         cand_boxes, cand_areas = boxes[cand], areas[cand]
         over = iou_matrix(cand_boxes, cand_areas, cand_boxes, cand_areas, offset) > threshold
         over = torch.triu(over, diagonal=1)
-        kept = cand[_resolve_block(over)]
+        kept = cand[resolve_block(over, torch.ones_like(cand, dtype=torch.bool))]
         keep[kept] = True
         kept_total += kept.numel()
         if 0 < limit <= kept_total or end >= num:
@@ -97,6 +64,20 @@ def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int 
         hit = (iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold).any(0)
         suppressed[rest[hit]] = True
     return keep
+
+
+def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
+    """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
+
+    Uses the sparse overlapping-pairs pass when the threshold is non-negative (then a
+    pair without intersection can never suppress) and few pairs overlap along x;
+    otherwise the dense blocked pass. Both give mmcv's kept set.
+    """
+    if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
+        keep = greedy_sparse(boxes, threshold, offset, limit)
+        if keep is not None:
+            return keep
+    return _greedy_dense(boxes, threshold, offset, limit)
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1) -> Tensor:

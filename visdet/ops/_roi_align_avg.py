@@ -46,14 +46,14 @@ def _axis(start: Tensor, bin_size: Tensor, grid: Tensor, pooled: int, size: int)
     last = torch.where(used, high, torch.full_like(high, -1)).amax(dim=(1, 2)) if num else grid
     extent = (last - origin + 1).clamp(min=1)
     list_length = 2 * pooled * grid
-    is_list = list_length < extent
+    is_list = (list_length < extent) & (grid > 0)
     length = torch.where(is_list, list_length, extent)
     low, high = low - origin[:, None, None], high - origin[:, None, None]
     # list mode: position j = (i * pooled + p) * 2 + corner holds sample (p, i)'s corner
     slot = (index[None, :] * pooled + torch.arange(pooled, device=start.device)[:, None]) * 2
     col_low = torch.where(is_list[:, None, None], slot[None], low)
     col_high = torch.where(is_list[:, None, None], slot[None] + 1, high)
-    max_length = int(length.max()) if num else 1
+    max_length = max(int(length.max()), 1) if num else 1
     matrix = w_low.new_zeros((num, pooled, max_length))
     matrix.scatter_add_(2, col_low.clamp(0, max_length - 1), w_low)
     matrix.scatter_add_(2, col_high.clamp(0, max_length - 1), w_high)

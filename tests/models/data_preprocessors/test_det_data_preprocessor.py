@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visdet.models.data_preprocessors import DetDataPreprocessor
 
@@ -72,3 +74,20 @@ def test_bad_inputs_name_the_shape():
 
 def test_no_state_dict_entries():
     assert DetDataPreprocessor(mean=MEAN, std=STD).state_dict() == {}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=4),
+    divisor=st.integers(1, 16),
+)
+def test_padding_properties(sizes, divisor):
+    images = [torch.ones(3, h, w) for h, w in sizes]
+    batch, metas = DetDataPreprocessor(pad_size_divisor=divisor)(images, [{} for _ in sizes])
+    bh, bw = batch.shape[-2:]
+    assert bh % divisor == 0 and bw % divisor == 0
+    assert bh - divisor < max(h for h, _ in sizes) <= bh and bw - divisor < max(w for _, w in sizes) <= bw
+    for (h, w), meta, image in zip(sizes, metas, batch):
+        ph, pw = meta["pad_shape"]
+        assert ph % divisor == 0 and h <= ph < h + divisor and w <= pw < w + divisor
+        assert image[:, :h, :w].sum() == 3 * h * w and image.sum() == 3 * h * w  # padding is zero

@@ -156,3 +156,12 @@ def test_builder_rejects_unsupported_configs(edit, error, match):
     edit(cfg)
     with pytest.raises(error, match=match):
         build_faster_rcnn(cfg)
+
+
+def test_build_detector_takes_preset_names_and_whole_configs():
+    with pytest.raises(ValueError, match="unknown detector preset"):
+        build_detector("faster_rcnn_r9000")
+    with pytest.raises(TypeError, match="config dict"):
+        build_detector(3)
+    model = build_detector({"model": tiny_config(), "train_dataloader": {}})
+    assert model.roi_head.bbox_head.num_classes == 3

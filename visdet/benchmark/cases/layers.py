@@ -116,15 +116,9 @@ def _loss_case(component: str, loss_name: str, description: str, classification:
 register(_layer_case("layers/conv_module", "3x3 conv + BN + ReLU, 64->64 channels", _conv_module))
 register(_layer_case("layers/batch_norm", "BatchNorm2d(64) via build_norm_layer", _norm({"type": "BN"})))
 register(
-    _layer_case(
-        "layers/group_norm", "GroupNorm(32, 64) via build_norm_layer", _norm({"type": "GN", "num_groups": 32})
-    )
+    _layer_case("layers/group_norm", "GroupNorm(32, 64) via build_norm_layer", _norm({"type": "GN", "num_groups": 32}))
 )
 register(_layer_case("layers/relu", "ReLU via build_activation_layer", _relu))
-register(
-    _loss_case(
-        "losses/cross_entropy", "CrossEntropyLoss", f"softmax CE over {NUM_CLASSES}+1 classes", True
-    )
-)
+register(_loss_case("losses/cross_entropy", "CrossEntropyLoss", f"softmax CE over {NUM_CLASSES}+1 classes", True))
 register(_loss_case("losses/smooth_l1", "SmoothL1Loss", "SmoothL1Loss(beta=1) on N x 4", False))
 register(_loss_case("losses/l1", "L1Loss", "L1Loss on N x 4 box deltas", False))

@@ -209,16 +209,53 @@ def _case(component: str, build, size_name: str, sizes, quick, description: str,
 
 
 _SIDE = "image side S"
-register(_case("models/backbone_resnet50", _backbone, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
-               "ResNet-50 (frozen_stages=1, norm_eval) on 1x3xSxS"))
-register(_case("models/neck_fpn", _neck, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
-               "FPN 256 channels, 5 outputs, on ResNet-50 feature shapes"))
-register(_case("models/rpn_head", _rpn_head, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
-               "RPNHead raw outputs on 5 FPN levels"))
-register(_case("models/bbox_head", _bbox_head, "RoIs R", (128, 512, 1000), (4,),
-               "Shared2FCBBoxHead on Rx256x7x7 RoI features"))
-register(_case("models/faster_rcnn_predict", _predict, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES,
-               "Faster R-CNN R50-FPN predict, score_thr 0.05, random weights", slow=True))
-register(_case("models/faster_rcnn_train_step", _train_step, _SIDE, IMAGE_SIZES,
-               QUICK_IMAGE_SIZES, f"Faster R-CNN R50-FPN loss + backward, {NUM_GT} gt boxes",
-               slow=True))
+register(
+    _case(
+        "models/backbone_resnet50",
+        _backbone,
+        _SIDE,
+        IMAGE_SIZES,
+        QUICK_IMAGE_SIZES,
+        "ResNet-50 (frozen_stages=1, norm_eval) on 1x3xSxS",
+    )
+)
+register(
+    _case(
+        "models/neck_fpn",
+        _neck,
+        _SIDE,
+        IMAGE_SIZES,
+        QUICK_IMAGE_SIZES,
+        "FPN 256 channels, 5 outputs, on ResNet-50 feature shapes",
+    )
+)
+register(
+    _case("models/rpn_head", _rpn_head, _SIDE, IMAGE_SIZES, QUICK_IMAGE_SIZES, "RPNHead raw outputs on 5 FPN levels")
+)
+register(
+    _case(
+        "models/bbox_head", _bbox_head, "RoIs R", (128, 512, 1000), (4,), "Shared2FCBBoxHead on Rx256x7x7 RoI features"
+    )
+)
+register(
+    _case(
+        "models/faster_rcnn_predict",
+        _predict,
+        _SIDE,
+        IMAGE_SIZES,
+        QUICK_IMAGE_SIZES,
+        "Faster R-CNN R50-FPN predict, score_thr 0.05, random weights",
+        slow=True,
+    )
+)
+register(
+    _case(
+        "models/faster_rcnn_train_step",
+        _train_step,
+        _SIDE,
+        IMAGE_SIZES,
+        QUICK_IMAGE_SIZES,
+        f"Faster R-CNN R50-FPN loss + backward, {NUM_GT} gt boxes",
+        slow=True,
+    )
+)

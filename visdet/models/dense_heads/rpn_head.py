@@ -165,7 +165,11 @@ class RPNHead(nn.Module):
         valid_flags = [
             self.prior_generator.valid_flags(featmap_sizes, meta["pad_shape"], device) for meta in batch_img_metas
         ]
-        gt_objects = [Instances(bboxes=gt.bboxes, labels=torch.zeros_like(gt.labels)) for gt in batch_gt_instances]
+        # every ground-truth box is an "object" (label 0), whatever its class
+        gt_objects = [
+            Instances(bboxes=gt.bboxes, labels=torch.zeros(len(gt.bboxes), dtype=torch.long, device=gt.bboxes.device))
+            for gt in batch_gt_instances
+        ]
         targets = anchor_targets(
             [anchors] * len(batch_img_metas),
             valid_flags,

@@ -1,0 +1,403 @@
+"""Parity cases for visdet.ops: bbox_overlaps, nms, soft_nms, batched_nms, multiclass_nms, roi_align.
+
+References: ``mmdet.structures.bbox.bbox_overlaps``, ``mmcv.ops.{nms, soft_nms,
+batched_nms, roi_align}`` and ``mmdet.models.layers.multiclass_nms``. Scores are drawn
+continuous (no ties); kept indices and labels are compared exactly. roi_align cases
+return the output and the gradient of ``sum(out * w)`` w.r.t. the feature map, with
+``w`` drawn from the generator.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from parity.cases.base import Case, Tensors, register
+
+
+# ------------------------------------------------------------------------- inputs
+def _boxes(
+    shape: tuple[int, ...], gen: torch.Generator, scale: float, max_size: float, lo: float = 0.0
+) -> torch.Tensor:
+    """xyxy boxes with corners in about ``[lo, scale]`` and sides up to ``max_size``."""
+    xy = lo + torch.rand(*shape, 2, generator=gen) * (scale - lo)
+    wh = torch.rand(*shape, 2, generator=gen) * max_size
+    return torch.cat([xy, xy + wh], dim=-1)
+
+
+def _degenerate(boxes: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Make about a quarter of the boxes zero-width and a quarter inverted (x2 < x1)."""
+    boxes = boxes.clone()
+    pick = torch.rand(boxes.shape[:-1], generator=gen)
+    zero, inverted = pick < 0.25, (pick >= 0.25) & (pick < 0.5)
+    boxes[..., 2] = torch.where(zero, boxes[..., 0], boxes[..., 2])
+    boxes[..., 2] = torch.where(inverted, boxes[..., 0] - 3.0, boxes[..., 2])
+    return boxes
+
+
+# ------------------------------------------------------------------ bbox_overlaps
+def _overlap_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    batch = tuple(p.get("batch", ()))
+    rows, cols = p["rows"], p["rows"] if p["aligned"] else p["cols"]
+    first = _boxes((*batch, rows), gen, 50.0, 30.0)
+    second = _boxes((*batch, cols), gen, 50.0, 30.0)
+    if p.get("degenerate"):
+        first, second = _degenerate(first, gen), _degenerate(second, gen)
+    return {"bboxes1": first, "bboxes2": second}
+
+
+def _overlap_run(fn: Any, p: Mapping[str, Any], t: Tensors) -> Tensors:
+    out = fn(t["bboxes1"], t["bboxes2"], mode=p["mode"], is_aligned=p["aligned"], eps=p.get("eps", 1e-6))
+    return {"out": out}
+
+
+def _overlap_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmdet.structures.bbox import bbox_overlaps
+
+    return _overlap_run(bbox_overlaps, p, t)
+
+
+def _overlap_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import bbox_overlaps
+
+    return _overlap_run(bbox_overlaps, p, t)
+
+
+_OVERLAP_CASES: dict[str, dict[str, Any]] = {}
+for _mode in ("iou", "iof", "giou"):
+    _OVERLAP_CASES[f"{_mode}_pairwise"] = dict(mode=_mode, aligned=False, rows=13, cols=9)
+    _OVERLAP_CASES[f"{_mode}_aligned"] = dict(mode=_mode, aligned=True, rows=17)
+    _OVERLAP_CASES[f"{_mode}_batched"] = dict(mode=_mode, aligned=False, rows=6, cols=5, batch=[2, 3])
+    _OVERLAP_CASES[f"{_mode}_degenerate"] = dict(mode=_mode, aligned=False, rows=12, cols=12, degenerate=True)
+_OVERLAP_CASES.update(
+    giou_aligned_batched=dict(mode="giou", aligned=True, rows=7, batch=[3]),
+    iou_eps_large=dict(mode="iou", aligned=False, rows=8, cols=8, eps=0.5, degenerate=True),
+    empty_rows=dict(mode="iou", aligned=False, rows=0, cols=5),
+    empty_cols_batched=dict(mode="giou", aligned=False, rows=4, cols=0, batch=[2]),
+    empty_aligned=dict(mode="iof", aligned=True, rows=0),
+)
+for _name, _params in _OVERLAP_CASES.items():
+    register(
+        Case(
+            component="ops/bbox_overlaps",
+            name=_name,
+            params=_params,
+            seed=101,
+            make_inputs=_overlap_inputs,
+            reference=_overlap_ref,
+            visdet=_overlap_vis,
+            description="mmdet bbox_overlaps",
+        )
+    )
+
+
+# ------------------------------------------------------------------- nms family
+def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    n = p["n"]
+    boxes = _boxes((n,), gen, p.get("scale", 100.0), p.get("max_size", 40.0), p.get("lo", 0.0))
+    if p.get("degenerate"):
+        boxes = _degenerate(boxes, gen)
+    out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
+    if "classes" in p:
+        out["idxs"] = torch.randint(0, p["classes"], (n,), generator=gen)
+    return out
+
+
+def _nms_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmcv.ops import nms
+
+    dets, keep = nms(t["boxes"], t["scores"], p["iou_threshold"], **p.get("kwargs", {}))
+    return {"dets": dets, "keep": keep}
+
+
+def _nms_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import nms
+
+    dets, keep = nms(t["boxes"], t["scores"], p["iou_threshold"], **p.get("kwargs", {}))
+    return {"dets": dets, "keep": keep}
+
+
+_NMS_CASES = {
+    "thr05": dict(n=60, iou_threshold=0.5),
+    "thr03_offset1": dict(n=60, iou_threshold=0.3, kwargs=dict(offset=1)),
+    "thr07_score_threshold": dict(n=80, iou_threshold=0.7, kwargs=dict(score_threshold=0.4)),
+    "thr06_max_num": dict(n=80, iou_threshold=0.6, kwargs=dict(max_num=7)),
+    "thr0": dict(n=40, iou_threshold=0.0),
+    "degenerate_offset0": dict(n=50, iou_threshold=0.4, degenerate=True),
+    "degenerate_offset1": dict(n=50, iou_threshold=0.4, degenerate=True, kwargs=dict(offset=1)),
+    "many_sparse": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0),
+    "many_dense": dict(n=1200, iou_threshold=0.5, scale=100.0, max_size=80.0),
+    "many_score_thr_max_num": dict(n=900, iou_threshold=0.45, kwargs=dict(score_threshold=0.3, max_num=100)),
+    "empty": dict(n=0, iou_threshold=0.5),
+    "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
+}
+for _name, _params in _NMS_CASES.items():
+    register(
+        Case(
+            component="ops/nms",
+            name=_name,
+            params=_params,
+            seed=202,
+            make_inputs=_nms_inputs,
+            reference=_nms_ref,
+            visdet=_nms_vis,
+            exact=("keep",),
+            description="mmcv nms",
+        )
+    )
+
+
+def _soft_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmcv.ops import soft_nms
+
+    dets, keep = soft_nms(t["boxes"], t["scores"], **p["kwargs"])
+    return {"dets": dets, "keep": keep}
+
+
+def _soft_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import soft_nms
+
+    dets, keep = soft_nms(t["boxes"], t["scores"], **p["kwargs"])
+    return {"dets": dets, "keep": keep}
+
+
+_SOFT_CASES = {
+    "linear": dict(n=40, kwargs=dict(iou_threshold=0.3, sigma=0.5, min_score=1e-3, method="linear")),
+    "gaussian": dict(n=40, kwargs=dict(iou_threshold=0.3, sigma=0.5, min_score=1e-3, method="gaussian")),
+    "naive": dict(n=40, kwargs=dict(iou_threshold=0.4, method="naive")),
+    "linear_high_min_score": dict(n=60, kwargs=dict(iou_threshold=0.2, min_score=0.3, method="linear")),
+    "gaussian_sigma_offset1": dict(n=50, kwargs=dict(sigma=0.2, min_score=0.05, method="gaussian", offset=1)),
+    "empty": dict(n=0, kwargs=dict(method="linear")),
+}
+for _name, _params in _SOFT_CASES.items():
+    register(
+        Case(
+            component="ops/soft_nms",
+            name=_name,
+            params=_params,
+            seed=303,
+            make_inputs=_nms_inputs,
+            reference=_soft_ref,
+            visdet=_soft_vis,
+            exact=("keep",),
+            description="mmcv soft_nms",
+        )
+    )
+
+
+def _batched_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmcv.ops import batched_nms
+
+    cfg = copy.deepcopy(p["nms_cfg"])
+    dets, keep = batched_nms(t["boxes"], t["scores"], t["idxs"], cfg, p.get("class_agnostic", False))
+    return {"dets": dets, "keep": keep}
+
+
+def _batched_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import batched_nms
+
+    cfg = copy.deepcopy(p["nms_cfg"])
+    dets, keep = batched_nms(t["boxes"], t["scores"], t["idxs"], cfg, p.get("class_agnostic", False))
+    return {"dets": dets, "keep": keep}
+
+
+_NMS_CFG = dict(type="nms", iou_threshold=0.5)
+_BATCHED_CASES = {
+    "class_offsets": dict(n=120, classes=5, nms_cfg=_NMS_CFG),
+    "class_agnostic_arg": dict(n=120, classes=5, nms_cfg=_NMS_CFG, class_agnostic=True),
+    "class_agnostic_cfg": dict(n=120, classes=5, nms_cfg={**_NMS_CFG, "class_agnostic": True}),
+    "negative_coords_offsets": dict(n=120, classes=4, lo=-60.0, scale=40.0, nms_cfg=_NMS_CFG),
+    "max_num_cfg": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "max_num": 20, "score_threshold": 0.2}),
+    "split_path": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "split_thr": 50}),
+    "split_path_max_num": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "split_thr": 150, "max_num": 25}),
+    "split_path_offset1": dict(n=150, classes=3, nms_cfg={**_NMS_CFG, "split_thr": 10, "offset": 1}),
+    "soft_nms": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, min_score=0.05)),
+    "soft_nms_split": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=20, max_num=30)),
+    "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
+    "no_cfg": dict(n=40, classes=3, nms_cfg=None),
+}
+for _name, _params in _BATCHED_CASES.items():
+    register(
+        Case(
+            component="ops/batched_nms",
+            name=_name,
+            params=_params,
+            seed=404,
+            make_inputs=_nms_inputs,
+            reference=_batched_ref,
+            visdet=_batched_vis,
+            exact=("keep",),
+            description="mmcv batched_nms",
+        )
+    )
+
+
+# ----------------------------------------------------------------- multiclass_nms
+def _mc_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    n, k = p["n"], p["classes"]
+    per_class = p.get("per_class", False)
+    boxes = _boxes((n, k if per_class else 1), gen, 100.0, 40.0).reshape(n, -1)
+    scores = torch.softmax(torch.randn(n, k + 1, generator=gen) * 2.0, dim=1)
+    out = {"multi_bboxes": boxes, "multi_scores": scores}
+    if p.get("score_factors"):
+        out["score_factors"] = torch.rand(n, generator=gen)
+    return out
+
+
+def _mc_run(fn: Any, p: Mapping[str, Any], t: Tensors) -> Tensors:
+    result = fn(
+        t["multi_bboxes"],
+        t["multi_scores"],
+        p["score_thr"],
+        copy.deepcopy(p["nms_cfg"]),
+        max_num=p.get("max_num", -1),
+        score_factors=t.get("score_factors"),
+        return_inds=p.get("return_inds", False),
+    )
+    out = {"dets": result[0], "labels": result[1]}
+    if p.get("return_inds", False):
+        out["inds"] = result[2]
+    return out
+
+
+def _mc_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmdet.models.layers import multiclass_nms
+
+    return _mc_run(multiclass_nms, p, t)
+
+
+def _mc_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import multiclass_nms
+
+    return _mc_run(multiclass_nms, p, t)
+
+
+_MC_CASES = {
+    "shared_boxes": dict(n=60, classes=4, score_thr=0.05, nms_cfg=_NMS_CFG),
+    "per_class_boxes": dict(n=60, classes=4, per_class=True, score_thr=0.05, nms_cfg=_NMS_CFG, return_inds=True),
+    "max_num": dict(n=80, classes=5, per_class=True, score_thr=0.02, nms_cfg=_NMS_CFG, max_num=10),
+    "score_factors": dict(n=70, classes=3, score_thr=0.1, nms_cfg=_NMS_CFG, score_factors=True, return_inds=True),
+    "high_score_thr": dict(n=50, classes=3, score_thr=0.5, nms_cfg={**_NMS_CFG, "iou_threshold": 0.3}),
+    "nothing_passes": dict(n=20, classes=3, score_thr=1.0, nms_cfg=_NMS_CFG, return_inds=True),
+    "split_thr_soft": dict(
+        n=40, classes=3, score_thr=0.05, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=30)
+    ),
+}
+for _name, _params in _MC_CASES.items():
+    register(
+        Case(
+            component="ops/multiclass_nms",
+            name=_name,
+            params=_params,
+            seed=505,
+            make_inputs=_mc_inputs,
+            reference=_mc_ref,
+            visdet=_mc_vis,
+            exact=("labels", "inds"),
+            description="mmdet multiclass_nms",
+        )
+    )
+
+
+# --------------------------------------------------------------------- roi_align
+def _roi_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    n, c, h, w = p["shape"]
+    k = p["rois"]
+    ph, pw = p["output_size"]
+    scale = p["spatial_scale"]
+    img_h, img_w = h / scale, w / scale
+    spread = p.get("spread", 0.3)  # RoIs reach this fraction of the image beyond its edges
+    x1 = (torch.rand(k, generator=gen) * (1 + 2 * spread) - spread) * img_w
+    y1 = (torch.rand(k, generator=gen) * (1 + 2 * spread) - spread) * img_h
+    size = torch.rand(k, 2, generator=gen) * torch.tensor([img_w, img_h]) * p.get("max_rel_size", 0.6)
+    if p.get("zero_size"):
+        size[: k // 4] = 0.0
+    batch = torch.randint(0, n, (k, 1), generator=gen).float()
+    rois = torch.cat([batch, x1[:, None], y1[:, None], x1[:, None] + size[:, :1], y1[:, None] + size[:, 1:]], 1)
+    return {
+        "input": torch.randn(n, c, h, w, generator=gen),
+        "rois": rois,
+        "w": torch.randn(k, c, ph, pw, generator=gen),
+    }
+
+
+def _roi_run(fn: Any, p: Mapping[str, Any], t: Tensors) -> Tensors:
+    feats = t["input"].clone().requires_grad_(True)
+    out = fn(
+        feats, t["rois"], tuple(p["output_size"]), p["spatial_scale"], p["sampling_ratio"], p["pool_mode"], p["aligned"]
+    )
+    (out * t["w"]).sum().backward()
+    return {"out": out.detach(), "grad.input": feats.grad}
+
+
+def _roi_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmcv.ops import roi_align
+
+    return _roi_run(roi_align, p, t)
+
+
+def _roi_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.ops import roi_align
+
+    return _roi_run(roi_align, p, t)
+
+
+_ROI_BASE = dict(shape=[2, 3, 12, 16], rois=24, output_size=[3, 3], spatial_scale=0.5)
+_ROI_CASES: dict[str, dict[str, Any]] = {}
+for _mode in ("avg", "max"):
+    for _aligned in (True, False):
+        for _ratio in (0, 2):
+            _name = f"{_mode}_{'aligned' if _aligned else 'legacy'}_sr{_ratio}"
+            _ROI_CASES[_name] = dict(_ROI_BASE, pool_mode=_mode, aligned=_aligned, sampling_ratio=_ratio)
+_ROI_CASES.update(
+    avg_scale025_7x7=dict(
+        _ROI_BASE,
+        shape=[3, 4, 20, 24],
+        rois=30,
+        output_size=[7, 7],
+        spatial_scale=0.25,
+        pool_mode="avg",
+        aligned=True,
+        sampling_ratio=0,
+    ),
+    max_scale025_rect=dict(
+        _ROI_BASE,
+        shape=[2, 2, 10, 14],
+        output_size=[2, 4],
+        spatial_scale=0.25,
+        pool_mode="max",
+        aligned=True,
+        sampling_ratio=0,
+    ),
+    avg_far_outside=dict(_ROI_BASE, spread=1.5, pool_mode="avg", aligned=True, sampling_ratio=0),
+    max_far_outside=dict(_ROI_BASE, spread=1.5, pool_mode="max", aligned=False, sampling_ratio=2),
+    avg_zero_size=dict(_ROI_BASE, zero_size=True, pool_mode="avg", aligned=True, sampling_ratio=0),
+    max_zero_size_legacy=dict(_ROI_BASE, zero_size=True, pool_mode="max", aligned=False, sampling_ratio=0),
+    avg_big_rois_sr2=dict(
+        _ROI_BASE,
+        shape=[1, 2, 40, 40],
+        rois=6,
+        spatial_scale=1.0,
+        max_rel_size=1.0,
+        pool_mode="avg",
+        aligned=True,
+        sampling_ratio=2,
+    ),
+    avg_no_rois=dict(_ROI_BASE, rois=0, pool_mode="avg", aligned=True, sampling_ratio=0),
+)
+for _name, _params in _ROI_CASES.items():
+    register(
+        Case(
+            component="ops/roi_align",
+            name=_name,
+            params=_params,
+            seed=606,
+            make_inputs=_roi_inputs,
+            reference=_roi_ref,
+            visdet=_roi_vis,
+            description="mmcv roi_align: output and grad of sum(out * w)",
+        )
+    )

@@ -1,0 +1,150 @@
+import copy
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from visdet.cli import main
+from visdet.config import ConfigError, load_config, load_config_tree
+from visdet.config.mmdet_convert import convert_mmdet_config, read_mmdet_config
+from visdet.config.schemas import validate_config
+
+CONFIGS = Path(__file__).parents[1] / "data" / "mmdet_configs"
+FASTER_RCNN = CONFIGS / "faster_rcnn" / "faster-rcnn_r50_fpn_1x_coco.py"
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture(scope="module")
+def converted():
+    return convert_mmdet_config(FASTER_RCNN)
+
+
+def test_faster_rcnn_chain_resolves_like_the_files_say(converted):
+    cfg, dropped = converted
+    assert dropped == []
+    model = cfg["model"]
+    assert model["backbone"]["depth"] == 50 and model["backbone"]["out_indices"] == [0, 1, 2, 3]
+    assert model["backbone"]["init_cfg"] == {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
+    # variables are substituted where they were used, tuples become lists
+    assert cfg["train_dataloader"]["dataset"]["type"] == "CocoDataset"
+    assert cfg["val_evaluator"]["ann_file"] == "data/coco/annotations/instances_val2017.json"
+    assert cfg["test_pipeline"][1]["scale"] == [1333, 800]
+    assert cfg["train_cfg"] == {"type": "EpochBasedTrainLoop", "max_epochs": 12, "val_interval": 1}
+    assert cfg["default_scope"] == "mmdet"
+    validate_config(cfg)
+
+
+def test_presets_match_the_mmdet_configs(converted):
+    cfg, _ = converted
+    model = copy.deepcopy(cfg["model"])
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("faster_rcnn_r50_fpn")["model"] == model
+    dataset = load_config("coco_detection")
+    for key in ("train_pipeline", "test_pipeline", "train_dataloader", "val_dataloader", "test_dataloader"):
+        expected = copy.deepcopy(cfg[key])
+        for step in expected if isinstance(expected, list) else expected["dataset"]["pipeline"]:
+            step.pop("backend_args", None)
+        if isinstance(expected, dict):
+            expected["dataset"].pop("backend_args")
+        assert dataset[key] == expected, key
+    schedule = load_config("1x")
+    for key in ("train_cfg", "val_cfg", "test_cfg", "param_scheduler"):
+        assert schedule[key] == cfg[key]
+    sgd = load_config("sgd")
+    assert sgd["optim_wrapper"] == cfg["optim_wrapper"] and sgd["auto_scale_lr"] == cfg["auto_scale_lr"]
+
+
+def test_converted_model_builds_with_the_preset_state_dict(converted):
+    from visdet import build_detector
+
+    cfg, _ = converted
+    from_mmdet = build_detector(cfg)
+    from_path = build_detector(str(FASTER_RCNN))
+    shapes = {k: v.shape for k, v in from_mmdet.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in from_path.state_dict().items()}
+    assert "roi_head.bbox_head.fc_cls.weight" in shapes and shapes["roi_head.bbox_head.fc_cls.weight"][0] == 81
+
+
+def test_cli_convert_writes_yaml_that_loads_back(tmp_path, converted, capsys):
+    out = tmp_path / "faster_rcnn.yaml"
+    assert main(["config", "convert", str(FASTER_RCNN), "-o", str(out)]) == 0
+    assert out.read_text().startswith("# Converted by `visdet config convert`")
+    assert load_config(out) == converted[0]
+
+
+def test_cli_convert_help_warns_that_it_executes_python(capsys):
+    with pytest.raises(SystemExit):
+        main(["config", "convert", "--help"])
+    assert "EXECUTES the config file's Python" in " ".join(capsys.readouterr().out.split())
+
+
+def test_show_prints_inheritance_tree(capsys):
+    assert main(["config", "show", str(FASTER_RCNN)]) == 0
+    out = capsys.readouterr().out
+    assert "#     " + str((CONFIGS / "_base_/models/faster-rcnn_r50_fpn.py").resolve()) in out
+    assert "max_epochs: 12" in out
+    node = load_config_tree(FASTER_RCNN)
+    assert [Path(b.source).name for b in node.bases] == [
+        "faster-rcnn_r50_fpn.py", "coco_detection.py", "schedule_1x.py", "default_runtime.py"]
+
+
+def test_base_references_delete_and_file_placeholders(tmp_path):
+    write(tmp_path / "base.py", """\
+        model = dict(backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='BN')), neck=dict(c=1))
+        scale = (1333, 800)
+        pipeline = [dict(type='Resize', scale=scale)]
+        """)
+    child = write(tmp_path / "sub/child.py", """\
+        _base_ = '../base.py'
+        model = dict(backbone=dict(_delete_=True, type='ResNet', depth=_base_.model.backbone.depth + 51))
+        pipeline = {{_base_.pipeline}}
+        work_dir = './work_dirs/{{ fileBasenameNoExtension }}'
+        """)
+    cfg = read_mmdet_config(child)
+    assert cfg["model"] == {"backbone": {"type": "ResNet", "depth": 101}, "neck": {"c": 1}}
+    assert cfg["pipeline"] == [{"type": "Resize", "scale": [1333, 800]}]
+    assert cfg["scale"] == [1333, 800]
+    assert cfg["work_dir"] == "./work_dirs/child"
+
+
+def test_helper_variables_are_dropped_on_conversion(tmp_path):
+    cfg_file = write(tmp_path / "c.py", "image_size = (512, 512)\nresume = False\n")
+    cfg, dropped = convert_mmdet_config(cfg_file)
+    assert cfg == {"resume": False} and dropped == ["image_size"]
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("model = dict(a=1\n", r"c\.py:1:\d+: Python syntax error"),
+    ("import os\nx = 1\n", r"c\.py:1: the config imports modules"),
+    ("from mmengine.config import read_base\n", "imports modules"),
+    ("x = 1\ny = undefined_name + 1\n", r"c\.py:2: error while executing the config: NameError"),
+    ("x = open('/etc/passwd')\n", "NameError"),
+    ("_base_ = ['missing.py']\n", r"not found: .*missing\.py \(listed in _base_ of .*c\.py\)"),
+])
+def test_bad_mmdet_configs_give_clear_errors(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        read_mmdet_config(write(tmp_path / "c.py", text))
+
+
+def test_mmdet_base_cycle(tmp_path):
+    write(tmp_path / "a.py", "_base_ = ['b.py']\n")
+    write(tmp_path / "b.py", "_base_ = ['a.py']\n")
+    with pytest.raises(ConfigError, match=r"cycle: .*a\.py -> .*b\.py -> .*a\.py"):
+        read_mmdet_config(tmp_path / "a.py")
+
+
+def test_yaml_can_inherit_an_mmdet_config(tmp_path):
+    child = write(tmp_path / "exp.yaml", f"_base_: {FASTER_RCNN}\nmodel: {{backbone: {{depth: 101}}}}\n")
+    cfg = load_config(child)
+    assert cfg["model"]["backbone"]["depth"] == 101 and cfg["model"]["neck"]["num_outs"] == 5
+
+
+def test_cli_convert_rejects_non_python_and_reports_one_line(tmp_path, capsys):
+    assert main(["config", "convert", str(tmp_path / "x.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("visdet config convert: error:") and err.count("\n") == 1

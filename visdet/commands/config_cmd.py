@@ -1,0 +1,123 @@
+"""``visdet config``: show, validate, convert configs; list presets; write the JSON Schema.
+
+* ``visdet config show CONFIG``: the ``_base_`` inheritance tree and the resolved YAML.
+* ``visdet config validate CONFIG``: check against the schemas; exit 2 with the errors.
+* ``visdet config convert MMDET.py -o OUT.yaml``: mmdet 3.x Python config to visdet YAML.
+* ``visdet config schema -o schema.json``: JSON Schema for editors (yaml-language-server).
+* ``visdet config list``: the packaged presets.
+
+CONFIG is a preset name, a YAML path or an mmdet ``.py`` path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from visdet.commands.guard import guarded
+from visdet.config.errors import ConfigError
+
+EXIT_CHECK_FAILED = 1
+
+CONVERT_HELP = (
+    "convert an mmdet 3.x Python config (with its _base_ chain) to visdet YAML. "
+    "This EXECUTES the config file's Python code (with restricted builtins, not a sandbox): "
+    "only convert configs you trust."
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``config`` and its sub-commands to the top-level ``subparsers``."""
+    config = subparsers.add_parser("config", help="show, validate and convert configs")
+    commands = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+
+    show = commands.add_parser("show", help="print the inheritance tree and the resolved config")
+    show.add_argument("config", help="preset name, YAML path or mmdet .py path")
+    show.set_defaults(handler=_show)
+
+    validate = commands.add_parser("validate", help="validate a config against the schemas")
+    validate.add_argument("config", help="preset name, YAML path or mmdet .py path")
+    validate.set_defaults(handler=_validate)
+
+    convert = commands.add_parser("convert", help=CONVERT_HELP, description=CONVERT_HELP)
+    convert.add_argument("source", help="mmdet config, e.g. configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py")
+    convert.add_argument("-o", "--output", help="YAML file to write (default: print)")
+    convert.set_defaults(handler=_convert)
+
+    schema = commands.add_parser("schema", help="write the JSON Schema of config files")
+    schema.add_argument("-o", "--output", help="JSON file to write (default: print)")
+    schema.set_defaults(handler=_schema)
+
+    listing = commands.add_parser("list", help="list the packaged presets")
+    listing.set_defaults(handler=_list)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+@guarded("config show")
+def _show(args: argparse.Namespace) -> int:
+    from visdet.config.loader import load_config_tree
+    from visdet.config.mmdet_convert import to_yaml
+
+    node = load_config_tree(args.config)
+    print("# inheritance (_base_ tree):")
+    print("\n".join(f"#   {line}" for line in node.render().splitlines()))
+    sys.stdout.write(to_yaml(node.config))
+    return 0
+
+
+@guarded("config validate")
+def _validate(args: argparse.Namespace) -> int:
+    from visdet.config.loader import load_config
+    from visdet.config.schemas import validate_config
+
+    validate_config(load_config(args.config), source=args.config)
+    print(f"{args.config}: valid")
+    return 0
+
+
+@guarded("config convert")
+def _convert(args: argparse.Namespace) -> int:
+    from visdet.config.mmdet_convert import convert_mmdet_config, to_yaml
+    from visdet.config.schemas import validate_config
+
+    if not args.source.endswith(".py"):
+        raise ValueError(f"expected an mmdet Python config (.py), got {args.source}")
+    config, dropped = convert_mmdet_config(args.source)
+    header = f"Converted by `visdet config convert` from {Path(args.source).name} (mmdet 3.x config)."
+    if dropped:
+        header += f"\nTop-level helper variables not carried over: {', '.join(dropped)}"
+    _emit(to_yaml(config, header=header), args.output)
+    try:
+        validate_config(config, source=args.source)
+    except ConfigError as err:  # written anyway: the YAML is a starting point to edit
+        print(f"visdet config convert: warning: visdet cannot use this config as is: {err}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return 0
+
+
+@guarded("config schema")
+def _schema(args: argparse.Namespace) -> int:
+    from visdet.config.schemas import config_json_schema
+
+    _emit(json.dumps(config_json_schema(), indent=2) + "\n", args.output)
+    return 0
+
+
+@guarded("config list")
+def _list(args: argparse.Namespace) -> int:
+    from visdet.config.presets import list_presets
+
+    print("\n".join(list_presets()))
+    return 0

@@ -1,0 +1,37 @@
+"""``EvalHook``: run the validation loop every ``interval`` epochs (or iterations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from visdet.engine.hooks.base import Hook, every
+
+
+class EvalHook(Hook):
+    """Validate periodically and at the end of training.
+
+    Args:
+        interval: Validate every ``interval`` epochs (``by_epoch``) or iterations.
+        by_epoch: Count epochs rather than iterations.
+    """
+
+    def __init__(self, *, interval: int = 1, by_epoch: bool = True) -> None:
+        self.interval = interval
+        self.by_epoch = by_epoch
+        self._last_validated = -1
+
+    def _validate(self, runner: Any) -> None:
+        position = runner.epoch if self.by_epoch else runner.iter
+        if position != self._last_validated:
+            self._last_validated = position
+            runner.val()
+
+    def after_train_iter(self, runner: Any) -> None:
+        """Validate on iteration multiples."""
+        if not self.by_epoch and every(runner.iter, self.interval):
+            self._validate(runner)
+
+    def after_train_epoch(self, runner: Any) -> None:
+        """Validate on epoch multiples."""
+        if self.by_epoch and every(runner.epoch, self.interval):
+            self._validate(runner)

@@ -1,0 +1,1 @@
+"""YAML config presets (package data); see :mod:`visdet.config.presets`."""
