@@ -36,7 +36,7 @@ def total(output: Any) -> torch.Tensor:
     return torch.zeros(())
 
 
-class ModuleBench:
+class _ModuleBench:
     slow_sizes: tuple[int, ...] = ()
     timeout = 300
     repeat = (1, 5, 30.0)

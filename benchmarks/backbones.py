@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks._common import IMPLS, generator, load
-from benchmarks._modules import ModuleBench, mmdet_component
+from benchmarks._modules import _ModuleBench, mmdet_component
 
 RESNET50 = {
     "depth": 50,
@@ -19,7 +19,7 @@ RESNET50 = {
 }
 
 
-class ResNet50(ModuleBench):
+class ResNet50(_ModuleBench):
     """ResNet-50 as in Faster R-CNN R50-FPN (frozen stem and stage 1, norm_eval)."""
 
     params = (IMPLS, [320, 640])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks._common import IMPLS, generator, load
-from benchmarks._modules import ModuleBench, mmdet_component
+from benchmarks._modules import _ModuleBench, mmdet_component
 
 RPN_HEAD = {
     "in_channels": 256,
@@ -27,7 +27,7 @@ RPN_HEAD = {
 BBOX_HEAD = {"in_channels": 256, "fc_out_channels": 1024, "roi_feat_size": 7, "num_classes": 80}
 
 
-class RPNHead(ModuleBench):
+class RPNHead(_ModuleBench):
     """RPNHead raw outputs (objectness and deltas) on 5 levels."""
 
     params = (IMPLS, [320, 640])
@@ -37,7 +37,9 @@ class RPNHead(ModuleBench):
     def build(self, impl):
         if impl == "mmdet":
             return mmdet_component("mmdet.models.dense_heads:RPNHead")(**RPN_HEAD)
-        return load("visdet.models.dense_heads:RPNHead")(**RPN_HEAD)
+        # visdet's heads take built parts; its config boundary builds them from the dict
+        build = load("visdet.models.builders.faster_rcnn:build_rpn_head")
+        return build({"type": "RPNHead", **RPN_HEAD}, None, None)
 
     def make_inputs(self, size):
         gen = generator()
@@ -49,7 +51,7 @@ class RPNHead(ModuleBench):
         )
 
 
-class Shared2FCBBoxHead(ModuleBench):
+class Shared2FCBBoxHead(_ModuleBench):
     """Faster R-CNN's box head on Rx256x7x7 RoI features."""
 
     params = (IMPLS, [128, 512])
@@ -59,7 +61,8 @@ class Shared2FCBBoxHead(ModuleBench):
         if impl == "mmdet":
             path = "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead"
             return mmdet_component(path)(**BBOX_HEAD)
-        return load("visdet.models.roi_heads:Shared2FCBBoxHead")(**BBOX_HEAD)
+        build = load("visdet.models.builders.faster_rcnn:build_bbox_head")
+        return build({"type": "Shared2FCBBoxHead", **BBOX_HEAD}, "bbox_head")
 
     def make_inputs(self, size):
         return (torch.randn(size, 256, 7, 7, generator=generator()).requires_grad_(True),)

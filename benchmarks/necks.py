@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from benchmarks._common import IMPLS, generator, load
-from benchmarks._modules import ModuleBench, mmdet_component
+from benchmarks._modules import _ModuleBench, mmdet_component
 
 FPN_CFG = {"in_channels": [256, 512, 1024, 2048], "out_channels": 256, "num_outs": 5}
 STRIDES = (4, 8, 16, 32)
 
 
-class FPN(ModuleBench):
+class FPN(_ModuleBench):
     """FPN, 256 channels, 5 outputs."""
 
     params = (IMPLS, [320, 640, 1280])

@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("base", help="base commit (e.g. origin/main)")
     parser.add_argument("head", help="head commit (e.g. HEAD)")
-    parser.add_argument("--factor", type=float, default=1.5, help="regression factor (1.5)")
+    parser.add_argument("--factor", type=float, default=2.0, help="regression factor (2.0, see README)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", action="store_true", help="run asv continuous + compare")
     source.add_argument("--from-file", type=Path, help="captured asv output to read")

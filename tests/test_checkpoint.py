@@ -108,3 +108,11 @@ def test_non_checkpoint_files_are_refused_naming_the_path(tmp_path):
 def test_non_tensor_entries_are_refused():
     with pytest.raises(ValueError, match="not a tensor"):
         extract_state_dict({"a": torch.zeros(1), "b": "text"})
+
+
+@pytest.mark.parametrize("content", [b"x", b"hello world", b"", b"PK\x03\x04junk", bytes(range(256))])
+def test_junk_bytes_are_refused_with_value_error(tmp_path, content):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(content)
+    with pytest.raises(ValueError, match="junk.pth"):
+        load_checkpoint(_model(), junk)

@@ -108,8 +108,9 @@ def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[
             if any(existing == name for _, existing in stubs):
                 raise ValueError(f"{path!r}: cannot read past untrusted global {name!r}: {err}") from err
             stubs.append(_stub(name))
-        except (RuntimeError, EOFError) as err:
-            raise ValueError(f"{path!r} is not a PyTorch checkpoint file: {err}") from err
+        except (RuntimeError, EOFError, IndexError, KeyError, ValueError, OSError) as err:
+            # torch raises any of these on files that are not checkpoints (text, truncated zip)
+            raise ValueError(f"{path!r} is not a PyTorch checkpoint file: {type(err).__name__}: {err}") from err
 
 
 def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> OrderedDict[str, Tensor]:

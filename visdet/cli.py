@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "bench": "visdet.benchmark.cli",
     "config": "visdet.commands.config_cmd",
     "predict": "visdet.commands.predict_cmd",
+    "train": "visdet.commands.train_cmd",
 }
 
 EXIT_OK = 0

@@ -112,6 +112,16 @@ def test_base_references_delete_and_file_placeholders(tmp_path):
     assert cfg["work_dir"] == "./work_dirs/child"
 
 
+def test_environment_placeholders(tmp_path, monkeypatch):
+    cfg_file = write(tmp_path / "c.py", """\
+        data_root = '{{$VISDET_TEST_ROOT:/default/root}}/images'
+        num_classes = {{'$VISDET_TEST_CLASSES:80'}}
+        """)
+    monkeypatch.delenv("VISDET_TEST_ROOT", raising=False)
+    monkeypatch.setenv("VISDET_TEST_CLASSES", "3")
+    assert read_mmdet_config(cfg_file) == {"data_root": "/default/root/images", "num_classes": 3}
+
+
 def test_helper_variables_are_dropped_on_conversion(tmp_path):
     cfg_file = write(tmp_path / "c.py", "image_size = (512, 512)\nresume = False\n")
     cfg, dropped = convert_mmdet_config(cfg_file)

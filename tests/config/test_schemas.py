@@ -36,7 +36,8 @@ BAD_VALUES = [
     (("model", "roi_head", "bbox_head", "num_classes"), "many", "model.roi_head.bbox_head.num_classes: "),
     (("model", "test_cfg", "rcnn", "score_thr"), 1.5, "model.test_cfg.rcnn.score_thr: "),
     (("model", "rpn_head", "anchor_generator", "strides"), "4", "model.rpn_head.anchor_generator.strides: "),
-    (("train_dataloader", "dataset", "pipeline", 2, "keep_ratio"), "maybe", "train_dataloader.dataset.pipeline[2].keep_ratio: "),
+    (("train_dataloader", "dataset", "pipeline", 2, "keep_ratio"), "maybe",
+     "train_dataloader.dataset.pipeline[2].keep_ratio: "),
     (("optim_wrapper", "optimizer", "lr"), -1, "optim_wrapper.optimizer.lr: "),
     (("param_scheduler", 1, "milestones"), 8, "param_scheduler[1].milestones: "),
 ]

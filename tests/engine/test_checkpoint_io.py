@@ -55,7 +55,9 @@ def test_model_mismatch_names_the_file_and_keys():
     good = {"state_dict": model.state_dict(), "meta": {"model_class": "Linear"}}
     check_model_matches(model, good, "ok.pth")
     wrong_shape = {"state_dict": torch.nn.Linear(4, 2).state_dict()}
-    with pytest.raises(CheckpointMismatchError, match=r"'x.pth' does not fit this model: 1 shape mismatches \(e.g. weight"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'x.pth' does not fit this model: 1 shape mismatches \(e.g. weight"
+    ):
         check_model_matches(model, wrong_shape, "x.pth")
     with pytest.raises(CheckpointMismatchError, match="written for a FasterRCNN, not a Linear"):
         check_model_matches(model, {"state_dict": {}, "meta": {"model_class": "FasterRCNN"}}, "y.pth")

@@ -66,7 +66,9 @@ def test_discriminative_lrs_per_group(name, cls):
     lrs = lr_of(opt)
     for param_name, lr in lrs.items():
         assert lr == pytest.approx(base * decay ** (4 - _expected_layer(param_name))), param_name
-    assert sorted({round(g["lr"], 12) for g in opt.param_groups}) == pytest.approx([base * decay**k for k in range(4, -1, -1)])
+    assert sorted({round(g["lr"], 12) for g in opt.param_groups}) == pytest.approx(
+        [base * decay**k for k in range(4, -1, -1)]
+    )
 
 
 def test_layer_groups_include_stem_when_not_frozen():

@@ -18,8 +18,9 @@ def problem(seed: int, n: int, classes: int, integer: bool = False, lo: float = 
 
 
 def per_class_reference(boxes, scores, idxs, thr):
-    keep = torch.cat([torch.nonzero(idxs == c).squeeze(1)[nms(boxes[idxs == c], scores[idxs == c], thr)[1]]
-                      for c in idxs.unique()])
+    keep = torch.cat(
+        [torch.nonzero(idxs == c).squeeze(1)[nms(boxes[idxs == c], scores[idxs == c], thr)[1]] for c in idxs.unique()]
+    )
     return keep[scores[keep].argsort(descending=True)]
 
 
@@ -44,8 +45,10 @@ def test_split_path_equals_offset_path():
 def test_class_agnostic_equals_plain_nms():
     boxes, scores, idxs = problem(2, 80, 4)
     _, keep_plain = nms(boxes, scores, 0.5)
-    for kwargs in (dict(nms_cfg=dict(iou_threshold=0.5), class_agnostic=True),
-                   dict(nms_cfg=dict(iou_threshold=0.5, class_agnostic=True))):
+    for kwargs in (
+        dict(nms_cfg=dict(iou_threshold=0.5), class_agnostic=True),
+        dict(nms_cfg=dict(iou_threshold=0.5, class_agnostic=True)),
+    ):
         assert torch.equal(batched_nms(boxes, scores, idxs, **kwargs)[1], keep_plain)
 
 
@@ -69,7 +72,9 @@ def test_none_cfg_sorts_everything():
 
 
 def test_empty_and_deprecated_alias():
-    dets, keep = batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), dict(iou_threshold=0.5))
+    dets, keep = batched_nms(
+        torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), dict(iou_threshold=0.5)
+    )
     assert dets.shape == (0, 5) and keep.shape == (0,)
     boxes, scores, idxs = problem(5, 40, 2)
     new = batched_nms(boxes, scores, idxs, dict(iou_threshold=0.5))[1]
@@ -107,8 +112,9 @@ def test_bad_inputs(cfg, idxs, error, match):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.integers(1, 60), st.integers(1, 6), st.floats(0.1, 0.9),
-       st.sampled_from([10000, 15]))
+@given(
+    st.integers(0, 2**31 - 1), st.integers(1, 60), st.integers(1, 6), st.floats(0.1, 0.9), st.sampled_from([10000, 15])
+)
 def test_properties_per_class(seed, n, classes, thr, split_thr):
     boxes, scores, idxs = problem(seed, n, classes)
     dets, keep = batched_nms(boxes, scores, idxs, dict(iou_threshold=thr, split_thr=split_thr))

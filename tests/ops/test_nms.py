@@ -4,8 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visdet.ops import bbox_overlaps, nms
-from visdet.ops import _greedy, _greedy_sparse
+from visdet.ops import _greedy, _greedy_sparse, bbox_overlaps, nms
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 

@@ -50,8 +50,12 @@ def oracle_roi_align(feat, rois, out_hw, scale, ratio, mode, aligned):
                             xh = xl + 1
                         ly, lx = yy - yl, xx - xl
                         m = f[int(b)]
-                        vals.append((1 - ly) * (1 - lx) * m[:, yl, xl] + (1 - ly) * lx * m[:, yl, xh]
-                                    + ly * (1 - lx) * m[:, yh, xl] + ly * lx * m[:, yh, xh])
+                        vals.append(
+                            (1 - ly) * (1 - lx) * m[:, yl, xl]
+                            + (1 - ly) * lx * m[:, yl, xh]
+                            + ly * (1 - lx) * m[:, yh, xl]
+                            + ly * lx * m[:, yh, xh]
+                        )
                 if mode == "avg":
                     out[k, :, ph, pw] = sum(vals, torch.zeros(c, dtype=torch.float64)) / max(gh * gw, 1)
                 else:
@@ -86,8 +90,10 @@ def test_matches_transcribed_kernel(mode, aligned, ratio, seed):
 
 
 def test_upstream_values():
-    feat = torch.tensor([[[[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 7.0, 8.0], [9.0, 10.0, 13.0, 14.0], [11.0, 12.0, 15.0, 16.0]]]],
-                        requires_grad=True)
+    feat = torch.tensor(
+        [[[[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 7.0, 8.0], [9.0, 10.0, 13.0, 14.0], [11.0, 12.0, 15.0, 16.0]]]],
+        requires_grad=True,
+    )
     out = roi_align(feat, torch.tensor([[0.0, 0.0, 0.0, 3.0, 3.0]]), (2, 2), 1.0, 2, "avg", True)
     out.backward(torch.ones_like(out))
     assert torch.allclose(out, torch.tensor([[[[1.9375, 4.75], [7.5625, 10.375]]]]))
@@ -95,14 +101,28 @@ def test_upstream_values():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.floats(-5, 5), st.sampled_from(["avg", "max"]), st.booleans(), st.sampled_from([0, 1, 3]))
+@given(
+    st.integers(0, 2**31 - 1),
+    st.floats(-5, 5),
+    st.sampled_from(["avg", "max"]),
+    st.booleans(),
+    st.sampled_from([0, 1, 3]),
+)
 def test_constant_map_gives_constant(seed, value, mode, aligned, ratio):
     gen = torch.Generator().manual_seed(seed)
     h, w = 10, 12
     x1 = torch.rand(5, generator=gen) * 8 + 0.5
     y1 = torch.rand(5, generator=gen) * 6 + 0.5
-    rois = torch.stack([torch.zeros(5), x1, y1, x1 + torch.rand(5, generator=gen) * 3 + 0.1,
-                        y1 + torch.rand(5, generator=gen) * 3 + 0.1], 1)  # inside the map
+    rois = torch.stack(
+        [
+            torch.zeros(5),
+            x1,
+            y1,
+            x1 + torch.rand(5, generator=gen) * 3 + 0.1,
+            y1 + torch.rand(5, generator=gen) * 3 + 0.1,
+        ],
+        1,
+    )  # inside the map
     feat = torch.full((1, 2, h, w), value)
     out = roi_align(feat, rois, (2, 3), 1.0, ratio, mode, aligned)
     assert torch.allclose(out, torch.full_like(out, value), atol=1e-5)
@@ -114,8 +134,9 @@ def test_constant_map_gives_constant(seed, value, mode, aligned, ratio):
 def test_gradcheck(mode, aligned, ratio):
     feat, rois = random_case(3, k=4, shape=(2, 2, 6, 7), scale=1.0)
     feat = feat.double().requires_grad_()
-    assert torch.autograd.gradcheck(lambda x: roi_align(x, rois.double(), (2, 2), 1.0, ratio, mode, aligned),
-                                    (feat,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(
+        lambda x: roi_align(x, rois.double(), (2, 2), 1.0, ratio, mode, aligned), (feat,), eps=1e-6, atol=1e-6
+    )
 
 
 def test_rois_outside_and_degenerate():
@@ -131,8 +152,11 @@ def test_rois_outside_and_degenerate():
     with pytest.raises(ValueError, match="x2 >= x1"):
         roi_align(feat, torch.tensor([[0.0, 5.0, 3.0, 3.0, 5.0]]), 2, 1.0, 0, "avg", True)
     inverted_legacy = roi_align(feat, torch.tensor([[0.0, 5.0, 3.0, 3.0, 5.0]]), 2, 1.0, 0, "avg", False)
-    assert torch.allclose(inverted_legacy.double(), oracle_roi_align(feat, torch.tensor([[0.0, 5.0, 3.0, 3.0, 5.0]]),
-                                                                     (2, 2), 1.0, 0, "avg", False), atol=1e-6)
+    assert torch.allclose(
+        inverted_legacy.double(),
+        oracle_roi_align(feat, torch.tensor([[0.0, 5.0, 3.0, 3.0, 5.0]]), (2, 2), 1.0, 0, "avg", False),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)

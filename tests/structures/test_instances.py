@@ -44,3 +44,12 @@ def test_empty_instances() -> None:
     empty = Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
     assert len(empty) == 0 and len(empty[empty.labels > 0]) == 0
     assert len(Instances()) == 0
+
+
+def test_pickle_round_trip_for_dataloader_workers() -> None:
+    import pickle
+
+    inst = make(3)
+    inst.names = ["a", "b", "c"]
+    back = pickle.loads(pickle.dumps(inst))
+    assert back.keys() == inst.keys() and torch.equal(back.bboxes, inst.bboxes) and back.names == inst.names

@@ -48,5 +48,6 @@ def draw_detections(
         (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         top = max(y1 - text_h - baseline, 0)
         cv2.rectangle(canvas, (x1, top), (x1 + text_w, top + text_h + baseline), color, -1)
-        cv2.putText(canvas, text, (x1, top + text_h), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+        white = (255, 255, 255)
+        cv2.putText(canvas, text, (x1, top + text_h), cv2.FONT_HERSHEY_SIMPLEX, font_scale, white, 1, cv2.LINE_AA)
     return canvas

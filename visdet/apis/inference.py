@@ -120,7 +120,8 @@ def _start(image: ImageInput, index: int, to_float32: bool) -> dict[str, Any]:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image {index}: expected an array of shape (H, W, 3) in BGR order, got {image.shape}")
         array = image.astype(np.float32) if to_float32 else image
-        return {"img": array, "img_shape": array.shape[:2], "ori_shape": array.shape[:2], "img_path": None, "img_id": index}
+        shape = array.shape[:2]
+        return {"img": array, "img_shape": shape, "ori_shape": shape, "img_path": None, "img_id": index}
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():

@@ -6,17 +6,17 @@ reads one:
 1. ``_base_`` (a path or a list of paths, relative to the file) is taken from the source
    with ``ast.literal_eval``; each base is read recursively, and the bases are merged in
    order into one dict.
-2. ``{{_base_.a.b}}`` and ``{{ fileDirname }}``-style placeholders are substituted in
-   the source text; the ``_base_`` assignment is removed; the rest runs with ``exec``
+2. ``{{_base_.a.b}}``, ``{{ fileDirname }}``-style and ``{{$ENV_VAR:default}}``
+   placeholders are substituted in the source text; the ``_base_`` assignment is
+   removed; the rest runs with ``exec``
    in a namespace whose ``_base_`` is the merged base config (read with attributes:
    ``_base_.model.backbone``) and whose builtins are a small whitelist without
    ``__import__``. That is not a sandbox: only convert configs you trust.
 3. The file's variables (plain data only) merge into the bases with mmengine's rules:
    dicts merge recursively, ``_delete_=True`` replaces, everything else overrides.
 
-Tuples become lists. Not handled: the pure-Python config style (``with read_base():``),
-``{{$ENV_VAR:default}}`` placeholders, and configs that import modules or call custom
-code.
+Tuples become lists. Not handled: the pure-Python config style (``with read_base():``)
+and configs that import modules or call custom code.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from visdet.config.merge import merge
 
 BASE_KEY = "_base_"
 _BASE_REF = re.compile(r"\{\{\s*_base_\.([\w\.]+)\s*\}\}")
+# ``{{$NAME:default}}`` (optionally quoted inside the braces): an environment variable
+_ENV_REF = re.compile(r"\{\{['\"]?\s*\$(\w+)\s*:\s*(\S*?)\s*['\"]?\}\}")
 _FILE_VARS = ("fileDirname", "fileBasenameNoExtension", "fileBasename", "fileExtname")
 SAFE_BUILTINS = (
     "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance", "len",
@@ -87,9 +89,13 @@ def _plain(value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: a {type(value).__name__} cannot be converted (only plain data can)")
 
 
+def _assigns_base(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets)
+
+
 def _base_paths(tree: ast.Module, path: Path) -> list[Path]:
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets):
+        if _assigns_base(node):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
@@ -108,6 +114,7 @@ def _substitute(text: str, path: Path) -> str:
     }
     for name in _FILE_VARS:
         text = re.sub(r"\{\{\s*" + name + r"\s*\}\}", names[name], text)
+    text = _ENV_REF.sub(lambda match: os.environ.get(match.group(1), match.group(2)), text)
     return _BASE_REF.sub(lambda match: f"{BASE_KEY}.{match.group(1)}", text)
 
 
@@ -130,11 +137,7 @@ def _execute(tree: ast.Module, path: Path, base: dict[str, Any]) -> tuple[dict[s
                 f"{path}:{node.lineno}: the config imports modules; visdet reads only plain-data mmdet "
                 "configs (the pure-Python style with read_base() is not supported)"
             )
-    tree.body = [
-        node
-        for node in tree.body
-        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets))
-    ]
+    tree.body = [node for node in tree.body if not _assigns_base(node)]
     safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
     namespace: dict[str, Any] = {"__builtins__": safe, BASE_KEY: _attr_view(copy.deepcopy(base))}
     try:

@@ -15,6 +15,10 @@ import torch
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class DeviceUnavailableError(RuntimeError, ValueError):
+    """The requested device does not exist on this machine (a ``ValueError`` too: bad input)."""
+
+
 def check_precision(precision: str) -> str:
     """Return ``precision`` or raise naming the accepted values."""
     if precision not in PRECISIONS:
@@ -41,10 +45,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``torch.device(device)``, with a clear error when CUDA/MPS is asked for but absent."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             f"device={str(device)!r} was requested but CUDA is not available "
             f"(torch {torch.__version__}, torch.cuda.is_available() is False); use device='cpu'"
         )
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise RuntimeError(f"device={str(device)!r} was requested but MPS is not available; use device='cpu'")
+        raise DeviceUnavailableError(f"device={str(device)!r} was requested but MPS is not available; use device='cpu'")
     return dev

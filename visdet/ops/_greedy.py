@@ -1,12 +1,18 @@
-"""Kernels shared by the NMS family: mmcv's IoU arithmetic and the blocked greedy pass.
+"""The greedy NMS pass over ranked boxes, vectorised, with mmcv's exact kept set.
 
-mmcv's CPU kernel walks the ranked boxes with a scalar double loop. Here the ranked
-boxes are taken in blocks: inside a block the greedy decision is the fixed point of
-``keep[j] = not any(keep[i] and iou[i, j] > t for i < j)``, reached by iterating that
-rule (position ``j`` is final after at most ``j + 1`` rounds, and the fixed point is
-unique), then the block's kept boxes suppress every later box in one tensor operation.
-Every IoU is computed with the same float operations, in the same order, as mmcv's
-kernel, so the kept set is identical, only faster.
+mmcv's CPU kernel walks the ranked boxes with a scalar double loop. Two vectorised
+passes give the same result:
+
+* dense (:func:`_greedy_dense`): ranked boxes are taken in blocks; inside a block the
+  greedy decision is the fixed point of ``keep[j] = not any(keep[i] and iou[i, j] > t
+  for i < j)`` (:func:`visdet.ops._nms_kernels.resolve_block`), then the block's kept
+  boxes suppress every later surviving box with one IoU matrix;
+* sparse (:mod:`visdet.ops._greedy_sparse`): only pairs that can intersect are compared,
+  which is much cheaper when boxes are small relative to their spread (few pairs).
+
+:func:`greedy_nms_ranked` picks the sparse pass when it applies (non-negative threshold,
+few candidate pairs) and the dense one otherwise. Every IoU is computed with mmcv's
+float operations, so both give mmcv's kept set.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from visdet.ops._nms_kernels import box_areas, iou_matrix, resolve_block
 _BLOCK = 256
 
 
-def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
+def _greedy_dense(
+    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
+) -> Tensor:
     """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
 
     Args:
@@ -39,6 +47,7 @@ def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1
         offset: 0 or 1, added to widths and heights (legacy pixel convention).
         limit: Stop once this many boxes are kept (only the leading kept boxes are then
             correct); ``-1`` for no limit.
+        groups: Optional ``Tensor[N]``; a box only suppresses boxes of its own group.
     """
     num = boxes.shape[0]
     areas = box_areas(boxes, offset)
@@ -53,6 +62,8 @@ def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1
         cand_boxes, cand_areas = boxes[cand], areas[cand]
         over = iou_matrix(cand_boxes, cand_areas, cand_boxes, cand_areas, offset) > threshold
         over = torch.triu(over, diagonal=1)
+        if groups is not None:
+            over &= groups[cand][:, None] == groups[cand][None, :]
         kept = cand[resolve_block(over, torch.ones_like(cand, dtype=torch.bool))]
         keep[kept] = True
         kept_total += kept.numel()
@@ -61,23 +72,31 @@ def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1
         rest = torch.nonzero(~suppressed[end:]).squeeze(1) + end
         if rest.numel() == 0:
             break
-        hit = (iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold).any(0)
+        over = iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold
+        if groups is not None:
+            over &= groups[kept][:, None] == groups[rest][None, :]
+        hit = over.any(0)
         suppressed[rest[hit]] = True
     return keep
 
 
-def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
+def greedy_nms_ranked(
+    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
+) -> Tensor:
     """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
+
+    With ``groups`` (``Tensor[N]``), boxes only suppress boxes of their own group (one
+    pass for many independent NMS problems).
 
     Uses the sparse overlapping-pairs pass when the threshold is non-negative (then a
     pair without intersection can never suppress) and few pairs overlap along x;
     otherwise the dense blocked pass. Both give mmcv's kept set.
     """
     if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
-        keep = greedy_sparse(boxes, threshold, offset, limit)
+        keep = greedy_sparse(boxes, threshold, offset, limit, groups)
         if keep is not None:
             return keep
-    return _greedy_dense(boxes, threshold, offset, limit)
+    return _greedy_dense(boxes, threshold, offset, limit, groups)
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1) -> Tensor:
@@ -91,6 +110,7 @@ def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int
 
 
 def check_nms_args(boxes: object, scores: object, iou_threshold: object, offset: object) -> tuple[float, int]:
+    """Validate the arguments shared by nms and soft_nms; return ``(threshold, offset)``."""
     check_boxes(boxes, "boxes")
     check_scores(scores, "scores", boxes.shape[0])  # type: ignore[union-attr]
     check_same_device([(boxes, "boxes"), (scores, "scores")])  # type: ignore[list-item]

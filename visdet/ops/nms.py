@@ -47,7 +47,7 @@ from visdet.ops._checks import (
     check_scores,
     check_tensor,
 )
-from visdet.ops._greedy import check_nms_args, nms_indices
+from visdet.ops._greedy import check_nms_args, greedy_nms_ranked, nms_indices
 from visdet.ops.soft_nms import soft_nms
 
 __all__ = ["batched_nms", "nms", "soft_nms"]
@@ -137,8 +137,10 @@ def batched_nms(
             ``score_threshold``, ``max_num`` for nms; ``sigma``, ``min_score``,
             ``method`` for soft_nms), ``class_agnostic`` (overrides the argument) and
             ``split_thr`` (default 10000): with at least that many boxes, NMS runs once
-            per group, in ascending group id, and the union is re-sorted by score, then
-            cut to ``max_num``.
+            per group (still on the shifted boxes) and the union is re-sorted by score,
+            then cut to ``max_num``. For ``type="nms"`` visdet ranks every group with
+            mmcv's own per-group sort and then runs one pass in which boxes only
+            suppress their own group, which gives the loop's result.
         class_agnostic: If True, ignore ``idxs`` (one NMS over all boxes).
 
     Returns:
@@ -186,16 +188,48 @@ def batched_nms(
         return torch.cat([boxes[keep], dets[:, -1:]], -1), keep
 
     max_num = cfg.pop("max_num", -1)
-    total_mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-    scores_after_nms = scores.new_zeros(scores.shape)  # soft_nms changes scores
-    for group in torch.unique(idxs):
-        members = torch.nonzero(idxs == group).view(-1)
-        dets, keep = nms_op(boxes_for_nms[members], scores[members], **cfg)
-        total_mask[members[keep]] = True
-        scores_after_nms[members[keep]] = dets[:, -1]
-    keep = torch.nonzero(total_mask).view(-1)
-    kept_scores, order = scores_after_nms[keep].sort(descending=True)
+    if nms_op is nms:
+        keep = _split_nms(boxes_for_nms, scores, idxs, cfg)
+        kept_scores, order = scores[keep].sort(descending=True)
+    else:
+        total_mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+        scores_after_nms = scores.new_zeros(scores.shape)  # soft_nms changes scores
+        for group in torch.unique(idxs):
+            members = torch.nonzero(idxs == group).view(-1)
+            dets, keep = nms_op(boxes_for_nms[members], scores[members], **cfg)
+            total_mask[members[keep]] = True
+            scores_after_nms[members[keep]] = dets[:, -1]
+        keep = torch.nonzero(total_mask).view(-1)
+        kept_scores, order = scores_after_nms[keep].sort(descending=True)
     keep = keep[order]
     if max_num > 0:
         keep, kept_scores = keep[:max_num], kept_scores[:max_num]
     return torch.cat([boxes[keep], kept_scores[:, None]], -1), keep
+
+
+def _split_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, cfg: dict[str, Any]) -> Tensor:
+    """Mmcv's one-NMS-per-group loop for ``type="nms"``, as one grouped greedy pass.
+
+    Each group is ranked by the very sort mmcv applies to it (so ties break alike), the
+    ranked groups are concatenated, and one pass in which boxes only suppress boxes of
+    their own group replaces the loop. Returns the kept indices in ascending order.
+    """
+    params = {"offset": 0, "score_threshold": 0, **cfg}
+    unknown = set(params) - {"iou_threshold", "offset", "score_threshold"}
+    if unknown or "iou_threshold" not in params:  # let nms() raise mmcv's TypeError
+        nms(boxes[:0], scores[:0], **cfg)
+    threshold = check_number(params["iou_threshold"], "iou_threshold")
+    offset = check_int(params["offset"], "offset")
+    check_choice(offset, "offset", (0, 1))
+    score_threshold = check_number(params["score_threshold"], "score_threshold")
+    ranked, groups = [], []
+    for position, group in enumerate(torch.unique(idxs)):
+        members = torch.nonzero(idxs == group).view(-1)
+        if score_threshold > 0:
+            members = members[scores[members] > score_threshold]
+        ranked.append(members[scores[members].sort(0, descending=True)[1]])
+        groups.append(torch.full_like(ranked[-1], position))
+    ranked_all = torch.cat(ranked)
+    threshold_t = torch.tensor(threshold, dtype=boxes.dtype, device=boxes.device)
+    keep = greedy_nms_ranked(boxes[ranked_all], threshold_t, offset, groups=torch.cat(groups))
+    return ranked_all[keep].sort()[0]

@@ -78,6 +78,14 @@ class Instances:
     def __delattr__(self, name: str) -> None:
         del self._fields[name]
 
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "_fields", {})
+        for name, value in state.items():
+            self.set(name, value)
+
     def __contains__(self, name: str) -> bool:
         return name in self._fields
 

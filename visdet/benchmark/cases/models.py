@@ -86,23 +86,28 @@ def _neck(impl: str, size: int, device: torch.device) -> Workload:
 
 
 def _rpn_head(impl: str, size: int, device: torch.device) -> Workload:
-    head = _component(impl, "visdet.models.dense_heads:RPNHead", "mmdet.models.dense_heads:RPNHead")
     cfg = faster_rcnn_r50_fpn_config()["rpn_head"]
-    cfg.pop("type")
-    module = _seeded(lambda: head(**cfg))
+    if impl == "visdet":
+        # visdet's heads take built parts; its config boundary builds them from the dict
+        build = require("visdet.models.builders.faster_rcnn:build_rpn_head")
+        module = _seeded(lambda: build(cfg, None, None))
+    else:
+        head = _component(impl, "", "mmdet.models.dense_heads:RPNHead")
+        cfg.pop("type")
+        module = _seeded(lambda: head(**cfg))
     feats = _features(size, (FPN_CHANNELS,) * 5, device)
     return module_workload(module, (feats,), device)
 
 
 def _bbox_head(impl: str, size: int, device: torch.device) -> Workload:
-    head = _component(
-        impl,
-        "visdet.models.roi_heads:Shared2FCBBoxHead",
-        "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead",
-    )
     cfg = faster_rcnn_r50_fpn_config()["roi_head"]["bbox_head"]
-    cfg.pop("type")
-    module = _seeded(lambda: head(**cfg))
+    if impl == "visdet":
+        build = require("visdet.models.builders.faster_rcnn:build_bbox_head")
+        module = _seeded(lambda: build(cfg, "bbox_head"))
+    else:
+        head = _component(impl, "", "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead")
+        cfg.pop("type")
+        module = _seeded(lambda: head(**cfg))
     rois = torch.randn(size, FPN_CHANNELS, 7, 7, generator=generator()).to(device)
     return module_workload(module, (rois.requires_grad_(True),), device)
 

@@ -152,6 +152,8 @@ class CocoDatasetSchema(Component):
     max_refetch: int = 1000
     serialize_data: bool = True
     backend_args: None = None
+    seg_map_suffix: str = ".png"
+    proposal_file: None = Field(None, description="precomputed proposals are not supported")
 
 
 @register

@@ -49,6 +49,7 @@ class LoggerHook(Hook):
             return
         self.path = Path(runner.work_dir) / self.filename
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
         self._start, self._start_iter = time.perf_counter(), runner.iter
         if self.progress:
             from tqdm.auto import tqdm
@@ -67,13 +68,17 @@ class LoggerHook(Hook):
             self._bar.update(1)
             self._bar.set_postfix({k: f"{v:.3f}" for k, v in means.items() if "loss" in k}, refresh=False)
         if every(runner.iter, self.interval):
-            elapsed = time.perf_counter() - self._start
-            per_iter = elapsed / max(runner.iter - self._start_iter, 1)
-            record = {"mode": "train", "epoch": runner.epoch, "iter": runner.iter, "lr": runner.current_lr(),
-                      "time": per_iter, "eta_s": per_iter * (runner.max_iters - runner.iter), **means}  # fmt: skip
-            self._write(record)
-            self._sums.clear()
-            self._count = 0
+            self._flush(runner)
+
+    def _flush(self, runner: Any) -> None:
+        """Write the averages since the last line."""
+        means = {k: v / self._count for k, v in self._sums.items()}
+        per_iter = (time.perf_counter() - self._start) / max(runner.iter - self._start_iter, 1)
+        record = {"mode": "train", "epoch": runner.epoch, "iter": runner.iter, "lr": runner.current_lr(),
+                  "time": per_iter, "eta_s": per_iter * (runner.max_iters - runner.iter), **means}  # fmt: skip
+        self._write(record)
+        self._sums.clear()
+        self._count = 0
 
     def after_val(self, runner: Any, metrics: dict[str, float]) -> None:
         """Write the validation metrics."""
@@ -81,7 +86,9 @@ class LoggerHook(Hook):
             self._write({"mode": "val", "epoch": runner.epoch, "iter": runner.iter, **metrics})
 
     def after_train(self, runner: Any) -> None:
-        """Close the progress bar."""
+        """Write the last partial interval and close the progress bar."""
+        if is_main_process() and self._count:
+            self._flush(runner)
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -79,8 +79,14 @@ def param_groups(
             slot = (lr_mult, decay_mult)
             group = groups.setdefault(
                 slot,
-                {"params": [], "names": [], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult,
-                 "lr_mult": lr_mult, "decay_mult": decay_mult},  # fmt: skip
+                {
+                    "params": [],
+                    "names": [],
+                    "lr": lr * lr_mult,
+                    "weight_decay": weight_decay * decay_mult,
+                    "lr_mult": lr_mult,
+                    "decay_mult": decay_mult,
+                },  # fmt: skip
             )
             group["params"].append(param)
             group["names"].append(name)

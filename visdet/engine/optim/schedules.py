@@ -56,6 +56,7 @@ class ScheduleFactor:
         return 1.0
 
     def __call__(self, t: int) -> float:
+        """The factor at step ``t``: the main schedule's, times the warmup's while it lasts."""
         factor = self.main(t)
         if t < self.warmup_steps:
             factor *= self.warmup_ratio + (1 - self.warmup_ratio) * t / self.warmup_steps

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from visdet.apis.simple_runner import SimpleRunner
+from visdet.engine.config_runner import build_runner
+from visdet.engine.progressive_resize import ProgressiveResizeHook
+from visdet.models.builders import faster_rcnn_r50_fpn
+from visdet.testing.coco_synth import write_coco_synth
+
+
+def _config(tmp_path, **overrides):
+    model = faster_rcnn_r50_fpn(3)
+    model["backbone"].update(depth=18, base_channels=4)
+    model["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
+    model["rpn_head"].update(in_channels=8, feat_channels=8)
+    model["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
+    model["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
+    synth = write_coco_synth(tmp_path / "coco")
+    dataset = {"train_ann": str(synth.ann_file), "train_images": str(synth.img_dir)}
+    return SimpleRunner(model=model, dataset=dataset, optimizer="adamw", scheduler="1cycle", epochs=4, batch_size=1,
+                        num_workers=0, lr=2e-3, work_dir=tmp_path / "w", overrides=overrides).config  # fmt: skip
+
+
+def test_optim_wrapper_and_visdet_options_reach_the_runner(tmp_path):
+    cfg = _config(tmp_path, **{"optim_wrapper.type": "AmpOptimWrapper", "optim_wrapper.dtype": "bfloat16",
+                               "optim_wrapper.accumulative_counts": 2, "visdet.layer_decay": 0.5,
+                               "visdet.progressive_resize": [[0, 32], [4, 64]],
+                               "train_dataloader.dataset.filter_cfg": None})  # fmt: skip
+    runner = build_runner(cfg)
+    assert runner.precision == "bf16" and runner.scaler is None
+    assert runner.accumulate_steps == 2 and runner.grad_clip == 0.1  # the adamw preset clips at 0.1
+    assert isinstance(runner.optimizer, torch.optim.AdamW)
+    assert isinstance(runner.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    assert runner.max_iters == 4 * 4  # 4 images (no filter), batch 1, 4 epochs
+    assert runner.scheduler.total_steps == 8  # optimizer steps: batches / accumulation
+    peaks = sorted({round(g["max_lr"], 12) for g in runner.optimizer.param_groups})
+    assert peaks == pytest.approx([2e-3 * 0.5**k for k in range(4, -1, -1)])  # layer-wise decay of the peak
+    assert any(isinstance(h, ProgressiveResizeHook) for h in runner.hooks)
+
+
+def test_unsupported_sections_are_named(tmp_path):
+    cfg = _config(tmp_path, **{"param_scheduler": [{"type": "PolyLR", "by_epoch": False}]})
+    with pytest.raises(ValueError, match=r"param_scheduler\[0\].type 'PolyLR'"):
+        build_runner(cfg)
+    cfg = _config(tmp_path, **{"optim_wrapper.paramwise_cfg": {"dcn_offset_lr_mult": 0.1}})
+    with pytest.raises(KeyError, match="dcn_offset_lr_mult"):
+        build_runner(cfg)
