@@ -5,6 +5,8 @@ Subclasses set ``params = (IMPLS, sizes)``, ``slow_sizes`` and implement ``build
 ``make_inputs(size)`` (a tuple of positional inputs). ``setup_cache`` builds the module
 of each implementation once per environment (asv pickles it to the benchmark
 processes); a build that fails is remembered as a reason and skipped in ``setup``.
+asv keys the cache by where ``setup_cache`` is defined, so every subclass defines its
+own ``setup_cache`` (calling :meth:`build_all`); an inherited one would be shared.
 """
 
 from __future__ import annotations
@@ -47,15 +49,16 @@ class _ModuleBench:
     def make_inputs(self, size: int) -> tuple:
         raise NotImplementedError
 
-    def setup_cache(self):
+    def build_all(self):
+        """``{impl: module}``, or ``{impl: reason}`` where it cannot be built."""
         configure_torch()
         built = {}
         for impl in IMPLS:
             torch.manual_seed(SEED)
             try:
                 built[impl] = self.build(impl)
-            except NotImplementedError as exc:
-                built[impl] = f"{impl}: {exc}"
+            except (NotImplementedError, ImportError) as exc:
+                built[impl] = f"{impl}: {type(exc).__name__}: {exc}"
         return built
 
     def setup(self, built, impl, size):

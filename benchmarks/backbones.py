@@ -26,6 +26,9 @@ class ResNet50(_ModuleBench):
     param_names = ["impl", "image_side"]
     slow_sizes = (640,)
 
+    def setup_cache(self):
+        return self.build_all()
+
     def build(self, impl):
         if impl == "mmdet":
             return mmdet_component("mmdet.models.backbones:ResNet")(**RESNET50)

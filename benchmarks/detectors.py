@@ -53,8 +53,9 @@ class FasterRCNN:
         for impl in IMPLS:
             try:
                 built[impl] = _build(impl)
-            except NotImplementedError as exc:
-                built[impl] = f"{impl}: {exc}"
+            except (NotImplementedError, ImportError) as exc:
+                # ImportError: the detector's own imports are missing (older commits)
+                built[impl] = f"{impl}: {type(exc).__name__}: {exc}"
         return built
 
     def setup(self, built, impl, side):

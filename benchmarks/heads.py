@@ -34,6 +34,9 @@ class RPNHead(_ModuleBench):
     param_names = ["impl", "image_side"]
     slow_sizes = (640,)
 
+    def setup_cache(self):
+        return self.build_all()
+
     def build(self, impl):
         if impl == "mmdet":
             return mmdet_component("mmdet.models.dense_heads:RPNHead")(**RPN_HEAD)
@@ -56,6 +59,9 @@ class Shared2FCBBoxHead(_ModuleBench):
 
     params = (IMPLS, [128, 512])
     param_names = ["impl", "rois"]
+
+    def setup_cache(self):
+        return self.build_all()
 
     def build(self, impl):
         if impl == "mmdet":

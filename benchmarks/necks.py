@@ -18,6 +18,9 @@ class FPN(_ModuleBench):
     param_names = ["impl", "image_side"]
     slow_sizes = (1280,)
 
+    def setup_cache(self):
+        return self.build_all()
+
     def build(self, impl):
         if impl == "mmdet":
             return mmdet_component("mmdet.models.necks:FPN")(**FPN_CFG)

@@ -35,14 +35,7 @@ def _dataset(tmp_path):
                        data_prefix={"img": str(synth.img_dir)}, pipeline=pipeline)  # fmt: skip
 
 
-# Loader workers pickle the packed samples; visdet.structures.Instances does not survive
-# pickling yet (__slots__ + custom __setattr__, no __getstate__/__setstate__).
-WORKERS_NEED_PICKLABLE_INSTANCES = pytest.mark.xfail(
-    reason="Instances is not picklable, so num_workers > 0 fails (reported to the lead)", strict=False
-)
-
-
-@pytest.mark.parametrize("num_workers", [0, pytest.param(1, marks=WORKERS_NEED_PICKLABLE_INSTANCES)])
+@pytest.mark.parametrize("num_workers", [0, 1])  # 1: the worker process sees the new scale
 def test_scale_changes_at_stage_boundaries(tmp_path, num_workers):
     dataset = _dataset(tmp_path)
     loader = build_dataloader(dataset, batch_size=1, seed=0, num_workers=num_workers)

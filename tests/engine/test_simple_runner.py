@@ -73,6 +73,8 @@ def test_train_val_predict_on_local_coco(tmp_path):
                           image_scale=(64, 48), seed=0, work_dir=tmp_path / "work",
                           overrides={"visdet.progress": False, "default_hooks.logger.interval": 1})  # fmt: skip
     assert runner.config["model"]["roi_head"]["bbox_head"]["num_classes"] == 3  # follows the file's categories
+    sweep = runner.find_lr(start_lr=1e-5, end_lr=1.0, num_iters=3, min_steps=0)
+    assert len(sweep.lrs) >= 1 and runner.runner.iter == 0
     runner.train()
     # mmdet's filter keeps the 2 annotated images of at least 32 px: one batch per epoch
     assert runner.runner.epoch == 2 and runner.runner.iter == 2

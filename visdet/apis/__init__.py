@@ -2,5 +2,6 @@
 
 from visdet.apis.builder import build_detector, load_detector_config
 from visdet.apis.inference import inference_detector, init_detector
+from visdet.apis.simple_runner import SimpleRunner
 
-__all__ = ["build_detector", "inference_detector", "init_detector", "load_detector_config"]
+__all__ = ["SimpleRunner", "build_detector", "inference_detector", "init_detector", "load_detector_config"]

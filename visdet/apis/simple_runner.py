@@ -2,7 +2,7 @@
 
     runner = SimpleRunner(model="faster_rcnn_r50_fpn", dataset="coco_detection",
                           optimizer="adamw", scheduler="1cycle", epochs=12)
-    runner.train(); runner.val(); runner.predict("image.jpg")
+    runner.find_lr(); runner.train(); runner.val(); runner.predict("image.jpg")
 
 Each of ``model``, ``dataset``, ``optimizer``, ``scheduler`` is a packaged preset name
 (see :func:`list_models`, :func:`list_datasets`, :func:`list_optimizers`,
@@ -221,6 +221,14 @@ class SimpleRunner:
     def val(self) -> dict[str, float]:
         """Validate with the config's ``val_evaluator``; returns the metrics."""
         return self.runner.val()
+
+    def find_lr(self, **kwargs: Any) -> Any:
+        """LR range test on the training data (``visdet.engine.find_lr``); weights are restored after."""
+        from visdet.engine.lr_finder import find_lr
+
+        runner = self.runner
+        return find_lr(model=runner.model, loader=runner.loop.loader, optimizer=runner.optimizer,
+                       device=runner.device, **kwargs)  # fmt: skip
 
     def predict(self, images: Any, *, batch_size: int = 1) -> Any:
         """Detections for an image path / array or a list of them (``inference_detector``)."""

@@ -111,7 +111,7 @@ def bilinear_axis(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor, Ten
     """
     valid = (coord >= -1.0) & (coord <= size)
     coord = torch.where(coord <= 0, torch.zeros_like(coord), coord)
-    low = coord.long()  # truncation, coord >= 0 here (NaN only where the grid is empty)
+    low = coord.long()  # truncation toward zero; coord >= 0 here
     at_edge = low >= size - 1
     low = torch.where(at_edge, torch.full_like(low, size - 1), low)
     high = torch.where(at_edge, low, low + 1)

@@ -4,7 +4,7 @@ Shapes: ``input`` is ``Tensor[N, C, H, W]``; ``rois`` is ``Tensor[K, 5]`` rows
 ``(batch_index, x1, y1, x2, y2)`` in input-image coordinates; the result is
 ``Tensor[K, C, PH, PW]`` for ``output_size = (PH, PW)``.
 
-Rules reproduced from mmcv (all arithmetic in the input's dtype, in mmcv's order):
+Rules reproduced from mmcv (coordinates and weights in the input's dtype, in mmcv's order):
 
 * a RoI is scaled by ``spatial_scale`` (rounded to float32, as mmcv passes it) and, if
   ``aligned``, shifted by -0.5; its size is ``end - start``, and without ``aligned`` it
