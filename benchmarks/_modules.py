@@ -3,8 +3,10 @@
 Subclasses set ``params = (IMPLS, sizes)``, ``slow_sizes`` and implement ``build(impl)``
 (returns the module; raise NotImplementedError when it is not importable) and
 ``make_inputs(size)`` (a tuple of positional inputs). ``setup_cache`` builds the module
-of each implementation once per environment (asv pickles it to the benchmark
-processes); a build that fails is remembered as a reason and skipped in ``setup``.
+of each implementation once per environment and keeps its ``state_dict`` (asv pickles
+the cache to the benchmark processes, and not every module pickles); ``setup`` rebuilds
+the module and loads those weights. A build that fails is remembered as a reason and
+skipped in ``setup``.
 asv keys the cache by where ``setup_cache`` is defined, so every subclass defines its
 own ``setup_cache`` (calling :meth:`build_all`); an inherited one would be shared.
 """
@@ -50,13 +52,13 @@ class _ModuleBench:
         raise NotImplementedError
 
     def build_all(self):
-        """``{impl: module}``, or ``{impl: reason}`` where it cannot be built."""
+        """``{impl: state_dict}``, or ``{impl: reason}`` where it cannot be built."""
         configure_torch()
         built = {}
         for impl in IMPLS:
             torch.manual_seed(SEED)
             try:
-                built[impl] = self.build(impl)
+                built[impl] = self.build(impl).state_dict()
             except (NotImplementedError, ImportError) as exc:
                 built[impl] = f"{impl}: {type(exc).__name__}: {exc}"
         return built
@@ -66,7 +68,8 @@ class _ModuleBench:
         configure_torch()
         if isinstance(built[impl], str):
             raise NotImplementedError(built[impl])
-        self.module = built[impl]
+        self.module = self.build(impl)
+        self.module.load_state_dict(built[impl])
         self.inputs = self.make_inputs(size)
         self.detached = tuple(
             t.detach() if isinstance(t, torch.Tensor) else tuple(x.detach() for x in t) for t in self.inputs

@@ -76,7 +76,8 @@ class ParityReport:
         if in_parity and report.when == "call":
             self.parity_tests += 1
         if in_parity and report.skipped and "live" in report.keywords and report.when in ("setup", "call"):
-            self.live_skipped.append(report.nodeid)
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.live_skipped.append(reason.removeprefix("Skipped: "))
         for name, row in report.user_properties:
             if name != _PROPERTY or report.when != "call":
                 continue
@@ -131,7 +132,11 @@ class ParityReport:
             f"({s['golden']} against goldens, {s['live']} live); worst max abs error {_fmt(s['worst_max_abs'])}.",
         ]
         if s["live_skipped"]:
-            lines.append(f"{s['live_skipped']} live tests skipped: the reference (mmdet/mmcv) is not importable here.")
+            reasons: dict[str, int] = {}
+            for reason in self.live_skipped:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            lines.append(f"{s['live_skipped']} live tests skipped:")
+            lines += [f"- {count} x {reason}" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])]
         if "error" in up:
             lines.append(f"Upstream tracker: {up['error']}")
         else:

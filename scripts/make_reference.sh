@@ -12,6 +12,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="${REF_VENV:-.venv-ref}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 CONSTRAINTS="$HERE/constraints.txt"
+cd "$HERE"
 
 check() {
   [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'PY' 2>/dev/null
@@ -19,6 +20,12 @@ import mmcv, mmdet, mmengine, torch
 from mmcv.ops import nms, roi_align  # needs the compiled ops
 assert mmcv.__version__ == "2.1.0" and mmdet.__version__ == "3.3.0" and mmengine.__version__ == "0.10.7"
 assert torch.__version__.startswith("2.13.0")
+# visdet's own requirements (runtime + test extras) as pyproject.toml lists them now
+import importlib.metadata as md, re, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+for req in project["dependencies"] + project["optional-dependencies"]["test"]:
+    md.version(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0])
+import visdet
 PY
 }
 

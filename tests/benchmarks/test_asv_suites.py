@@ -45,3 +45,18 @@ def test_track_benchmarks_declare_a_unit(suite):
     for name in dir(suite):
         if name.startswith("track_"):
             assert getattr(getattr(suite, name), "unit", None) in ("FLOP", "count")
+
+
+@pytest.mark.parametrize("name", ["FPN", "Shared2FCBBoxHead"])
+def test_setup_cache_pickles_and_setup_restores_the_module(name):
+    import pickle
+
+    module = {"FPN": "benchmarks.necks", "Shared2FCBBoxHead": "benchmarks.heads"}[name]
+    suite = getattr(importlib.import_module(module), name)()
+    cache = pickle.loads(pickle.dumps(suite.setup_cache()))  # asv pickles the cache
+    if isinstance(cache["visdet"], str):
+        pytest.skip(cache["visdet"])
+    size = suite.params[1][0]
+    suite.setup(cache, "visdet", size)
+    for key, value in suite.module.state_dict().items():
+        assert value.equal(cache["visdet"][key])

@@ -58,3 +58,21 @@ def test_optional_loggers_name_their_extra():
             hook()
         except ImportError as err:
             assert f"visdet[{extra}]" in str(err)
+
+
+def test_validation_waits_for_the_end_of_an_accumulation_window(toy, tmp_path):
+    seen = []
+
+    class Val(ScriptedVal):
+        def run(self, model, device):
+            seen.append((runner.iter, runner.at_step_boundary))
+            return super().run(model, device)
+
+    model = toy.model()
+    runner = Runner(model=model, train_loader=toy.loader(), optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+                    work_dir=tmp_path, max_iters=8, loss_fn=toy.loss, accumulate_steps=3,
+                    hooks=[EvalHook(interval=2, by_epoch=False), CheckpointHook(interval=0, save_best="score")],
+                    val_loop=Val([1.0] * 8))  # fmt: skip
+    runner.train()
+    # windows: batches 1-3, 4 (epoch end at 4), 5-7, 8; due at 2, 4, 6, 8
+    assert seen == [(3, True), (4, True), (7, True), (8, True)]

@@ -85,6 +85,7 @@ def test_small_faster_rcnn_learns_shapes(tmp_path):
             json.dump({"loss_curve": curve, "metrics": metrics}, f, indent=1)
     print("loss curve:", curve)
     print("val metrics:", metrics)
-    assert curve[-1][1] < 0.6 * curve[0][1]
+    # seen at 400 iterations (2026-11, CPU): loss 1.37 -> 0.60, bbox mAP 0.648, mAP_50 0.952
+    assert curve[-1][1] < 0.8 * curve[0][1]
     # random boxes score ~0 mAP on this set; a trained detector is far above that
-    assert metrics["coco/bbox_mAP_50"] > 0.2
+    assert metrics["coco/bbox_mAP_50"] > 0.3 and metrics["coco/bbox_mAP"] > 0.1

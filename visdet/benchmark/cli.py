@@ -169,6 +169,13 @@ def _compare(args: argparse.Namespace) -> int:
     except (OSError, SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    for key in ("cpu_model", "threads_used", "torch", "device"):
+        if base.machine.get(key) != head.machine.get(key):
+            print(
+                f"warning: the runs differ in {key} ({base.machine.get(key)!r} vs "
+                f"{head.machine.get(key)!r}); ratios mix machine and code changes",
+                file=sys.stderr,
+            )
     print(format_comparisons(comparisons, title=f"{args.head} / {args.base}"))
     flagged = find_regressions(comparisons)
     if flagged:

@@ -12,7 +12,8 @@ Sections read (mmengine's names): ``model`` (``visdet.build_detector``),
 visdet's own options live in a ``visdet`` section: ``device``, ``precision``,
 ``layer_decay`` (discriminative LRs), ``grad_checkpointing``, ``progressive_resize``
 (``[[start_iter, [w, h]], ...]``), ``early_stopping`` (``monitor``, ``patience``,
-``rule``), ``progress`` (progress bar).
+``rule``), ``progress`` (progress bar), ``find_unused_parameters`` (DDP),
+``loggers`` (``["tensorboard", "mlflow"]``, which need the extras of those names).
 """
 
 from __future__ import annotations
@@ -20,13 +21,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from visdet.engine.hooks import CheckpointHook, EarlyStoppingHook, EvalHook, Hook, LoggerHook
+from visdet.engine.hooks import (
+    CheckpointHook,
+    EarlyStoppingHook,
+    EvalHook,
+    Hook,
+    LoggerHook,
+    MLflowHook,
+    TensorBoardHook,
+)
 from visdet.engine.optim import build_optimizer, build_scheduler, layerwise_lr_mults
 from visdet.engine.progressive_resize import ProgressiveResizeHook
 from visdet.engine.runner import Runner
 from visdet.engine.val_loop import ValLoop
 
 WARMUP = "LinearLR"
+EXTERNAL_LOGGERS = {"tensorboard": TensorBoardHook, "mlflow": MLflowHook}
 MAIN_SCHEDULES = {"MultiStepLR": "multistep", "CosineAnnealingLR": "cosine", "OneCycleLR": "1cycle", "StepLR": "step"}
 
 
@@ -188,6 +198,10 @@ def build_runner(cfg: Mapping[str, Any], *, model: Any = None) -> Runner:
     ckpt_interval = int((hooks_cfg.get("checkpoint") or {}).get("interval", 1))
     val_interval = int(loop_cfg.get("val_interval", 1))
     hooks: list[Hook] = [LoggerHook(interval=log_interval, progress=bool(visdet.get("progress", True)))]
+    for name in visdet.get("loggers") or []:
+        if name not in EXTERNAL_LOGGERS:
+            raise ValueError(f"visdet.loggers: unknown logger {name!r} (known: {sorted(EXTERNAL_LOGGERS)})")
+        hooks.append(EXTERNAL_LOGGERS[name](interval=log_interval))
     if visdet.get("progressive_resize"):
         hooks.append(ProgressiveResizeHook(stages=[tuple(stage) for stage in visdet["progressive_resize"]]))
     val_loop = None
@@ -216,4 +230,5 @@ def build_runner(cfg: Mapping[str, Any], *, model: Any = None) -> Runner:
         seed=None,  # seeded above, before the model and loaders were built
         resume=cfg.get("resume", False),
         grad_checkpointing=bool(visdet.get("grad_checkpointing", False)),
+        find_unused_parameters=bool(visdet.get("find_unused_parameters", False)),
     )

@@ -8,7 +8,9 @@ loading them), and when a hook sets ``runner.restart_loader`` (progressive resiz
 changes the pipeline in the main process; the new loader's workers start from the
 updated dataset, so no shared state between processes is needed). That loader gets
 its own ``torch.Generator``, so creating it draws nothing from the global RNG and an
-interrupted-then-resumed run sees exactly the batches of an uninterrupted one.
+interrupted-then-resumed run sees exactly the batches of an uninterrupted one. The
+cost: workers start once per epoch (``persistent_workers`` of the given loader has no
+effect here).
 """
 
 from __future__ import annotations

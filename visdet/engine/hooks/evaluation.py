@@ -8,7 +8,7 @@ from visdet.engine.hooks.base import Hook, every
 
 
 class EvalHook(Hook):
-    """Validate periodically and at the end of training.
+    """Validate periodically, never in the middle of a gradient-accumulation window.
 
     Args:
         interval: Validate every ``interval`` epochs (``by_epoch``) or iterations.
@@ -19,6 +19,7 @@ class EvalHook(Hook):
         self.interval = interval
         self.by_epoch = by_epoch
         self._last_validated = -1
+        self._due = False
 
     def _validate(self, runner: Any) -> None:
         position = runner.epoch if self.by_epoch else runner.iter
@@ -27,8 +28,11 @@ class EvalHook(Hook):
             runner.val()
 
     def after_train_iter(self, runner: Any) -> None:
-        """Validate on iteration multiples."""
+        """Validate on iteration multiples (at the next optimizer step when accumulating)."""
         if not self.by_epoch and every(runner.iter, self.interval):
+            self._due = True
+        if self._due and runner.at_step_boundary:
+            self._due = False
             self._validate(runner)
 
     def after_train_epoch(self, runner: Any) -> None:

@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from visdet.engine.precision import autocast
+from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
+from visdet.structures import Instances
+
+
+def _model():
+    cfg = faster_rcnn_r50_fpn(3)
+    cfg["backbone"].update(depth=18, base_channels=4)
+    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
+    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
+    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
+    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
+    cfg["train_cfg"]["rpn"]["sampler"]["num"] = 32
+    cfg["train_cfg"]["rcnn"]["sampler"]["num"] = 32
+    torch.manual_seed(0)
+    return build_faster_rcnn(cfg)
+
+
+# mmdet computes IoUs between fp16 proposals and fp32 gt boxes by type promotion;
+# visdet.ops.bbox_overlaps requires one dtype, so autocast training of the detector stops
+# in the RoI assigner. Reported to the lead; the engine side (autocast + GradScaler) works.
+@pytest.mark.xfail(raises=TypeError, reason="bbox_overlaps rejects fp16/bf16 proposals vs fp32 gt", strict=False)
+@pytest.mark.parametrize("precision", ["bf16"])
+def test_faster_rcnn_loss_under_autocast(precision):
+    model = _model().train()
+    images = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))]
+    batch, metas = model.data_preprocessor(images, [{"img_shape": (64, 64)}])
+    gt = [Instances(bboxes=torch.tensor([[4.0, 6.0, 40.0, 50.0]]), labels=torch.tensor([1]))]
+    with autocast(precision, torch.device("cpu")):
+        losses = model.loss(batch, metas, gt)
+    total = sum(v.float() for k, v in losses.items() if "loss" in k)
+    assert torch.isfinite(total)
+    total.backward()
