@@ -97,7 +97,6 @@ def test_degenerate_boxes():
         (dict(bboxes1=torch.zeros(3, 4), bboxes2=torch.zeros(2, 4), mode="dice"), ValueError, "mode"),
         (dict(bboxes1=torch.zeros(3, 4), bboxes2=torch.zeros(2, 4), is_aligned=True), ValueError, "is_aligned"),
         (dict(bboxes1=torch.zeros(2, 3, 4), bboxes2=torch.zeros(3, 3, 4)), ValueError, "batch"),
-        (dict(bboxes1=torch.zeros(3, 4), bboxes2=torch.zeros(2, 4, dtype=torch.float64)), TypeError, "dtype"),
         (dict(bboxes1=torch.tensor([[0.0, 0, float("nan"), 1]]), bboxes2=torch.zeros(2, 4)), ValueError, "NaN"),
         (dict(bboxes1=torch.zeros(1, 4), bboxes2=torch.tensor([[0.0, 0, float("inf"), 1]])), ValueError, "bboxes2"),
     ],
@@ -105,6 +104,14 @@ def test_degenerate_boxes():
 def test_bad_inputs(kwargs, error, match):
     with pytest.raises(error, match=match):
         bbox_overlaps(**kwargs)
+
+
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16])
+def test_mixed_dtypes_promote_like_torch_arithmetic(low):
+    a, b = _boxes(0, 4), _boxes(1, 3)
+    mixed = bbox_overlaps(a.to(low), b)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, bbox_overlaps(a.to(low).float(), b))
 
 
 @settings(max_examples=40, deadline=None)

@@ -75,7 +75,10 @@ def bbox_overlaps(
     check_boxes(bboxes2, "bboxes2", batched=True)
     check_same_device([(bboxes1, "bboxes1"), (bboxes2, "bboxes2")])
     if bboxes1.dtype != bboxes2.dtype:
-        raise TypeError(f"bboxes1 and bboxes2 must share a dtype, got {bboxes1.dtype} and {bboxes2.dtype}")
+        # Mixed dtypes arise under autocast (fp16/bf16 proposals against fp32 gt boxes);
+        # mmdet's arithmetic promotes them, so the result has the promoted dtype here too.
+        common = torch.promote_types(bboxes1.dtype, bboxes2.dtype)
+        bboxes1, bboxes2 = bboxes1.to(common), bboxes2.to(common)
     if bboxes1.shape[:-2] != bboxes2.shape[:-2]:
         raise ValueError(
             "bboxes1 and bboxes2 must have the same leading (batch) dims, got "
