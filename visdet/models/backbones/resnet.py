@@ -136,12 +136,12 @@ class ResNet(nn.Module):
         self.deep_stem = deep_stem
         self.avg_down = avg_down
         self.frozen_stages = frozen_stages
-        self.conv_cfg = conv_cfg
-        self.norm_cfg = norm_cfg
+        self.conv_cfg = dict(conv_cfg) if isinstance(conv_cfg, Mapping) else conv_cfg
+        self.norm_cfg = dict(norm_cfg) if isinstance(norm_cfg, Mapping) else norm_cfg
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
-        self.init_cfg = init_cfg
+        self.init_cfg = dict(init_cfg) if isinstance(init_cfg, Mapping) else init_cfg
         self.block, all_stage_blocks = self.arch_settings[depth]
         self.stage_blocks = all_stage_blocks[:num_stages]
 

@@ -76,9 +76,9 @@ class ConvModule(nn.Module):
             )
         if bias != "auto" and not isinstance(bias, bool):
             raise TypeError(f"bias must be 'auto' or a bool, got {bias!r}")
-        self.conv_cfg = conv_cfg
-        self.norm_cfg = norm_cfg
-        self.act_cfg = act_cfg
+        self.conv_cfg = dict(conv_cfg) if isinstance(conv_cfg, Mapping) else conv_cfg
+        self.norm_cfg = dict(norm_cfg) if isinstance(norm_cfg, Mapping) else norm_cfg
+        self.act_cfg = dict(act_cfg) if isinstance(act_cfg, Mapping) else act_cfg
         self.inplace = inplace
         self.order = order
         self.with_norm = norm_cfg is not None

@@ -85,7 +85,7 @@ class FPN(nn.Module):
         self.upsample_cfg = dict(upsample_cfg)
         if init_cfg is not None and dict(init_cfg) != dict(DEFAULT_INIT_CFG):
             raise NotImplementedError(f"FPN init_cfg {dict(init_cfg)!r} is not supported")
-        self.init_cfg = init_cfg
+        self.init_cfg = dict(init_cfg) if isinstance(init_cfg, Mapping) else init_cfg
 
         if not 0 <= start_level < self.num_ins:
             raise ValueError(f"start_level must be in [0, {self.num_ins}), got {start_level}")
