@@ -103,7 +103,8 @@ def compare_tensor(key: str, got: torch.Tensor, ref: torch.Tensor, tol: Toleranc
     if not isinstance(got, torch.Tensor):
         return KeyResult(key, False, math.inf, math.inf, tol, f"visdet gave {type(got).__name__}, not a tensor")
     if got.shape != ref.shape:
-        return KeyResult(key, False, math.inf, math.inf, tol, f"shape {tuple(got.shape)} != reference {tuple(ref.shape)}")
+        message = f"shape {tuple(got.shape)} != reference {tuple(ref.shape)}"
+        return KeyResult(key, False, math.inf, math.inf, tol, message)
     if got.dtype != ref.dtype:
         return KeyResult(key, False, math.inf, math.inf, tol, f"dtype {got.dtype} != reference {ref.dtype}")
     got = got.detach().cpu()
@@ -114,7 +115,8 @@ def compare_tensor(key: str, got: torch.Tensor, ref: torch.Tensor, tol: Toleranc
         equal = torch.equal(got, ref)
         diff = (got.to(torch.float64) - ref.to(torch.float64)).abs()
         max_abs = float(diff.max())
-        message = "" if equal else f"{int((diff > 0).sum())} of {got.numel()} entries differ (first at {_first(diff > 0)})"
+        differ = diff > 0
+        message = "" if equal else f"{int(differ.sum())} of {got.numel()} entries differ (first at {_first(differ)})"
         return KeyResult(key, equal, max_abs, max_abs, tol, message)
     nan_got, nan_ref = torch.isnan(got), torch.isnan(ref)
     if not torch.equal(nan_got, nan_ref):

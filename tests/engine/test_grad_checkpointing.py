@@ -2,19 +2,13 @@ import torch
 import torch.utils.checkpoint as torch_checkpoint
 
 from visdet.engine.grad_checkpointing import set_grad_checkpointing
-from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
+from visdet.models.builders import build_faster_rcnn
 from visdet.structures import Instances
+from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def _model():
-    cfg = faster_rcnn_r50_fpn(3)
-    cfg["backbone"].update(depth=18, base_channels=4)
-    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
-    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
-    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
-    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
-    cfg["train_cfg"]["rpn"]["sampler"]["num"] = 32
-    cfg["train_cfg"]["rcnn"]["sampler"]["num"] = 32
+    cfg = tiny_faster_rcnn_config(3)
     torch.manual_seed(0)
     return build_faster_rcnn(cfg)
 

@@ -3,16 +3,12 @@ import torch
 from torch import nn
 
 from visdet.engine.optim import build_optimizer, detector_layer_groups, layerwise_lr_mults
-from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
+from visdet.models.builders import build_faster_rcnn
+from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def tiny_faster_rcnn():
-    cfg = faster_rcnn_r50_fpn(3)
-    cfg["backbone"].update(depth=18, base_channels=4)
-    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
-    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
-    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
-    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
+    cfg = tiny_faster_rcnn_config(3)
     return build_faster_rcnn(cfg)
 
 

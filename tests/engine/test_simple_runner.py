@@ -12,22 +12,12 @@ from visdet.apis.simple_runner import (
     show_preset,
 )
 from visdet.engine.config_runner import scheduler_settings
-from visdet.models.builders import faster_rcnn_r50_fpn
 from visdet.testing.coco_synth import write_coco_synth
+from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def tiny_model_cfg():
-    cfg = faster_rcnn_r50_fpn(3)
-    cfg["backbone"].update(depth=18, base_channels=4)
-    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
-    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
-    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
-    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
-    cfg["train_cfg"]["rpn"]["sampler"]["num"] = 32
-    cfg["train_cfg"]["rpn_proposal"].update(nms_pre=100, max_per_img=50)
-    cfg["train_cfg"]["rcnn"]["sampler"]["num"] = 32
-    cfg["test_cfg"]["rpn"].update(nms_pre=100, max_per_img=50)
-    cfg["test_cfg"]["rcnn"].update(score_thr=0.0)
+    cfg = tiny_faster_rcnn_config(3, small_proposal_counts=True)
     return cfg
 
 

@@ -37,7 +37,7 @@ def test_cat_and_missing_field() -> None:
     with pytest.raises(ValueError, match="part 1 has fields"):
         Instances.cat([make(2), Instances(bboxes=torch.zeros(1, 4))])
     with pytest.raises(AttributeError, match="no field 'scores'"):
-        make(1).scores
+        _ = make(1).scores
 
 
 def test_empty_instances() -> None:

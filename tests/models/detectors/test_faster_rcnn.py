@@ -6,6 +6,7 @@ import torch
 from visdet import build_detector
 from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
 from visdet.structures import Instances
+from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def r50_fpn_config(num_classes=80):
@@ -16,17 +17,7 @@ def r50_fpn_config(num_classes=80):
 
 
 def tiny_config(num_classes=3):
-    cfg = r50_fpn_config(num_classes)
-    cfg["backbone"].update(depth=18, base_channels=4, init_cfg=None)
-    cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
-    cfg["rpn_head"].update(in_channels=8, feat_channels=8)
-    cfg["roi_head"]["bbox_roi_extractor"]["out_channels"] = 8
-    cfg["roi_head"]["bbox_head"].update(in_channels=8, fc_out_channels=16)
-    cfg["train_cfg"]["rpn"]["sampler"]["num"] = 32
-    cfg["train_cfg"]["rpn_proposal"].update(nms_pre=100, max_per_img=50)
-    cfg["train_cfg"]["rcnn"]["sampler"]["num"] = 32
-    cfg["test_cfg"]["rpn"].update(nms_pre=100, max_per_img=50)
-    cfg["test_cfg"]["rcnn"].update(score_thr=0.0)
+    cfg = tiny_faster_rcnn_config(num_classes, small_proposal_counts=True)
     return cfg
 
 

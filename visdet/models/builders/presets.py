@@ -10,14 +10,14 @@ depend on the higher ``visdet.config`` layer. Each call returns a fresh dict.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model_preset(name: str) -> dict[str, Any]:
     text = resources.files("visdet.presets").joinpath("models", f"{name}.yaml").read_text()
     data = yaml.safe_load(text)

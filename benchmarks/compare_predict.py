@@ -1,0 +1,186 @@
+"""visdet vs mmdet: Faster R-CNN R50-FPN ``predict`` in one process, stage by stage.
+
+Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
+
+    .venv-ref/bin/python -m benchmarks.compare_predict [--height 800 --width 1216]
+        [--repeats 5 --warmup 2 --threads 2 --score-thr 0.0]
+
+mmdet builds its model from its own ``faster-rcnn_r50_fpn_1x_coco.py`` (backbone
+``init_cfg=None``, seeded random weights, rcnn ``score_thr`` lowered so random weights
+give detections); visdet builds from the same config dict and loads mmdet's
+``state_dict`` strictly. Both predict on the same preprocessed ``1x3xHxW`` tensor
+(``torch.no_grad``, eval mode) and the detections are checked to agree before timing.
+
+Stages are timed by wrapping the sub-modules' calls during a whole ``predict``:
+``backbone``, ``neck``, ``rpn_head.forward``, ``rpn proposals`` (``predict_by_feat``:
+anchors, top-k, decode, NMS; its ``batched_nms`` is also shown alone), ``roi extractor``
+(RoIAlign over the pyramid), ``bbox_head.forward`` and ``bbox postprocess``
+(``predict_by_feat``: softmax, decode, ``multiclass_nms``, shown alone too). ``other`` is
+``predict`` minus the timed stages. The two implementations alternate repeat by repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Any
+
+import torch
+
+from benchmarks._compare import StageTimer, format_table, interleaved, load_average
+
+CONFIG = ("faster_rcnn", "faster-rcnn_r50_fpn_1x_coco.py")
+STAGES = (
+    "backbone",
+    "neck",
+    "rpn_head.forward",
+    "rpn proposals",
+    "  of which batched_nms",
+    "roi extractor",
+    "bbox_head.forward",
+    "bbox postprocess",
+    "  of which multiclass_nms",
+    "other",
+    "predict (total)",
+)
+TOP_STAGES = ("backbone", "neck", "rpn_head.forward", "rpn proposals", "roi extractor", "bbox_head.forward",
+              "bbox postprocess")  # fmt: skip
+# module globals holding the NMS functions each implementation's heads call
+NMS_GLOBALS = {
+    "visdet": (("visdet.models.dense_heads.proposals", "batched_nms", "  of which batched_nms"),
+               ("visdet.models.roi_heads.bbox_postprocess", "multiclass_nms", "  of which multiclass_nms")),
+    "mmdet": (("mmdet.models.dense_heads.rpn_head", "batched_nms", "  of which batched_nms"),
+              ("mmdet.models.roi_heads.bbox_heads.bbox_head", "multiclass_nms", "  of which multiclass_nms")),
+}  # fmt: skip
+
+
+def mmdet_config(score_thr: float) -> Any:
+    """mmdet's Faster R-CNN R50-FPN config with no weight download and a lowered ``score_thr``."""
+    import mmdet
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", *CONFIG))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.test_cfg.rcnn.score_thr = score_thr
+    return cfg
+
+
+def build_models(score_thr: float) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(visdet_model, mmdet_model)`` with mmdet's seeded random weights in both, eval mode."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    from visdet.models.builders import build_faster_rcnn
+
+    register_all_modules()
+    cfg = mmdet_config(score_thr)
+    torch.manual_seed(0)
+    ref = MODELS.build(cfg.model)
+    model = build_faster_rcnn(cfg.model.to_dict())
+    model.load_state_dict(ref.state_dict(), strict=True)
+    return model.eval(), ref.eval()
+
+
+def make_inputs(height: int, width: int) -> tuple[torch.Tensor, list[dict[str, Any]], list[Any]]:
+    """The preprocessed batch, visdet's metas and mmdet's ``DetDataSample`` list."""
+    from mmdet.structures import DetDataSample
+
+    gen = torch.Generator().manual_seed(2024)
+    image = torch.randn(1, 3, height, width, generator=gen)
+    shape = (height, width)
+    meta = {"img_shape": shape, "ori_shape": shape, "pad_shape": shape, "batch_input_shape": shape,
+            "scale_factor": (1.0, 1.0)}  # fmt: skip
+    return image, [dict(meta)], [DetDataSample(metainfo=dict(meta))]
+
+
+def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, image: torch.Tensor, metas, samples) -> str:
+    """Predict once with each and describe how far the detections differ (raises if they do not match)."""
+    with torch.no_grad():
+        got = model.predict(image, metas, rescale=True)[0]
+        want = ref.predict(image, samples, rescale=True)[0].pred_instances
+    if len(got) != len(want.bboxes):
+        raise AssertionError(f"visdet gives {len(got)} detections, mmdet {len(want.bboxes)}")
+    if len(got) == 0:
+        return "0 detections each (lower --score-thr)"
+    box_err = (got.bboxes - want.bboxes).abs().max().item()
+    score_err = (got.scores - want.scores).abs().max().item()
+    if not torch.equal(got.labels, want.labels) or box_err > 1e-2 or score_err > 1e-4:
+        raise AssertionError(f"detections differ: box {box_err:.3g}, score {score_err:.3g}, labels equal "
+                             f"{torch.equal(got.labels, want.labels)}")  # fmt: skip
+    return f"{len(got)} detections each, max |box diff| {box_err:.2e}, max |score diff| {score_err:.2e}"
+
+
+def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
+    """A :class:`StageTimer` wrapped around ``model``'s stages (restore it when done)."""
+    timer = StageTimer()
+    roi = model.roi_head
+    timer.patch(model.backbone, "forward", "backbone")
+    timer.patch(model.neck, "forward", "neck")
+    timer.patch(model.rpn_head, "forward", "rpn_head.forward")
+    timer.patch(model.rpn_head, "predict_by_feat", "rpn proposals")
+    timer.patch(roi.bbox_roi_extractor, "forward", "roi extractor")
+    timer.patch(roi.bbox_head, "forward", "bbox_head.forward")
+    timer.patch(roi.bbox_head, "predict_by_feat", "bbox postprocess")
+    for module_name, attr, stage in NMS_GLOBALS[impl]:
+        timer.patch(importlib.import_module(module_name), attr, stage)
+    return timer
+
+
+def predict_call(impl: str, model: torch.nn.Module, timer: StageTimer, image: torch.Tensor, metas):
+    """A zero-argument call: one timed ``predict``, returning ``{stage: seconds}``."""
+    import time
+
+    def call() -> dict[str, float]:
+        timer.reset()
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.predict(image, metas, rescale=True)
+        total = time.perf_counter() - start
+        stages = dict(timer.totals)
+        stages["other"] = total - sum(stages.get(s, 0.0) for s in TOP_STAGES)
+        stages["predict (total)"] = total
+        return stages
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; prints the table. Returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--height", type=int, default=800)
+    parser.add_argument("--width", type=int, default=1216)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--score-thr", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    try:
+        import mmdet  # noqa: F401
+    except ImportError as exc:
+        print(f"mmdet is not importable ({exc}); run with .venv-ref/bin/python", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    model, ref = build_models(args.score_thr)
+    image, metas, samples = make_inputs(args.height, args.width)
+    print(f"input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+    print("agreement:", check_agreement(model, ref, image, metas, samples))
+    timers = {"visdet": stage_timer("visdet", model), "mmdet": stage_timer("mmdet", ref)}
+    try:
+        calls = {"visdet": predict_call("visdet", model, timers["visdet"], image, metas),
+                 "mmdet": predict_call("mmdet", ref, timers["mmdet"], image, samples)}  # fmt: skip
+        print(f"load average before: {load_average()}")
+        results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
+        print(f"load average after:  {load_average()}")
+    finally:
+        for timer in timers.values():
+            timer.restore()
+    print(f"medians of {args.repeats} interleaved repeats [min-max]")
+    print(format_table(results, STAGES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
