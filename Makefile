@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens parity-live lint clean
+.PHONY: setup parity test reference goldens verify-goldens parity-live bench asv-compare lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ verify-goldens: $(STAMP)
 # The parity suite inside the reference environment: golden and live cases together.
 parity-live: reference
 	$(REF_PY) -m pytest parity/ -n auto $(PYTEST_ARGS)
+
+# Per-component figures of this build (JSON + PNGs under reports/bench/).
+bench: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]"
+	$(VENV)/bin/visdet bench ops -o reports/bench/ops.json
+	$(VENV)/bin/visdet bench model --skip-slow -o reports/bench/model.json
+	$(VENV)/bin/visdet bench report reports/bench/ops.json reports/bench/model.json -o reports/bench
+
+# asv: this commit against main, as a markdown regression report (exit 1 on a regression).
+asv-compare: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]"
+	$(VENV)/bin/asv machine --yes
+	ASV_SKIP_SLOW=1 PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m benchmarks.report main HEAD --run
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt ruff

@@ -121,7 +121,7 @@ def format_table(
         unit: Unit of the figures, for the header.
         higher_is_better: Only labels the ratio column (a throughput table).
     """
-    ratio = "visdet/mmdet" + (" (>1: visdet faster)" if higher_is_better else " (>1: visdet slower)")
+    ratio = "v/m" + (" (>1 faster)" if higher_is_better else " (>1 slower)")
     head = f"{'stage':<28} {'visdet ' + unit:>22} {'mmdet ' + unit:>22} {ratio:>12}"
     lines = [head, "-" * len(head)]
     for stage in stages:
