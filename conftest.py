@@ -1,3 +1,23 @@
-"""Root pytest configuration: the parity report plugin applies to every run."""
+"""Root pytest configuration: the parity report plugin, and torch's global state per test."""
+
+import pytest
+import torch
 
 pytest_plugins = ["parity.plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    """Undo changes a test makes to torch's thread count or determinism switch.
+
+    Benchmarks and training tests set these on purpose; without this a later test on the
+    same xdist worker would run with, say, one thread, which changes the reduction order
+    (and so the last bits) of convolution gradients.
+    """
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)

@@ -111,7 +111,11 @@ def median(values: Sequence[float]) -> float:
 
 
 def format_table(
-    results: dict[str, dict[str, list[float]]], stages: Sequence[str], unit: str = "s", higher_is_better: bool = False
+    results: dict[str, dict[str, list[float]]],
+    stages: Sequence[str],
+    unit: str = "s",
+    higher_is_better: bool = False,
+    scale: float = 1.0,
 ) -> str:
     """A text table: one row per stage, visdet and mmdet medians (with min-max) and the ratio.
 
@@ -120,19 +124,20 @@ def format_table(
         stages: Row order (stages missing in both are skipped).
         unit: Unit of the figures, for the header.
         higher_is_better: Only labels the ratio column (a throughput table).
+        scale: Figures are multiplied by this for display (e.g. 1000 with ``unit="ms"``).
     """
     ratio = "v/m" + (" (>1 faster)" if higher_is_better else " (>1 slower)")
-    head = f"{'stage':<28} {'visdet ' + unit:>22} {'mmdet ' + unit:>22} {ratio:>12}"
+    head = f"{'stage':<28} {'visdet ' + unit:>26} {'mmdet ' + unit:>26} {ratio:>12}"
     lines = [head, "-" * len(head)]
     for stage in stages:
         cells, meds = [], []
         for impl in IMPLS:
-            values = results.get(impl, {}).get(stage, [])
+            values = [v * scale for v in results.get(impl, {}).get(stage, [])]
             med = median(values)
             meds.append(med)
-            cells.append(f"{med:9.4f} [{min(values):.3f}-{max(values):.3f}]" if values else "n/a")
+            cells.append(f"{med:8.4g} [{min(values):.4g}-{max(values):.4g}]" if values else "n/a")
         if all(c == "n/a" for c in cells):
             continue
         ratio_text = f"{meds[0] / meds[1]:.2f}" if meds[1] and meds[1] == meds[1] and meds[0] == meds[0] else "n/a"
-        lines.append(f"{stage:<28} {cells[0]:>22} {cells[1]:>22} {ratio_text:>12}")
+        lines.append(f"{stage:<28} {cells[0]:>26} {cells[1]:>26} {ratio_text:>12}")
     return "\n".join(lines)

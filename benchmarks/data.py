@@ -1,10 +1,15 @@
-"""asv: the data path. Batch preprocessing (normalise, BGR->RGB, pad to /32).
-
-Dataset loading and transforms join here when ``visdet.data`` exists.
+"""asv: the data path. Batch preprocessing (normalise, BGR->RGB, pad to /32) and the
+training pipeline (COCO dataset item: load, annotations, resize, flip, pack).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
+import tempfile
+
+import numpy as np
 import torch
 
 from benchmarks._common import IMPLS, configure_torch, generator, load
@@ -39,3 +44,48 @@ class DetDataPreprocessor:
 
     def peakmem_preprocess(self, impl, side):
         self.call()
+
+
+class TrainPipeline:
+    """One pass over a synthetic COCO set of ~640x480 JPEGs through mmdet's default
+    Faster R-CNN training pipeline (``benchmarks.compare_pipeline.TRAIN_PIPELINE``),
+    ``dataset[i]`` for every item (the item copy included). Divide by ``num_images``
+    for seconds per image.
+    """
+
+    params = (IMPLS, [20])
+    param_names = ["impl", "num_images"]
+    repeat = (2, 10, 20.0)
+
+    def setup(self, impl, num_images):
+        from benchmarks.compare_pipeline import CLASSES, TRAIN_PIPELINE, write_synth_set
+
+        configure_torch()
+        if impl == "visdet":
+            dataset_cls = load("visdet.data.datasets.coco:CocoDataset")
+        else:
+            load("mmdet.utils:register_all_modules")(init_default_scope=True)
+            dataset_cls = load("mmdet.datasets:CocoDataset")
+        self.root = tempfile.mkdtemp(prefix="visdet-asv-pipeline-")
+        ann_file = write_synth_set(self.root, num_images)
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            self.dataset = dataset_cls(
+                ann_file=str(ann_file),
+                data_prefix={"img": str(ann_file.parent / "images")},
+                metainfo={"classes": CLASSES},
+                pipeline=TRAIN_PIPELINE,
+                test_mode=False,
+            )
+
+    def teardown(self, impl, num_images):
+        shutil.rmtree(getattr(self, "root", ""), ignore_errors=True)
+
+    def time_pipeline(self, impl, num_images):
+        np.random.seed(0)
+        for idx in range(len(self.dataset)):
+            self.dataset[idx]
+
+    def peakmem_pipeline(self, impl, num_images):
+        np.random.seed(0)
+        for idx in range(len(self.dataset)):
+            self.dataset[idx]

@@ -36,6 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "golden"
 MANIFEST = GOLDEN_DIR / "MANIFEST.json"
 MANIFEST_FORMAT = 1
+# Goldens are written, and compared, with this many torch threads: torch's CPU kernels
+# split reductions (convolution weight gradients above all) by thread, so the last bits
+# of a result depend on the thread count. Fixing it on both sides keeps the comparison
+# about visdet against mmdet, not about how many cores the machine has.
+GOLDEN_THREADS = 2
 INPUT_PREFIX = "in."
 REF_PREFIX = "ref."
 
@@ -53,6 +58,17 @@ class Golden:
 
 
 # ----------------------------------------------------------------------- manifest
+@contextlib.contextmanager
+def golden_threads(count: int = GOLDEN_THREADS) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(count)``, restoring the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -182,7 +198,8 @@ def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
     written = []
     for case in cases:
         inputs = case.inputs()
-        reference = case.reference(case.params, {k: v.clone() for k, v in inputs.items()})
+        with golden_threads():
+            reference = case.reference(case.params, {k: v.clone() for k, v in inputs.items()})
         tensors = _plain(inputs, INPUT_PREFIX, case, "input") | _plain(reference, REF_PREFIX, case, "output")
         path = golden_dir / case.golden_relpath
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +207,7 @@ def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
         path.chmod(0o644)  # safetensors writes 0600; goldens are shared, read-only data
         size = path.stat().st_size
         with _locked_manifest(golden_dir) as manifest:
+            manifest["threads"] = GOLDEN_THREADS
             manifest["files"][case.golden_relpath] = {
                 "sha256": sha256_of(path),
                 "bytes": size,

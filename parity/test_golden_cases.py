@@ -7,7 +7,7 @@ import pytest
 from parity.cases import load_all
 from parity.cases.base import split_state
 from parity.compare import compare_outputs
-from parity.golden import load_golden
+from parity.golden import golden_threads, load_golden, read_manifest
 
 CASES = load_all()
 
@@ -19,7 +19,8 @@ def test_case_against_golden(key: str, parity_record) -> None:
     golden = load_golden(case)  # raises GoldenError naming the file if missing/changed/stale
     state, reference = split_state(golden.reference)
     try:
-        got = case.visdet(case.params, {**{k: v.clone() for k, v in golden.inputs.items()}, **state})
+        with golden_threads(read_manifest().get("threads", 2)):
+            got = case.visdet(case.params, {**{k: v.clone() for k, v in golden.inputs.items()}, **state})
     except Exception as err:
         parity_record(case.component, case.name, "golden", error=f"{type(err).__name__}: {err}")
         raise

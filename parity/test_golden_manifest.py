@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from parity.cases import load_all
-from parity.golden import GOLDEN_DIR, GoldenError, load_golden, main, read_manifest, verify_all, verify_file
+from parity.golden import GOLDEN_DIR, GOLDEN_THREADS, GoldenError, load_golden, main, read_manifest, verify_all, verify_file
 
 
 def test_every_golden_matches_manifest() -> None:
@@ -20,6 +20,7 @@ def test_every_golden_matches_manifest() -> None:
 def test_manifest_records_provenance() -> None:
     manifest = read_manifest()
     assert manifest["files"], "golden/MANIFEST.json lists no files"
+    assert manifest["threads"] == GOLDEN_THREADS
     for rel, entry in manifest["files"].items():
         versions = entry["versions"]
         assert versions["mmdet"] == "3.3.0", rel

