@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from parity.cases import load_all
-from parity.golden import GOLDEN_DIR, GOLDEN_THREADS, GoldenError, load_golden, main, read_manifest, verify_all, verify_file
+from parity.golden import (
+    GOLDEN_DIR,
+    GOLDEN_THREADS,
+    GoldenError,
+    load_golden,
+    main,
+    read_manifest,
+    verify_all,
+    verify_file,
+)
 
 
 def test_every_golden_matches_manifest() -> None:
