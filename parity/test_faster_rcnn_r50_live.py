@@ -64,6 +64,34 @@ def _loss_record(losses) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     return out, total
 
 
+def _save_like_mmengine_runner(ref_model: torch.nn.Module, path) -> None:
+    """Write a checkpoint the way mmengine's Runner does: weights, optimizer, meta, message hub.
+
+    The message hub holds mmengine objects (HistoryBuffer) and numpy values, which a
+    weights-only load must get past without running code from the file.
+    """
+    import mmdet
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import get_state_dict, save_checkpoint, weights_to_cpu
+
+    hub = MessageHub.get_instance("visdet-live-checkpoint")
+    hub.update_scalar("train/loss", 1.25)
+    hub.update_info("iter", 10)
+    optimizer = torch.optim.SGD(ref_model.parameters(), lr=0.02, momentum=0.9)
+    checkpoint = {
+        "meta": {
+            "epoch": 1,
+            "iter": 10,
+            "mmdet_version": mmdet.__version__,
+            "dataset_meta": {"classes": tuple(f"class_{i}" for i in range(80))},
+        },
+        "state_dict": weights_to_cpu(get_state_dict(ref_model)),
+        "optimizer": optimizer.state_dict(),
+        "message_hub": hub.state_dict(),
+    }
+    save_checkpoint(checkpoint, str(path))
+
+
 @pytest.mark.live
 def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
     missing = reference_missing()
@@ -82,7 +110,7 @@ def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
     torch.manual_seed(0)
     ref_model = MODELS.build(cfg.model)
     path = tmp_path / "faster_rcnn_random.pth"
-    torch.save({"meta": {"note": "random weights"}, "state_dict": ref_model.state_dict()}, path)
+    _save_like_mmengine_runner(ref_model, path)
 
     model = visdet.build_detector(cfg.model.to_dict())
     assert set(model.state_dict()) == set(ref_model.state_dict())
