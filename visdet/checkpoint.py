@@ -72,11 +72,14 @@ class LoadResult:
         missing_keys: Model keys the checkpoint did not have.
         unexpected_keys: Checkpoint keys the model does not have.
         placeholders: Untrusted globals replaced by inert placeholders while reading.
+        meta: The checkpoint's ``meta`` dict (mmengine writes ``dataset_meta`` with the
+            class names there), or an empty dict.
     """
 
     missing_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _stub(name: str) -> tuple[type, str]:
@@ -195,4 +198,10 @@ def load_checkpoint(
             f"{len(missing)} missing keys {missing[:20]}, {len(unexpected)} unexpected keys {unexpected[:20]}"
         )
     model.load_state_dict(state, strict=False)
-    return LoadResult(missing_keys=missing, unexpected_keys=unexpected, placeholders=placeholders)
+    meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+    return LoadResult(
+        missing_keys=missing,
+        unexpected_keys=unexpected,
+        placeholders=placeholders,
+        meta=dict(meta) if isinstance(meta, dict) else {},
+    )

@@ -19,6 +19,19 @@ def test_init_detector_loads_checkpoint_and_attaches_config(tiny_config, tiny_ch
     assert model.dataset_meta["classes"] == ("class_0", "class_1", "class_2")
 
 
+def test_class_names_come_from_the_checkpoint_meta(tiny_config, tiny_checkpoint, tmp_path):
+    saved = torch.load(tiny_checkpoint, weights_only=True)
+    saved["meta"] = {"dataset_meta": {"classes": ["cat", "dog", "bird"]}}
+    path = tmp_path / "named.pth"
+    torch.save(saved, path)
+    assert load_checkpoint(build_detector(tiny_config), path).meta["dataset_meta"]["classes"] == ["cat", "dog", "bird"]
+    assert init_detector(tiny_config, path).dataset_meta["classes"] == ("cat", "dog", "bird")
+    # names that do not fit the model's class count are not used
+    saved["meta"] = {"dataset_meta": {"classes": ["cat"]}}
+    torch.save(saved, path)
+    assert init_detector(tiny_config, path).dataset_meta["classes"] == ("class_0", "class_1", "class_2")
+
+
 def test_coco_sized_model_gets_coco_class_names():
     model = init_detector("faster_rcnn_r50_fpn")
     assert len(model.dataset_meta["classes"]) == 80 and model.dataset_meta["classes"][0] == "person"

@@ -102,15 +102,19 @@ def init_detector(
     if cfg_options:
         resolved = merge(resolved, _nest(cfg_options))
     model = build_detector(resolved)
+    classes = _class_names(model)
     if checkpoint is not None:
         try:
-            load_checkpoint(model, checkpoint, map_location="cpu")
+            loaded = load_checkpoint(model, checkpoint, map_location="cpu")
         except FileNotFoundError:
             raise
         except Exception as err:  # noqa: BLE001 - torch's unpickler raises many kinds on junk files
             raise ValueError(f"cannot load checkpoint {os.fspath(checkpoint)!r}: {_short_reason(err)}") from err
+        saved = (loaded.meta.get("dataset_meta") or {}).get("classes")
+        if saved is not None and len(saved) == len(classes):
+            classes = tuple(str(name) for name in saved)  # the names the checkpoint was trained with
     model.cfg = resolved
-    model.dataset_meta = {"classes": _class_names(model)}
+    model.dataset_meta = {"classes": classes}
     return model.to(device).eval()
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from visdet.ops._roi_geometry import bilinear_axis, roi_geometry, sample_coords
+from visdet.ops._threads import single_threaded
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,8 @@ class RoIAlignAvg(torch.autograd.Function):
         axis_x = _axis(geometry.start_w, geometry.bin_w, geometry.grid_w, output_size[1], width)
         output = input.new_empty((rois.shape[0], channels, *output_size))
         batch = geometry.batch.tolist()
-        for k, image in enumerate(batch):
-            y0, x0 = axis_y.origin[k], axis_x.origin[k]
-            patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
-            rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
-            if rows is not None:
-                patch = patch.index_select(1, rows)
-            if cols is not None:
-                patch = patch.index_select(2, cols)
-            matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
-            matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
-            pooled = torch.matmul(torch.matmul(matrix_y, patch), matrix_x.t())
-            output[k] = pooled / geometry.count[k]
+        with single_threaded():  # tiny matmuls: threads cost more than they give
+            _pool_rois(input, batch, axis_y, axis_x, geometry.count, output)
         ctx.axes = (axis_y, axis_x)
         ctx.batch = batch
         ctx.save_for_backward(geometry.count)
@@ -116,18 +107,42 @@ class RoIAlignAvg(torch.autograd.Function):
         (count,) = ctx.saved_tensors
         axis_y, axis_x = ctx.axes
         grad_input = grad_output.new_zeros(ctx.input_shape)
-        for k, image in enumerate(ctx.batch):
-            y0, x0 = axis_y.origin[k], axis_x.origin[k]
-            target = grad_input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
-            matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
-            matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
-            grad_patch = torch.matmul(torch.matmul(matrix_y.t(), grad_output[k] / count[k]), matrix_x)
-            rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
-            if cols is not None:  # fold listed columns (with repeats) back onto the range
-                folded = grad_patch.new_zeros((*grad_patch.shape[:2], axis_x.extent[k]))
-                grad_patch = folded.index_add_(2, cols, grad_patch)
-            if rows is not None:
-                target.index_add_(1, rows, grad_patch)
-            else:
-                target.add_(grad_patch)
+        with single_threaded():
+            _unpool_rois(grad_output, ctx.batch, axis_y, axis_x, count, grad_input)
         return grad_input, None, None, None, None, None
+
+
+def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor) -> None:
+    """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features."""
+    for k, image in enumerate(batch):
+        y0, x0 = axis_y.origin[k], axis_x.origin[k]
+        patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
+        rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
+        if rows is not None:
+            patch = patch.index_select(1, rows)
+        if cols is not None:
+            patch = patch.index_select(2, cols)
+        matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
+        matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
+        pooled = torch.matmul(torch.matmul(matrix_y, patch), matrix_x.t())
+        output[k] = pooled / count[k]
+
+
+def _unpool_rois(
+    grad_output: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, grad_input: Tensor
+) -> None:
+    """Add each RoI's output gradient back onto ``grad_input`` through the transposed maps."""
+    for k, image in enumerate(batch):
+        y0, x0 = axis_y.origin[k], axis_x.origin[k]
+        target = grad_input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
+        matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
+        matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
+        grad_patch = torch.matmul(torch.matmul(matrix_y.t(), grad_output[k] / count[k]), matrix_x)
+        rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
+        if cols is not None:  # fold listed columns (with repeats) back onto the range
+            folded = grad_patch.new_zeros((*grad_patch.shape[:2], axis_x.extent[k]))
+            grad_patch = folded.index_add_(2, cols, grad_patch)
+        if rows is not None:
+            target.index_add_(1, rows, grad_patch)
+        else:
+            target.add_(grad_patch)
