@@ -264,3 +264,55 @@ for _name, _extra in {
         seed=len(_name), make_inputs=_metric_inputs, reference=_metric_ref, visdet=_metric_vis,
         exact=("num_results", "result_keys"), description="CocoMetric on the synthetic COCO set",
     ))  # fmt: skip
+
+
+# ----------------------------------------------- packed batch after DetDataPreprocessor
+PREPROCESSOR = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "bgr_to_rgb": True,
+                "pad_size_divisor": 32}  # fmt: skip
+
+
+def _batch_outputs(batch: torch.Tensor, metas: list[Mapping[str, Any]]) -> Tensors:
+    out: Tensors = {"batch_inputs": batch.contiguous()}
+    for i, meta in enumerate(metas):
+        out[f"meta{i}.batch_input_shape"] = torch.tensor(meta["batch_input_shape"])
+        out[f"meta{i}.pad_shape"] = torch.tensor(meta["pad_shape"])
+        out[f"meta{i}.img_shape"] = torch.tensor(meta["img_shape"])
+    return out
+
+
+def _batch_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.datasets import CocoDataset
+    from mmdet.models.data_preprocessors import DetDataPreprocessor
+    from mmdet.utils import register_all_modules
+    from mmengine.dataset import pseudo_collate
+
+    register_all_modules(init_default_scope=True)
+    synth = _synth(params)
+    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+    seed_numpy(params["np_seed"])
+    data = pseudo_collate([dataset[i] for i in range(len(dataset))])
+    out = DetDataPreprocessor(**PREPROCESSOR)(data, training=False)
+    return _batch_outputs(out["inputs"], [sample.metainfo for sample in out["data_samples"]])
+
+
+def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.data.collate import pseudo_collate
+    from visdet.data.datasets import CocoDataset
+    from visdet.models.data_preprocessors import DetDataPreprocessor
+
+    synth = _synth(params)
+    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+    seed_numpy(params["np_seed"])
+    data = pseudo_collate([dataset[i] for i in range(len(dataset))])
+    metas = [dict(sample.metainfo) for sample in data["data_samples"]]
+    batch, metas = DetDataPreprocessor(**PREPROCESSOR)(list(data["inputs"]), metas)
+    return _batch_outputs(batch, metas)
+
+
+register(Case(
+    component="data/datasets/coco_pipeline", name="batch_after_det_data_preprocessor",
+    params={"root": "pipeline_batch", "np_seed": 4, "test_mode": True},
+    make_inputs=_no_inputs, reference=_batch_ref, visdet=_batch_vis, live=False,
+    exact=tuple(f"meta{i}.{k}" for i in range(4) for k in ("batch_input_shape", "pad_shape", "img_shape")),
+    description="dataset pipeline -> pseudo_collate -> DetDataPreprocessor (normalise, BGR->RGB, pad to 32)",
+))  # fmt: skip
