@@ -42,11 +42,16 @@ def resolve_block(over: Tensor, alive: Tensor) -> Tensor:
     ``over[i, j]`` (only ``i < j``) means box i, if kept, suppresses box j; ``alive`` marks
     the boxes not suppressed by earlier blocks. Iterates
     ``keep[j] = alive[j] and not any(keep[i] and over[i, j])`` to its fixed point.
+
+    The ``any`` is a vector-matrix product of 0/1 floats (exact: it counts at most
+    ``over.shape[0]`` ones), one small op per step instead of an ``&`` and an ``any``
+    over the whole block.
     """
     over = over & alive[:, None]
+    weights = over.to(torch.float32)
     keep = alive & ~over.any(0)
     for _ in range(over.shape[0]):
-        new_keep = alive & ~(over & keep[:, None]).any(0)
+        new_keep = alive & ~(keep.to(torch.float32) @ weights).bool()
         if torch.equal(new_keep, keep):
             break
         keep = new_keep

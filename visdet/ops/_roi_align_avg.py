@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from visdet.ops._roi_geometry import bilinear_axis, roi_geometry, sample_coords
-from visdet.ops._threads import single_threaded
 
 
 @dataclass(frozen=True)
@@ -93,8 +92,7 @@ class RoIAlignAvg(torch.autograd.Function):
         axis_x = _axis(geometry.start_w, geometry.bin_w, geometry.grid_w, output_size[1], width)
         output = input.new_empty((rois.shape[0], channels, *output_size))
         batch = geometry.batch.tolist()
-        with single_threaded():  # tiny matmuls: threads cost more than they give
-            _pool_rois(input, batch, axis_y, axis_x, geometry.count, output)
+        _pool_rois(input, batch, axis_y, axis_x, geometry.count, output)
         ctx.axes = (axis_y, axis_x)
         ctx.batch = batch
         ctx.save_for_backward(geometry.count)
@@ -107,8 +105,7 @@ class RoIAlignAvg(torch.autograd.Function):
         (count,) = ctx.saved_tensors
         axis_y, axis_x = ctx.axes
         grad_input = grad_output.new_zeros(ctx.input_shape)
-        with single_threaded():
-            _unpool_rois(grad_output, ctx.batch, axis_y, axis_x, count, grad_input)
+        _unpool_rois(grad_output, ctx.batch, axis_y, axis_x, count, grad_input)
         return grad_input, None, None, None, None, None
 
 
