@@ -112,6 +112,57 @@ def _bbox_head(impl: str, size: int, device: torch.device) -> Workload:
     return module_workload(module, (rois.requires_grad_(True),), device)
 
 
+ROI_IMAGE_SIDE = 640  # the RoI extractor pools from the FPN maps of a 640x640 image
+
+
+def _roi_extractor(impl: str, size: int, device: torch.device) -> Workload:
+    cfg = faster_rcnn_r50_fpn_config()["roi_head"]["bbox_roi_extractor"]
+    if impl == "visdet":
+        build = require("visdet.models.builders.faster_rcnn:build_roi_extractor")
+        module = _seeded(lambda: build(cfg, "bbox_roi_extractor"))
+    else:
+        extractor = _component(impl, "", "mmdet.models.roi_heads.roi_extractors:SingleRoIExtractor")
+        cfg.pop("type")
+        module = _seeded(lambda: extractor(**cfg))
+    feats = _features(ROI_IMAGE_SIDE, (FPN_CHANNELS,) * 4, device)
+    boxes = random_boxes(size, generator(), image_size=float(ROI_IMAGE_SIDE), max_side=ROI_IMAGE_SIDE / 2)
+    rois = torch.cat([boxes.new_zeros(size, 1), boxes], dim=1).to(device)
+    return module_workload(module, (feats, rois), device)
+
+
+class _MmdetPreprocessorCall(nn.Module):
+    """Calls mmdet's DetDataPreprocessor the way its detectors do (a dict of lists)."""
+
+    def __init__(self, preprocessor: nn.Module, size: int) -> None:
+        super().__init__()
+        self.preprocessor = preprocessor
+        self.size = size
+
+    def forward(self, images: list[torch.Tensor]) -> torch.Tensor:
+        sample_cls = require("mmdet.structures:DetDataSample")
+        samples = []
+        for _ in images:
+            sample = sample_cls()
+            sample.set_metainfo({"img_shape": (self.size, self.size)})
+            samples.append(sample)
+        return self.preprocessor({"inputs": images, "data_samples": samples}, training=False)["inputs"]
+
+
+def _data_preprocessor(impl: str, size: int, device: torch.device) -> Workload:
+    cfg = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "bgr_to_rgb": True,
+           "pad_size_divisor": 32}  # fmt: skip
+    if impl == "visdet":
+        module = require("visdet.models.data_preprocessors:DetDataPreprocessor")(**cfg)
+    else:
+        preprocessor = _component(impl, "", "mmdet.models.data_preprocessors:DetDataPreprocessor")(**cfg)
+        module = _MmdetPreprocessorCall(preprocessor, size)
+    # two uint8 images of different sizes, so padding to a common batch shape happens
+    gen = generator()
+    images = [torch.randint(0, 256, (3, size - 8 * i, size - 16 * i), generator=gen, dtype=torch.uint8).to(device)
+              for i in range(2)]  # fmt: skip
+    return module_workload(module, (images,), device, train=False)
+
+
 def _metas(size: int) -> list[dict[str, Any]]:
     shape = (size, size)
     return [
@@ -240,6 +291,26 @@ register(
 register(
     _case(
         "models/bbox_head", _bbox_head, "RoIs R", (128, 512, 1000), (4,), "Shared2FCBBoxHead on Rx256x7x7 RoI features"
+    )
+)
+register(
+    _case(
+        "models/roi_extractor",
+        _roi_extractor,
+        "RoIs R",
+        (128, 512, 1000),
+        (8,),
+        f"SingleRoIExtractor (RoIAlign 7x7, 4 FPN levels of a {ROI_IMAGE_SIDE}px image)",
+    )
+)
+register(
+    _case(
+        "models/data_preprocessor",
+        _data_preprocessor,
+        _SIDE,
+        IMAGE_SIZES,
+        QUICK_IMAGE_SIZES,
+        "DetDataPreprocessor: normalise, BGR->RGB, pad 2 uint8 images to a multiple of 32",
     )
 )
 register(
