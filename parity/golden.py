@@ -154,11 +154,14 @@ def verify_all(golden_dir: Path = GOLDEN_DIR) -> list[str]:
     return problems
 
 
-def load_golden(case: Case, golden_dir: Path = GOLDEN_DIR) -> Golden:
-    """Verify and read a case's golden file (safetensors, never pickle)."""
+def load_golden(case: Case, golden_dir: Path = GOLDEN_DIR, manifest: dict | None = None) -> Golden:
+    """Verify and read a case's golden file (safetensors, never pickle).
+
+    ``manifest`` is the already-read MANIFEST.json (read from ``golden_dir`` when None).
+    """
     from safetensors.torch import load_file
 
-    path = verify_file(case, golden_dir)
+    path = verify_file(case, golden_dir, manifest)
     tensors = load_file(str(path))
     inputs = {k[len(INPUT_PREFIX):]: v for k, v in tensors.items() if k.startswith(INPUT_PREFIX)}
     reference = {k[len(REF_PREFIX):]: v for k, v in tensors.items() if k.startswith(REF_PREFIX)}

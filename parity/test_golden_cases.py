@@ -10,16 +10,17 @@ from parity.compare import compare_outputs
 from parity.golden import golden_threads, load_golden, read_manifest
 
 CASES = load_all()
+MANIFEST = read_manifest()
 
 
 @pytest.mark.golden
 @pytest.mark.parametrize("key", sorted(CASES))
 def test_case_against_golden(key: str, parity_record) -> None:
     case = CASES[key]
-    golden = load_golden(case)  # raises GoldenError naming the file if missing/changed/stale
+    golden = load_golden(case, manifest=MANIFEST)  # raises GoldenError naming the file if missing/changed/stale
     state, reference = split_state(golden.reference)
     try:
-        with golden_threads(read_manifest().get("threads", 2)):
+        with golden_threads(MANIFEST.get("threads", 2)):
             got = case.visdet(case.params, {**{k: v.clone() for k, v in golden.inputs.items()}, **state})
     except Exception as err:
         parity_record(case.component, case.name, "golden", error=f"{type(err).__name__}: {err}")
