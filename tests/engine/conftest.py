@@ -5,21 +5,10 @@ import torch
 from torch import nn
 
 from visdet.data import build_dataloader
+from visdet.testing.ddp_check import RegressionSet
 
-
-class ToyDataset(torch.utils.data.Dataset):
-    """``n`` samples ``{"x": Tensor[4], "y": Tensor[1]}`` drawn from a fixed seed."""
-
-    def __init__(self, n=16, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 4, generator=g)
-        self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.1 * torch.randn(n, 1, generator=g)
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return {"x": self.x[i], "y": self.y[i]}
+# the DDP check's dataset: n samples {"x": Tensor[4], "y": Tensor[1]} from a fixed seed
+ToyDataset = RegressionSet
 
 
 class ToyModel(nn.Module):

@@ -27,7 +27,7 @@ ITERS = 3
 class RegressionSet(torch.utils.data.Dataset):
     """``n`` samples ``{"x": Tensor[4], "y": Tensor[1]}`` of a noisy linear map (seeded)."""
 
-    def __init__(self, n: int = 8, seed: int = 0) -> None:
+    def __init__(self, n: int = 16, seed: int = 0) -> None:
         gen = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, 4, generator=gen)
         self.y = self.x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.1 * torch.randn(n, 1, generator=gen)
@@ -54,7 +54,7 @@ def make_model() -> nn.Module:
 
 def train(model: nn.Module, batch_size: int, work_dir: str) -> Runner:
     """Train ``model`` for ``ITERS`` iterations of SGD with momentum."""
-    loader = build_dataloader(RegressionSet(), batch_size=batch_size, seed=0, shuffle=False)
+    loader = build_dataloader(RegressionSet(8), batch_size=batch_size, seed=0, shuffle=False)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     runner = Runner(model=model, train_loader=loader, optimizer=optimizer, work_dir=work_dir, max_iters=ITERS,
                     loss_fn=regression_loss)  # fmt: skip
