@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens parity-live bench asv-compare lint clean
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ goldens: reference
 
 verify-goldens: $(STAMP)
 	$(PY) -m parity.golden verify
+
+# The reference writes every golden again into a scratch folder; each must agree with the
+# committed one (inputs identical, results within the parity tolerances).
+rederive-goldens: reference
+	rm -rf reports/rederived-golden
+	$(REF_PY) -m parity.golden generate --out reports/rederived-golden
+	$(REF_PY) -m parity.golden rederive reports/rederived-golden
+
+# The golden cases under imitated CPUs (also part of `make test`, as parity/test_portability.py).
+portability: $(STAMP)
+	$(PY) -m parity.portability
 
 # The parity suite inside the reference environment: golden and live cases together.
 parity-live: reference

@@ -17,24 +17,35 @@ TOLERANCES = Path(__file__).with_name("tolerances.yaml")
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Absolute and relative tolerance for one output key (``exact`` means equality)."""
+    """Absolute and relative tolerance for one output key (``exact`` means equality).
+
+    An element passes when ``|got - ref| <= atol_eff + rtol * |ref|``, where ``atol_eff``
+    is ``atol``, or with ``scaled`` ``atol * max(1, max |ref|)``: the rounding error of
+    an accumulated output grows with the size of what was summed, which the output's
+    largest element bounds (the floor of 1 keeps near-zero outputs in absolute terms).
+    """
 
     atol: float
     rtol: float
     exact: bool = False
     reason: str = ""
+    scaled: bool = False
 
     def describe(self) -> str:
         """Short text for the report."""
-        return "exact" if self.exact else f"atol={self.atol:g} rtol={self.rtol:g}"
+        if self.exact:
+            return "exact"
+        atol = f"{self.atol:g}*max(1,|ref|)" if self.scaled else f"{self.atol:g}"
+        return f"atol={atol} rtol={self.rtol:g}"
 
 
 @lru_cache(maxsize=1)
 def _load_tolerances() -> dict[str, Any]:
     with TOLERANCES.open() as handle:
         data = yaml.safe_load(handle)
-    if not isinstance(data, dict) or "default" not in data:
-        raise ValueError(f"{TOLERANCES}: needs a 'default' entry with atol and rtol")
+    for name in ("default", "default_float64"):
+        if not isinstance(data, dict) or not {"atol", "rtol"} <= set(data.get(name) or {}):
+            raise ValueError(f"{TOLERANCES}: needs a '{name}' entry with atol and rtol")
     for i, entry in enumerate(data.get("overrides") or []):
         missing = {"match", "atol", "rtol", "reason"} - set(entry)
         if missing:
@@ -44,8 +55,13 @@ def _load_tolerances() -> dict[str, Any]:
     return data
 
 
-def tolerance_for(case_key: str, output_key: str, exact: bool) -> Tolerance:
-    """The tolerance for ``output_key`` of case ``case_key`` ("component/name")."""
+def tolerance_for(case_key: str, output_key: str, exact: bool, dtype: torch.dtype = torch.float32) -> Tolerance:
+    """The tolerance for ``output_key`` of case ``case_key`` ("component/name").
+
+    An override that matches wins; otherwise the default for the reference tensor's
+    dtype: ``default`` for float32 (and anything not float64), ``default_float64`` for
+    float64 (see :mod:`parity.precision`).
+    """
     if exact:
         return Tolerance(0.0, 0.0, exact=True)
     data = _load_tolerances()
@@ -53,8 +69,8 @@ def tolerance_for(case_key: str, output_key: str, exact: bool) -> Tolerance:
     for entry in data.get("overrides") or []:
         if fnmatch(target, entry["match"]):
             return Tolerance(float(entry["atol"]), float(entry["rtol"]), reason=entry["reason"])
-    default = data["default"]
-    return Tolerance(float(default["atol"]), float(default["rtol"]))
+    default = data["default_float64"] if dtype == torch.float64 else data["default"]
+    return Tolerance(float(default["atol"]), float(default["rtol"]), scaled=bool(default.get("scaled", False)))
 
 
 @dataclass
@@ -131,7 +147,8 @@ def compare_tensor(key: str, got: torch.Tensor, ref: torch.Tensor, tol: Toleranc
     if tol.exact:
         ok = max_abs == 0.0
     else:
-        ok = bool((diff <= tol.atol + tol.rtol * r.abs()).all())
+        atol = tol.atol * max(1.0, float(r.abs().max())) if tol.scaled and r.numel() else tol.atol
+        ok = bool((diff <= atol + tol.rtol * r.abs()).all())
     message = "" if ok else f"max abs error {max_abs:.3g}, max rel error {max_rel:.3g} beyond {tol.describe()}"
     return KeyResult(key, ok, max_abs, max_rel, tol, message)
 
@@ -141,12 +158,28 @@ def _first(mask: torch.Tensor) -> tuple[int, ...]:
 
 
 def compare_outputs(
-    case_key: str, got: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], exact: tuple[str, ...]
+    case_key: str,
+    got: dict[str, torch.Tensor],
+    ref: dict[str, torch.Tensor],
+    exact: tuple[str, ...],
+    empty_ok: str = "",
 ) -> CaseResult:
-    """Compare every reference output key with visdet's; a missing key fails."""
+    """Compare every reference output key with visdet's; a missing key fails.
+
+    Nothing to compare is a failure: no reference outputs at all, or outputs that are
+    all empty, unless ``empty_ok`` gives the reason emptiness is what the case tests.
+    """
     result = CaseResult()
+    nothing = Tolerance(0.0, 0.0, exact=True)
+    if not ref:
+        result.keys.append(KeyResult("<none>", False, math.inf, math.inf, nothing, "the reference gave no outputs"))
+        return result
+    if not empty_ok and all(isinstance(v, torch.Tensor) and v.numel() == 0 for v in ref.values()):
+        message = "every reference output is empty, so nothing is compared (declare empty_ok if that is the point)"
+        result.keys.append(KeyResult("<all>", False, math.inf, math.inf, nothing, message))
     for key in sorted(ref):
-        tol = tolerance_for(case_key, key, exact=key in exact or fnmatch_any(key, exact))
+        is_exact = key in exact or fnmatch_any(key, exact)
+        tol = tolerance_for(case_key, key, exact=is_exact, dtype=getattr(ref[key], "dtype", torch.float32))
         if key not in got:
             result.keys.append(KeyResult(key, False, math.inf, math.inf, tol, "visdet did not return this output"))
             continue

@@ -2,8 +2,10 @@
 
 Usage::
 
-    python -m parity.golden generate [--only PREFIX_OR_GLOB ...]   # reference environment only
+    python -m parity.golden generate [--only PREFIX_OR_GLOB ...] [--out DIR]  # reference only
     python -m parity.golden verify                                  # any environment
+    python -m parity.golden check [--json PATH] [--threads N]       # visdet against every golden
+    python -m parity.golden rederive DIR                            # DIR's goldens vs the committed ones
     python -m parity.golden list
 
 A golden file ``golden/<component>/<case>.safetensors`` holds the case's inputs under
@@ -12,6 +14,9 @@ module weights that visdet loads). ``golden/MANIFEST.json`` records, per file, i
 sha256, the case definition, the seed, the library versions and the date written.
 ``verify`` fails on a file that changed, is missing, is not listed, or whose case
 definition no longer equals the registered case (a case cannot drift from its golden).
+Each manifest entry also records how the file was written: the reference versions, the
+case's dtype, the torch thread count, torch's CPU capability and the CPU model. Results
+do not depend on those (see :mod:`parity.precision`); the record says what happened.
 """
 
 from __future__ import annotations
@@ -31,16 +36,13 @@ from pathlib import Path
 import torch
 
 from parity.cases import Case, load_all, select
+from parity.cases.base import split_state
+from parity.compare import CaseResult, compare_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "golden"
 MANIFEST = GOLDEN_DIR / "MANIFEST.json"
-MANIFEST_FORMAT = 1
-# Goldens are written, and compared, with this many torch threads: torch's CPU kernels
-# split reductions (convolution weight gradients above all) by thread, so the last bits
-# of a result depend on the thread count. Fixing it on both sides keeps the comparison
-# about visdet against mmdet, not about how many cores the machine has.
-GOLDEN_THREADS = 2
+MANIFEST_FORMAT = 2
 INPUT_PREFIX = "in."
 REF_PREFIX = "ref."
 
@@ -58,17 +60,6 @@ class Golden:
 
 
 # ----------------------------------------------------------------------- manifest
-@contextlib.contextmanager
-def golden_threads(count: int = GOLDEN_THREADS) -> Iterator[None]:
-    """Run the body with ``torch.set_num_threads(count)``, restoring the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -184,6 +175,24 @@ def reference_versions() -> dict[str, str]:
     }
 
 
+def machine_record() -> dict[str, object]:
+    """How this process computes: torch threads, CPU capability, kernel switches, CPU model."""
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ},
+        "cpu": cpu,
+    }
+
+
 def _plain(tensors: dict[str, torch.Tensor], prefix: str, case: Case, what: str) -> dict[str, torch.Tensor]:
     out = {}
     for name, value in tensors.items():
@@ -198,30 +207,72 @@ def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
     from safetensors.torch import save_file
 
     versions = reference_versions()
+    machine = machine_record()
     written = []
     for case in cases:
         inputs = case.inputs()
-        with golden_threads():
-            reference = case.reference(case.params, {k: v.clone() for k, v in inputs.items()})
+        reference = case.run_reference(case.params, inputs)
         tensors = _plain(inputs, INPUT_PREFIX, case, "input") | _plain(reference, REF_PREFIX, case, "output")
         path = golden_dir / case.golden_relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={"case": case.key, "writer": "reference", **versions})
+        metadata = {"case": case.key, "writer": "reference", "dtype": case.dtype, **versions}
+        save_file(tensors, str(path), metadata=metadata)
         path.chmod(0o644)  # safetensors writes 0600; goldens are shared, read-only data
         size = path.stat().st_size
         with _locked_manifest(golden_dir) as manifest:
-            manifest["threads"] = GOLDEN_THREADS
             manifest["files"][case.golden_relpath] = {
                 "sha256": sha256_of(path),
                 "bytes": size,
                 "case": case.definition(),
                 "seed": case.seed,
+                "dtype": case.dtype,
                 "versions": versions,
+                "machine": machine,
                 "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
-        print(f"wrote golden/{case.golden_relpath} ({size / 1024:.1f} KiB)")
+        print(f"wrote {path} ({size / 1024:.1f} KiB)")
         written.append(path)
     return written
+
+
+def run_against_golden(case: Case, golden_dir: Path = GOLDEN_DIR, manifest: dict | None = None) -> CaseResult:
+    """visdet on a golden's stored inputs (and weights), compared with the stored reference."""
+    golden = load_golden(case, golden_dir, manifest)
+    state, reference = split_state(golden.reference)
+    got = case.run_visdet(case.params, {**golden.inputs, **state})
+    return compare_outputs(case.key, got, reference, case.exact, case.empty_ok)
+
+
+def rederive(scratch: Path, golden_dir: Path = GOLDEN_DIR) -> list[str]:
+    """Problems between goldens the reference wrote anew in ``scratch`` and the committed ones.
+
+    Inputs must be identical (same seed, same drawing); reference outputs must agree
+    within the parity tolerances, and exact outputs exactly.
+    """
+    from safetensors.torch import load_file
+
+    problems: list[str] = []
+    committed = read_manifest(golden_dir)["files"]
+    fresh = read_manifest(scratch)["files"]
+    for rel in sorted(set(committed) | set(fresh)):
+        if rel not in fresh or rel not in committed:
+            problems.append(f"golden/{rel}: only in {'the committed goldens' if rel in committed else scratch}")
+            continue
+        old, new = load_file(str(golden_dir / rel)), load_file(str(scratch / rel))
+        case = fresh[rel]["case"]
+        ins_old = {k: v for k, v in old.items() if k.startswith(INPUT_PREFIX)}
+        ins_new = {k: v for k, v in new.items() if k.startswith(INPUT_PREFIX)}
+        if ins_old.keys() != ins_new.keys() or any(not torch.equal(ins_old[k], ins_new[k]) for k in ins_old):
+            problems.append(f"golden/{rel}: the regenerated inputs differ from the committed ones")
+            continue
+        strip = len(REF_PREFIX)
+        ref_old = {k[strip:]: v for k, v in old.items() if k.startswith(REF_PREFIX)}
+        ref_new = {k[strip:]: v for k, v in new.items() if k.startswith(REF_PREFIX)}
+        key = f"{case['component']}/{case['name']}"
+        result = compare_outputs(key, ref_new, ref_old, tuple(case["exact"]), case.get("empty_ok", ""))
+        if not result.ok:
+            problems.append(f"golden/{rel}: the reference now writes other results:\n{result.failure_text()}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,7 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write goldens with mmdet/mmcv (reference environment only)")
     gen.add_argument("--only", nargs="+", metavar="NAME", help="case key prefixes or globs")
+    gen.add_argument("--out", type=Path, default=GOLDEN_DIR, help="golden folder to write (default: golden/)")
     sub.add_parser("verify", help="check every golden against MANIFEST.json and the registered cases")
+    chk = sub.add_parser("check", help="run visdet on every golden case (no pytest) and compare")
+    chk.add_argument("--only", nargs="+", metavar="NAME", help="case key prefixes or globs")
+    chk.add_argument("--json", type=Path, help="write per-case results here")
+    chk.add_argument("--threads", type=int, help="torch.set_num_threads before running")
+    chk.add_argument("--golden", type=Path, default=GOLDEN_DIR, help="golden folder (default: golden/)")
+    red = sub.add_parser("rederive", help="compare goldens regenerated into DIR with the committed ones")
+    red.add_argument("scratch", type=Path)
     sub.add_parser("list", help="list the registered cases")
     args = parser.parse_args(argv)
 
@@ -244,7 +303,23 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        generate(select(args.only))
+        generate(select(args.only), args.out)
+        return 0
+    if args.command == "check":
+        from parity.check import check_all
+
+        cases = select(args.only)
+        if args.golden != GOLDEN_DIR:  # a scratch folder holds only some cases
+            listed = read_manifest(args.golden)["files"]
+            cases = [c for c in cases if c.golden_relpath in listed]
+        return check_all(cases, json_path=args.json, threads=args.threads, golden_dir=args.golden)
+    if args.command == "rederive":
+        problems = rederive(args.scratch)
+        for line in problems:
+            print(f"FAIL {line}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"every golden in {args.scratch} agrees with golden/ within the parity tolerances")
         return 0
     if args.command == "verify":
         problems = verify_all()

@@ -140,10 +140,10 @@ class ParityReport:
         if "error" in up:
             lines.append(f"Upstream tracker: {up['error']}")
         else:
+            in_scope = up["ported"] + up["partial"] + up["planned"]
             lines.append(
-                f"Upstream tests ported: {up['ported']} of {up['ported'] + up['planned']} in scope "
-                f"({up['ported_percent']}%), from {up['files']} upstream files; "
-                f"{up['not-applicable']} not applicable."
+                f"Upstream tests ported: {up['ported']} of {in_scope} in scope ({up['ported_percent']}%), "
+                f"{up['partial']} partly, from {up['files']} upstream files; {up['not-applicable']} not applicable."
             )
         lines += [
             "",

@@ -1,13 +1,16 @@
-"""Differential tests: every registered case against the golden file the reference wrote."""
+"""Differential tests: every registered case against the golden file the reference wrote.
+
+Nothing pins torch's thread count or kernels here: the goldens hold on any CPU (see
+:mod:`parity.precision`), and ``parity/test_portability.py`` proves it under the CPU
+settings one machine can imitate.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from parity.cases import load_all
-from parity.cases.base import split_state
-from parity.compare import compare_outputs
-from parity.golden import golden_threads, load_golden, read_manifest
+from parity.golden import read_manifest, run_against_golden
 
 CASES = load_all()
 MANIFEST = read_manifest()
@@ -17,14 +20,10 @@ MANIFEST = read_manifest()
 @pytest.mark.parametrize("key", sorted(CASES))
 def test_case_against_golden(key: str, parity_record) -> None:
     case = CASES[key]
-    golden = load_golden(case, manifest=MANIFEST)  # raises GoldenError naming the file if missing/changed/stale
-    state, reference = split_state(golden.reference)
     try:
-        with golden_threads(MANIFEST.get("threads", 2)):
-            got = case.visdet(case.params, {**{k: v.clone() for k, v in golden.inputs.items()}, **state})
+        result = run_against_golden(case, manifest=MANIFEST)  # GoldenError names a missing/changed/stale file
     except Exception as err:
         parity_record(case.component, case.name, "golden", error=f"{type(err).__name__}: {err}")
         raise
-    result = compare_outputs(case.key, got, reference, case.exact)
     parity_record(case.component, case.name, "golden", result=result)
     assert result.ok, f"{case.key} differs from golden/{case.golden_relpath}:\n{result.failure_text()}"

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from parity.cases import load_all
 from parity.golden import (
     GOLDEN_DIR,
-    GOLDEN_THREADS,
     GoldenError,
     load_golden,
     main,
@@ -29,7 +29,6 @@ def test_every_golden_matches_manifest() -> None:
 def test_manifest_records_provenance() -> None:
     manifest = read_manifest()
     assert manifest["files"], "golden/MANIFEST.json lists no files"
-    assert manifest["threads"] == GOLDEN_THREADS
     for rel, entry in manifest["files"].items():
         versions = entry["versions"]
         assert versions["mmdet"] == "3.3.0", rel
@@ -38,6 +37,9 @@ def test_manifest_records_provenance() -> None:
         assert versions["torch"].startswith("2.13.0"), rel
         assert len(entry["sha256"]) == 64 and entry["generated"], rel
         assert entry["case"]["seed"] == entry["seed"], rel
+        assert entry["dtype"] == entry["case"]["dtype"] in ("float32", "float64"), rel
+        machine = entry["machine"]
+        assert machine["threads"] >= 1 and machine["cpu_capability"] and machine["cpu"], rel
 
 
 def test_goldens_say_the_reference_wrote_them() -> None:
@@ -105,3 +107,13 @@ def test_generate_refuses_without_reference(monkeypatch: pytest.MonkeyPatch, cap
     monkeypatch.setattr(golden, "reference_versions", no_reference)
     assert main(["generate", "--only", "ops"]) == 2
     assert "reference environment" in capsys.readouterr().err
+
+
+def test_detector_golden_spans_labels_and_scores() -> None:
+    """The whole-detector golden compares predictions of several classes over a wide score range."""
+    case = load_all()["models/detectors/faster_rcnn/predict_rescale"]
+    reference = load_golden(case).reference
+    labels = torch.cat([reference[f"pred.{i}.labels"] for i in range(2)])
+    scores = torch.cat([reference[f"pred.{i}.scores"] for i in range(2)])
+    assert len(labels.unique()) >= 4, labels.unique()
+    assert float(scores.max() - scores.min()) > 0.5, (float(scores.min()), float(scores.max()))

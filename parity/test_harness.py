@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_tolerance_file_default_is_strict_and_overrides_have_reasons() -> None:
     data = yaml.safe_load(TOLERANCES.read_text())
     assert data["default"] == {"atol": 1.0e-5, "rtol": 1.0e-5}
+    assert data["default_float64"] == {"atol": 1.0e-9, "rtol": 1.0e-9, "scaled": True}
     for entry in data.get("overrides") or []:
         assert len(str(entry["reason"]).split()) >= 5, f"{entry['match']}: the reason must explain the numerics"
         looser = entry["atol"] > 1e-5 or entry["rtol"] > 1e-5
@@ -52,6 +53,26 @@ def test_compare_tensor_rules() -> None:
     assert not compare_tensor("n", torch.tensor([0.0, 1.0]), nan, tol).ok
 
 
+def test_nothing_to_compare_is_a_failure() -> None:
+    assert not compare_outputs("ops/x/y", {}, {}, ()).ok
+    empty = {"keep": torch.zeros(0, dtype=torch.long), "dets": torch.zeros(0, 5)}
+    result = compare_outputs("ops/x/y", dict(empty), empty, ("keep",))
+    assert not result.ok and "every reference output is empty" in result.failure_text()
+    assert compare_outputs("ops/x/y", dict(empty), empty, ("keep",), empty_ok="no boxes in").ok
+    # one non-empty output is something to compare
+    assert compare_outputs("ops/x/y", {**empty, "n": torch.ones(1)}, {**empty, "n": torch.ones(1)}, ()).ok
+
+
+def test_float64_outputs_get_the_float64_tolerance() -> None:
+    ref = {"g": torch.tensor([1.0, 2.0], dtype=torch.float64)}
+    assert compare_outputs("ops/x/y", {"g": ref["g"] + 1e-10}, ref, ()).ok
+    assert not compare_outputs("ops/x/y", {"g": ref["g"] + 1e-6}, ref, ()).ok  # within 1e-5, beyond 1e-9
+    # the absolute part scales with the output's largest element: 1e-9 * 1000 here
+    big = {"g": torch.tensor([1000.0, 1e-3], dtype=torch.float64)}
+    assert compare_outputs("ops/x/y", {"g": big["g"] + torch.tensor([0.0, 5e-7], dtype=torch.float64)}, big, ()).ok
+    assert not compare_outputs("ops/x/y", {"g": big["g"] + torch.tensor([0.0, 5e-6], dtype=torch.float64)}, big, ()).ok
+
+
 def test_compare_outputs_missing_and_extra_keys() -> None:
     ref = {"a": torch.ones(2), "b": torch.zeros(1)}
     result = compare_outputs("ops/x/y", {"a": torch.ones(2)}, ref, ())
@@ -63,6 +84,8 @@ def test_compare_outputs_missing_and_extra_keys() -> None:
 def test_default_tolerance_applies_without_override() -> None:
     tol = tolerance_for("no/such/case", "out", exact=False)
     assert (tol.atol, tol.rtol, tol.exact) == (1e-5, 1e-5, False)
+    tol = tolerance_for("no/such/case", "out", exact=False, dtype=torch.float64)
+    assert (tol.atol, tol.rtol, tol.exact, tol.scaled) == (1e-9, 1e-9, False, True)
     assert tolerance_for("no/such/case", "keep", exact=True).exact
 
 
@@ -70,7 +93,7 @@ def test_upstream_tracker_is_consistent() -> None:
     entries = load_tracker()
     assert entries, "the upstream tracker lists no tests"
     for entry in entries:
-        if entry.status != "ported":
+        if entry.status not in ("ported", "partial"):
             continue
         path, _, name = entry.visdet.partition("::")
         assert (ROOT / path).exists(), f"{entry.tracker}: {entry.name} -> {path} does not exist"
@@ -87,3 +110,31 @@ def test_tracker_rejects_malformed_entries(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"x.yaml\[0\].tests\[0\] \(t\): ported but names no visdet test"):
         load_tracker(tmp_path)
+    (tmp_path / "x.yaml").write_text(
+        "- upstream: a.py\n  tests:\n    - name: t\n      status: partial\n      visdet: p.py::t\n"
+    )
+    with pytest.raises(ValueError, match=r"partial needs a note saying what is missing"):
+        load_tracker(tmp_path)
+
+
+def test_one_visdet_test_cannot_stand_for_two_upstream_tests(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "- upstream: a.py\n  tests:\n"
+        "    - {name: t1, status: ported, visdet: p.py::t}\n"
+        "    - {name: t2, status: ported, visdet: p.py::t}\n"
+    )
+    with pytest.raises(ValueError, match=r"t2 and t1 both name p.py::t"):
+        summary(load_tracker(tmp_path))
+
+
+def test_partial_ports_count_in_scope_but_not_as_ported(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "- upstream: a.py\n  tests:\n"
+        "    - {name: t1, status: ported, visdet: p.py::t1}\n"
+        "    - {name: t2, status: partial, visdet: p.py::t2, note: half}\n"
+        "    - {name: t3, status: planned}\n"
+        "    - {name: t4, status: not-applicable, note: stub}\n"
+    )
+    counts = summary(load_tracker(tmp_path))
+    assert (counts["ported"], counts["partial"], counts["planned"], counts["not-applicable"]) == (1, 1, 1, 1)
+    assert counts["ported_percent"] == round(100 / 3, 1)

@@ -8,7 +8,10 @@ from pathlib import Path
 import yaml
 
 TRACKER_DIR = Path(__file__).with_name("upstream")
-STATUSES = ("ported", "planned", "not-applicable")
+# ported: every check of the upstream test has its visdet counterpart; partial: some of
+# them do (the note says which are missing); planned: not yet; not-applicable: nothing
+# to port (a stub, or a feature visdet does not mirror; the note says why).
+STATUSES = ("ported", "partial", "planned", "not-applicable")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,12 @@ def load_tracker(tracker_dir: Path = TRACKER_DIR) -> list[UpstreamTest]:
                 status = test.get("status")
                 if status not in STATUSES:
                     raise ValueError(f"{where}.tests[{j}]: status {status!r} is not one of {STATUSES}")
-                if status == "ported" and not test.get("visdet"):
-                    raise ValueError(f"{where}.tests[{j}] ({test.get('name')}): ported but names no visdet test")
+                if status in ("ported", "partial") and not test.get("visdet"):
+                    raise ValueError(f"{where}.tests[{j}] ({test.get('name')}): {status} but names no visdet test")
+                if status == "partial" and not test.get("note"):
+                    raise ValueError(
+                        f"{where}.tests[{j}] ({test.get('name')}): partial needs a note saying what is missing"
+                    )
                 if status == "not-applicable" and not test.get("note"):
                     raise ValueError(f"{where}.tests[{j}] ({test.get('name')}): not-applicable needs a note")
                 entries.append(
@@ -56,8 +63,18 @@ def load_tracker(tracker_dir: Path = TRACKER_DIR) -> list[UpstreamTest]:
 
 
 def summary(entries: list[UpstreamTest]) -> dict[str, object]:
-    """Counts per status and the share ported among the applicable tests."""
+    """Counts per status and the share fully ported among the applicable tests.
+
+    A partial port counts as applicable but not as ported; two upstream tests that name
+    the same visdet test raise ValueError (one port cannot stand for two).
+    """
+    ported_by: dict[str, str] = {}
+    for e in entries:
+        if e.status in ("ported", "partial"):
+            if e.visdet in ported_by:
+                raise ValueError(f"{e.tracker}: {e.name} and {ported_by[e.visdet]} both name {e.visdet}")
+            ported_by[e.visdet] = e.name
     counts = {status: sum(e.status == status for e in entries) for status in STATUSES}
-    applicable = counts["ported"] + counts["planned"]
+    applicable = counts["ported"] + counts["partial"] + counts["planned"]
     share = 100.0 * counts["ported"] / applicable if applicable else 0.0
     return {**counts, "files": len({e.upstream_file for e in entries}), "ported_percent": round(share, 1)}

@@ -9,9 +9,10 @@ same :func:`collect`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,35 @@ EXACT_TRANSFORM_KEYS = (
 )  # fmt: skip
 
 
-def synth_root(name: str) -> Path:
-    """A fixed folder for the synthetic COCO set of case ``name`` (same on both sides)."""
-    return Path(tempfile.gettempdir()) / "visdet-parity" / name
+FILE_PREFIX = "file."
+
+
+def _bytes_tensor(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def file_tensors(root: Path) -> Tensors:
+    """Every file below ``root`` as a uint8 tensor keyed ``file.<relative path>``.
+
+    Goldens store the bytes of the files a case reads (COCO JSON, encoded images), so
+    the frozen reference output is always compared on the very bytes it was computed
+    from, whatever later happens to the code that first wrote them.
+    """
+    files = sorted(path for path in root.rglob("*") if path.is_file())
+    return {
+        FILE_PREFIX + path.relative_to(root).as_posix(): _bytes_tensor(path.read_bytes())
+        for path in files
+    }
+
+
+@contextlib.contextmanager
+def materialized(inputs: Mapping[str, torch.Tensor]) -> Iterator[Path]:
+    """Write the ``file.*`` inputs into a fresh temporary folder; yield it; remove it after."""
+    with tempfile.TemporaryDirectory(prefix="visdet-parity-") as tmp:
+        root = Path(tmp)
+        for key, value in inputs.items():
+            if key.startswith(FILE_PREFIX):
+                path = root / key[len(FILE_PREFIX):]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(value.numpy().tobytes())
+        yield root

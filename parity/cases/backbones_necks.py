@@ -138,7 +138,7 @@ def _resnet_case(
 ) -> None:
     register(
         Case(
-            component=RESNET_COMPONENT,
+            component=RESNET_COMPONENT, dtype="float64",
             name=name,
             params={"arch": arch, "kwargs": kwargs, "mode": mode, "seed": seed, "input_shape": list(input_shape)},
             make_inputs=_resnet_inputs,
@@ -323,7 +323,7 @@ def _fpn_case(
 ) -> None:
     register(
         Case(
-            component=FPN_COMPONENT,
+            component=FPN_COMPONENT, dtype="float64",
             name=name,
             params={
                 "kwargs": {"in_channels": _IN_CHANNELS, "out_channels": 8, **kwargs},

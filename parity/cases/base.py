@@ -13,7 +13,14 @@ dict (shapes and options), and three functions:
   (plus the ``state.*`` entries) and returns the same output keys.
 
 Outputs listed in ``exact`` (indices, labels, counts) must be equal; the others are
-compared with the tolerance that ``parity/tolerances.yaml`` gives the case and key.
+compared with the tolerance that ``parity/tolerances.yaml`` gives the case, key and dtype.
+
+Precision (``dtype``): cases whose outputs accumulate many products (whole backbones,
+necks, heads, the detector, the training step) run in ``float64`` on both sides; see
+:mod:`parity.precision` for why and how. Everything else runs in ``float32``.
+
+Emptiness: a case whose outputs are all empty compares nothing, and fails, unless it
+declares ``empty_ok`` with the reason emptiness is what it tests.
 """
 
 from __future__ import annotations
@@ -48,6 +55,14 @@ class Case:
     description: str = ""
     # extra dicts merged into params for live runs, chosen by hypothesis (optional)
     live_params: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    # "float32", or "float64" for deep accumulations (see parity.precision)
+    dtype: str = "float32"
+    # non-empty: why a result with no elements at all is this case's point
+    empty_ok: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"parity case {self.key}: dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
     @property
     def key(self) -> str:
@@ -67,13 +82,36 @@ class Case:
             "params": json.loads(json.dumps(dict(self.params))),
             "seed": self.seed,
             "exact": list(self.exact),
+            "dtype": self.dtype,
+            "empty_ok": self.empty_ok,
             "description": self.description,
         }
 
     def inputs(self, seed: int | None = None, params: Mapping[str, Any] | None = None) -> Tensors:
-        """Draw this case's inputs from a generator seeded with ``seed`` (default: the case's)."""
+        """Draw this case's inputs from a generator seeded with ``seed`` (default: the case's).
+
+        Inputs are always drawn in float32 (so one seed gives the same values whatever the
+        case's precision); floating inputs are then promoted to the case's dtype.
+        """
+        from parity.precision import promote
+
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        return self.make_inputs(self.params if params is None else params, generator)
+        drawn = self.make_inputs(self.params if params is None else params, generator)
+        return promote(drawn, self.dtype)
+
+    def run_reference(self, params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+        """The reference's results at the case's precision (mmcv/mmdet must be importable)."""
+        from parity.precision import reference_precision
+
+        with reference_precision(self.dtype):
+            return self.reference(params, {k: v.clone() for k, v in inputs.items()})
+
+    def run_visdet(self, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+        """visdet's results at the case's precision, from inputs plus the ``state.*`` entries."""
+        from parity.precision import precision
+
+        with precision(self.dtype):
+            return self.visdet(params, {k: v.clone() for k, v in tensors.items()})
 
 
 CASES: dict[str, Case] = {}

@@ -1,38 +1,58 @@
 """Parity cases for the COCO dataset (data list, full pipeline) and the COCO metric.
 
-Both sides write the synthetic COCO set (:mod:`visdet.testing.coco_synth`, deterministic)
-to the same temporary folder and read it with their own ``CocoDataset`` / ``CocoMetric``.
+The inputs are files: the synthetic COCO set (:mod:`visdet.testing.coco_synth`, its
+boxes moved and its annotations shuffled by a seed drawn from the case's generator) is
+written once and its bytes (annotation JSON, PNG and JPEG images) become the case's
+``file.*`` inputs, stored in the golden. Each side writes those bytes into its own fresh
+temporary folder and reads them with its own ``CocoDataset`` / ``CocoMetric``.
 Metric predictions are the ground-truth boxes jittered by generator noise, plus random
 false positives (some of the class without ground truth); masks fill each predicted box.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from parity.cases._data_common import seed_numpy, synth_root
+from parity.cases._data_common import file_tensors, materialized, seed_numpy
 from parity.cases.base import Case, Tensors, register
 
 PREDS_PER_IMAGE = 6
 
 
-def _synth(params: Mapping[str, Any]) -> Any:
+def _coco_files(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    """The bytes of a synthetic COCO set whose jitter seed is drawn from ``gen``."""
     from visdet.testing.coco_synth import write_coco_synth
 
-    return write_coco_synth(synth_root(params["root"]), with_invalid=params.get("with_invalid", False))
+    jitter_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    with tempfile.TemporaryDirectory(prefix="visdet-coco-synth-") as tmp:
+        write_coco_synth(tmp, with_invalid=params.get("with_invalid", False), jitter_seed=jitter_seed)
+        return file_tensors(Path(tmp))
+
+
+@contextlib.contextmanager
+def _synth(inputs: Tensors) -> Iterator[Any]:
+    """The stored COCO set written to a fresh folder: root, ann_file, img_dir, classes, data."""
+    from visdet.testing.coco_synth import CLASSES
+
+    with materialized(inputs) as root:
+        ann_file = root / "annotations.json"
+        yield SimpleNamespace(root=root, ann_file=ann_file, img_dir=root / "images", classes=CLASSES,
+                              data=json.loads(ann_file.read_text()))  # fmt: skip
 
 
 def _text(values: list[str]) -> torch.Tensor:
     return torch.tensor(list("\n".join(values).encode()), dtype=torch.uint8)
 
-
-def _no_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
-    return {"unused": torch.zeros(1)}
 
 
 def _dataset_kwargs(params: Mapping[str, Any], synth: Any) -> dict[str, Any]:
@@ -74,19 +94,18 @@ def _data_list_outputs(data_list: list[dict[str, Any]], root: str) -> Tensors:
 def _dataset_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.datasets import CocoDataset
 
-    synth = _synth(params)
-    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=[])
-    return _data_list_outputs([dataset.get_data_info(i) for i in range(len(dataset))], str(synth.root))
+    with _synth(inputs) as synth:
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=[])
+        return _data_list_outputs([dataset.get_data_info(i) for i in range(len(dataset))], str(synth.root))
 
 
 def _dataset_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.data.datasets import CocoDataset
 
-    synth = _synth(params)
-    with warnings.catch_warnings():
+    with _synth(inputs) as synth, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=[])
-    return _data_list_outputs([dataset.get_data_info(i) for i in range(len(dataset))], str(synth.root))
+        return _data_list_outputs([dataset.get_data_info(i) for i in range(len(dataset))], str(synth.root))
 
 
 DATASET_EXACT = ("img_id", "height", "width", "num_instances", "labels", "ignore_flag", "has_mask", "img_path")
@@ -98,9 +117,9 @@ for _name, _extra in {
     "indices": {"indices": 2},
 }.items():
     register(Case(
-        component="data/datasets/coco", name=_name, params={"root": f"dataset_{_name}", **_extra},
-        make_inputs=_no_inputs, reference=_dataset_ref, visdet=_dataset_vis, exact=DATASET_EXACT,
-        live=False, description="CocoDataset data_list on the synthetic COCO set",
+        component="data/datasets/coco", name=_name, params=_extra, seed=len(_name),
+        make_inputs=_coco_files, reference=_dataset_ref, visdet=_dataset_vis, exact=DATASET_EXACT,
+        description="CocoDataset data_list on the synthetic COCO set (seeded jitter and order)",
     ))  # fmt: skip
 
 # --------------------------------------------------------------------- full pipeline
@@ -112,6 +131,10 @@ PIPELINE = [
     {"type": "Pad", "size_divisor": 16},
     {"type": "PackDetInputs"},
 ]
+
+
+def _pipeline_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    return {**_coco_files(params, gen), "np_seed": torch.randint(0, 2**31 - 1, (1,), generator=gen)}
 
 
 def _pipeline_outputs(dataset: Any, np_seed: int) -> Tensors:
@@ -131,21 +154,23 @@ def _pipeline_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.utils import register_all_modules
 
     register_all_modules(init_default_scope=True)
-    synth = _synth(params)
-    return _pipeline_outputs(CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE), params["np_seed"])
+    with _synth(inputs) as synth:
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        return _pipeline_outputs(dataset, int(inputs["np_seed"]))
 
 
 def _pipeline_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.data.datasets import CocoDataset
 
-    synth = _synth(params)
-    return _pipeline_outputs(CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE), params["np_seed"])
+    with _synth(inputs) as synth:
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        return _pipeline_outputs(dataset, int(inputs["np_seed"]))
 
 
 register(Case(
     component="data/datasets/coco_pipeline", name="load_resize_flip_pad_pack",
-    params={"root": "pipeline", "np_seed": 4, "test_mode": True},
-    make_inputs=_no_inputs, reference=_pipeline_ref, visdet=_pipeline_vis, live=False,
+    params={"test_mode": True}, seed=4,
+    make_inputs=_pipeline_inputs, reference=_pipeline_ref, visdet=_pipeline_vis,
     exact=tuple(f"item{i}.{k}" for i in range(4) for k in (
         "inputs", "flip", "meta.img_shape", "gt_instances.labels", "gt_instances.masks",
         "ignored_instances.labels", "ignored_instances.masks")),
@@ -157,6 +182,7 @@ register(Case(
 def _metric_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     n = 4 * PREDS_PER_IMAGE
     return {
+        **_coco_files(params, gen),
         "jitter": torch.rand(n, 4, generator=gen) * 4.0 - 2.0,
         "random_boxes": torch.rand(n, 4, generator=gen),
         "scores": torch.rand(n, generator=gen),
@@ -198,7 +224,7 @@ def _predictions(synth: Any, inputs: Tensors, empty: bool) -> list[dict[str, Any
 
 
 def _metric_kwargs(params: Mapping[str, Any], synth: Any) -> dict[str, Any]:
-    kwargs = {k: v for k, v in params.items() if k not in ("root", "empty")}
+    kwargs = {k: v for k, v in params.items() if k not in ("empty",)}
     if "proposal_nums" in kwargs:
         kwargs["proposal_nums"] = tuple(kwargs["proposal_nums"])
     return {"ann_file": str(synth.ann_file), **kwargs}
@@ -219,7 +245,11 @@ def _metric_outputs(results: Mapping[str, float], stats: list[np.ndarray]) -> Te
 def _metric_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     import mmdet.evaluation.metrics.coco_metric as module
 
-    synth = _synth(params)
+    with _synth(inputs) as synth:
+        return _run_reference_metric(module, params, inputs, synth)
+
+
+def _run_reference_metric(module: Any, params: Mapping[str, Any], inputs: Tensors, synth: Any) -> Tensors:
     captured: list[np.ndarray] = []
 
     class CapturingCOCOeval(module.COCOeval):
@@ -242,13 +272,13 @@ def _metric_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _metric_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.evaluation import CocoMetric
 
-    synth = _synth(params)
-    metric = CocoMetric(**_metric_kwargs(params, synth))
-    metric.dataset_meta = {"classes": synth.classes}
-    samples = _predictions(synth, inputs, params.get("empty", False))
-    metric.process({}, samples)
-    results = metric.evaluate(size=len(samples))
-    return _metric_outputs(results, [metric.stats[m] for m in metric.metrics if m in metric.stats])
+    with _synth(inputs) as synth:
+        metric = CocoMetric(**_metric_kwargs(params, synth))
+        metric.dataset_meta = {"classes": synth.classes}
+        samples = _predictions(synth, inputs, params.get("empty", False))
+        metric.process({}, samples)
+        results = metric.evaluate(size=len(samples))
+        return _metric_outputs(results, [metric.stats[m] for m in metric.metrics if m in metric.stats])
 
 
 for _name, _extra in {
@@ -260,7 +290,7 @@ for _name, _extra in {
     "empty_predictions": {"metric": "bbox", "empty": True},
 }.items():
     register(Case(
-        component="evaluation/coco_metric", name=_name, params={"root": f"metric_{_name}", **_extra},
+        component="evaluation/coco_metric", name=_name, params=_extra,
         seed=len(_name), make_inputs=_metric_inputs, reference=_metric_ref, visdet=_metric_vis,
         exact=("num_results", "result_keys"), description="CocoMetric on the synthetic COCO set",
     ))  # fmt: skip
@@ -287,10 +317,10 @@ def _batch_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmengine.dataset import pseudo_collate
 
     register_all_modules(init_default_scope=True)
-    synth = _synth(params)
-    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
-    seed_numpy(params["np_seed"])
-    data = pseudo_collate([dataset[i] for i in range(len(dataset))])
+    with _synth(inputs) as synth:
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        seed_numpy(int(inputs["np_seed"]))
+        data = pseudo_collate([dataset[i] for i in range(len(dataset))])
     out = DetDataPreprocessor(**PREPROCESSOR)(data, training=False)
     return _batch_outputs(out["inputs"], [sample.metainfo for sample in out["data_samples"]])
 
@@ -300,10 +330,10 @@ def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.data.datasets import CocoDataset
     from visdet.models.data_preprocessors import DetDataPreprocessor
 
-    synth = _synth(params)
-    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
-    seed_numpy(params["np_seed"])
-    data = pseudo_collate([dataset[i] for i in range(len(dataset))])
+    with _synth(inputs) as synth:
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        seed_numpy(int(inputs["np_seed"]))
+        data = pseudo_collate([dataset[i] for i in range(len(dataset))])
     metas = [dict(sample.metainfo) for sample in data["data_samples"]]
     batch, metas = DetDataPreprocessor(**PREPROCESSOR)(list(data["inputs"]), metas)
     return _batch_outputs(batch, metas)
@@ -311,8 +341,8 @@ def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 register(Case(
     component="data/datasets/coco_pipeline", name="batch_after_det_data_preprocessor",
-    params={"root": "pipeline_batch", "np_seed": 4, "test_mode": True},
-    make_inputs=_no_inputs, reference=_batch_ref, visdet=_batch_vis, live=False,
+    params={"test_mode": True}, seed=5,
+    make_inputs=_pipeline_inputs, reference=_batch_ref, visdet=_batch_vis,
     exact=tuple(f"meta{i}.{k}" for i in range(4) for k in ("batch_input_shape", "pad_shape", "img_shape")),
     description="dataset pipeline -> pseudo_collate -> DetDataPreprocessor (normalise, BGR->RGB, pad to 32)",
 ))  # fmt: skip

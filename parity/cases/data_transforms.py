@@ -16,10 +16,11 @@ import torch
 
 from parity.cases._data_common import (
     EXACT_TRANSFORM_KEYS,
+    FILE_PREFIX,
     collect,
+    materialized,
     reference_results,
     seed_numpy,
-    synth_root,
     transform_inputs,
     visdet_results,
 )
@@ -142,24 +143,27 @@ for _np_seed in range(4):
 
 
 # ------------------------------------------------------------------- LoadImageFromFile
-def _write_image(params: Mapping[str, Any], inputs: Tensors) -> str:
+def _load_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    """The drawn image, encoded once (PNG or JPEG); the golden keeps the encoded bytes."""
     import cv2
 
-    root = synth_root("load_image")
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / f"img{params['ext']}"
-    cv2.imwrite(str(path), inputs["img"].numpy())
-    return str(path)
+    ok, encoded = cv2.imencode(params["ext"], transform_inputs(params, gen)["img"].numpy())
+    if not ok:
+        raise RuntimeError(f"could not encode a {params['ext']} image")
+    return {f"{FILE_PREFIX}img{params['ext']}": torch.from_numpy(encoded.reshape(-1).copy())}
+
+
+def _load(params: Mapping[str, Any], inputs: Tensors, transform: Any) -> Tensors:
+    with materialized(inputs) as root:
+        return collect(transform({"img_path": str(root / f"img{params['ext']}")}))
 
 
 def _load_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    transform = _mmdet_transform(params["cfg"])
-    return collect(transform({"img_path": _write_image(params, inputs)}))
+    return _load(params, inputs, _mmdet_transform(params["cfg"]))
 
 
 def _load_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    transform = _visdet_transform(params["cfg"])
-    return collect(transform({"img_path": _write_image(params, inputs)}))
+    return _load(params, inputs, _visdet_transform(params["cfg"]))
 
 
 for _ext in (".png", ".jpg"):
@@ -169,7 +173,7 @@ for _ext in (".png", ".jpg"):
                 component="data/transforms/load_image",
                 name=f"{_ext[1:]}_{_color}_{'f32' if _float else 'u8'}",
                 params={"cfg": {"type": "LoadImageFromFile", "color_type": _color, "to_float32": _float}, "ext": _ext},
-                make_inputs=transform_inputs, reference=_load_ref, visdet=_load_vis,
+                make_inputs=_load_inputs, reference=_load_ref, visdet=_load_vis,
                 exact=("rejected", "img", "img_shape", "ori_shape"),
             ))  # fmt: skip
 

@@ -145,21 +145,21 @@ _RPN_PARAMS = {
 }
 
 register(Case(
-    component=RPN_COMPONENT, name="forward_loss_predict", params=_RPN_PARAMS, seed=0,
+    component=RPN_COMPONENT, dtype="float64", name="forward_loss_predict", params=_RPN_PARAMS, seed=0,
     make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
     description="RPNHead forward, per-level losses with seeded sampling (image 2 has no gt), grads, "
                 "proposals via per-level nms_pre + batched_nms",
     live_params=({"num_gts": [1, 4], "rescale": True}, {"num_convs": 2}),
 ))
 register(Case(
-    component=RPN_COMPONENT, name="allowed_border_num_convs2", seed=3,
+    component=RPN_COMPONENT, dtype="float64", name="allowed_border_num_convs2", seed=3,
     params={**_RPN_PARAMS, "num_convs": 2, "rescale": True, "num_gts": [2, 5],
             "train_cfg": {"rpn": {**_RPN_PARAMS["train_cfg"]["rpn"], "allowed_border": 0}}},
     make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
     description="RPNHead with two ConvModule convs, allowed_border=0, rescaled proposals",
 ))
 register(Case(
-    component=RPN_COMPONENT, name="softmax_objectness", seed=4,
+    component=RPN_COMPONENT, dtype="float64", name="softmax_objectness", seed=4,
     params={**_RPN_PARAMS, "use_sigmoid": False, "num_gts": [2, 1]},
     make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
     description="RPNHead with a 2-way softmax objectness loss (2 channels per anchor)",
@@ -209,13 +209,13 @@ _EXTRACTOR_PARAMS = {
     "sampling_ratio": 0, "finest_scale": 56, "roi_scale_factor": None,
 }
 register(Case(
-    component=EXTRACTOR_COMPONENT, name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="RoIs of many sizes mapped to FPN levels by finest_scale; features and grads",
     live_params=({"finest_scale": 28}, {"roi_scale_factor": 1.5, "sampling_ratio": 2}),
 ))
 register(Case(
-    component=EXTRACTOR_COMPONENT, name="roi_scale_factor_finest28", seed=2,
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="roi_scale_factor_finest28", seed=2,
     params={**_EXTRACTOR_PARAMS, "roi_scale_factor": 1.5, "finest_scale": 28, "output_size": [7, 5]},
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="roi_scale_factor=1.5 (applied after level mapping), finest_scale=28, 7x5 output",
@@ -307,14 +307,14 @@ _BBOX_HEAD_PARAMS = {
     "test_cfg": {"score_thr": 0.05, "nms": {"type": "nms", "iou_threshold": 0.5}, "max_per_img": 30},
 }
 register(Case(
-    component=BBOX_HEAD_COMPONENT, name="forward_loss_predict", params=_BBOX_HEAD_PARAMS, seed=4,
+    component=BBOX_HEAD_COMPONENT, dtype="float64", name="forward_loss_predict", params=_BBOX_HEAD_PARAMS, seed=4,
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels",),
     description="Shared2FCBBoxHead forward, loss (CE + L1, acc), grads, predict with rescale + multiclass NMS",
     live_params=({"reg_class_agnostic": True}, {"loss_bbox": "SmoothL1Loss", "rescale": False}),
 ))
 register(Case(
-    component=BBOX_HEAD_COMPONENT, name="class_agnostic_smoothl1", seed=5,
+    component=BBOX_HEAD_COMPONENT, dtype="float64", name="class_agnostic_smoothl1", seed=5,
     params={**_BBOX_HEAD_PARAMS, "reg_class_agnostic": True, "loss_bbox": "SmoothL1Loss", "rescale": False},
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels",),

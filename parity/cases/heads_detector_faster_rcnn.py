@@ -111,6 +111,11 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
     torch.manual_seed(params["seed"])
     model = mm_build(mm_cfg(copy.deepcopy(params["config"])))
+    if "cls_weight_std" in params:
+        # mmdet's init (std 0.01) makes every class score ~1/(K+1); wider classifier
+        # weights spread the scores (0.06 to 0.99 here) over all five labels
+        with torch.no_grad():
+            model.roi_head.bbox_head.fc_cls.weight.normal_(0.0, params["cls_weight_std"])
     state = state_entries(model)
     samples = []
     for i, meta in enumerate(metas(params)):
@@ -169,12 +174,13 @@ _PARAMS = {
     "sample_seed": 21,
 }
 register(Case(
-    component=COMPONENT, name="predict_rescale", params={**_PARAMS, "mode": "predict"}, seed=10,
+    component=COMPONENT, dtype="float64", name="predict_rescale", seed=10,
+    params={**_PARAMS, "mode": "predict", "cls_weight_std": 8.0},
     make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
     description="reduced Faster R-CNN predict on 2 padded images, boxes rescaled to the original size",
 ))
 register(Case(
-    component=COMPONENT, name="loss_empty_gt_image", params={**_PARAMS, "mode": "loss"}, seed=11,
+    component=COMPONENT, dtype="float64", name="loss_empty_gt_image", params={**_PARAMS, "mode": "loss"}, seed=11,
     make_inputs=_inputs, reference=_reference, visdet=_visdet,
     description="reduced Faster R-CNN loss terms and grads, seeded sampling; image 2 has zero gt boxes",
     live_params=({"num_gts": [2, 4]},),

@@ -114,13 +114,13 @@ _ROI_HEAD_PARAMS = {
     },
 }
 register(Case(
-    component=ROI_HEAD_COMPONENT, name="loss_sampling", params=_ROI_HEAD_PARAMS, seed=6,
+    component=ROI_HEAD_COMPONENT, dtype="float64", name="loss_sampling", params=_ROI_HEAD_PARAMS, seed=6,
     make_inputs=_roi_head_inputs, reference=_roi_head_reference, visdet=_roi_head_visdet,
     description="assign + RandomSampler (gt added as proposals, seeded) + box head loss; image 2 has no gt",
     live_params=({"num_gts": [2, 3]}, {"num_gts": [0, 0]}),
 ))
 register(Case(
-    component=ROI_HEAD_COMPONENT, name="loss_many_gts_pos_weight", seed=7,
+    component=ROI_HEAD_COMPONENT, dtype="float64", name="loss_many_gts_pos_weight", seed=7,
     params={**_ROI_HEAD_PARAMS, "num_gts": [6, 5], "num_proposals": [80, 30],
             "train_cfg": {**_ROI_HEAD_PARAMS["train_cfg"], "pos_weight": 2.0}},
     make_inputs=_roi_head_inputs, reference=_roi_head_reference, visdet=_roi_head_visdet,

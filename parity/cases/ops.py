@@ -46,6 +46,8 @@ def _overlap_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     second = _boxes((*batch, cols), gen, 50.0, 30.0)
     if p.get("degenerate"):
         first, second = _degenerate(first, gen), _degenerate(second, gen)
+    if "dtype1" in p:  # mixed dtypes: float64 ground truth against float32 anchors, say
+        first = first.to(getattr(torch, p["dtype1"]))
     return {"bboxes1": first, "bboxes2": second}
 
 
@@ -78,6 +80,8 @@ _OVERLAP_CASES.update(
     empty_rows=dict(mode="iou", aligned=False, rows=0, cols=5),
     empty_cols_batched=dict(mode="giou", aligned=False, rows=4, cols=0, batch=[2]),
     empty_aligned=dict(mode="iof", aligned=True, rows=0),
+    iou_float64_vs_float32=dict(mode="iou", aligned=False, rows=9, cols=40, dtype1="float64"),
+    giou_float64_vs_float32_aligned=dict(mode="giou", aligned=True, rows=20, dtype1="float64"),
 )
 for _name, _params in _OVERLAP_CASES.items():
     register(
@@ -90,6 +94,7 @@ for _name, _params in _OVERLAP_CASES.items():
             reference=_overlap_ref,
             visdet=_overlap_vis,
             description="mmdet bbox_overlaps",
+            empty_ok="no boxes on one side: the empty result's shape is what is checked" if "empty" in _name else "",
         )
     )
 
@@ -146,6 +151,9 @@ for _name, _params in _NMS_CASES.items():
             visdet=_nms_vis,
             exact=("keep",),
             description="mmcv nms",
+            empty_ok={"empty": "no boxes in", "all_below_score_threshold": "every score under score_threshold"}.get(
+                _name, ""
+            ),
         )
     )
 
@@ -184,6 +192,7 @@ for _name, _params in _SOFT_CASES.items():
             visdet=_soft_vis,
             exact=("keep",),
             description="mmcv soft_nms",
+            empty_ok="no boxes in" if _name == "empty" else "",
         )
     )
 
@@ -298,6 +307,7 @@ for _name, _params in _MC_CASES.items():
             visdet=_mc_vis,
             exact=("labels", "inds"),
             description="mmdet multiclass_nms",
+            empty_ok="score_thr 1.0: no score passes" if _name == "nothing_passes" else "",
         )
     )
 

@@ -77,11 +77,19 @@ def test_degenerate_boxes_warn_with_count_file_and_ids(tmp_path):
     synth = write_coco_synth(tmp_path, with_invalid=True)
     with pytest.warns(CocoAnnotationWarning) as record:
         ds = CocoDataset(ann_file=str(synth.ann_file), metainfo={"classes": synth.classes})
-    message = str(record[0].message)
-    assert str(synth.ann_file) in message and "skipped 2 " in message
-    assert "30" in message.split("ann ids")[1] and "31" in message.split("ann ids")[1]
+    messages = [str(r.message) for r in record]
+    assert len(messages) == 2 and all(str(synth.ann_file) in m for m in messages)
+    invalid, dangling = messages
+    assert "skipped 4 " in invalid and "zero-area" in invalid
+    assert sorted(invalid.split("ann ids: ")[1].rstrip(")").split(", ")) == ["30", "31", "32", "33"]
+    assert "skipped 1 " in dangling and "category_id" in dangling and dangling.endswith("(ann ids: 34)")
     ids = {tuple(i["bbox"]) for d in ds.data_list for i in d["instances"]}
     assert (5.0, 5.0, 5.0, 15.0) not in ids
+    # the crowd box without a segmentation and the annotation without iscrowd are kept, as mmdet keeps them
+    kept = {(i["bbox_label"], i["ignore_flag"], "mask" in i): tuple(i["bbox"]) for d in ds.data_list
+            for i in d["instances"]}
+    assert kept[(1, 1, False)] == (20.0, 22.0, 32.0, 34.0)
+    assert kept[(2, 0, True)] == (8.0, 16.0, 22.0, 28.0)
 
 
 def test_getitem_runs_pipeline_and_sets_sample_idx(dataset_kwargs):

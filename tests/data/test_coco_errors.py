@@ -63,10 +63,23 @@ def test_unknown_image_id(tmp_path):
         _load(_write(tmp_path, data))
 
 
-def test_unknown_category_id(tmp_path):
+def test_unknown_category_id_is_skipped_with_a_warning(tmp_path):
+    # mmdet skips an annotation whose category is not listed (its tests/data/coco_sample.json
+    # has one); visdet does the same, and says so instead of dropping it silently.
     data = _valid()
-    data["annotations"][0]["category_id"] = 99
-    with pytest.raises(ValueError, match=r"bad\.json: annotation 5 has unknown category_id 99"):
+    data["annotations"].append({**data["annotations"][0], "id": 6, "category_id": 99})
+    from visdet.data.datasets.coco import CocoAnnotationWarning
+
+    expected = r"bad\.json: skipped 1 annotation\(s\) with a category_id .*ids: 6\)"
+    with pytest.warns(CocoAnnotationWarning, match=expected):
+        ds = _load(_write(tmp_path, data))
+    assert [inst["bbox"] for inst in ds.data_list[0]["instances"]] == [[1, 1, 5, 5]]
+
+
+def test_missing_category_id(tmp_path):
+    data = _valid()
+    del data["annotations"][0]["category_id"]
+    with pytest.raises(ValueError, match=r"bad\.json: annotation 5 has no 'category_id'"):
         _load(_write(tmp_path, data))
 
 

@@ -106,12 +106,22 @@ def test_bad_inputs(kwargs, error, match):
         bbox_overlaps(**kwargs)
 
 
-@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16])
-def test_mixed_dtypes_promote_like_torch_arithmetic(low):
-    a, b = _boxes(0, 4), _boxes(1, 3)
-    mixed = bbox_overlaps(a.to(low), b)
-    assert mixed.dtype == torch.float32
-    assert torch.equal(mixed, bbox_overlaps(a.to(low).float(), b))
+@pytest.mark.parametrize(("low", "high"), [(torch.float16, torch.float32), (torch.bfloat16, torch.float32),
+                                           (torch.float32, torch.float64)])  # fmt: skip
+def test_mixed_dtypes_promote_like_torch_arithmetic(low, high):
+    # mmdet writes the IoU as plain tensor arithmetic and lets torch promote: each box
+    # set's area is computed in its own dtype, everything after in the promoted one.
+    a, b = _boxes(0, 4).to(low), _boxes(1, 3).to(high)
+    mixed = bbox_overlaps(a, b)
+    assert mixed.dtype == high
+    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])).to(high)
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wide = a.to(high)
+    wh = (torch.min(wide[:, None, 2:], b[None, :, 2:]) - torch.max(wide[:, None, :2], b[None, :, :2])).clamp(min=0)
+    overlap = wh[..., 0] * wh[..., 1]
+    expected = overlap / torch.clamp(area_a[:, None] + area_b[None, :] - overlap, min=1e-6)
+    assert torch.equal(mixed, expected)
+    assert bbox_overlaps(a[:0], b).dtype == high
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sized
-from typing import Any
 
 import numpy as np
 import torch
@@ -133,7 +132,9 @@ class AspectRatioBatchSampler:
         drop_last: drop the final incomplete batch.
     """
 
-    def __init__(self, sampler: Any, *, batch_size: int, drop_last: bool = False) -> None:
+    def __init__(self, sampler: Sampler, *, batch_size: int, drop_last: bool = False) -> None:
+        if not isinstance(sampler, Sampler):
+            raise TypeError(f"sampler must be a torch.utils.data.Sampler, got {type(sampler).__name__}")
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.sampler = sampler

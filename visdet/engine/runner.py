@@ -206,13 +206,14 @@ class Runner:
                 losses = self.loss_module(batch)
             total, terms = parse_losses(losses)
             self._check_finite(terms)
-            scaled = total.float() / self.window
+            scaled = total / self.window  # in the loss's own dtype, as mmengine's OptimWrapper scales it
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         if stepping:
             self._optimizer_step()
         self.iter += 1
         self.inner_iter += 1
-        values = torch.stack([v.detach().float() for v in terms.values()])
+        # logged in float64, so each value is the loss term's own value (mmengine logs `.item()`)
+        values = torch.stack([v.detach().to(torch.float64) for v in terms.values()])
         self.log_vars = dict(zip(terms, all_reduce_mean(values).tolist()))
         self.call_hook("after_train_iter")
 

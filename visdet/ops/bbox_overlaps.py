@@ -74,11 +74,6 @@ def bbox_overlaps(
     check_boxes(bboxes1, "bboxes1", batched=True)
     check_boxes(bboxes2, "bboxes2", batched=True)
     check_same_device([(bboxes1, "bboxes1"), (bboxes2, "bboxes2")])
-    if bboxes1.dtype != bboxes2.dtype:
-        # Mixed dtypes arise under autocast (fp16/bf16 proposals against fp32 gt boxes);
-        # mmdet's arithmetic promotes them, so the result has the promoted dtype here too.
-        common = torch.promote_types(bboxes1.dtype, bboxes2.dtype)
-        bboxes1, bboxes2 = bboxes1.to(common), bboxes2.to(common)
     if bboxes1.shape[:-2] != bboxes2.shape[:-2]:
         raise ValueError(
             "bboxes1 and bboxes2 must have the same leading (batch) dims, got "
@@ -90,10 +85,17 @@ def bbox_overlaps(
         raise ValueError(f"is_aligned=True needs as many bboxes1 as bboxes2, got {rows} and {cols}")
     if rows * cols == 0:
         shape = (*batch_shape, rows) if is_aligned else (*batch_shape, rows, cols)
-        return bboxes1.new_zeros(shape)
+        return bboxes1.new_zeros(shape, dtype=torch.promote_types(bboxes1.dtype, bboxes2.dtype))
 
     area1 = (bboxes1[..., 2] - bboxes1[..., 0]) * (bboxes1[..., 3] - bboxes1[..., 1])
     area2 = (bboxes2[..., 2] - bboxes2[..., 0]) * (bboxes2[..., 3] - bboxes2[..., 1])
+    if bboxes1.dtype != bboxes2.dtype:
+        # Mixed dtypes: fp16/bf16 proposals against fp32 gt boxes under autocast, or float32
+        # anchors (mmdet's grid_priors default) against float64 gt boxes. mmdet lets torch
+        # promote inside its arithmetic, so each area is computed in its own box dtype and
+        # everything after it in the promoted dtype; the same order here.
+        common = torch.promote_types(bboxes1.dtype, bboxes2.dtype)
+        bboxes1, bboxes2, area1, area2 = bboxes1.to(common), bboxes2.to(common), area1.to(common), area2.to(common)
 
     if is_aligned:
         first, second = bboxes1, bboxes2

@@ -8,7 +8,14 @@ The set is fixed (no randomness) and covers the cases a COCO reader must handle:
 * polygon masks (one with two parts), a compressed RLE (``counts`` a string), an
   uncompressed RLE (``counts`` a list), a crowd annotation (``iscrowd=1``), an
   annotation flagged ``ignore``, a box partly outside its image;
-* with ``with_invalid=True``: a zero-width box and a zero-area box (mmdet skips both).
+* with ``with_invalid=True``, the edge cases of mmdet's own ``tests/data/coco_sample.json``
+  that mmdet skips or flags: a zero-width box, a negative-width box, a sub-pixel box
+  (height 0.1), a box with ``area`` 0, an annotation whose ``category_id`` (99) is not
+  among ``categories``, a crowd annotation without ``segmentation`` and one annotation
+  without ``iscrowd`` at all;
+* with ``jitter_seed``: the same set with every box and polygon moved by a seeded
+  sub-pixel offset and the annotation list shuffled, so a differential test can draw
+  many sets that keep every edge case above.
 
 Layout: ``<root>/images/<file>`` and ``<root>/annotations.json``.
 """
@@ -98,8 +105,38 @@ def _annotations(with_invalid: bool) -> list[dict[str, Any]]:
              "area": 0.0, "iscrowd": 0, "segmentation": []},
             {"id": 31, "image_id": 1, "category_id": 7, "bbox": [5.0, 5.0, -3.0, 4.0],
              "area": 12.0, "iscrowd": 0, "segmentation": []},
+            {"id": 32, "image_id": 9, "category_id": 3, "bbox": [4.0, 4.0, 1.0, 0.1],
+             "area": 0.1, "iscrowd": 0, "segmentation": []},
+            {"id": 33, "image_id": 9, "category_id": 7, "bbox": [2.0, 20.0, 10.0, 10.0],
+             "area": 0.0, "iscrowd": 0, "segmentation": []},
+            {"id": 34, "image_id": 2, "category_id": 99, "bbox": [20.0, 20.0, 10.0, 10.0],
+             "area": 100.0, "iscrowd": 0, "segmentation": []},
+            {"id": 35, "image_id": 1, "category_id": 3, "bbox": [20.0, 22.0, 12.0, 12.0],
+             "area": 144.0, "iscrowd": 1},
+            {"id": 36, "image_id": 9, "category_id": 12, "bbox": [8.0, 16.0, 14.0, 12.0],
+             "area": 168.0, "segmentation": [[8.0, 16.0, 22.0, 16.0, 22.0, 28.0, 8.0, 28.0]]},
         ]  # fmt: skip
     return anns
+
+
+def _jitter(anns: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Move every box (and its polygons) by a seeded offset in quarter pixels; shuffle the list.
+
+    Widths, heights and areas are kept, so each degenerate box stays degenerate.
+    """
+    rng = np.random.default_rng(seed)
+    moved = []
+    for ann in anns:
+        dx, dy = (rng.integers(-6, 7, size=2) / 4.0).tolist()
+        ann = dict(ann)
+        x, y, w, h = ann["bbox"]
+        ann["bbox"] = [max(x + dx, 0.0), max(y + dy, 0.0), w, h]
+        seg = ann.get("segmentation")
+        if isinstance(seg, list) and seg:
+            dx, dy = ann["bbox"][0] - x, ann["bbox"][1] - y
+            ann["segmentation"] = [[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(poly)] for poly in seg]
+        moved.append(ann)
+    return [moved[i] for i in rng.permutation(len(moved))]
 
 
 def _draw_image(info: dict[str, Any], anns: list[dict[str, Any]]) -> np.ndarray:
@@ -113,12 +150,14 @@ def _draw_image(info: dict[str, Any], anns: list[dict[str, Any]]) -> np.ndarray:
     return img
 
 
-def write_coco_synth(root: str | Path, *, with_invalid: bool = False) -> CocoSynth:
+def write_coco_synth(root: str | Path, *, with_invalid: bool = False, jitter_seed: int | None = None) -> CocoSynth:
     """Write the synthetic set below ``root`` and return its paths.
 
     Args:
         root: target folder (created if needed).
-        with_invalid: also write two degenerate boxes (annotation ids 30 and 31).
+        with_invalid: also write the edge-case annotations (ids 30 to 36, see the module docstring).
+        jitter_seed: when given, move boxes by seeded quarter-pixel offsets and shuffle
+            the annotation list (see :func:`_jitter`).
 
     Returns:
         A :class:`CocoSynth` with the annotation file, the image folder and the JSON data.
@@ -126,6 +165,8 @@ def write_coco_synth(root: str | Path, *, with_invalid: bool = False) -> CocoSyn
     root = Path(root)
     img_dir = root / "images"
     anns = _annotations(with_invalid)
+    if jitter_seed is not None:
+        anns = _jitter(anns, jitter_seed)
     for info in IMAGES:
         path = img_dir / info["file_name"]
         path.parent.mkdir(parents=True, exist_ok=True)

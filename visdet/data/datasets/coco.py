@@ -8,7 +8,9 @@ categories (in file order, as pycocotools' ``getCatIds``) whose names are in
 
 The file is checked before use: errors name the file and the offending image or
 annotation id. Annotations mmdet skips (zero-area boxes, boxes narrower than 1 pixel or
-outside the image, ``ignore`` ones) are skipped here too, with a warning that counts them.
+outside the image, ``ignore`` ones, and ones whose ``category_id`` is not among the
+file's ``categories``, as in mmdet's own ``tests/data/coco_sample.json``) are skipped
+here too, with a warning that counts them and names their ids.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         if img["id"] in img_ids:
             _fail(ann_file, f"image id {img['id']} appears twice")
         img_ids.add(img["id"])
-    cat_ids = {cat.get("id") for cat in data["categories"]}
     for i, cat in enumerate(data["categories"]):
         if "id" not in cat or "name" not in cat:
             _fail(ann_file, f"category #{i} needs 'id' and 'name', got {cat}")
@@ -74,8 +75,8 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         ann_ids.add(ann_id)
         if ann.get("image_id") not in img_ids:
             _fail(ann_file, f"annotation {ann_id} refers to unknown image_id {ann.get('image_id')}")
-        if ann.get("category_id") not in cat_ids:
-            _fail(ann_file, f"annotation {ann_id} has unknown category_id {ann.get('category_id')}")
+        if "category_id" not in ann:
+            _fail(ann_file, f"annotation {ann_id} has no 'category_id'")
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
             _fail(ann_file, f"annotation {ann_id} needs 'bbox' [x, y, w, h], got {bbox!r}")
@@ -117,14 +118,24 @@ class CocoDataset(BaseDetDataset):
             img_info = coco.loadImgs([img_id])[0]
             anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
             data_list.append(self._parse_image(img_info, anns, skipped))
-        if skipped:
-            shown = ", ".join(str(i) for i in skipped[:20]) + (" ..." if len(skipped) > 20 else "")
-            warnings.warn(
-                f"{self.ann_file}: skipped {len(skipped)} annotation(s) with a zero-area box, "
-                f"a side < 1 pixel or no overlap with the image (ann ids: {shown})",
-                CocoAnnotationWarning,
-                stacklevel=2,
-            )
+        known = {cat["id"] for cat in data["categories"]}
+        invalid = set(skipped)
+        dangling = [
+            ann["id"]
+            for ann in data.get("annotations", [])
+            if ann["category_id"] not in known and ann["id"] not in invalid and not ann.get("ignore", False)
+        ]
+        for ids, why in (
+            (skipped, "a zero-area box, a side < 1 pixel or no overlap with the image"),
+            (dangling, "a category_id that 'categories' does not list"),
+        ):
+            if ids:
+                shown = ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else "")
+                warnings.warn(
+                    f"{self.ann_file}: skipped {len(ids)} annotation(s) with {why} (ann ids: {shown})",
+                    CocoAnnotationWarning,
+                    stacklevel=2,
+                )
         return data_list
 
     def _parse_image(

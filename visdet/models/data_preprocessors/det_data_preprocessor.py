@@ -62,9 +62,12 @@ class DetDataPreprocessor(nn.Module):
         if mean is not None and std is not None:
             if len(mean) not in (1, 3) or len(std) not in (1, 3):
                 raise ValueError(f"mean and std need 1 or 3 values, got {len(mean)} and {len(std)}")
-            # non-persistent, as in mmengine: the buffers never appear in a state_dict
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
+            # non-persistent, as in mmengine: the buffers never appear in a state_dict. Their
+            # dtype is torch's default float dtype, as mmengine's (float32 unless changed);
+            # `image.float()` below is mmengine's too, so a float64 default or `.double()`
+            # normalises the float32 pixels in float64, as mmengine does.
+            self.register_buffer("mean", torch.tensor([float(v) for v in mean]).view(-1, 1, 1), False)
+            self.register_buffer("std", torch.tensor([float(v) for v in std]).view(-1, 1, 1), False)
         self.pad_size_divisor = pad_size_divisor
         self.pad_value = pad_value
         self.channel_conversion = bgr_to_rgb or rgb_to_bgr

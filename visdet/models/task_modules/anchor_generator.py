@@ -86,17 +86,20 @@ class AnchorGenerator:
                 f"got scales={scales!r}, octave_base_scale={octave_base_scale!r}, "
                 f"scales_per_octave={scales_per_octave!r}"
             )
+        # Scales and ratios take torch's default float dtype, as mmdet's ``torch.Tensor(...)``
+        # does (float32 unless a float64 default is set); octave products in float64 first,
+        # as mmdet computes them with numpy.
+        default = torch.get_default_dtype()
         if scales is not None:
-            self.scales = torch.tensor(list(scales), dtype=torch.float32)
+            self.scales = torch.tensor([float(s) for s in scales], dtype=default)
         else:
-            # Products in float64 before the cast to fp32, as mmdet does with numpy.
             octave_scales = [
                 2 ** (i / scales_per_octave) * octave_base_scale for i in range(scales_per_octave)
             ]
-            self.scales = torch.tensor(octave_scales, dtype=torch.float32)
+            self.scales = torch.tensor(octave_scales, dtype=default)
         self.octave_base_scale = octave_base_scale
         self.scales_per_octave = scales_per_octave
-        self.ratios = torch.tensor(list(ratios), dtype=torch.float32)
+        self.ratios = torch.tensor([float(r) for r in ratios], dtype=default)
         self.scale_major = scale_major
         self.centers = centers
         self.center_offset = center_offset

@@ -1,0 +1,101 @@
+"""The precision a parity case runs at, and why deep cases run in float64.
+
+The problem. A whole ResNet, an FPN, a detector's loss or one training step sums
+millions of float32 products. The order of those sums is the kernel's choice: torch's
+CPU convolutions pick oneDNN or native code, AVX-512, AVX2 or SSE paths and split work
+by thread, so the last bits of a float32 result depend on the machine. For outputs that
+are badly conditioned (a gradient summed over thousands of positions, a BatchNorm bias
+gradient that nearly cancels) those last bits grow to 1e-3..1 relative: a float32 golden
+written on one CPU fails on another although visdet is right, and passes only where the
+kernels are bit-identical, which proves nothing about visdet against mmdet.
+
+The design. Such cases declare ``dtype="float64"``: inputs are drawn in float32 from
+the case's seed and promoted, both the reference and visdet build their modules and run
+with float64 as torch's default dtype, and the golden stores float64 tensors. The
+rounding of any kernel is then about 1e-16 relative; even amplified by 1e8 it stays far
+below the float64 tolerance in ``parity/tolerances.yaml`` (1e-8), while a real
+difference (a changed constant, a swapped operator, a different algorithm) moves
+results by far more. Outputs that are exact (indices, labels, counts) stay exact.
+Shallow cases (single ops, losses, transforms, the data pipeline) keep float32: their
+results are a handful of correctly rounded operations and do not move between CPUs,
+which ``parity/test_portability.py`` checks under every CPU setting we can reach.
+
+What float64 needs on the reference side (:func:`reference_precision`):
+
+* mmcv's compiled ``nms`` has no float64 CPU kernel (``expected scalar type Float but
+  found Double``). The reference runs it on the float32-rounded boxes and scores and
+  applies the keep indices to the float64 tensors. Keep indices only change when an IoU
+  sits within float32 rounding of the threshold, or scores tie after rounding; the
+  cases' random inputs are far from both, and the exact comparison of the indices that
+  follow would show it.
+* mmengine's ``ImgDataPreprocessor`` casts the batch with ``.float()``. Cases that go
+  through a data preprocessor promote its output to float64 before the network (both
+  sides, explicitly, with :func:`to_default_float`); normalising uint8 pixels is two
+  correctly rounded operations per element, the same on every CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def promote(tensors: Mapping[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+    """Float32 tensors of ``tensors`` converted to ``dtype``; every other tensor as it is."""
+    target = DTYPES[dtype]
+    return {k: v.to(target) if v.dtype == torch.float32 else v for k, v in tensors.items()}
+
+
+def to_default_float(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in torch's current default float dtype (float64 inside a float64 case)."""
+    return tensor.to(torch.get_default_dtype())
+
+
+@contextlib.contextmanager
+def precision(dtype: str) -> Iterator[None]:
+    """Run the body with ``dtype`` as torch's default float dtype, restoring it after."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(DTYPES[dtype])
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+class _Float32Nms:
+    """Stands in for mmcv's ``_ext`` module inside ``mmcv.ops.nms``: float64 in, float32 kernel."""
+
+    def __init__(self, ext: Any) -> None:
+        self._ext = ext
+
+    def nms(self, bboxes: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        if bboxes.dtype == torch.float64:
+            bboxes, scores = bboxes.float(), scores.float()
+        return self._ext.nms(bboxes, scores, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ext, name)
+
+
+@contextlib.contextmanager
+def reference_precision(dtype: str) -> Iterator[None]:
+    """:func:`precision` plus, for float64, the reference adapters described above."""
+    with precision(dtype):
+        if dtype != "float64":
+            yield
+            return
+        import importlib
+
+        # `import mmcv.ops.nms as m` gives the function that mmcv.ops re-exports, not the module
+        mmcv_nms = importlib.import_module("mmcv.ops.nms")
+        original = mmcv_nms.ext_module
+        mmcv_nms.ext_module = _Float32Nms(original)
+        try:
+            yield
+        finally:
+            mmcv_nms.ext_module = original
