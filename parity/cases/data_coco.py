@@ -136,10 +136,12 @@ def _pipeline_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _pipeline_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.build import build_pipeline
     from visdet.data.datasets import CocoDataset
 
     synth = _synth(params)
-    return _pipeline_outputs(CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE), params["np_seed"])
+    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=build_pipeline(PIPELINE))
+    return _pipeline_outputs(dataset, params["np_seed"])
 
 
 register(Case(
@@ -296,12 +298,13 @@ def _batch_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.build import build_pipeline
     from visdet.data.collate import pseudo_collate
     from visdet.data.datasets import CocoDataset
     from visdet.models.data_preprocessors import DetDataPreprocessor
 
     synth = _synth(params)
-    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+    dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=build_pipeline(PIPELINE))
     seed_numpy(params["np_seed"])
     data = pseudo_collate([dataset[i] for i in range(len(dataset))])
     metas = [dict(sample.metainfo) for sample in data["data_samples"]]
