@@ -60,3 +60,10 @@ def test_training_needs_its_sections(tmp_path):
     del cfg["optim_wrapper"]
     with pytest.raises(ConfigError, match="training needs the section"):
         build_runner(cfg)
+
+
+def test_a_given_model_replaces_the_model_section(tmp_path):
+    cfg = _config(tmp_path)
+    model = build_runner(cfg).model
+    del cfg["model"]
+    assert build_runner(cfg, model=model).model is model

@@ -68,7 +68,8 @@ def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, so
         ConfigError: The config is invalid (before anything is built), naming the path.
     """
     config = cfg if isinstance(cfg, VisdetConfig) else validate_config(cfg, source=source)
-    missing = [name for name in REQUIRED if getattr(config, name) is None and not (name == "model" and model)]
+    given = {"model"} if model is not None else set()
+    missing = [name for name in REQUIRED if getattr(config, name) is None and name not in given]
     if missing:
         raise ConfigError(f"{source or 'the config'}: training needs the section(s) {', '.join(missing)}")
     seed = config.randomness.seed
