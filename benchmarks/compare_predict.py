@@ -72,13 +72,13 @@ def build_models(score_thr: float) -> tuple[torch.nn.Module, torch.nn.Module]:
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    from visdet.models.builders import build_faster_rcnn
+    from visdet.build import build_model
 
     register_all_modules()
     cfg = mmdet_config(score_thr)
     torch.manual_seed(0)
     ref = MODELS.build(cfg.model)
-    model = build_faster_rcnn(cfg.model.to_dict())
+    model = build_model(cfg.model.to_dict())
     model.load_state_dict(ref.state_dict(), strict=True)
     return model.eval(), ref.eval()
 

@@ -7,6 +7,19 @@ import torch
 from benchmarks._common import IMPLS, generator, load
 from benchmarks._modules import _ModuleBench, mmdet_component
 
+# visdet before the config boundary (visdet.build) had one builder function per part
+OLD_BUILDERS = "visdet.models.builders.faster_rcnn"
+
+
+def visdet_component(kind: str, cfg: dict, old_builder: str, *old_args: object) -> torch.nn.Module:
+    """Build a visdet part from its config, with this commit's API or an older one (asv compares both)."""
+    try:
+        build = load("visdet.build:build_component")
+    except NotImplementedError:
+        return load(f"{OLD_BUILDERS}:{old_builder}")(cfg, *old_args)
+    return build(kind, cfg)
+
+
 RPN_HEAD = {
     "in_channels": 256,
     "feat_channels": 256,
@@ -41,8 +54,7 @@ class RPNHead(_ModuleBench):
         if impl == "mmdet":
             return mmdet_component("mmdet.models.dense_heads:RPNHead")(**RPN_HEAD)
         # visdet's heads take built parts; its config boundary builds them from the dict
-        build = load("visdet.models.builders.faster_rcnn:build_rpn_head")
-        return build({"type": "RPNHead", **RPN_HEAD}, None, None)
+        return visdet_component("dense_head", {"type": "RPNHead", **RPN_HEAD}, "build_rpn_head", None, None)
 
     def make_inputs(self, size):
         gen = generator()
@@ -67,8 +79,7 @@ class Shared2FCBBoxHead(_ModuleBench):
         if impl == "mmdet":
             path = "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead"
             return mmdet_component(path)(**BBOX_HEAD)
-        build = load("visdet.models.builders.faster_rcnn:build_bbox_head")
-        return build({"type": "Shared2FCBBoxHead", **BBOX_HEAD}, "bbox_head")
+        return visdet_component("bbox_head", {"type": "Shared2FCBBoxHead", **BBOX_HEAD}, "build_bbox_head", "bbox_head")
 
     def make_inputs(self, size):
         return (torch.randn(size, 256, 7, 7, generator=generator()).requires_grad_(True),)

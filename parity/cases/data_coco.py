@@ -160,10 +160,11 @@ def _pipeline_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _pipeline_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.build import build_pipeline
     from visdet.data.datasets import CocoDataset
 
     with _synth(inputs) as synth:
-        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=build_pipeline(PIPELINE))
         return _pipeline_outputs(dataset, int(inputs["np_seed"]))
 
 
@@ -326,12 +327,13 @@ def _batch_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.build import build_pipeline
     from visdet.data.collate import pseudo_collate
     from visdet.data.datasets import CocoDataset
     from visdet.models.data_preprocessors import DetDataPreprocessor
 
     with _synth(inputs) as synth:
-        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=PIPELINE)
+        dataset = CocoDataset(**_dataset_kwargs(params, synth), pipeline=build_pipeline(PIPELINE))
         seed_numpy(int(inputs["np_seed"]))
         data = pseudo_collate([dataset[i] for i in range(len(dataset))])
     metas = [dict(sample.metainfo) for sample in data["data_samples"]]

@@ -2,7 +2,7 @@
 PhotoMetricDistortion, LoadImageFromFile, PackDetInputs) against mmdet/mmcv.
 
 Each case gives a transform config in mmdet's shape; the reference builds it with mmdet's
-``TRANSFORMS`` registry, visdet with :func:`visdet.data.transforms.build_transform`, from
+``TRANSFORMS`` registry, visdet with ``visdet.build.build_component("transform", ...)``, from
 the same dict. Random transforms run after seeding numpy's global RNG with ``np_seed``.
 """
 
@@ -50,9 +50,9 @@ def _mmdet_transform(cfg: Mapping[str, Any]) -> Any:
 
 
 def _visdet_transform(cfg: Mapping[str, Any]) -> Any:
-    from visdet.data.transforms import build_transform
+    from visdet.build import build_component
 
-    return build_transform(_config(cfg))
+    return build_component("transform", _config(cfg))
 
 
 def _ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:

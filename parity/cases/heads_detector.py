@@ -103,10 +103,11 @@ def _rpn_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _rpn_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
-    from visdet.models.builders.faster_rcnn import build_rpn_head
+    from visdet.build import build_component
     from visdet.structures import Instances
 
-    head = build_rpn_head(_rpn_cfg(params), params["train_cfg"], params["test_cfg"])
+    cfg = {**_rpn_cfg(params), "train_cfg": params["train_cfg"]["rpn"], "test_cfg": params["test_cfg"]["rpn"]}
+    head = build_component("dense_head", cfg)
     load_state(head, tensors)
     gts = [Instances(bboxes=b, labels=lab) for b, lab in gt_lists(params, tensors, zero_labels=True)]
     img_metas = metas(params)
@@ -198,9 +199,9 @@ def _extractor_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _extractor_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
-    from visdet.models.builders.faster_rcnn import build_roi_extractor
+    from visdet.build import build_component
 
-    return _extractor_run(build_roi_extractor(_extractor_cfg(params), "extractor"), params, tensors)
+    return _extractor_run(build_component("roi_extractor", _extractor_cfg(params)), params, tensors)
 
 
 _EXTRACTOR_PARAMS = {
@@ -281,11 +282,11 @@ def _bbox_head_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _bbox_head_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
-    from visdet.models.builders.faster_rcnn import build_bbox_head
+    from visdet.build import build_component
     from visdet.models.roi_heads import RCNNTestConfig
     from visdet.models.roi_heads.bbox_loss import bbox_head_loss
 
-    head = build_bbox_head(_bbox_head_cfg(params), "bbox_head")
+    head = build_component("bbox_head", _bbox_head_cfg(params))
     load_state(head, tensors)
 
     def loss_fn(*args):

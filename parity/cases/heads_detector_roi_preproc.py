@@ -91,10 +91,10 @@ def _roi_head_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _roi_head_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
-    from visdet.models.builders.faster_rcnn import build_roi_head
+    from visdet.build import build_component
     from visdet.structures import Instances
 
-    head = build_roi_head(_roi_head_cfg(params), {"rcnn": params["train_cfg"]}, None)
+    head = build_component("roi_head", {**_roi_head_cfg(params), "train_cfg": params["train_cfg"]})
     load_state(head, tensors)
     rpn_results = [Instances(bboxes=p.clone()) for p in _split_proposals(params, tensors)]
     gts = [Instances(bboxes=b, labels=lab) for b, lab in gt_lists(params, tensors)]

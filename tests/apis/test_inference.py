@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from visdet import build_detector, inference_detector, init_detector, load_checkpoint
+from visdet.build import build_pipeline
 from visdet.config import ConfigError
 from visdet.data.transforms import Compose
 
@@ -41,7 +42,7 @@ def test_inference_matches_manual_pipeline_preprocess_and_predict(tiny_config, t
     model = init_detector(tiny_config, tiny_checkpoint)
     result = inference_detector(model, scene_file)
     # the same steps by hand: the config's test pipeline, the preprocessor, predict
-    packed = Compose(model.cfg["test_pipeline"])({"img_path": scene_file, "img_id": 0})
+    packed = Compose(build_pipeline(model.cfg["test_pipeline"]))({"img_path": scene_file, "img_id": 0})
     batch, metas = model.data_preprocessor([packed["inputs"]], [packed["data_samples"].metainfo])
     with torch.no_grad():
         expected = model.predict(batch, metas, rescale=True)[0]
@@ -54,7 +55,7 @@ def test_results_are_in_original_image_coordinates(tiny_config, tiny_checkpoint)
     model = init_detector(tiny_config, tiny_checkpoint)
     image = scene(240, 320)  # the pipeline resizes it to fit 96x64
     result = inference_detector(model, image)
-    packed = Compose(model.cfg["test_pipeline"][1:])(
+    packed = Compose(build_pipeline(model.cfg["test_pipeline"][1:]))(
         {"img": image, "img_shape": image.shape[:2], "ori_shape": image.shape[:2]})
     batch, metas = model.data_preprocessor([packed["inputs"]], [packed["data_samples"].metainfo])
     with torch.no_grad():

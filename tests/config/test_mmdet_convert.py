@@ -6,8 +6,9 @@ import pytest
 
 from visdet.cli import main
 from visdet.config import ConfigError, load_config, load_config_tree
-from visdet.config.mmdet_convert import convert_mmdet_config, read_mmdet_config
-from visdet.config.schemas import validate_config
+from visdet.config.mmdet_convert import read_mmdet_config
+from visdet.engine.components import validate_config
+from visdet.engine.components.convert import convert_mmdet_config
 
 CONFIGS = Path(__file__).parents[1] / "data" / "mmdet_configs"
 FASTER_RCNN = CONFIGS / "faster_rcnn" / "faster-rcnn_r50_fpn_1x_coco.py"

@@ -4,9 +4,10 @@ import json
 import pytest
 import yaml
 
+from visdet.build import REGISTRIES
 from visdet.cli import main
 from visdet.config import ConfigError, list_presets, load_config
-from visdet.config.schemas import SCHEMAS, config_json_schema, validate_config
+from visdet.engine.components import config_json_schema, validate_config
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,9 @@ def test_missing_required_key_and_several_errors(full_config):
 
 
 def test_every_registered_schema_forbids_extra_keys():
-    assert len(SCHEMAS) >= 30
-    for name, schema in SCHEMAS.items():
+    schemas = {name: schema for reg in REGISTRIES.values() for name, schema in reg.items()}
+    assert len(schemas) >= 45
+    for name, schema in schemas.items():
         assert schema.model_config.get("extra") == "forbid", name
 
 

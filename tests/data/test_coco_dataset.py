@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
+from visdet.build import build_pipeline
 from visdet.data.datasets import CocoAnnotationWarning, CocoDataset
 
 
@@ -93,7 +94,7 @@ def test_degenerate_boxes_warn_with_count_file_and_ids(tmp_path):
 
 
 def test_getitem_runs_pipeline_and_sets_sample_idx(dataset_kwargs):
-    ds = _ds(dataset_kwargs, pipeline=[{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations"}])
+    ds = _ds(dataset_kwargs, pipeline=build_pipeline([{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations"}]))
     item = ds[1]
     assert item["sample_idx"] == 1
     assert item["img"].shape[:2] == (item["height"], item["width"])

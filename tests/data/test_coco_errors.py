@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from visdet.build import build_pipeline
 from visdet.data.datasets import CocoDataset
 from visdet.data.transforms import LoadImageFromFile
 
@@ -127,7 +128,7 @@ def test_unknown_segmentation_format(tmp_path, seg):
 
 def test_missing_image_file_names_path_and_id(dataset_kwargs, synth):
     (synth.img_dir / "a.png").unlink()
-    ds = CocoDataset(**dataset_kwargs, pipeline=[{"type": "LoadImageFromFile"}], test_mode=True)
+    ds = CocoDataset(**dataset_kwargs, pipeline=build_pipeline([{"type": "LoadImageFromFile"}]), test_mode=True)
     with pytest.raises(FileNotFoundError, match=r"a\.png.*img_id=1"):
         ds[0]
 
@@ -135,7 +136,7 @@ def test_missing_image_file_names_path_and_id(dataset_kwargs, synth):
 def test_truncated_jpeg_names_path_and_id(dataset_kwargs, synth):
     path = synth.img_dir / "b.jpg"
     path.write_bytes(path.read_bytes()[:20])
-    ds = CocoDataset(**dataset_kwargs, pipeline=[{"type": "LoadImageFromFile"}], test_mode=True)
+    ds = CocoDataset(**dataset_kwargs, pipeline=build_pipeline([{"type": "LoadImageFromFile"}]), test_mode=True)
     with pytest.raises(ValueError, match=r"b\.jpg.*img_id=2.*truncated"):
         ds[1]
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from visdet.build import build_pipeline
 from visdet.data.collate import pseudo_collate
 from visdet.data.loader import build_dataloader
 from visdet.data.samplers import AspectRatioBatchSampler, DefaultSampler, InfiniteSampler
@@ -82,7 +83,7 @@ def test_loader_over_coco(dataset_kwargs):
 
     pipeline = [{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations"},
                 {"type": "Resize", "scale": (64, 48), "keep_ratio": True}, {"type": "PackDetInputs"}]  # fmt: skip
-    ds = CocoDataset(**dataset_kwargs, pipeline=pipeline)
+    ds = CocoDataset(**dataset_kwargs, pipeline=build_pipeline(pipeline))
     np.random.seed(0)
     loader = build_dataloader(ds, batch_size=2, seed=0, aspect_ratio_batches=True)
     batches = list(loader)

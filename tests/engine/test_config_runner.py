@@ -2,14 +2,15 @@ import pytest
 import torch
 
 from visdet.apis.simple_runner import SimpleRunner
+from visdet.config import ConfigError
 from visdet.engine.config_runner import build_runner
 from visdet.engine.progressive_resize import ProgressiveResizeHook
-from visdet.models.builders import faster_rcnn_r50_fpn
 from visdet.testing.coco_synth import write_coco_synth
+from visdet.testing.tiny_models import faster_rcnn_config
 
 
 def _config(tmp_path, **overrides):
-    model = faster_rcnn_r50_fpn(3)
+    model = faster_rcnn_config(3)
     model["backbone"].update(depth=18, base_channels=4)
     model["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
     model["rpn_head"].update(in_channels=8, feat_channels=8)
@@ -40,8 +41,29 @@ def test_optim_wrapper_and_visdet_options_reach_the_runner(tmp_path):
 
 def test_unsupported_sections_are_named(tmp_path):
     cfg = _config(tmp_path, **{"param_scheduler": [{"type": "PolyLR", "by_epoch": False}]})
-    with pytest.raises(ValueError, match=r"param_scheduler\[0\].type 'PolyLR'"):
+    with pytest.raises(ConfigError, match=r"param_scheduler\[0\].type: unknown type 'PolyLR'"):
         build_runner(cfg)
     cfg = _config(tmp_path, **{"optim_wrapper.paramwise_cfg": {"dcn_offset_lr_mult": 0.1}})
-    with pytest.raises(KeyError, match="dcn_offset_lr_mult"):
+    with pytest.raises(ConfigError, match="optim_wrapper.paramwise_cfg.dcn_offset_lr_mult: unknown key"):
         build_runner(cfg)
+
+
+def test_auto_scale_lr_scales_by_the_total_batch_size(tmp_path):
+    cfg = _config(tmp_path, **{"auto_scale_lr": {"enable": True, "base_batch_size": 4}, "param_scheduler": []})
+    runner = build_runner(cfg)
+    assert runner.optimizer.param_groups[0]["lr"] == pytest.approx(2e-3 * 1 / 4)  # batch 1, one process
+    assert build_runner(_config(tmp_path, param_scheduler=[])).optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)
+
+
+def test_training_needs_its_sections(tmp_path):
+    cfg = _config(tmp_path)
+    del cfg["optim_wrapper"]
+    with pytest.raises(ConfigError, match="training needs the section"):
+        build_runner(cfg)
+
+
+def test_a_given_model_replaces_the_model_section(tmp_path):
+    cfg = _config(tmp_path)
+    model = build_runner(cfg).model
+    del cfg["model"]
+    assert build_runner(cfg, model=model).model is model

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from visdet.build import build_model
 from visdet.engine.precision import autocast
-from visdet.models.builders import build_faster_rcnn
 from visdet.structures import Instances
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
@@ -10,7 +10,7 @@ from visdet.testing.tiny_models import tiny_faster_rcnn_config
 def _model():
     cfg = tiny_faster_rcnn_config(3)
     torch.manual_seed(0)
-    return build_faster_rcnn(cfg)
+    return build_model(cfg)
 
 
 # Under autocast, proposals come out in bf16 while gt boxes stay fp32; bbox_overlaps

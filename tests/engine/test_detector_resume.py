@@ -1,10 +1,10 @@
 import torch
 
+from visdet.build import build_model, build_pipeline
 from visdet.data import CocoDataset, build_dataloader
 from visdet.engine import Runner
 from visdet.engine.hooks import CheckpointHook, Hook
 from visdet.engine.optim import build_optimizer, build_scheduler
-from visdet.models.builders import build_faster_rcnn
 from visdet.testing.coco_synth import write_coco_synth
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
@@ -12,7 +12,7 @@ from visdet.testing.tiny_models import tiny_faster_rcnn_config
 def _model():
     cfg = tiny_faster_rcnn_config(3)
     torch.manual_seed(0)
-    return build_faster_rcnn(cfg)
+    return build_model(cfg)
 
 
 class Record(Hook):
@@ -41,7 +41,7 @@ def _run(synth, work_dir, hooks, resume=False):
         {"type": "PackDetInputs"},
     ]
     dataset = CocoDataset(ann_file=str(synth.ann_file), metainfo={"classes": synth.classes},
-                          data_prefix={"img": str(synth.img_dir)}, pipeline=pipeline)  # fmt: skip
+                          data_prefix={"img": str(synth.img_dir)}, pipeline=build_pipeline(pipeline))  # fmt: skip
     loader = build_dataloader(dataset, batch_size=2, seed=0)
     model = _model()
     optimizer = build_optimizer(model, name="sgd", lr=0.01)

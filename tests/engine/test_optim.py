@@ -2,14 +2,14 @@ import pytest
 import torch
 from torch import nn
 
+from visdet.build import build_model
 from visdet.engine.optim import build_optimizer, detector_layer_groups, layerwise_lr_mults
-from visdet.models.builders import build_faster_rcnn
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def tiny_faster_rcnn():
     cfg = tiny_faster_rcnn_config(3)
-    return build_faster_rcnn(cfg)
+    return build_model(cfg)
 
 
 def lr_of(optimizer):

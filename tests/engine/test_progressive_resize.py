@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from visdet.build import build_pipeline
 from visdet.data import CocoDataset, build_dataloader
 from visdet.engine import Runner
 from visdet.engine.progressive_resize import ProgressiveResizeHook
@@ -32,7 +33,7 @@ def _dataset(tmp_path):
         {"type": "PackDetInputs"},
     ]
     return CocoDataset(ann_file=str(synth.ann_file), metainfo={"classes": synth.classes},
-                       data_prefix={"img": str(synth.img_dir)}, pipeline=pipeline)  # fmt: skip
+                       data_prefix={"img": str(synth.img_dir)}, pipeline=build_pipeline(pipeline))  # fmt: skip
 
 
 @pytest.mark.parametrize("num_workers", [0, 1])  # 1: the worker process sees the new scale

@@ -11,7 +11,7 @@ from visdet.apis.simple_runner import (
     list_schedules,
     show_preset,
 )
-from visdet.engine.config_runner import scheduler_settings
+from visdet.engine.components.schedulers import scheduler_settings
 from visdet.testing.coco_synth import write_coco_synth
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 

@@ -10,9 +10,9 @@ from visdet.testing.coco_synth import write_coco_synth
 
 
 def _config_file(tmp_path):
-    from visdet.models.builders import faster_rcnn_r50_fpn
+    from visdet.testing.tiny_models import faster_rcnn_config
 
-    model = faster_rcnn_r50_fpn(3)
+    model = faster_rcnn_config(3)
     model["backbone"].update(depth=18, base_channels=4)
     model["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
     model["rpn_head"].update(in_channels=8, feat_channels=8)
@@ -44,3 +44,15 @@ def test_train_command_runs_and_reports_bad_input(tmp_path, capsys):
     assert code == 2 and "gone.pth" in capsys.readouterr().err
     code = main(["train", str(path), "--work-dir", str(work), "--set", "train_dataloader.batch_size=64"])
     assert code == 2 and "larger than the training set" in capsys.readouterr().err
+
+
+def test_train_validates_the_config_before_building_anything(tmp_path, capsys):
+    path = _config_file(tmp_path)
+    work = tmp_path / "never"
+    code = main(["train", str(path), "--work-dir", str(work), "--set", "optim_wrapper.optimizer.momentun=0.9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "optim_wrapper.optimizer.momentun: unknown key; did you mean 'momentum'?" in err
+    assert str(path) in err and not work.exists()
+    code = main(["train", str(path), "--work-dir", str(work), "--set", "visdet.precison=bf16"])
+    assert code == 2 and "visdet.precison: unknown key; did you mean 'precision'?" in capsys.readouterr().err
+    assert not work.exists()

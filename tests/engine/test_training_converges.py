@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from visdet.apis.simple_runner import SimpleRunner
-from visdet.models.builders import faster_rcnn_r50_fpn
+from visdet.testing.tiny_models import faster_rcnn_config
 
 SLOW = os.environ.get("VISDET_SLOW") == "1"
 CLASSES = ("red_box", "blue_disc")
@@ -45,7 +45,7 @@ def write_shapes(root, *, num_images, seed):
 
 
 def small_faster_rcnn():
-    cfg = faster_rcnn_r50_fpn(len(CLASSES))
+    cfg = faster_rcnn_config(len(CLASSES))
     cfg["backbone"].update(depth=18, base_channels=16, frozen_stages=-1, norm_eval=False)
     cfg["neck"].update(in_channels=[16, 32, 64, 128], out_channels=32)
     cfg["rpn_head"].update(in_channels=32, feat_channels=32)

@@ -3,14 +3,14 @@ import io
 
 import torch
 
-from visdet.models.builders import build_faster_rcnn
+from visdet.build import build_model
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
 
 def _tiny():
     cfg = tiny_faster_rcnn_config(3)
     torch.manual_seed(0)
-    return build_faster_rcnn(cfg).eval()
+    return build_model(cfg).eval()
 
 
 def test_detector_survives_torch_save_and_deepcopy():

@@ -2,8 +2,10 @@
 
 Accepted configs: a preset name (``"faster_rcnn_r50_fpn"``), a YAML path, an mmdet 3.x
 Python config path, a whole config dict (with ``model``), or a model dict. The model
-section is validated against :class:`~visdet.config.schemas.FasterRCNNSchema` first,
-so mistakes are reported with their config path before anything is built.
+section goes through the config boundary (:func:`visdet.build.build_model`): its
+``train_cfg``/``test_cfg`` are routed onto the heads and it is validated against the
+registered schemas first, so mistakes are reported with their config path before
+anything is built; any registered detector type works.
 """
 
 from __future__ import annotations
@@ -56,20 +58,14 @@ def build_detector(config: str | os.PathLike[str] | Mapping[str, Any]) -> nn.Mod
             ``model`` dict of one (mmdet's keyword names).
 
     Returns:
-        The detector (``predict``, ``loss``, ``forward``); its ``state_dict`` keys are
-        mmdet's for the same config.
+        The detector (``predict``, ``loss``, ``forward``, ``num_classes``,
+        ``dataset_meta``); its ``state_dict`` keys are mmdet's for the same config.
 
     Raises:
         ConfigError: For unknown presets, unreadable files and invalid model configs,
             naming the config path of the problem.
     """
-    from visdet.config.schemas import FasterRCNNSchema, validate
-    from visdet.models.builders import build_faster_rcnn  # models load on first use
+    from visdet.build import build_model  # models load on first use
 
-    model_cfg = load_detector_config(config)["model"]
-    validate(model_cfg, FasterRCNNSchema, prefix="model")
-    try:
-        return build_faster_rcnn(model_cfg)
-    except (KeyError, ValueError, TypeError) as err:
-        message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
-        raise ConfigError(f"cannot build the model: {message}") from err
+    source = os.fspath(config) if isinstance(config, (str, os.PathLike)) else ""
+    return build_model(load_detector_config(config)["model"], source=source)

@@ -44,9 +44,10 @@ def test_pipeline_config(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _class_names(model: nn.Module) -> tuple[str, ...]:
+    """COCO's names for 80 classes, else ``class_<i>`` (every detector exposes ``num_classes``)."""
     from visdet.data.datasets.coco_classes import COCO_CLASSES
 
-    num_classes = int(model.roi_head.bbox_head.num_classes)
+    num_classes = int(model.num_classes)
     if num_classes == len(COCO_CLASSES):
         return COCO_CLASSES
     return tuple(f"class_{i}" for i in range(num_classes))
@@ -135,12 +136,14 @@ def _start(image: ImageInput, index: int, to_float32: bool) -> dict[str, Any]:
 
 
 def _prepare(images: Sequence[ImageInput], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from visdet.build import build_pipeline
     from visdet.data.transforms import Compose
 
     first = steps[0] if steps else {}
     loads_file = first.get("type") == "LoadImageFromFile"
-    file_pipeline = Compose(steps)
-    array_pipeline = Compose(steps[1:] if loads_file else steps)
+    transforms = build_pipeline(steps, where="test pipeline")
+    file_pipeline = Compose(transforms)
+    array_pipeline = Compose(transforms[1:] if loads_file else transforms)
     to_float32 = bool(first.get("to_float32", False)) if loads_file else False
     packed = []
     for index, image in enumerate(images):

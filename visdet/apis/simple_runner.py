@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from visdet.build import num_classes_override
 from visdet.config import find_preset, list_presets, merge, resolve_config
 
 LOCAL_COCO_KEYS = frozenset({"train_ann", "train_images", "val_ann", "val_images", "classes"})
@@ -100,7 +101,7 @@ def local_coco(spec: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, An
                 "data_prefix": {"img": spec.get("train_images", "")},
             }
         },  # fmt: skip
-        "model": {"roi_head": {"bbox_head": {"num_classes": len(classes)}}},
+        "model": num_classes_override(base.get("model") or {}, len(classes)),
     }
     if spec.get("val_ann"):
         val = {"dataset": {"data_root": "", "ann_file": spec["val_ann"], "metainfo": meta,

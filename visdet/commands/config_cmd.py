@@ -1,9 +1,12 @@
 """``visdet config``: show, validate, convert configs; list presets; write the JSON Schema.
 
-* ``visdet config show CONFIG``: the ``_base_`` inheritance tree and the resolved YAML.
+* ``visdet config show CONFIG [--defaults]``: the ``_base_`` inheritance tree and the
+  resolved YAML; with ``--defaults``, validated, every default of the schemas filled in
+  and mmdet's ``train_cfg``/``test_cfg`` shown on the heads that use them.
 * ``visdet config validate CONFIG``: check against the schemas; exit 2 with the errors.
 * ``visdet config convert MMDET.py -o OUT.yaml``: mmdet 3.x Python config to visdet YAML.
-* ``visdet config schema -o schema.json``: JSON Schema for editors (yaml-language-server).
+* ``visdet config schema -o schema.json``: JSON Schema for editors (yaml-language-server);
+  ``--kinds`` lists the registered types of every component kind instead.
 * ``visdet config list``: the packaged presets.
 
 CONFIG is a preset name, a YAML path or an mmdet ``.py`` path.
@@ -36,6 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
     show = commands.add_parser("show", help="print the inheritance tree and the resolved config")
     show.add_argument("config", help="preset name, YAML path or mmdet .py path")
+    show.add_argument("--defaults", action="store_true", help="validate and fill in every default of the schemas")
     show.set_defaults(handler=_show)
 
     validate = commands.add_parser("validate", help="validate a config against the schemas")
@@ -49,6 +53,7 @@ def add_parser(subparsers: Any) -> None:
 
     schema = commands.add_parser("schema", help="write the JSON Schema of config files")
     schema.add_argument("-o", "--output", help="JSON file to write (default: print)")
+    schema.add_argument("--kinds", action="store_true", help="list the registered types of each component kind")
     schema.set_defaults(handler=_schema)
 
     listing = commands.add_parser("list", help="list the packaged presets")
@@ -73,14 +78,20 @@ def _show(args: argparse.Namespace) -> int:
     node = load_config_tree(args.config)
     print("# inheritance (_base_ tree):")
     print("\n".join(f"#   {line}" for line in node.render().splitlines()))
-    sys.stdout.write(to_yaml(node.config))
+    config = node.config
+    if args.defaults:
+        from visdet.engine.components import validate_config
+
+        print("# with every default of the schemas (train_cfg/test_cfg routed onto the heads)")
+        config = validate_config(config, source=args.config).model_dump(mode="json", exclude_none=True)
+    sys.stdout.write(to_yaml(config))
     return 0
 
 
 @guarded("config validate")
 def _validate(args: argparse.Namespace) -> int:
     from visdet.config.loader import load_config
-    from visdet.config.schemas import validate_config
+    from visdet.engine.components import validate_config
 
     validate_config(load_config(args.config), source=args.config)
     print(f"{args.config}: valid")
@@ -89,8 +100,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 @guarded("config convert")
 def _convert(args: argparse.Namespace) -> int:
-    from visdet.config.mmdet_convert import convert_mmdet_config, to_yaml
-    from visdet.config.schemas import validate_config
+    from visdet.config.mmdet_convert import to_yaml
+    from visdet.engine.components import validate_config
+    from visdet.engine.components.convert import convert_mmdet_config
 
     if not args.source.endswith(".py"):
         raise ValueError(f"expected an mmdet Python config (.py), got {args.source}")
@@ -109,8 +121,13 @@ def _convert(args: argparse.Namespace) -> int:
 
 @guarded("config schema")
 def _schema(args: argparse.Namespace) -> int:
-    from visdet.config.schemas import config_json_schema
+    from visdet.build import KINDS, registry
+    from visdet.engine.components import config_json_schema
 
+    if args.kinds:
+        lines = [f"{kind}: {', '.join(registry(kind).names())}" for kind in KINDS]
+        _emit("\n".join(lines) + "\n", args.output)
+        return 0
     _emit(json.dumps(config_json_schema(), indent=2) + "\n", args.output)
     return 0
 

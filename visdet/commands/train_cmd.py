@@ -4,7 +4,10 @@
 preset name, which is combined with the ``coco_detection`` dataset, ``sgd`` optimizer
 and ``1x`` schedule presets (change them with ``--dataset``, ``--optimizer``,
 ``--scheduler``). ``--set`` overrides any config key by its dotted path; values are
-parsed as YAML (``--set train_cfg.max_epochs=2 --set visdet.precision=bf16``).
+parsed as YAML (``--set train_cfg.max_epochs=2 --set visdet.precision=bf16``). The
+merged config is validated against the schemas before anything is built: a mistake
+exits with code 2 and a message naming its path (``optim_wrapper.optimizer.momentun:
+unknown key; did you mean 'momentum'?``).
 """
 
 from __future__ import annotations
@@ -69,12 +72,13 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
 
 @guarded("train")
 def _train(args: argparse.Namespace) -> int:
+    from visdet.engine.components import validate_config
     from visdet.engine.config_runner import build_runner
     from visdet.engine.dist import init_distributed
 
+    config = validate_config(build_config(args), source=args.config)  # before anything is built
     init_distributed()
-    cfg = build_config(args)
-    runner = build_runner(cfg)
+    runner = build_runner(config, source=args.config)
     runner.train()
     if runner.stop_reason:
         print(f"visdet train: stopped early: {runner.stop_reason}")

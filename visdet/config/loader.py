@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +25,12 @@ import yaml
 
 from visdet.config.errors import ConfigError
 from visdet.config.merge import merge
+from visdet.config.mmdet_convert import read_mmdet_config_tree
+from visdet.config.node import ConfigNode
 from visdet.config.presets import YAML_SUFFIXES, find_preset
 
 BASE_KEY = "_base_"
 PRESET_PREFIX = "preset:"
-
-
-@dataclass
-class ConfigNode:
-    """One config file and the bases it inherits from (the ``_base_`` tree).
-
-    Attributes:
-        source: A file path, or ``preset:<group>/<name>`` for a packaged preset.
-        bases: The nodes of its ``_base_`` entries, in order.
-        config: The file's resolved config (its bases merged in).
-    """
-
-    source: str
-    bases: list[ConfigNode] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def render(self, indent: str = "") -> str:
-        """The tree as indented text, one source per line."""
-        lines = [f"{indent}{self.source}"]
-        for base in self.bases:
-            lines.append(base.render(indent + "  "))
-        return "\n".join(lines)
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -121,8 +100,6 @@ def _load(source: str, chain: tuple[str, ...]) -> ConfigNode:
         cycle = " -> ".join((*chain[chain.index(source) :], source))
         raise ConfigError(f"{BASE_KEY} cycle: {cycle}")
     if source.endswith(".py"):  # an mmdet config, read with its own _base_ chain
-        from visdet.config.mmdet_convert import read_mmdet_config_tree
-
         return read_mmdet_config_tree(source)
     data = _read_source(source)
     node = ConfigNode(source=source)

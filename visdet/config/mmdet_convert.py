@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 from visdet.config.errors import ConfigError
-from visdet.config.loader import ConfigNode
 from visdet.config.merge import merge
+from visdet.config.node import ConfigNode
 
 BASE_KEY = "_base_"
 _BASE_REF = re.compile(r"\{\{\s*_base_\.([\w\.]+)\s*\}\}")
@@ -191,21 +191,6 @@ def read_mmdet_config_tree(path: str | os.PathLike[str]) -> ConfigNode:
 def read_mmdet_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The resolved config (plain data) of the mmdet 3.x Python config at ``path``."""
     return read_mmdet_config_tree(path).config
-
-
-def convert_mmdet_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:
-    """An mmdet config as a visdet config: the known top-level keys, and those dropped.
-
-    Top-level variables visdet's schema does not know (helper variables such as
-    ``image_size``) are dropped: their values already live where they were used.
-    """
-    from visdet.config.schemas import VisdetConfig
-
-    resolved = read_mmdet_config(path)
-    known = VisdetConfig.model_fields
-    kept = {key: value for key, value in resolved.items() if key in known}
-    dropped = [key for key in resolved if key not in known]
-    return kept, dropped
 
 
 def to_yaml(config: Mapping[str, Any], *, header: str = "") -> str:

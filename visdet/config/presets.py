@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from visdet.config.errors import ConfigError
 
@@ -63,3 +64,18 @@ def find_preset(name: str) -> tuple[str, Traversable]:
     if len(matches) > 1:
         raise ConfigError(f"preset name {name!r} is ambiguous: {', '.join(matches)}")
     raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(files)}")
+
+
+def model_preset(name: str) -> dict[str, Any]:
+    """A fresh copy of the ``model`` section of model preset ``name`` (``"faster_rcnn_r50_fpn"``).
+
+    Raises:
+        ConfigError: Unknown preset, or one without a ``model`` mapping.
+    """
+    import yaml
+
+    qualified, file = find_preset(name if "/" in name else f"models/{name}")
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise ConfigError(f"preset {qualified}: expected a top-level 'model' mapping")
+    return data["model"]

@@ -5,7 +5,7 @@ from visdet.data.data_sample import DetDataSample
 from visdet.data.datasets import BaseDetDataset, CocoDataset
 from visdet.data.loader import build_dataloader
 from visdet.data.samplers import AspectRatioBatchSampler, DefaultSampler, InfiniteSampler
-from visdet.data.transforms import Compose, build_transform
+from visdet.data.transforms import Compose
 
 __all__ = [
     "AspectRatioBatchSampler",
@@ -16,6 +16,5 @@ __all__ = [
     "DetDataSample",
     "InfiniteSampler",
     "build_dataloader",
-    "build_transform",
     "pseudo_collate",
 ]

@@ -8,12 +8,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from visdet.data.collate import pseudo_collate
-from visdet.data.samplers import AspectRatioBatchSampler, DefaultSampler, InfiniteSampler, dist_info
-
-SAMPLERS = {"DefaultSampler": DefaultSampler, "InfiniteSampler": InfiniteSampler}
+from visdet.data.samplers import AspectRatioBatchSampler, DefaultSampler, dist_info
 
 
 def seed_worker(worker_id: int, *, num_workers: int, rank: int, seed: int) -> None:
@@ -29,7 +27,7 @@ def build_dataloader(
     *,
     batch_size: int,
     num_workers: int = 0,
-    sampler: str = "DefaultSampler",
+    sampler: Sampler | None = None,
     shuffle: bool = True,
     seed: int | None = None,
     aspect_ratio_batches: bool = False,
@@ -43,17 +41,16 @@ def build_dataloader(
         dataset: a dataset (e.g. :class:`visdet.data.datasets.CocoDataset`).
         batch_size: samples per batch (per rank).
         num_workers: loader worker processes.
-        sampler: ``DefaultSampler`` or ``InfiniteSampler``.
-        shuffle: shuffle the indices.
-        seed: sampler seed and worker seed base (drawn when ``None``).
+        sampler: the index sampler (e.g. ``InfiniteSampler(dataset, seed=0)``); default a
+            ``DefaultSampler(dataset, shuffle=shuffle, seed=seed)``.
+        shuffle: shuffle the indices (default sampler only).
+        seed: sampler seed (default sampler only) and worker seed base (drawn when ``None``).
         aspect_ratio_batches: group portrait and landscape images (``AspectRatioBatchSampler``).
         drop_last: drop the last incomplete batch.
         persistent_workers: keep workers alive between epochs (needs ``num_workers > 0``).
         pin_memory: pin batches in page-locked memory.
     """
-    if sampler not in SAMPLERS:
-        raise KeyError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    index_sampler = SAMPLERS[sampler](dataset, shuffle=shuffle, seed=seed)
+    index_sampler = DefaultSampler(dataset, shuffle=shuffle, seed=seed) if sampler is None else sampler
     rank, _ = dist_info()
     init_fn = (
         partial(seed_worker, num_workers=num_workers, rank=rank, seed=seed) if seed is not None else None

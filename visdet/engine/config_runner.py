@@ -1,19 +1,16 @@
-"""Build a :class:`Runner` from a whole config in mmdet 3.x's shape.
+"""Build a :class:`Runner` from a whole config in mmdet 3.x's shape, through its schemas.
 
-Sections read (mmengine's names): ``model`` (``visdet.build_detector``),
-``train_dataloader`` / ``val_dataloader`` (``CocoDataset`` + ``build_dataloader``),
-``val_evaluator`` (``CocoMetric``), ``optim_wrapper`` (optimizer, ``clip_grad``,
-``accumulative_counts``, ``paramwise_cfg``; ``AmpOptimWrapper`` means fp16, or bf16 with
-``dtype: bfloat16``), ``param_scheduler`` (see :func:`scheduler_settings`),
-``train_cfg`` (``EpochBasedTrainLoop`` / ``IterBasedTrainLoop``), ``default_hooks``
-(``checkpoint.interval``, ``logger.interval``), ``randomness`` (``seed``,
-``deterministic``), ``work_dir``, ``resume``, ``load_from``.
-
-visdet's own options live in a ``visdet`` section: ``device``, ``precision``,
-``layer_decay`` (discriminative LRs), ``grad_checkpointing``, ``progressive_resize``
-(``[[start_iter, [w, h]], ...]``), ``early_stopping`` (``monitor``, ``patience``,
-``rule``), ``progress`` (progress bar), ``find_unused_parameters`` (DDP),
-``loggers`` (``["tensorboard", "mlflow"]``, which need the extras of those names).
+The config is validated first (:func:`visdet.engine.components.validate_config`), so a
+mistake is reported with its path before anything is built; then every section is read
+from its typed schema. Sections read (mmengine's names): ``model``,
+``train_dataloader`` / ``val_dataloader`` (dataset, sampler, batch sampler),
+``val_evaluator``, ``optim_wrapper`` (optimizer, ``clip_grad``, ``accumulative_counts``,
+``paramwise_cfg``; ``AmpOptimWrapper`` means fp16, or bf16 with ``dtype: bfloat16``),
+``param_scheduler`` (see :mod:`visdet.engine.components.schedulers`), ``auto_scale_lr``,
+``train_cfg`` (``EpochBasedTrainLoop`` / ``IterBasedTrainLoop``), ``default_hooks`` and
+``custom_hooks``, ``randomness`` (``seed``, ``deterministic``), ``work_dir``,
+``resume``, ``load_from``, and visdet's own ``visdet`` section (see
+:class:`~visdet.engine.components.runtime.VisdetSettings`).
 """
 
 from __future__ import annotations
@@ -21,169 +18,84 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from visdet.engine.hooks import (
-    CheckpointHook,
-    EarlyStoppingHook,
-    EvalHook,
-    Hook,
-    LoggerHook,
-    MLflowHook,
-    TensorBoardHook,
-)
-from visdet.engine.optim import build_optimizer, build_scheduler, layerwise_lr_mults
+from visdet.config.errors import ConfigError
+from visdet.engine.components import VisdetConfig, validate_config
+from visdet.engine.components.loops import EvalLoopConfig, TrainLoopPlan
+from visdet.engine.components.schedulers import scheduler_settings
+from visdet.engine.dist import get_world_size
+from visdet.engine.hooks import EvalHook, Hook
+from visdet.engine.optim import build_scheduler
 from visdet.engine.progressive_resize import ProgressiveResizeHook
 from visdet.engine.runner import Runner
-from visdet.engine.val_loop import ValLoop
 
-WARMUP = "LinearLR"
-EXTERNAL_LOGGERS = {"tensorboard": TensorBoardHook, "mlflow": MLflowHook}
-MAIN_SCHEDULES = {"MultiStepLR": "multistep", "CosineAnnealingLR": "cosine", "OneCycleLR": "1cycle", "StepLR": "step"}
+DEFAULT_WORK_DIR = "work_dirs/visdet"
+REQUIRED = ("model", "train_dataloader", "train_cfg", "optim_wrapper")
 
 
-def build_dataset(cfg: Mapping[str, Any], where: str) -> Any:
-    """A ``CocoDataset`` from a ``dataset`` config dict."""
-    from visdet.data import CocoDataset
+def _hooks(config: VisdetConfig, *, by_epoch: bool, validation: bool, plan: TrainLoopPlan) -> list[Hook]:
+    """The hooks in the order they run.
 
-    kwargs = dict(cfg)
-    kind = kwargs.pop("type", "CocoDataset")
-    if kind != "CocoDataset":
-        raise ValueError(f"{where}.type: only CocoDataset is supported, got {kind!r}")
-    return CocoDataset(**kwargs)
-
-
-def build_loader(cfg: Mapping[str, Any], *, seed: int | None, where: str) -> Any:
-    """A loader from a ``*_dataloader`` config dict."""
-    from visdet.data import build_dataloader
-
-    sampler = dict(cfg.get("sampler") or {"type": "DefaultSampler", "shuffle": True})
-    batch_sampler = cfg.get("batch_sampler") or {}
-    return build_dataloader(
-        build_dataset(cfg["dataset"], f"{where}.dataset"),
-        batch_size=int(cfg.get("batch_size", 1)),
-        num_workers=int(cfg.get("num_workers", 0)),
-        sampler=sampler.get("type", "DefaultSampler"),
-        shuffle=bool(sampler.get("shuffle", True)),
-        seed=seed,
-        aspect_ratio_batches=batch_sampler.get("type") == "AspectRatioBatchSampler",
-        drop_last=bool(cfg.get("drop_last", False)),
-        persistent_workers=bool(cfg.get("persistent_workers", False)),
-        pin_memory=bool(cfg.get("pin_memory", False)),
-    )
-
-
-def scheduler_settings(schedulers: list[Mapping[str, Any]], *, epoch_len: int, total: int, accumulate: int) -> dict:
-    """``build_scheduler`` keywords for mmengine's ``param_scheduler`` list.
-
-    Supported: an optional ``LinearLR`` warmup starting at 0, plus at most one of
-    ``MultiStepLR``, ``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``. Epoch positions
-    (``by_epoch=True``) become batch positions (``* epoch_len``); batch positions become
-    optimizer steps (``// accumulate``).
+    ``default_hooks`` (logger first), the ``visdet`` section's loggers and progressive
+    resizing, validation, the checkpoint hook (after validation, so ``save_best`` sees
+    the metrics), early stopping, then ``custom_hooks``.
     """
-
-    def steps(value: int, by_epoch: bool) -> int:
-        return (value * epoch_len if by_epoch else value) // accumulate
-
-    settings: dict[str, Any] = {"name": "constant", "total_steps": max(total // accumulate, 1)}
-    for i, sched in enumerate(schedulers):
-        kind, by_epoch = sched.get("type"), bool(sched.get("by_epoch", True))
-        if sched.get("begin", 0) != 0:
-            raise ValueError(f"param_scheduler[{i}]: only schedulers that begin at 0 are supported")
-        if kind == WARMUP:
-            settings["warmup_steps"] = min(steps(int(sched.get("end", 0)), by_epoch), settings["total_steps"])
-            settings["warmup_ratio"] = float(sched.get("start_factor", 1.0 / 3))
-            continue
-        if kind not in MAIN_SCHEDULES:
-            raise ValueError(
-                f"param_scheduler[{i}].type {kind!r} is not supported (use {WARMUP}, {sorted(MAIN_SCHEDULES)})"
-            )
-        if settings["name"] != "constant":
-            raise ValueError(f"param_scheduler[{i}]: only one main schedule is supported, got a second ({kind})")
-        settings["name"] = MAIN_SCHEDULES[kind]
-        if kind == "MultiStepLR":
-            settings["milestones"] = [steps(int(m), by_epoch) for m in sched["milestones"]]
-            settings["gamma"] = float(sched.get("gamma", 0.1))
-        elif kind == "StepLR":
-            settings["step_size"] = max(steps(int(sched["step_size"]), by_epoch), 1)
-            settings["gamma"] = float(sched.get("gamma", 0.1))
-        elif kind == "CosineAnnealingLR":
-            settings["min_lr_ratio"] = float(sched.get("eta_min_ratio") or 0.0)
-            settings["eta_min"] = sched.get("eta_min")
-        else:
-            if sched.get("anneal_strategy", "cos") != "cos" or sched.get("three_phase", False):
-                raise ValueError(f"param_scheduler[{i}]: OneCycleLR supports anneal_strategy='cos', three_phase=False")
-            settings.update(
-                eta_max=sched.get("eta_max"),
-                pct_start=float(sched.get("pct_start", 0.3)),
-                div_factor=float(sched.get("div_factor", 25.0)),
-                final_div_factor=float(sched.get("final_div_factor", 1e4)),
-            )
-    return settings
+    progress = config.visdet.progress
+    built = {name: hook.build(by_epoch=by_epoch, progress=progress) for name, hook in config.default_hooks.items()
+             if hook is not None}  # fmt: skip
+    logger, checkpoint = built.pop("logger", None), built.pop("checkpoint", None)
+    hooks: list[Hook | None] = [logger, *config.visdet.logger_hooks(interval=getattr(logger, "interval", 50))]
+    if config.visdet.progressive_resize:
+        hooks.append(ProgressiveResizeHook(stages=config.visdet.progressive_resize))
+    hooks += built.values()
+    if validation:
+        hooks.append(EvalHook(interval=plan.val_interval, by_epoch=by_epoch, begin=plan.val_begin))
+    hooks.append(checkpoint)
+    if config.visdet.early_stopping is not None:
+        hooks.append(config.visdet.early_stopping.build())
+    hooks += [hook.build(by_epoch=by_epoch, progress=progress) for hook in config.custom_hooks]
+    return [hook for hook in hooks if hook is not None]
 
 
-def _optimizer(model: Any, wrapper: Mapping[str, Any], layer_decay: float | None) -> Any:
-    opt_cfg = dict(wrapper.get("optimizer") or {})
-    name = str(opt_cfg.pop("type", "SGD"))
-    paramwise = dict(wrapper.get("paramwise_cfg") or {})
-    unknown = set(paramwise) - {"norm_decay_mult", "bias_decay_mult", "custom_keys"}
-    if unknown:
-        raise KeyError(f"optim_wrapper.paramwise_cfg: unsupported keys {sorted(unknown)}")
-    kwargs: dict[str, Any] = {"name": name, "lr": float(opt_cfg.pop("lr"))}
-    for key in ("weight_decay", "momentum"):
-        if key in opt_cfg:
-            kwargs[key] = float(opt_cfg.pop(key))
-    if "betas" in opt_cfg:
-        kwargs["betas"] = tuple(opt_cfg.pop("betas"))
-    opt_cfg.pop("eps", None)
-    if opt_cfg:
-        raise KeyError(f"optim_wrapper.optimizer: unsupported keys {sorted(opt_cfg)}")
-    lr_mults = layerwise_lr_mults(model, decay=layer_decay) if layer_decay else None
-    return build_optimizer(model, lr_mults=lr_mults, **kwargs, **paramwise)
-
-
-def _precision(wrapper: Mapping[str, Any], visdet: Mapping[str, Any]) -> str:
-    if "precision" in visdet:
-        return str(visdet["precision"])
-    if wrapper.get("type") == "AmpOptimWrapper":
-        return "bf16" if str(wrapper.get("dtype", "float16")) in ("bfloat16", "bf16") else "fp16"
-    return "fp32"
-
-
-def build_runner(cfg: Mapping[str, Any], *, model: Any = None) -> Runner:
+def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, source: str = "") -> Runner:
     """A :class:`Runner` for the whole config ``cfg`` (see the module docstring).
 
     Args:
-        cfg: The resolved config dict.
+        cfg: The resolved config dict (or its validated schema).
         model: A built model to use instead of building ``cfg["model"]``.
-    """
-    from visdet.apis import build_detector
-    from visdet.evaluation import CocoMetric
+        source: The file the config came from, named in error messages.
 
-    visdet = dict(cfg.get("visdet") or {})
-    randomness = dict(cfg.get("randomness") or {})
-    seed = randomness.get("seed")
+    Raises:
+        ConfigError: The config is invalid (before anything is built), naming the path.
+    """
+    config = cfg if isinstance(cfg, VisdetConfig) else validate_config(cfg, source=source)
+    given = {"model"} if model is not None else set()
+    missing = [name for name in REQUIRED if getattr(config, name) is None and name not in given]
+    if missing:
+        raise ConfigError(f"{source or 'the config'}: training needs the section(s) {', '.join(missing)}")
+    seed = config.randomness.seed
     if seed is not None:
         from visdet.engine.seeding import seed_everything
 
-        seed_everything(int(seed), deterministic=bool(randomness.get("deterministic", False)))
+        seed_everything(seed, deterministic=config.randomness.deterministic)
     if model is None:
-        model = build_detector(cfg)
-    if cfg.get("load_from"):
+        model = config.model.build()
+    if config.load_from:
         from visdet.checkpoint import load_checkpoint
 
-        load_checkpoint(model, cfg["load_from"], map_location="cpu")
-    if "train_dataloader" not in cfg:
-        raise KeyError("the config has no train_dataloader section")
-    train_loader = build_loader(cfg["train_dataloader"], seed=seed, where="train_dataloader")
-    loop_cfg = dict(cfg.get("train_cfg") or {"type": "EpochBasedTrainLoop", "max_epochs": 12})
-    by_epoch = loop_cfg.get("type", "EpochBasedTrainLoop") == "EpochBasedTrainLoop"
-    max_epochs = int(loop_cfg["max_epochs"]) if by_epoch else None
-    max_iters = None if by_epoch else int(loop_cfg["max_iters"])
-    total = max_epochs * len(train_loader) if max_epochs is not None else max_iters
-    wrapper = dict(cfg.get("optim_wrapper") or {})
-    accumulate = int(wrapper.get("accumulative_counts", 1))
-    optimizer = _optimizer(model, wrapper, visdet.get("layer_decay"))
+        load_checkpoint(model, config.load_from, map_location="cpu")
+    train_loader = config.train_dataloader.build(seed=seed)
+    loop = config.train_cfg.build()
+    total = loop.length * len(train_loader) if loop.by_epoch else loop.length
+    wrapper = config.optim_wrapper
+    accumulate = wrapper.accumulative_counts
+    optimizer = wrapper.build(model=model, layer_decay=config.visdet.layer_decay)
+    if config.auto_scale_lr is not None and config.auto_scale_lr.enable:  # mmengine's linear scaling rule
+        ratio = config.train_dataloader.batch_size * get_world_size() / config.auto_scale_lr.base_batch_size
+        for group in optimizer.param_groups:
+            group["lr"] *= ratio
+        optimizer.defaults["lr"] *= ratio
     settings = scheduler_settings(
-        list(cfg.get("param_scheduler") or []), epoch_len=len(train_loader), total=total, accumulate=accumulate
+        config.param_scheduler or [], epoch_len=len(train_loader), total=total, accumulate=accumulate
     )
     eta_min, eta_max = settings.pop("eta_min", None), settings.pop("eta_max", None)
     base_lr = optimizer.defaults["lr"]
@@ -193,42 +105,28 @@ def build_runner(cfg: Mapping[str, Any], *, model: Any = None) -> Runner:
         for group in optimizer.param_groups:
             group["lr"] = float(eta_max) * group.get("lr_mult", 1.0)
     scheduler = build_scheduler(optimizer, **settings)
-    hooks_cfg = dict(cfg.get("default_hooks") or {})
-    log_interval = int((hooks_cfg.get("logger") or {}).get("interval", 50))
-    ckpt_interval = int((hooks_cfg.get("checkpoint") or {}).get("interval", 1))
-    val_interval = int(loop_cfg.get("val_interval", 1))
-    hooks: list[Hook] = [LoggerHook(interval=log_interval, progress=bool(visdet.get("progress", True)))]
-    for name in visdet.get("loggers") or []:
-        if name not in EXTERNAL_LOGGERS:
-            raise ValueError(f"visdet.loggers: unknown logger {name!r} (known: {sorted(EXTERNAL_LOGGERS)})")
-        hooks.append(EXTERNAL_LOGGERS[name](interval=log_interval))
-    if visdet.get("progressive_resize"):
-        hooks.append(ProgressiveResizeHook(stages=[tuple(stage) for stage in visdet["progressive_resize"]]))
     val_loop = None
-    if cfg.get("val_dataloader") and cfg.get("val_evaluator"):
-        metric_cfg = {k: v for k, v in dict(cfg["val_evaluator"]).items() if k not in ("type", "backend_args")}
-        val_loader = build_loader(cfg["val_dataloader"], seed=seed, where="val_dataloader")
-        val_loop = ValLoop(loader=val_loader, metric=CocoMetric(**metric_cfg))
-        hooks.append(EvalHook(interval=val_interval, by_epoch=by_epoch))
-    hooks.append(CheckpointHook(interval=ckpt_interval, by_epoch=by_epoch))
-    if visdet.get("early_stopping"):
-        hooks.append(EarlyStoppingHook(**dict(visdet["early_stopping"])))
+    if config.val_dataloader is not None and config.val_evaluator is not None:
+        val_cfg = config.val_cfg or EvalLoopConfig(type="ValLoop")
+        val_loader = config.val_dataloader.build(seed=seed)
+        val_loop = val_cfg.build(loader=val_loader, metric=config.val_evaluator.build())
+    hooks = _hooks(config, by_epoch=loop.by_epoch, validation=val_loop is not None, plan=loop)
     return Runner(
         model=model,
         train_loader=train_loader,
         optimizer=optimizer,
         scheduler=scheduler,
-        work_dir=cfg.get("work_dir") or "work_dirs/visdet",
-        max_epochs=max_epochs,
-        max_iters=max_iters,
+        work_dir=config.work_dir or DEFAULT_WORK_DIR,
+        max_epochs=loop.max_epochs,
+        max_iters=loop.max_iters,
         val_loop=val_loop,
         hooks=hooks,
-        device=visdet.get("device", "cpu"),
-        precision=_precision(wrapper, visdet),
-        grad_clip=(wrapper.get("clip_grad") or {}).get("max_norm"),
+        device=config.visdet.device,
+        precision=config.visdet.precision or wrapper.precision(),
+        grad_clip=wrapper.clip_grad.max_norm if wrapper.clip_grad is not None else None,
         accumulate_steps=accumulate,
         seed=None,  # seeded above, before the model and loaders were built
-        resume=cfg.get("resume", False),
-        grad_checkpointing=bool(visdet.get("grad_checkpointing", False)),
-        find_unused_parameters=bool(visdet.get("find_unused_parameters", False)),
+        resume=config.resume,
+        grad_checkpointing=config.visdet.grad_checkpointing,
+        find_unused_parameters=config.visdet.find_unused_parameters,
     )

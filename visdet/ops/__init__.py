@@ -10,6 +10,7 @@ inf in boxes, RoIs or scores raises ``ValueError``.
 from visdet.ops.bbox_overlaps import bbox_overlaps
 from visdet.ops.multiclass_nms import multiclass_nms
 from visdet.ops.nms import batched_nms, nms, soft_nms
+from visdet.ops.nms_options import NMSOptions
 from visdet.ops.roi_align import roi_align
 
-__all__ = ["batched_nms", "bbox_overlaps", "multiclass_nms", "nms", "roi_align", "soft_nms"]
+__all__ = ["NMSOptions", "batched_nms", "bbox_overlaps", "multiclass_nms", "nms", "roi_align", "soft_nms"]

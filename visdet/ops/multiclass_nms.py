@@ -21,13 +21,14 @@ from torch import Tensor
 
 from visdet.ops._checks import check_boxes, check_floating, check_int, check_tensor
 from visdet.ops.nms import batched_nms
+from visdet.ops.nms_options import NMSOptions, as_nms_options
 
 
 def multiclass_nms(
     multi_bboxes: Tensor,
     multi_scores: Tensor,
     score_thr: float,
-    nms_cfg: Mapping[str, Any],
+    nms_cfg: NMSOptions | Mapping[str, Any],
     max_num: int = -1,
     score_factors: Tensor | None = None,
     return_inds: bool = False,
@@ -39,7 +40,8 @@ def multiclass_nms(
         multi_bboxes: ``Tensor[n, box_dim]`` or ``Tensor[n, K * box_dim]`` boxes.
         multi_scores: ``Tensor[n, K + 1]`` class scores, background last.
         score_thr: Candidates need ``score > score_thr`` (before ``score_factors``).
-        nms_cfg: mmcv's NMS dict, passed to :func:`visdet.ops.nms.batched_nms`.
+        nms_cfg: NMS options for :func:`visdet.ops.nms.batched_nms` (mmcv's dict form is
+            unpacked by ``NMSOptions.from_mmcv``).
         max_num: If positive, keep at most this many detections (the best ones).
         score_factors: Optional ``Tensor[n]`` multiplied into every class score of a box.
         return_inds: Also return, for every detection, its index in the flattened
@@ -77,6 +79,7 @@ def multiclass_nms(
         )
     check_boxes(multi_bboxes, "multi_bboxes", width=multi_bboxes.shape[1])
     max_num = check_int(max_num, "max_num")
+    options = as_nms_options(nms_cfg)
 
     if multi_bboxes.shape[1] > box_dim:
         bboxes = multi_bboxes.view(num_boxes, -1, box_dim)
@@ -105,7 +108,7 @@ def multiclass_nms(
         dets = torch.cat([bboxes, scores[:, None]], -1)
         return (dets, labels, inds) if return_inds else (dets, labels)
 
-    dets, keep = batched_nms(bboxes, scores, labels, nms_cfg)
+    dets, keep = batched_nms(bboxes, scores, labels, options)
     if max_num > 0:
         dets, keep = dets[:max_num], keep[:max_num]
     if return_inds:

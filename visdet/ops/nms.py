@@ -48,12 +48,10 @@ from visdet.ops._checks import (
     check_tensor,
 )
 from visdet.ops._greedy import check_nms_args, greedy_nms_ranked, nms_indices
+from visdet.ops.nms_options import NMSOptions, as_nms_options
 from visdet.ops.soft_nms import soft_nms
 
-__all__ = ["batched_nms", "nms", "soft_nms"]
-
-# mmcv's default number of boxes from which batched_nms runs one NMS per group.
-DEFAULT_SPLIT_THR = 10000
+__all__ = ["NMSOptions", "batched_nms", "nms", "soft_nms"]
 
 
 def nms(
@@ -116,7 +114,7 @@ def batched_nms(
     boxes: Tensor,
     scores: Tensor,
     idxs: Tensor,
-    nms_cfg: Mapping[str, Any] | None,
+    nms_cfg: NMSOptions | Mapping[str, Any] | None,
     class_agnostic: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """NMS applied independently within each group (class) of boxes, as mmcv does it.
@@ -127,20 +125,18 @@ def batched_nms(
     of the IoUs, and, with negative coordinates, boxes of neighbouring groups can still
     overlap after the shift, as they do in mmcv.
 
+    With at least ``split_thr`` boxes, NMS runs once per group (still on the shifted
+    boxes) and the union is re-sorted by score, then cut to ``max_num``. For greedy NMS
+    visdet ranks every group with mmcv's own per-group sort and then runs one pass in
+    which boxes only suppress their own group, which gives the loop's result.
+
     Args:
         boxes: ``Tensor[N, 4]`` xyxy boxes (float).
         scores: ``Tensor[N]`` scores.
         idxs: ``Tensor[N]`` group id of each box (integer or float).
-        nms_cfg: ``None`` to skip NMS (all boxes, sorted by score), or mmcv's dict:
-            ``type`` (``"nms"`` default, or ``"soft_nms"``), ``iou_threshold`` (or the
-            deprecated ``iou_thr``), the op's other keywords (``offset``,
-            ``score_threshold``, ``max_num`` for nms; ``sigma``, ``min_score``,
-            ``method`` for soft_nms), ``class_agnostic`` (overrides the argument) and
-            ``split_thr`` (default 10000): with at least that many boxes, NMS runs once
-            per group (still on the shifted boxes) and the union is re-sorted by score,
-            then cut to ``max_num``. For ``type="nms"`` visdet ranks every group with
-            mmcv's own per-group sort and then runs one pass in which boxes only
-            suppress their own group, which gives the loop's result.
+        nms_cfg: The options (:class:`~visdet.ops.nms_options.NMSOptions`); mmcv's dict
+            form is accepted too and unpacked by ``NMSOptions.from_mmcv``. ``None``
+            skips NMS (all boxes, sorted by score).
         class_agnostic: If True, ignore ``idxs`` (one NMS over all boxes).
 
     Returns:
@@ -149,7 +145,7 @@ def batched_nms(
         inputs give empty outputs (mmcv itself fails on them).
 
     Raises:
-        TypeError: Non-tensor inputs, ``nms_cfg`` not a mapping, unknown cfg keys.
+        TypeError: Non-tensor inputs, ``nms_cfg`` not options or a mapping, unknown keys.
         ValueError: Bad shapes, unknown ``type``, NaN/inf in boxes or scores.
     """
     check_boxes(boxes, "boxes")
@@ -163,47 +159,44 @@ def batched_nms(
     if nms_cfg is None:
         sorted_scores, inds = scores.sort(descending=True)
         return torch.cat([boxes[inds], sorted_scores[:, None]], -1), inds
-    if not isinstance(nms_cfg, Mapping):
-        raise TypeError(f"nms_cfg must be a dict or None, got {type(nms_cfg).__name__}")
-    cfg = dict(nms_cfg)
-    class_agnostic = bool(cfg.pop("class_agnostic", class_agnostic))
-    if "iou_thr" in cfg:  # mmcv's deprecated alias, still found in old configs
-        cfg["iou_threshold"] = cfg.pop("iou_thr")
-    nms_type = cfg.pop("type", "nms")
-    check_choice(nms_type, "nms_cfg['type']", ("nms", "soft_nms"))
-    nms_op = nms if nms_type == "nms" else soft_nms
-    split_thr = cfg.pop("split_thr", DEFAULT_SPLIT_THR)
+    options = as_nms_options(nms_cfg, class_agnostic=class_agnostic)
+    nms_op = soft_nms if options.soft else nms
+    kwargs = options.nms_kwargs()
 
     if boxes.shape[0] == 0:
         return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=boxes.device)
-    if class_agnostic:
+    if options.class_agnostic or class_agnostic:
         boxes_for_nms = boxes
     else:
         max_coordinate = boxes.max()
         offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
         boxes_for_nms = boxes + offsets[:, None]
 
-    if boxes_for_nms.shape[0] < split_thr:
-        dets, keep = nms_op(boxes_for_nms, scores, **cfg)
+    if boxes_for_nms.shape[0] < options.split_thr:
+        if options.soft and options.max_num != -1:  # mmcv passes max_num on: soft_nms rejects it
+            raise TypeError("soft_nms() got an unexpected keyword argument 'max_num' (mmcv applies max_num "
+                            "to soft_nms only on its split path, from split_thr boxes on)")  # fmt: skip
+        if not options.soft:
+            kwargs["max_num"] = options.max_num
+        dets, keep = nms_op(boxes_for_nms, scores, **kwargs)
         return torch.cat([boxes[keep], dets[:, -1:]], -1), keep
 
-    max_num = cfg.pop("max_num", -1)
-    if nms_op is nms:
-        keep = _split_nms(boxes_for_nms, scores, idxs, cfg)
+    if not options.soft:
+        keep = _split_nms(boxes_for_nms, scores, idxs, kwargs)
         kept_scores, order = scores[keep].sort(descending=True)
     else:
         total_mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         scores_after_nms = scores.new_zeros(scores.shape)  # soft_nms changes scores
         for group in torch.unique(idxs):
             members = torch.nonzero(idxs == group).view(-1)
-            dets, keep = nms_op(boxes_for_nms[members], scores[members], **cfg)
+            dets, keep = nms_op(boxes_for_nms[members], scores[members], **kwargs)
             total_mask[members[keep]] = True
             scores_after_nms[members[keep]] = dets[:, -1]
         keep = torch.nonzero(total_mask).view(-1)
         kept_scores, order = scores_after_nms[keep].sort(descending=True)
     keep = keep[order]
-    if max_num > 0:
-        keep, kept_scores = keep[:max_num], kept_scores[:max_num]
+    if options.max_num > 0:
+        keep, kept_scores = keep[: options.max_num], kept_scores[: options.max_num]
     return torch.cat([boxes[keep], kept_scores[:, None]], -1), keep
 
 
@@ -214,14 +207,10 @@ def _split_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, cfg: dict[str, Any])
     ranked groups are concatenated, and one pass in which boxes only suppress boxes of
     their own group replaces the loop. Returns the kept indices in ascending order.
     """
-    params = {"offset": 0, "score_threshold": 0, **cfg}
-    unknown = set(params) - {"iou_threshold", "offset", "score_threshold"}
-    if unknown or "iou_threshold" not in params:  # let nms() raise mmcv's TypeError
-        nms(boxes[:0], scores[:0], **cfg)
-    threshold = check_number(params["iou_threshold"], "iou_threshold")
-    offset = check_int(params["offset"], "offset")
+    threshold = check_number(cfg["iou_threshold"], "iou_threshold")
+    offset = check_int(cfg["offset"], "offset")
     check_choice(offset, "offset", (0, 1))
-    score_threshold = check_number(params["score_threshold"], "score_threshold")
+    score_threshold = check_number(cfg["score_threshold"], "score_threshold")
     ranked, groups = [], []
     for position, group in enumerate(torch.unique(idxs)):
         members = torch.nonzero(idxs == group).view(-1)

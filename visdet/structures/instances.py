@@ -148,3 +148,12 @@ class Instances:
             f"{k}={tuple(v.shape) if isinstance(v, torch.Tensor) else len(v)}" for k, v in self._fields.items()
         )
         return f"Instances(num={len(self)}, {shapes})"
+
+
+def empty_detections(device: torch.device | str, dtype: torch.dtype = torch.float32) -> Instances:
+    """Zero detections: ``bboxes [0, 4]``, ``scores [0]`` (``dtype``), ``labels [0]`` (long)."""
+    return Instances(
+        bboxes=torch.zeros(0, 4, dtype=dtype, device=device),
+        scores=torch.zeros(0, dtype=dtype, device=device),
+        labels=torch.zeros(0, dtype=torch.long, device=device),
+    )

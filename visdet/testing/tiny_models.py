@@ -11,7 +11,14 @@ from typing import Any
 
 import torch
 
-from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
+from visdet.build import build_model, num_classes_override
+from visdet.config import merge, model_preset
+
+
+def faster_rcnn_config(num_classes: int = 80) -> dict[str, Any]:
+    """The Faster R-CNN R50-FPN model preset (mmdet's shape) with ``num_classes`` classes."""
+    cfg = model_preset("faster_rcnn_r50_fpn")
+    return merge(cfg, num_classes_override(cfg, num_classes))
 
 
 def tiny_faster_rcnn_config(num_classes: int = 3, *, small_proposal_counts: bool = False) -> dict[str, Any]:
@@ -22,7 +29,7 @@ def tiny_faster_rcnn_config(num_classes: int = 3, *, small_proposal_counts: bool
         small_proposal_counts: Also cut RPN ``nms_pre``/``max_per_img`` to 100/50 and set
             the test ``score_thr`` to 0, so random weights still yield detections.
     """
-    cfg = faster_rcnn_r50_fpn(num_classes)
+    cfg = faster_rcnn_config(num_classes)
     cfg["backbone"].update(depth=18, base_channels=4, init_cfg=None)
     cfg["neck"].update(in_channels=[4, 8, 16, 32], out_channels=8)
     cfg["rpn_head"].update(in_channels=8, feat_channels=8)
@@ -40,4 +47,4 @@ def tiny_faster_rcnn_config(num_classes: int = 3, *, small_proposal_counts: bool
 def tiny_faster_rcnn(num_classes: int = 3, *, seed: int = 0, small_proposal_counts: bool = False) -> torch.nn.Module:
     """Build :func:`tiny_faster_rcnn_config` with weights drawn after ``torch.manual_seed(seed)``."""
     torch.manual_seed(seed)
-    return build_faster_rcnn(tiny_faster_rcnn_config(num_classes, small_proposal_counts=small_proposal_counts))
+    return build_model(tiny_faster_rcnn_config(num_classes, small_proposal_counts=small_proposal_counts))

@@ -4,6 +4,8 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
+from visdet.build import build_pipeline
+from visdet.config import ConfigError
 from visdet.data.data_sample import DetDataSample
 from visdet.data.transforms import (
     Compose,
@@ -11,7 +13,6 @@ from visdet.data.transforms import (
     LoadImageFromFile,
     PackDetInputs,
     PhotoMetricDistortion,
-    build_transform,
 )
 
 
@@ -122,11 +123,13 @@ def test_photometric_without_changes_is_identity():
 
 
 def test_compose_builds_from_configs_and_stops_on_none():
-    pipe = Compose([{"type": "Resize", "scale": (4, 4)}, lambda r: None, {"type": "PackDetInputs"}])
+    pipe = Compose(build_pipeline([{"type": "Resize", "scale": (4, 4)}, lambda r: None, {"type": "PackDetInputs"}]))
     assert pipe({"img": np.zeros((8, 8, 3), np.uint8)}) is None
-    with pytest.raises(KeyError, match="unknown transform type 'Mosaic'"):
-        build_transform({"type": "Mosaic"})
-    with pytest.raises(TypeError, match="bad arguments for transform 'Resize'"):
-        build_transform({"type": "Resize", "scale": 3, "bogus": 1})
-    with pytest.raises(TypeError, match="'type' key"):
-        build_transform({"scale": 3})
+    with pytest.raises(ConfigError, match=r"pipeline\[0\].type: unknown type 'Mosaic'"):
+        build_pipeline([{"type": "Mosaic"}])
+    with pytest.raises(ConfigError, match=r"pipeline\[1\].bogus: unknown key"):
+        build_pipeline([{"type": "PackDetInputs"}, {"type": "Resize", "scale": 3, "bogus": 1}])
+    with pytest.raises(ConfigError, match=r"pipeline\[0\]: missing 'type' key"):
+        build_pipeline([{"scale": 3}])
+    with pytest.raises(TypeError, match="visdet.build.build_pipeline"):
+        Compose([{"type": "Resize", "scale": 3}])

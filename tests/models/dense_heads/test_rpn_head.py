@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from visdet.models.builders.faster_rcnn import build_rpn_head
+from visdet.build import build_component
 from visdet.models.dense_heads import ProposalConfig
 from visdet.structures import Instances
 
@@ -17,23 +17,22 @@ HEAD_CFG = {
     "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0},
     "loss_bbox": {"type": "L1Loss", "loss_weight": 1.0},
 }
-TRAIN_CFG = {
-    "rpn": {
-        "assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.7, "neg_iou_thr": 0.3, "min_pos_iou": 0.3,
-                     "match_low_quality": True, "ignore_iof_thr": -1},
-        "sampler": {"type": "RandomSampler", "num": 32, "pos_fraction": 0.5, "neg_pos_ub": -1,
-                    "add_gt_as_proposals": False},
-        "allowed_border": -1, "pos_weight": -1, "debug": False,
-    }
+TRAIN_CFG = {  # the head's own settings (mmdet's train_cfg.rpn)
+    "assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.7, "neg_iou_thr": 0.3, "min_pos_iou": 0.3,
+                 "match_low_quality": True, "ignore_iof_thr": -1},
+    "sampler": {"type": "RandomSampler", "num": 32, "pos_fraction": 0.5, "neg_pos_ub": -1,
+                "add_gt_as_proposals": False},
+    "allowed_border": -1, "pos_weight": -1, "debug": False,
 }
-TEST_CFG = {"rpn": {"nms_pre": 50, "max_per_img": 20, "nms": {"type": "nms", "iou_threshold": 0.7}, "min_bbox_size": 0}}
+TEST_CFG = {"nms_pre": 50, "max_per_img": 20, "nms": {"type": "nms", "iou_threshold": 0.7}, "min_bbox_size": 0}
 SIZES = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
 META = {"img_shape": (64, 64), "pad_shape": (64, 64), "scale_factor": (2.0, 2.0)}
 
 
 def _head(num_convs=1):
     torch.manual_seed(0)
-    return build_rpn_head({**HEAD_CFG, "num_convs": num_convs}, TRAIN_CFG, TEST_CFG)
+    cfg = {**HEAD_CFG, "num_convs": num_convs, "train_cfg": TRAIN_CFG, "test_cfg": TEST_CFG}
+    return build_component("dense_head", cfg)
 
 
 def _feats(batch=1):
@@ -110,7 +109,7 @@ def test_nms_pre_keeps_top_scores_per_level():
 
 
 def test_loss_needs_training_settings_and_matching_levels():
-    head = build_rpn_head(HEAD_CFG, None, TEST_CFG)
+    head = build_component("dense_head", {**HEAD_CFG, "test_cfg": TEST_CFG})
     cls_scores, bbox_preds = head(_feats())
     with pytest.raises(ValueError, match="assigner"):
         head.loss_by_feat(cls_scores, bbox_preds, [], [META])

@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from visdet import build_detector
-from visdet.models.builders import build_faster_rcnn, faster_rcnn_r50_fpn
+from visdet.build import build_model
+from visdet.config import ConfigError
 from visdet.structures import Instances
-from visdet.testing.tiny_models import tiny_faster_rcnn_config
+from visdet.testing.tiny_models import faster_rcnn_config, tiny_faster_rcnn_config
 
 
 def r50_fpn_config(num_classes=80):
-    cfg = faster_rcnn_r50_fpn(num_classes)
+    cfg = faster_rcnn_config(num_classes)
     # mmdet's own value; the builder drops init-only keys
     cfg["backbone"]["init_cfg"] = {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
     return cfg
@@ -49,7 +50,7 @@ def test_full_size_state_dict_has_mmdet_keys():
 
 def _tiny_model(seed=0):
     torch.manual_seed(seed)
-    return build_faster_rcnn(tiny_config())
+    return build_model(tiny_config())
 
 
 def _batch():
@@ -99,7 +100,7 @@ def test_no_proposals_gives_empty_detections():
     cfg = tiny_config()
     cfg["test_cfg"]["rpn"]["min_bbox_size"] = 10_000
     torch.manual_seed(0)
-    model = build_faster_rcnn(cfg).eval()
+    model = build_model(cfg).eval()
     images, metas = _batch()
     batch, metas = model.data_preprocessor(images, metas)
     with torch.no_grad():
@@ -132,21 +133,28 @@ def test_bad_inputs_and_metas_raise_clear_errors():
 @pytest.mark.parametrize(
     "edit, error, match",
     [
-        (lambda c: c.update(type="MaskRCNN"), ValueError, "MaskRCNN"),
-        (lambda c: c["rpn_head"].update(foo=1), KeyError, r"rpn_head.*foo"),
-        (lambda c: c["roi_head"]["bbox_head"]["loss_bbox"].update(type="GIoULoss"), ValueError, "GIoULoss"),
-        (lambda c: c["train_cfg"]["rcnn"]["sampler"].update(type="OHEMSampler"), ValueError, "OHEMSampler"),
-        (lambda c: c["test_cfg"]["rcnn"].update(mask_thr_binary=0.5), KeyError, "mask_thr_binary"),
-        (lambda c: c["roi_head"]["bbox_roi_extractor"]["roi_layer"].update(type="RoIPool"), ValueError, "RoIPool"),
-        (lambda c: c["roi_head"].update(mask_head={"type": "FCNMaskHead"}), ValueError, "mask_head"),
-        (lambda c: c["backbone"].pop("type"), KeyError, "backbone.*type"),
+        (lambda c: c.update(type="MaskRCNN"), ConfigError, "model.type: unknown type 'MaskRCNN'"),
+        (lambda c: c["rpn_head"].update(foo=1), ConfigError, r"model.rpn_head.foo: unknown key"),
+        (lambda c: c["roi_head"]["bbox_head"]["loss_bbox"].update(type="GIoULoss"), ConfigError,
+         r"model.roi_head.bbox_head.loss_bbox.type: unknown type 'GIoULoss'"),
+        (lambda c: c["train_cfg"]["rcnn"]["sampler"].update(type="OHEMSampler"), ConfigError,
+         r"model.train_cfg.rcnn.sampler.type: unknown type 'OHEMSampler'"),
+        (lambda c: c["test_cfg"]["rcnn"].update(mask_thr_binary=0.5), ConfigError,
+         "model.test_cfg.rcnn.mask_thr_binary: unknown key"),
+        (lambda c: c["test_cfg"].update(rcn={}), ConfigError, r"model.test_cfg.rcn: unknown key; did you mean 'rcnn'"),
+        (lambda c: c["roi_head"]["bbox_roi_extractor"]["roi_layer"].update(type="RoIPool"), ConfigError,
+         "roi_layer.type: unknown type 'RoIPool'"),
+        (lambda c: c["roi_head"].update(mask_head={"type": "FCNMaskHead"}), ConfigError, "model.roi_head.mask_head"),
+        (lambda c: c["backbone"].pop("type"), ConfigError, "model.backbone: missing 'type' key"),
+        (lambda c: c["roi_head"].update(test_cfg={"score_thr": 0.3}), ConfigError,
+         "model.roi_head.test_cfg differs from model.test_cfg.rcnn"),
     ],
 )
 def test_builder_rejects_unsupported_configs(edit, error, match):
     cfg = copy.deepcopy(tiny_config())
     edit(cfg)
     with pytest.raises(error, match=match):
-        build_faster_rcnn(cfg)
+        build_model(cfg)
 
 
 def test_build_detector_takes_preset_names_and_whole_configs():
@@ -156,3 +164,4 @@ def test_build_detector_takes_preset_names_and_whole_configs():
         build_detector(3)
     model = build_detector({"model": tiny_config(), "train_dataloader": {}})
     assert model.roi_head.bbox_head.num_classes == 3
+    assert model.num_classes == 3 and model.dataset_meta is None

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from visdet.models.builders.faster_rcnn import build_bbox_head
+from visdet.build import build_component
 from visdet.models.losses import CrossEntropyLoss, L1Loss
 from visdet.models.roi_heads import BBoxHead, RCNNTestConfig
 from visdet.models.task_modules import DeltaXYWHBBoxCoder
@@ -19,20 +19,20 @@ def _cfg(**over):
 
 
 def test_shared2fc_state_dict_matches_mmdet_layout():
-    shapes = {k: tuple(v.shape) for k, v in build_bbox_head(_cfg(), "bbox_head").state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in build_component("bbox_head", _cfg()).state_dict().items()}
     assert shapes == {
         "fc_cls.weight": (81, 1024), "fc_cls.bias": (81,),
         "fc_reg.weight": (320, 1024), "fc_reg.bias": (320,),
         "shared_fcs.0.weight": (1024, 256 * 7 * 7), "shared_fcs.0.bias": (1024,),
         "shared_fcs.1.weight": (1024, 1024), "shared_fcs.1.bias": (1024,),
     }
-    agnostic = build_bbox_head(_cfg(reg_class_agnostic=True), "bbox_head")
+    agnostic = build_component("bbox_head", _cfg(reg_class_agnostic=True))
     assert agnostic.fc_reg.out_features == 4
 
 
 def _small_head(**over):
     torch.manual_seed(0)
-    return build_bbox_head(_cfg(in_channels=2, fc_out_channels=8, num_classes=3, **over), "bbox_head")
+    return build_component("bbox_head", _cfg(in_channels=2, fc_out_channels=8, num_classes=3, **over))
 
 
 def test_forward_shapes_and_empty_input():

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from visdet.models.builders.presets import faster_rcnn_r50_fpn
+from visdet.config.presets import model_preset
 
 
 def faster_rcnn_r50_fpn_config(*, num_classes: int = 80) -> dict[str, Any]:
     """A fresh mmdet-shaped model dict for Faster R-CNN R50-FPN (1x COCO settings)."""
-    config = faster_rcnn_r50_fpn(num_classes)
+    config = model_preset("faster_rcnn_r50_fpn")
+    config["roi_head"]["bbox_head"]["num_classes"] = num_classes
     config.pop("data_preprocessor", None)
     return config

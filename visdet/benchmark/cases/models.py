@@ -89,8 +89,8 @@ def _rpn_head(impl: str, size: int, device: torch.device) -> Workload:
     cfg = faster_rcnn_r50_fpn_config()["rpn_head"]
     if impl == "visdet":
         # visdet's heads take built parts; its config boundary builds them from the dict
-        build = require("visdet.models.builders.faster_rcnn:build_rpn_head")
-        module = _seeded(lambda: build(cfg, None, None))
+        build = require("visdet.build:build_component")
+        module = _seeded(lambda: build("dense_head", cfg))
     else:
         head = _component(impl, "", "mmdet.models.dense_heads:RPNHead")
         cfg.pop("type")
@@ -102,8 +102,8 @@ def _rpn_head(impl: str, size: int, device: torch.device) -> Workload:
 def _bbox_head(impl: str, size: int, device: torch.device) -> Workload:
     cfg = faster_rcnn_r50_fpn_config()["roi_head"]["bbox_head"]
     if impl == "visdet":
-        build = require("visdet.models.builders.faster_rcnn:build_bbox_head")
-        module = _seeded(lambda: build(cfg, "bbox_head"))
+        build = require("visdet.build:build_component")
+        module = _seeded(lambda: build("bbox_head", cfg))
     else:
         head = _component(impl, "", "mmdet.models.roi_heads.bbox_heads:Shared2FCBBoxHead")
         cfg.pop("type")
@@ -118,8 +118,8 @@ ROI_IMAGE_SIDE = 640  # the RoI extractor pools from the FPN maps of a 640x640 i
 def _roi_extractor(impl: str, size: int, device: torch.device) -> Workload:
     cfg = faster_rcnn_r50_fpn_config()["roi_head"]["bbox_roi_extractor"]
     if impl == "visdet":
-        build = require("visdet.models.builders.faster_rcnn:build_roi_extractor")
-        module = _seeded(lambda: build(cfg, "bbox_roi_extractor"))
+        build = require("visdet.build:build_component")
+        module = _seeded(lambda: build("roi_extractor", cfg))
     else:
         extractor = _component(impl, "", "mmdet.models.roi_heads.roi_extractors:SingleRoIExtractor")
         cfg.pop("type")

@@ -30,7 +30,7 @@ class BaseDetDataset:
         data_prefix: folders per data kind, e.g. ``{"img": "train2017/"}``.
         filter_cfg: ``{"filter_empty_gt": bool, "min_size": int}`` (ignored in test mode).
         indices: keep the first ``indices`` items (int) or these items (list).
-        pipeline: transforms or their config dicts.
+        pipeline: transforms (callables; build configs with ``visdet.build.build_pipeline``).
         test_mode: evaluation mode: no filtering, no re-drawing on ``None``.
         lazy_init: defer loading the annotation file to the first access.
         max_refetch: how many times to draw another item when the pipeline gives ``None``.

@@ -1,6 +1,6 @@
 """Data transforms in mmdet's shape: each is a callable on a ``results`` dict."""
 
-from visdet.data.transforms.compose import TRANSFORMS, Compose, build_transform
+from visdet.data.transforms.compose import Compose
 from visdet.data.transforms.crop import RandomCrop
 from visdet.data.transforms.flip import RandomFlip
 from visdet.data.transforms.formatting import PackDetInputs
@@ -10,7 +10,6 @@ from visdet.data.transforms.photometric import PhotoMetricDistortion
 from visdet.data.transforms.resize import RandomResize, Resize
 
 __all__ = [
-    "TRANSFORMS",
     "Compose",
     "LoadAnnotations",
     "LoadImageFromFile",
@@ -21,5 +20,4 @@ __all__ = [
     "RandomFlip",
     "RandomResize",
     "Resize",
-    "build_transform",
 ]

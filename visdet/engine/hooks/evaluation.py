@@ -13,11 +13,14 @@ class EvalHook(Hook):
     Args:
         interval: Validate every ``interval`` epochs (``by_epoch``) or iterations.
         by_epoch: Count epochs rather than iterations.
+        begin: The first epoch (iteration) after which validation may run (mmengine's
+            ``val_begin``).
     """
 
-    def __init__(self, *, interval: int = 1, by_epoch: bool = True) -> None:
+    def __init__(self, *, interval: int = 1, by_epoch: bool = True, begin: int = 1) -> None:
         self.interval = interval
         self.by_epoch = by_epoch
+        self.begin = begin
         self._last_validated = -1
         self._due = False
 
@@ -29,7 +32,7 @@ class EvalHook(Hook):
 
     def after_train_iter(self, runner: Any) -> None:
         """Validate on iteration multiples (at the next optimizer step when accumulating)."""
-        if not self.by_epoch and every(runner.iter, self.interval):
+        if not self.by_epoch and every(runner.iter, self.interval) and runner.iter >= self.begin:
             self._due = True
         if self._due and runner.at_step_boundary:
             self._due = False
@@ -37,5 +40,5 @@ class EvalHook(Hook):
 
     def after_train_epoch(self, runner: Any) -> None:
         """Validate on epoch multiples."""
-        if self.by_epoch and every(runner.epoch, self.interval):
+        if self.by_epoch and every(runner.epoch, self.interval) and runner.epoch >= self.begin:
             self._validate(runner)

@@ -107,6 +107,7 @@ def build_optimizer(
     bias_decay_mult: float = 1.0,
     custom_keys: Mapping[str, Mapping[str, float]] | None = None,
     lr_mults: Mapping[str, float] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> torch.optim.Optimizer:
     """Build ``SGD`` / ``AdamW`` / ``Adam`` over :func:`param_groups`.
 
@@ -121,6 +122,8 @@ def build_optimizer(
         bias_decay_mult: Weight-decay multiplier of (non-norm) biases.
         custom_keys: mmengine-style ``{substring: {"lr_mult": .., "decay_mult": ..}}``.
         lr_mults: ``{module-name prefix: lr multiplier}`` (see :mod:`.discriminative`).
+        options: Further keyword arguments of the torch optimizer (``nesterov``,
+            ``dampening``; ``eps``, ``amsgrad``).
 
     Returns:
         The optimizer.
@@ -139,6 +142,7 @@ def build_optimizer(
         custom_keys=custom_keys,
         lr_mults=lr_mults,
     )
+    extra = dict(options or {})
     if key == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return OPTIMIZERS[key](groups, lr=lr, betas=betas, weight_decay=weight_decay)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, **extra)
+    return OPTIMIZERS[key](groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, **extra)

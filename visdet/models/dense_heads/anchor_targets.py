@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, Sampler
-from visdet.structures import Instances
+from visdet.structures import ImageMeta, Instances, as_image_meta
 
 
 def anchor_inside_flags(
@@ -90,7 +90,7 @@ def anchor_targets_single(
     flat_anchors: Tensor,
     valid_flags: Tensor,
     gt_instances: Instances,
-    img_meta: Mapping[str, Any],
+    img_meta: ImageMeta | Mapping[str, Any],
     gt_instances_ignore: Instances | None,
     *,
     num_classes: int,
@@ -110,10 +110,11 @@ def anchor_targets_single(
     Raises:
         ValueError: When no anchor lies inside the image.
     """
-    inside = anchor_inside_flags(flat_anchors, valid_flags, img_meta["img_shape"][:2], allowed_border)
+    img_shape = as_image_meta(img_meta).require("img_shape").img_shape
+    inside = anchor_inside_flags(flat_anchors, valid_flags, img_shape, allowed_border)
     if not inside.any():
         raise ValueError(
-            f"no anchor lies inside the image (img_shape={tuple(img_meta['img_shape'])}); check the image "
+            f"no anchor lies inside the image (img_shape={tuple(img_shape)}); check the image "
             "and anchor sizes, or set allowed_border=-1"
         )
     anchors = flat_anchors[inside]
@@ -154,7 +155,7 @@ def anchor_targets(
     anchor_list: Sequence[Sequence[Tensor]],
     valid_flag_list: Sequence[Sequence[Tensor]],
     batch_gt_instances: Sequence[Instances],
-    batch_img_metas: Sequence[Mapping[str, Any]],
+    batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
     batch_gt_instances_ignore: Sequence[Instances | None] | None = None,
     **kwargs: Any,
 ) -> AnchorTargets:

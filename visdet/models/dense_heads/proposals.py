@@ -5,40 +5,38 @@ softmax), ``bbox_pred [A * 4, H_l, W_l]``, anchors ``[H_l * W_l * A, 4]``. Outpu
 ``Instances`` with ``bboxes [P, 4]``, ``scores [P]`` and ``labels [P]`` (all 0).
 
 Steps, as mmdet: per level keep the ``nms_pre`` best-scoring anchors (a descending
-sort), decode them clipped to ``img_shape``, optionally rescale, drop boxes not wider
-and taller than ``min_bbox_size``, then NMS per level (``batched_nms`` with the level
-as the group) and keep the best ``max_per_img``.
+sort), decode them clipped to ``img_shape``, then
+:func:`~visdet.models.dense_heads.dense_postprocess.dense_post_process` with the level as
+the NMS group (rescale, ``min_bbox_size``, NMS, ``max_per_img``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from visdet.models.roi_heads.bbox_postprocess import scale_boxes
+from visdet.models.dense_heads.dense_postprocess import dense_post_process
+from visdet.models.task_modules.nms_config import NMSConfig
 from visdet.models.task_modules.protocols import BoxCoder
-from visdet.ops import batched_nms
-from visdet.structures import Instances
+from visdet.structures import ImageMeta, Instances, Settings, as_image_meta
 
 
-@dataclass(frozen=True)
-class ProposalConfig:
+class ProposalConfig(Settings):
     """How RPN outputs become proposals (mmdet's ``test_cfg.rpn`` / ``train_cfg.rpn_proposal``).
 
     Attributes:
         nms_pre: Best anchors kept per level before NMS (``<= 0``: all).
         max_per_img: Proposals kept per image after NMS.
-        nms: NMS config for ``batched_nms``, e.g. ``{"type": "nms", "iou_threshold": 0.7}``.
+        nms: NMS settings, e.g. ``{"type": "nms", "iou_threshold": 0.7}``.
         min_bbox_size: Boxes must be wider and taller than this; ``< 0`` disables the filter.
     """
 
     nms_pre: int = -1
     max_per_img: int = 1000
-    nms: Mapping[str, Any] = field(default_factory=lambda: {"type": "nms", "iou_threshold": 0.7})
+    nms: NMSConfig = NMSConfig(iou_threshold=0.7)
     min_bbox_size: float = -1
 
 
@@ -46,7 +44,7 @@ def proposals_single(
     cls_scores: Sequence[Tensor],
     bbox_preds: Sequence[Tensor],
     mlvl_anchors: Sequence[Tensor],
-    img_meta: Mapping[str, Any],
+    img_meta: ImageMeta | Mapping[str, Any],
     *,
     cfg: ProposalConfig,
     bbox_coder: BoxCoder,
@@ -68,7 +66,7 @@ def proposals_single(
     Returns:
         ``Instances`` with ``bboxes``, ``scores``, ``labels``.
     """
-    img_shape = img_meta["img_shape"]
+    meta = as_image_meta(img_meta).require("img_shape")
     mlvl_preds, mlvl_anchors_kept, mlvl_scores, level_ids = [], [], [], []
     for level, (cls_score, bbox_pred, anchors) in enumerate(zip(cls_scores, bbox_preds, mlvl_anchors)):
         if cls_score.shape[-2:] != bbox_pred.shape[-2:]:
@@ -91,23 +89,17 @@ def proposals_single(
         mlvl_scores.append(scores)
         level_ids.append(scores.new_full((scores.size(0),), level, dtype=torch.long))
 
-    bboxes = bbox_coder.decode(torch.cat(mlvl_anchors_kept), torch.cat(mlvl_preds), max_shape=img_shape)
+    bboxes = bbox_coder.decode(torch.cat(mlvl_anchors_kept), torch.cat(mlvl_preds), max_shape=meta.img_shape)
     scores = torch.cat(mlvl_scores)
     levels = torch.cat(level_ids)
-    if rescale:
-        if img_meta.get("scale_factor") is None:
-            raise KeyError("rescale=True needs 'scale_factor' in the image meta")
-        bboxes = scale_boxes(bboxes, [1 / s for s in img_meta["scale_factor"]])
-    if cfg.min_bbox_size >= 0:
-        w, h = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
-        valid = (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
-        if not valid.all():
-            bboxes, scores, levels = bboxes[valid], scores[valid], levels[valid]
-    if bboxes.numel() == 0:
-        return Instances(
-            bboxes=bboxes.new_zeros(0, 4), scores=scores.new_zeros(0), labels=scores.new_zeros(0, dtype=torch.long)
-        )
-    dets, keep = batched_nms(bboxes, scores, levels, dict(cfg.nms))
-    bboxes = bboxes[keep][: cfg.max_per_img]
-    scores = dets[:, -1][: cfg.max_per_img]
-    return Instances(bboxes=bboxes, scores=scores, labels=scores.new_zeros(len(scores), dtype=torch.long))
+    return dense_post_process(
+        bboxes,
+        scores,
+        levels,
+        torch.zeros_like(levels),  # proposals are class-agnostic: label 0
+        meta,
+        nms=cfg.nms.options(),
+        min_bbox_size=cfg.min_bbox_size,
+        max_per_img=cfg.max_per_img,
+        rescale=rescale,
+    )

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from visdet.models.dense_heads.anchor_targets import anchor_targets
+from visdet.models.dense_heads.base_dense_head import BaseDenseHead
 from visdet.models.dense_heads.proposals import ProposalConfig, proposals_single
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
-from visdet.structures import Instances
+from visdet.structures import ImageMeta, Instances, image_metas
 
 
-class RPNHead(nn.Module):
+class RPNHead(BaseDenseHead):
     """Objectness and box deltas for every anchor; proposals by NMS.
 
     Args:
@@ -112,30 +113,17 @@ class RPNHead(nn.Module):
         x = F.relu(self.rpn_conv(x))
         return self.rpn_cls(x), self.rpn_reg(x)
 
-    def forward(self, feats: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        """Per-level scores and deltas.
-
-        Args:
-            feats: L tensors ``[B, C, H_l, W_l]``.
-
-        Returns:
-            ``(cls_scores, bbox_preds)``, lists of L tensors.
-        """
-        cls_scores, bbox_preds = [], []
-        for level, x in enumerate(feats):
-            if x.dim() != 4 or x.shape[1] != self.in_channels:
-                raise ValueError(f"RPN level {level}: expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-            cls_score, bbox_pred = self.forward_single(x)
-            cls_scores.append(cls_score)
-            bbox_preds.append(bbox_pred)
-        return cls_scores, bbox_preds
+    @property
+    def test_cfg(self) -> ProposalConfig:
+        """The test-time proposal settings (``test_proposals``)."""
+        return self.test_proposals
 
     def loss_by_feat(
         self,
         cls_scores: Sequence[Tensor],
         bbox_preds: Sequence[Tensor],
         batch_gt_instances: Sequence[Instances],
-        batch_img_metas: Sequence[Mapping[str, Any]],
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
         batch_gt_instances_ignore: Sequence[Instances | None] | None = None,
     ) -> dict[str, list[Tensor]]:
         """Objectness and regression losses, one entry per level (mmdet's layout).
@@ -159,22 +147,21 @@ class RPNHead(nn.Module):
             raise ValueError(
                 f"got {len(cls_scores)} levels, the anchor generator has {self.prior_generator.num_levels}"
             )
+        metas = image_metas(batch_img_metas, require=("img_shape", "pad_shape"))
         featmap_sizes = [tuple(score.shape[-2:]) for score in cls_scores]
         device = cls_scores[0].device
         anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
-        valid_flags = [
-            self.prior_generator.valid_flags(featmap_sizes, meta["pad_shape"], device) for meta in batch_img_metas
-        ]
+        valid_flags = [self.prior_generator.valid_flags(featmap_sizes, meta.pad_shape, device) for meta in metas]
         # every ground-truth box is an "object" (label 0), whatever its class
         gt_objects = [
             Instances(bboxes=gt.bboxes, labels=torch.zeros(len(gt.bboxes), dtype=torch.long, device=gt.bboxes.device))
             for gt in batch_gt_instances
         ]
         targets = anchor_targets(
-            [anchors] * len(batch_img_metas),
+            [anchors] * len(metas),
             valid_flags,
             gt_objects,
-            batch_img_metas,
+            metas,
             batch_gt_instances_ignore,
             num_classes=self.num_classes,
             assigner=self.assigner,
@@ -185,7 +172,7 @@ class RPNHead(nn.Module):
             reg_decoded_bbox=self.reg_decoded_bbox,
         )
         losses_cls, losses_bbox = [], []
-        num_imgs = len(batch_img_metas)
+        num_imgs = len(metas)
         for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
             cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
             losses_cls.append(
@@ -211,43 +198,27 @@ class RPNHead(nn.Module):
             )
         return {"loss_rpn_cls": losses_cls, "loss_rpn_bbox": losses_bbox}
 
-    def predict_by_feat(
+    def predict_single(
         self,
         cls_scores: Sequence[Tensor],
         bbox_preds: Sequence[Tensor],
-        batch_img_metas: Sequence[Mapping[str, Any]],
-        cfg: ProposalConfig | None = None,
-        rescale: bool = False,
-    ) -> list[Instances]:
-        """Proposals per image (outputs are detached from the graph).
-
-        Args:
-            cls_scores: Per level ``[B, A * C, H_l, W_l]``.
-            bbox_preds: Per level ``[B, 4A, H_l, W_l]``.
-            batch_img_metas: Per image metas (``img_shape``; ``scale_factor`` to rescale).
-            cfg: Proposal settings; ``None`` uses ``test_proposals``.
-            rescale: Return boxes in the original image scale.
-
-        Returns:
-            One ``Instances`` (``bboxes``, ``scores``, ``labels``) per image.
-        """
-        if len(cls_scores) != len(bbox_preds):
-            raise ValueError(f"{len(cls_scores)} score levels but {len(bbox_preds)} delta levels")
-        cfg = self.test_proposals if cfg is None else cfg
-        featmap_sizes = [tuple(score.shape[-2:]) for score in cls_scores]
-        anchors = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device
+        score_factors: Sequence[Tensor] | None,
+        priors: Sequence[Tensor],
+        meta: ImageMeta,
+        *,
+        cfg: ProposalConfig,
+        rescale: bool,
+    ) -> Instances:
+        """Proposals of one image (see :func:`~visdet.models.dense_heads.proposals.proposals_single`)."""
+        if score_factors is not None:
+            raise ValueError("RPNHead takes no score_factors")
+        return proposals_single(
+            cls_scores,
+            bbox_preds,
+            priors,
+            meta,
+            cfg=cfg,
+            bbox_coder=self.bbox_coder,
+            use_sigmoid_cls=self.use_sigmoid_cls,
+            rescale=rescale,
         )
-        return [
-            proposals_single(
-                [score[i].detach() for score in cls_scores],
-                [pred[i].detach() for pred in bbox_preds],
-                anchors,
-                meta,
-                cfg=cfg,
-                bbox_coder=self.bbox_coder,
-                use_sigmoid_cls=self.use_sigmoid_cls,
-                rescale=rescale,
-            )
-            for i, meta in enumerate(batch_img_metas)
-        ]

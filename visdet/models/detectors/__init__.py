@@ -1,6 +1,9 @@
 """Whole detectors: backbone, neck and heads with ``predict`` and ``loss``."""
 
+from visdet.models.detectors.base import Detector
 from visdet.models.detectors.faster_rcnn import FasterRCNN
+from visdet.models.detectors.rpn import RPN
+from visdet.models.detectors.single_stage import SingleStageDetector
 from visdet.models.detectors.two_stage import TwoStageDetector
 
-__all__ = ["FasterRCNN", "TwoStageDetector"]
+__all__ = ["RPN", "Detector", "FasterRCNN", "SingleStageDetector", "TwoStageDetector"]

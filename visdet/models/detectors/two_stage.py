@@ -1,16 +1,7 @@
 """``TwoStageDetector``: backbone -> neck -> RPN -> RoI head (Faster R-CNN and kin).
 
-Shapes: ``inputs [B, 3, H, W]`` is the preprocessed, padded batch (see
-``DetDataPreprocessor``); ``metas`` are B mmdet-style meta dicts:
-
-* ``img_shape`` ``(h, w)``: the resized image inside the padded batch (boxes are
-  clipped to it);
-* ``scale_factor`` ``(w_scale, h_scale)``: resized / original, used to map boxes back
-  to the original image when ``rescale=True``;
-* ``pad_shape`` ``(h, w)``: the image padded to the size divisor (anchor valid flags);
-* ``ori_shape`` and ``batch_input_shape`` are carried along as mmdet does.
-
-Results are ``Instances`` with ``bboxes [N, 4]`` xyxy, ``scores [N]``, ``labels [N]``.
+Shapes and metas as in :mod:`visdet.models.detectors.base`; ``forward`` returns the raw
+second-stage outputs ``rois [R, 5]``, ``cls_score [R, K + 1]``, ``bbox_pred [R, 4K]``.
 """
 
 from __future__ import annotations
@@ -20,26 +11,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from visdet.models.roi_heads.standard_roi_head import boxes_to_rois
-from visdet.structures import Instances
-
-PREDICT_META_KEYS = ("img_shape",)
-RESCALE_META_KEYS = ("scale_factor",)
-LOSS_META_KEYS = ("img_shape", "pad_shape")
-
-
-def check_metas(metas: Sequence[Mapping[str, Any]], num_images: int, keys: Sequence[str]) -> None:
-    """Raise a clear error when ``metas`` does not describe ``num_images`` images with ``keys``."""
-    if isinstance(metas, Mapping) or not isinstance(metas, Sequence):
-        raise TypeError(f"metas must be a list of per-image dicts, got {type(metas).__name__}")
-    if len(metas) != num_images:
-        raise ValueError(f"got {len(metas)} metas for a batch of {num_images} images")
-    for i, meta in enumerate(metas):
-        if not isinstance(meta, Mapping):
-            raise TypeError(f"metas[{i}] must be a dict, got {type(meta).__name__}")
-        for key in keys:
-            if key not in meta or meta[key] is None:
-                raise KeyError(f"metas[{i}] lacks the key {key!r} (has: {sorted(meta)})")
+from visdet.models.detectors.base import (
+    LOSS_META_KEYS,
+    PREDICT_META_KEYS,
+    RESCALE_META_KEYS,
+    check_gt_instances,
+    check_inputs,
+    extract_features,
+    sum_levels,
+)
+from visdet.structures import ImageMeta, Instances, boxes_to_rois, image_metas
 
 
 class TwoStageDetector(nn.Module):
@@ -71,34 +52,26 @@ class TwoStageDetector(nn.Module):
             self.neck = neck
         self.rpn_head = rpn_head
         self.roi_head = roi_head
+        self.dataset_meta: dict[str, Any] | None = None
 
     @property
     def with_neck(self) -> bool:
         """Whether a neck follows the backbone."""
         return getattr(self, "neck", None) is not None
 
-    def _check_inputs(self, inputs: Tensor) -> None:
-        if not isinstance(inputs, Tensor):
-            raise TypeError(f"inputs must be a (B, C, H, W) tensor, got {type(inputs).__name__}")
-        if inputs.dim() != 4:
-            raise ValueError(f"inputs must be a (B, C, H, W) tensor, got shape {tuple(inputs.shape)}")
-        expected = getattr(self.backbone, "in_channels", None)
-        if expected is not None and inputs.shape[1] != expected:
-            raise ValueError(f"inputs have {inputs.shape[1]} channels, the backbone takes {expected}")
-        if not inputs.is_floating_point():
-            raise TypeError(f"inputs must be floating point (preprocessed), got {inputs.dtype}")
+    @property
+    def num_classes(self) -> int:
+        """Number of object classes K of the second stage."""
+        return int(self.roi_head.num_classes)
 
     def extract_feat(self, inputs: Tensor) -> tuple[Tensor, ...]:
         """Pyramid features of ``inputs [B, C, H, W]``."""
-        feats = self.backbone(inputs)
-        if self.with_neck:
-            feats = self.neck(feats)
-        return tuple(feats)
+        return extract_features(self.backbone, getattr(self, "neck", None), inputs)
 
     def loss(
         self,
         inputs: Tensor,
-        metas: Sequence[Mapping[str, Any]],
+        metas: Sequence[ImageMeta | Mapping[str, Any]],
         gt_instances: Sequence[Instances],
         gt_instances_ignore: Sequence[Instances | None] | None = None,
     ) -> dict[str, Tensor]:
@@ -118,26 +91,22 @@ class TwoStageDetector(nn.Module):
             ``loss_rpn_cls``, ``loss_rpn_bbox`` (summed over levels, as mmengine logs
             them), ``loss_cls``, ``acc``, ``loss_bbox``.
         """
-        self._check_inputs(inputs)
-        check_metas(metas, inputs.shape[0], LOSS_META_KEYS)
-        if len(gt_instances) != inputs.shape[0]:
-            raise ValueError(f"got {len(gt_instances)} gt_instances for {inputs.shape[0]} images")
-        for i, gt in enumerate(gt_instances):
-            if not (gt.has("bboxes") and gt.has("labels")):
-                raise KeyError(f"gt_instances[{i}] needs 'bboxes' and 'labels', has {gt.keys()}")
+        check_inputs(inputs, self.backbone)
+        batch_metas = image_metas(metas, inputs.shape[0], LOSS_META_KEYS)
+        check_gt_instances(gt_instances, inputs.shape[0])
         feats = self.extract_feat(inputs)
         cls_scores, bbox_preds = self.rpn_head(feats)
-        rpn_losses = self.rpn_head.loss_by_feat(cls_scores, bbox_preds, gt_instances, metas, gt_instances_ignore)
+        rpn_losses = self.rpn_head.loss_by_feat(cls_scores, bbox_preds, gt_instances, batch_metas, gt_instances_ignore)
         proposals = self.rpn_head.predict_by_feat(
-            cls_scores, bbox_preds, metas, cfg=self.rpn_head.train_proposals, rescale=False
+            cls_scores, bbox_preds, batch_metas, cfg=self.rpn_head.train_proposals, rescale=False
         )
-        losses: dict[str, Tensor] = {}
-        for name, per_level in rpn_losses.items():
-            losses[name] = sum(per_level) if isinstance(per_level, (list, tuple)) else per_level
+        losses = sum_levels(rpn_losses)
         losses.update(self.roi_head.loss(feats, proposals, gt_instances, gt_instances_ignore))
         return losses
 
-    def predict(self, inputs: Tensor, metas: Sequence[Mapping[str, Any]], rescale: bool = True) -> list[Instances]:
+    def predict(
+        self, inputs: Tensor, metas: Sequence[ImageMeta | Mapping[str, Any]], rescale: bool = True
+    ) -> list[Instances]:
         """Detections per image.
 
         Args:
@@ -148,12 +117,12 @@ class TwoStageDetector(nn.Module):
         Returns:
             B ``Instances`` with ``bboxes [N, 4]``, ``scores [N]``, ``labels [N]``.
         """
-        self._check_inputs(inputs)
-        check_metas(metas, inputs.shape[0], PREDICT_META_KEYS + (RESCALE_META_KEYS if rescale else ()))
+        check_inputs(inputs, self.backbone)
+        batch_metas = image_metas(metas, inputs.shape[0], PREDICT_META_KEYS + (RESCALE_META_KEYS if rescale else ()))
         feats = self.extract_feat(inputs)
         cls_scores, bbox_preds = self.rpn_head(feats)
-        proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, metas, rescale=False)
-        return self.roi_head.predict(feats, proposals, metas, rescale=rescale)
+        proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_metas, rescale=False)
+        return self.roi_head.predict(feats, proposals, batch_metas, rescale=rescale)
 
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Raw second-stage outputs, tensors only (for export and benchmarks).
@@ -167,9 +136,9 @@ class TwoStageDetector(nn.Module):
             ``rois [R, 5]`` (proposals with image index), ``cls_score [R, K + 1]``,
             ``bbox_pred [R, 4K]``.
         """
-        self._check_inputs(inputs)
+        check_inputs(inputs, self.backbone)
         height, width = int(inputs.shape[2]), int(inputs.shape[3])
-        metas = [{"img_shape": (height, width)} for _ in range(inputs.shape[0])]
+        metas = [ImageMeta(img_shape=(height, width)) for _ in range(inputs.shape[0])]
         feats = self.extract_feat(inputs)
         cls_scores, bbox_preds = self.rpn_head(feats)
         proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, metas)

@@ -9,12 +9,14 @@ from visdet.models.losses.cross_entropy_loss import (
 )
 from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
 from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
+from visdet.models.losses.weighted_loss import WeightedLoss
 
 __all__ = [
     "Accuracy",
     "CrossEntropyLoss",
     "L1Loss",
     "SmoothL1Loss",
+    "WeightedLoss",
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from visdet.models.losses.reduction import check_reduction, resolve_reduction, weight_reduce_loss
+from visdet.models.losses.reduction import resolve_reduction, weight_reduce_loss
+from visdet.models.losses.weighted_loss import WeightedLoss
 
 # PyTorch's default ignore index, used when ignore_index is None (mmdet does the same).
 DEFAULT_IGNORE_INDEX = -100
@@ -165,8 +165,11 @@ def mask_cross_entropy(
     )[None]
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(WeightedLoss):
     """Cross-entropy loss module (softmax, sigmoid or mask form).
+
+    Its ``forward`` replaces ``WeightedLoss``'s: the weight handling depends on the form
+    (one-hot expansion for sigmoid, per-class weights, ``avg_non_ignore``).
 
     Args:
         use_sigmoid: Use per-class sigmoid BCE instead of softmax cross-entropy.
@@ -189,14 +192,11 @@ class CrossEntropyLoss(nn.Module):
         loss_weight: float = 1.0,
         avg_non_ignore: bool = False,
     ) -> None:
-        super().__init__()
         if use_sigmoid and use_mask:
             raise ValueError("use_sigmoid and use_mask cannot both be True")
-        check_reduction(reduction)
+        super().__init__(reduction=reduction, loss_weight=loss_weight)
         self.use_sigmoid = use_sigmoid
         self.use_mask = use_mask
-        self.reduction = reduction
-        self.loss_weight = loss_weight
         self.class_weight = None if class_weight is None else list(class_weight)
         self.ignore_index = ignore_index
         self.avg_non_ignore = avg_non_ignore

@@ -7,9 +7,9 @@ is elementwise. Reduction follows :mod:`visdet.models.losses.reduction`.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from visdet.models.losses.reduction import check_reduction, resolve_reduction, weight_reduce_loss
+from visdet.models.losses.reduction import weight_reduce_loss
+from visdet.models.losses.weighted_loss import WeightedLoss
 
 
 def _check_shapes(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -17,6 +17,28 @@ def _check_shapes(pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(
             f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have one shape"
         )
+
+
+def smooth_l1_elementwise(pred: torch.Tensor, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """``0.5 * d**2 / beta`` if ``d = |pred - target| < beta``, else ``d - 0.5 * beta``.
+
+    An empty ``target`` gives ``pred.sum() * 0``, as in mmdet, so the graph stays connected.
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    if target.numel() == 0:
+        return pred.sum() * 0
+    _check_shapes(pred, target)
+    diff = torch.abs(pred - target)
+    return torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
+
+
+def l1_elementwise(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``|pred - target|`` (``pred.sum() * 0`` for an empty ``target``, as in mmdet)."""
+    if target.numel() == 0:
+        return pred.sum() * 0
+    _check_shapes(pred, target)
+    return torch.abs(pred - target)
 
 
 def smooth_l1_loss(
@@ -27,7 +49,7 @@ def smooth_l1_loss(
     avg_factor: float | torch.Tensor | None = None,
     beta: float = 1.0,
 ) -> torch.Tensor:
-    """Smooth L1: ``0.5 * d**2 / beta`` if ``d = |pred - target| < beta``, else ``d - 0.5 * beta``.
+    """Smooth L1 (see :func:`smooth_l1_elementwise`), weighted and reduced.
 
     Args:
         pred: Predictions.
@@ -38,18 +60,9 @@ def smooth_l1_loss(
         beta: The switch point, > 0.
 
     Returns:
-        The loss (elementwise for ``"none"``). An empty ``target`` gives ``pred.sum() * 0``
-        before weighting, as in mmdet, so the graph stays connected.
+        The loss (elementwise for ``"none"``).
     """
-    if beta <= 0:
-        raise ValueError(f"beta must be > 0, got {beta}")
-    if target.numel() == 0:
-        loss = pred.sum() * 0
-    else:
-        _check_shapes(pred, target)
-        diff = torch.abs(pred - target)
-        loss = torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
-    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+    return weight_reduce_loss(smooth_l1_elementwise(pred, target, beta), weight, reduction, avg_factor)
 
 
 def l1_loss(
@@ -60,24 +73,10 @@ def l1_loss(
     avg_factor: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L1: ``|pred - target|``, weighted and reduced (see :func:`smooth_l1_loss` for the args)."""
-    if target.numel() == 0:
-        loss = pred.sum() * 0
-    else:
-        _check_shapes(pred, target)
-        loss = torch.abs(pred - target)
-    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+    return weight_reduce_loss(l1_elementwise(pred, target), weight, reduction, avg_factor)
 
 
-def _all_zero_weight_loss(pred: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor | None:
-    """With no positive weight, mmdet returns ``(pred * weight).sum()``: zero, graph connected."""
-    if weight is None or torch.any(weight > 0):
-        return None
-    if pred.dim() == weight.dim() + 1:
-        weight = weight.unsqueeze(1)
-    return (pred * weight).sum()
-
-
-class SmoothL1Loss(nn.Module):
+class SmoothL1Loss(WeightedLoss):
     """Smooth L1 loss module.
 
     Args:
@@ -86,36 +85,20 @@ class SmoothL1Loss(nn.Module):
         loss_weight: Multiplier of the loss.
     """
 
-    def __init__(
-        self, *, beta: float = 1.0, reduction: str = "mean", loss_weight: float = 1.0
-    ) -> None:
-        super().__init__()
+    zero_weight_shortcut = True
+
+    def __init__(self, *, beta: float = 1.0, reduction: str = "mean", loss_weight: float = 1.0) -> None:
         if beta <= 0:
             raise ValueError(f"beta must be > 0, got {beta}")
-        check_reduction(reduction)
+        super().__init__(reduction=reduction, loss_weight=loss_weight)
         self.beta = beta
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
-    def forward(
-        self,
-        pred: torch.Tensor,
-        target: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        avg_factor: float | torch.Tensor | None = None,
-        reduction_override: str | None = None,
-    ) -> torch.Tensor:
-        """``loss_weight`` times the smooth L1 loss of ``pred`` and ``target`` (``[N, 4]``)."""
-        zero = _all_zero_weight_loss(pred, weight)
-        if zero is not None:
-            return zero
-        reduction = resolve_reduction(self.reduction, reduction_override)
-        return self.loss_weight * smooth_l1_loss(
-            pred, target, weight, reduction=reduction, avg_factor=avg_factor, beta=self.beta
-        )
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Smooth L1 of ``pred`` against ``target`` (``[N, 4]``)."""
+        return smooth_l1_elementwise(pred, target, self.beta)
 
 
-class L1Loss(nn.Module):
+class L1Loss(WeightedLoss):
     """L1 loss module.
 
     Args:
@@ -123,25 +106,8 @@ class L1Loss(nn.Module):
         loss_weight: Multiplier of the loss.
     """
 
-    def __init__(self, *, reduction: str = "mean", loss_weight: float = 1.0) -> None:
-        super().__init__()
-        check_reduction(reduction)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
+    zero_weight_shortcut = True
 
-    def forward(
-        self,
-        pred: torch.Tensor,
-        target: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        avg_factor: float | torch.Tensor | None = None,
-        reduction_override: str | None = None,
-    ) -> torch.Tensor:
-        """``loss_weight`` times the L1 loss of ``pred`` against ``target`` (both ``[N, 4]``)."""
-        zero = _all_zero_weight_loss(pred, weight)
-        if zero is not None:
-            return zero
-        reduction = resolve_reduction(self.reduction, reduction_override)
-        return self.loss_weight * l1_loss(
-            pred, target, weight, reduction=reduction, avg_factor=avg_factor
-        )
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``|pred - target|`` (``[N, 4]``)."""
+        return l1_elementwise(pred, target)

@@ -6,58 +6,38 @@ detections ``bboxes [D, 4]`` xyxy, ``scores [D]``, ``labels [D]`` (long, in ``[0
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
+from visdet.models.task_modules.nms_config import NMSConfig
 from visdet.models.task_modules.protocols import BoxCoder
 from visdet.ops import multiclass_nms
-from visdet.structures import Instances
+from visdet.structures import ImageMeta, Instances, Settings, as_image_meta, empty_detections, scale_boxes
 
 
-@dataclass(frozen=True)
-class RCNNTestConfig:
+class RCNNTestConfig(Settings):
     """Test-time settings of the second stage (mmdet's ``test_cfg.rcnn``).
 
     Attributes:
         score_thr: Minimum class score kept before NMS.
-        nms: NMS config, e.g. ``{"type": "nms", "iou_threshold": 0.5}``.
+        nms: NMS settings, e.g. ``{"type": "nms", "iou_threshold": 0.5}``.
         max_per_img: Detections kept per image after NMS (``-1``: all).
     """
 
-    score_thr: float = 0.05
-    nms: Mapping[str, Any] = field(default_factory=lambda: {"type": "nms", "iou_threshold": 0.5})
+    score_thr: float = Field(0.05, ge=0, le=1)
+    nms: NMSConfig = NMSConfig(iou_threshold=0.5)
     max_per_img: int = 100
-
-
-def scale_boxes(boxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
-    """Multiply x by ``scale_factor[0]`` and y by ``scale_factor[1]`` (``boxes [N, 4k]``).
-
-    The factor is turned into a tensor of ``boxes``' dtype before multiplying, as mmdet
-    does, so ``scale_boxes(b, [1 / s for s in f])`` matches mmdet bit for bit.
-    """
-    factor = boxes.new_tensor(list(scale_factor)).repeat((1, boxes.size(-1) // 2))
-    return boxes * factor
-
-
-def empty_detections(device: torch.device | str) -> Instances:
-    """Zero detections: ``bboxes [0, 4]``, ``scores [0]``, ``labels [0]`` (long)."""
-    return Instances(
-        bboxes=torch.zeros(0, 4, device=device),
-        scores=torch.zeros(0, device=device),
-        labels=torch.zeros(0, dtype=torch.long, device=device),
-    )
 
 
 def bbox_postprocess_single(
     roi: Tensor,
     cls_score: Tensor,
     bbox_pred: Tensor | None,
-    img_meta: Mapping[str, Any],
+    img_meta: ImageMeta | Mapping[str, Any],
     *,
     num_classes: int,
     bbox_coder: BoxCoder,
@@ -82,10 +62,11 @@ def bbox_postprocess_single(
     Returns:
         ``Instances`` with ``bboxes``, ``scores``, ``labels``.
     """
+    meta = as_image_meta(img_meta).require("img_shape")
     if roi.shape[0] == 0:
         return empty_detections(roi.device)
     scores = F.softmax(cls_score, dim=-1)
-    img_shape = img_meta["img_shape"]
+    img_shape = meta.img_shape
     num_rois = roi.size(0)
     if bbox_pred is not None:
         repeats = 1 if reg_class_agnostic else num_classes
@@ -97,9 +78,8 @@ def bbox_postprocess_single(
         # indexed copy and changes nothing; the RoIs are kept unclipped for parity.
         boxes = roi[:, 1:].clone()
     if rescale and boxes.size(0) > 0:
-        if img_meta.get("scale_factor") is None:
-            raise KeyError("rescale=True needs 'scale_factor' in the image meta")
-        boxes = scale_boxes(boxes, [1 / s for s in img_meta["scale_factor"]])
+        meta.require("scale_factor", where="rescale=True: the image meta")
+        boxes = scale_boxes(boxes, [1 / s for s in meta.scale_factor])  # type: ignore[union-attr]
     boxes = boxes.view(num_rois, -1)
-    dets, labels = multiclass_nms(boxes, scores, test_cfg.score_thr, test_cfg.nms, test_cfg.max_per_img)
+    dets, labels = multiclass_nms(boxes, scores, test_cfg.score_thr, test_cfg.nms.options(), test_cfg.max_per_img)
     return Instances(bboxes=dets[:, :-1], scores=dets[:, -1], labels=labels)

@@ -24,7 +24,7 @@ from visdet.models.roi_heads.bbox_loss import bbox_head_loss
 from visdet.models.roi_heads.bbox_postprocess import RCNNTestConfig, bbox_postprocess_single
 from visdet.models.roi_heads.bbox_targets import bbox_targets
 from visdet.models.task_modules.protocols import BoxCoder
-from visdet.structures import Instances
+from visdet.structures import ImageMeta, Instances
 
 
 class ConvFCBBoxHead(nn.Module):
@@ -238,7 +238,7 @@ class ConvFCBBoxHead(nn.Module):
         rois: Sequence[Tensor],
         cls_scores: Sequence[Tensor],
         bbox_preds: Sequence[Tensor | None],
-        batch_img_metas: Sequence[Mapping[str, Any]],
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
         *,
         test_cfg: RCNNTestConfig,
         rescale: bool = False,

@@ -14,18 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from visdet.models.roi_heads.bbox_postprocess import RCNNTestConfig, empty_detections
+from visdet.models.roi_heads.bbox_postprocess import RCNNTestConfig
 from visdet.models.task_modules.protocols import Assigner, Sampler
-from visdet.structures import Instances
-
-
-def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:
-    """Stack per-image boxes ``[N_i, 4]`` into RoIs ``[sum N_i, 5]`` with the image index first."""
-    rois = [torch.cat([b.new_full((b.size(0), 1), i), b], dim=-1) for i, b in enumerate(boxes)]
-    return torch.cat(rois, 0)
+from visdet.structures import ImageMeta, Instances, boxes_to_rois, empty_detections, image_metas
 
 
 class StandardRoIHead(nn.Module):
@@ -58,6 +51,11 @@ class StandardRoIHead(nn.Module):
         self.bbox_sampler = bbox_sampler
         self.pos_weight = pos_weight
         self.test_cfg = test_cfg if test_cfg is not None else RCNNTestConfig()
+
+    @property
+    def num_classes(self) -> int:
+        """Number of object classes K of the box head."""
+        return int(self.bbox_head.num_classes)
 
     def _bbox_forward(self, x: Sequence[Tensor], rois: Tensor) -> tuple[Tensor, Tensor]:
         feats = self.bbox_roi_extractor(x[: self.bbox_roi_extractor.num_inputs], rois)
@@ -112,7 +110,7 @@ class StandardRoIHead(nn.Module):
         self,
         x: Sequence[Tensor],
         rpn_results_list: Sequence[Instances],
-        batch_img_metas: Sequence[Mapping[str, Any]],
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
         rescale: bool = False,
     ) -> list[Instances]:
         """Detections per image.
@@ -126,10 +124,11 @@ class StandardRoIHead(nn.Module):
         Returns:
             One ``Instances`` (``bboxes``, ``scores``, ``labels``) per image.
         """
+        metas = image_metas(batch_img_metas, len(rpn_results_list), ("img_shape",))
         proposals = [res.bboxes for res in rpn_results_list]
         rois = boxes_to_rois(proposals)
         if rois.shape[0] == 0:
-            return [empty_detections(rois.device) for _ in batch_img_metas]
+            return [empty_detections(rois.device) for _ in metas]
         cls_score, bbox_pred = self._bbox_forward(x, rois)
         counts = [len(p) for p in proposals]
         bbox_preds = bbox_pred.split(counts, 0) if bbox_pred is not None else (None,) * len(counts)
@@ -137,7 +136,7 @@ class StandardRoIHead(nn.Module):
             rois.split(counts, 0),
             cls_score.split(counts, 0),
             bbox_preds,
-            batch_img_metas,
+            metas,
             test_cfg=self.test_cfg,
             rescale=rescale,
         )

@@ -9,6 +9,7 @@ from visdet.models.task_modules.assign_result import AssignResult
 from visdet.models.task_modules.bbox_overlaps_2d import BboxOverlaps2D
 from visdet.models.task_modules.delta_xywh_coder import DeltaXYWHBBoxCoder, bbox2delta, delta2bbox
 from visdet.models.task_modules.max_iou_assigner import MaxIoUAssigner
+from visdet.models.task_modules.nms_config import NMSConfig
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
 from visdet.models.task_modules.pseudo_sampler import PseudoSampler
 from visdet.models.task_modules.random_sampler import RandomSampler
@@ -22,6 +23,7 @@ __all__ = [
     "BoxCoder",
     "DeltaXYWHBBoxCoder",
     "MaxIoUAssigner",
+    "NMSConfig",
     "PriorGenerator",
     "PseudoSampler",
     "RandomSampler",

@@ -1,0 +1,380 @@
+"""The registry sweep: every registered type, of every kind, through the same checks.
+
+For each type: its ``example`` (the smallest config) validates and builds; the built
+object is exercised as its kind is used (forward and, where it has parameters, backward;
+a loss is differentiated, a sampler sampled, a hook or scheduler wired into a run); the
+schema and the built object pickle; the validated config round-trips through YAML and
+validates against the JSON Schema that ``visdet config schema`` writes, where the type is
+listed. A kind without an exercise here, or a registered type the sweep did not reach,
+fails: the sweep is the first test a new component must pass.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from visdet.build import KINDS, REGISTRIES, build_component, validate_component, validate_model
+from visdet.cli import main
+from visdet.engine.components import config_json_schema
+from visdet.structures import ImageMeta, Instances
+from visdet.testing.coco_synth import write_coco_synth
+
+jsonschema = pytest.importorskip("jsonschema")
+
+ALL_TYPES = sorted((kind, name) for kind, reg in REGISTRIES.items() for name in reg.names())
+
+
+def _boxes(n: int, size: float = 64.0, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * size * 0.6
+    wh = torch.rand(n, 2, generator=g) * size * 0.4 + 4
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+def _gt(n: int = 3, classes: int = 3) -> Instances:
+    return Instances(bboxes=_boxes(n, seed=1), labels=torch.arange(n) % classes)
+
+
+def _backward(outputs: Any, module: torch.nn.Module) -> None:
+    """Sum every float tensor of ``outputs``, backward, and check every trainable parameter got a gradient."""
+    tensors = [t for t in _flatten(outputs) if t.is_floating_point() and t.requires_grad]
+    assert tensors, "no differentiable output"
+    sum(t.sum() for t in tensors).backward()
+    trainable = [name for name, p in module.named_parameters() if p.requires_grad]
+    missing = [name for name, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    assert trainable and not missing, f"parameters without gradient: {missing}"
+
+
+def _flatten(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _flatten(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _flatten(v)]
+    return []
+
+
+# ------------------------------------------------------------------- per kind
+def exercise_backbone(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    outs = built(torch.randn(1, config.in_channels, 64, 64))
+    assert len(outs) == len(config.out_indices)
+    _backward(outs, built)
+
+
+def exercise_neck(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    feats = [torch.randn(1, c, 32 >> i, 32 >> i, requires_grad=True) for i, c in enumerate(config.in_channels)]
+    outs = built(feats)
+    assert len(outs) == config.num_outs and all(o.shape[1] == config.out_channels for o in outs)
+    _backward(outs, built)
+
+
+def exercise_prior_generator(built: Any, config: Any, ctx: dict) -> None:
+    sizes = [(8 >> i, 8 >> i) for i in range(built.num_levels)]
+    priors = built.grid_priors(sizes)
+    flags = built.valid_flags(sizes, (32, 32))
+    assert len(priors) == len(flags) == built.num_levels
+    assert all(p.shape == (s[0] * s[1] * built.num_base_priors[i], 4) for i, (p, s) in enumerate(zip(priors, sizes)))
+
+
+def exercise_bbox_coder(built: Any, config: Any, ctx: dict) -> None:
+    boxes, targets = _boxes(6), _boxes(6, seed=3)
+    assert torch.allclose(built.decode(boxes, built.encode(boxes, targets)), targets, atol=1e-3)
+
+
+def exercise_iou_calculator(built: Any, config: Any, ctx: dict) -> None:
+    overlaps = built(_boxes(4), _boxes(5, seed=2))
+    assert overlaps.shape == (4, 5) and bool(((overlaps >= 0) & (overlaps <= 1)).all())
+
+
+def exercise_assigner(built: Any, config: Any, ctx: dict) -> None:
+    result = built.assign(Instances(priors=_boxes(20)), _gt())
+    assert result.gt_inds.shape == (20,) and result.num_gts == 3
+    empty = built.assign(Instances(priors=_boxes(5)), Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
+    assert bool((empty.gt_inds == 0).all())
+
+
+def exercise_sampler(built: Any, config: Any, ctx: dict) -> None:
+    assigner = build_component("assigner", {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4})
+    priors, gt = Instances(priors=_boxes(30)), _gt()
+    result = built.sample(assigner.assign(priors, gt), priors, gt)
+    assert len(result.pos_inds) + len(result.neg_inds) > 0
+
+
+def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    if getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
+        pred = torch.randn(8, 4, requires_grad=True)
+        loss = built(pred, torch.arange(8) % 4)
+    else:
+        pred = torch.randn(8, 4, requires_grad=True)
+        loss = built(pred, torch.randn(8, 4), torch.ones(8, 4), avg_factor=8)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert pred.grad is not None and bool(pred.grad.abs().sum() > 0)
+
+
+def _metas(n: int = 2) -> list[ImageMeta]:
+    return [ImageMeta(img_shape=(64, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0)) for _ in range(n)]
+
+
+def exercise_dense_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    levels = built.prior_generator.num_levels
+    feats = [torch.randn(2, config.in_channels, 16 >> i, 16 >> i) for i in range(levels)]
+    losses = built.loss(feats, [_gt(), _gt(0)], _metas())
+    assert losses and all(torch.isfinite(t) for t in _flatten(losses))
+    _backward(losses, built)
+    with torch.no_grad():
+        results = built.predict(feats, _metas(), rescale=True)
+    assert len(results) == 2 and all(r.bboxes.shape[1] == 4 for r in results)
+
+
+def exercise_roi_layer(built: Any, config: Any, ctx: dict) -> None:
+    (layer,) = built
+    feats = torch.randn(1, 2, 8, 8, requires_grad=True)
+    out = layer(feats, torch.tensor([[0.0, 1.0, 1.0, 5.0, 6.0]]))
+    assert out.shape[:2] == (1, 2)
+    out.sum().backward()
+    assert feats.grad is not None
+
+
+def exercise_roi_extractor(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    feats = [torch.randn(1, config.out_channels, 64 // s, 64 // s, requires_grad=True) for s in config.featmap_strides]
+    rois = torch.cat([torch.zeros(5, 1), _boxes(5)], dim=1)
+    out = built(feats, rois)
+    assert out.shape[:2] == (5, config.out_channels)
+    out.sum().backward()
+    assert any(f.grad is not None and f.grad.abs().sum() > 0 for f in feats)
+
+
+def exercise_bbox_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    x = torch.randn(6, config.in_channels, config.roi_feat_size, config.roi_feat_size)
+    cls_score, bbox_pred = built(x)
+    assert cls_score.shape == (6, config.num_classes + 1)
+    _backward((cls_score, bbox_pred), built)
+
+
+def exercise_roi_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    strides = config.bbox_roi_extractor.featmap_strides
+    feats = tuple(torch.randn(1, config.bbox_roi_extractor.out_channels, 64 // s, 64 // s) for s in strides)
+    proposals = [Instances(bboxes=_boxes(12))]
+    torch.manual_seed(0)
+    losses = built.loss(feats, proposals, [_gt()])
+    _backward({k: v for k, v in losses.items() if k != "acc"}, built)
+    with torch.no_grad():
+        (result,) = built.predict(feats, proposals, _metas(1), rescale=False)
+    assert result.bboxes.shape[1] == 4 and built.num_classes == config.bbox_head.num_classes
+
+
+def exercise_data_preprocessor(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    images = [torch.randint(0, 255, (3, h, w), dtype=torch.uint8) for h, w in ((30, 40), (20, 44))]
+    batch, metas = built(images, [{"img_shape": (30, 40)}, {"img_shape": (20, 44)}])
+    assert batch.shape[0] == 2 and batch.shape[2] % config.pad_size_divisor == 0
+    assert all(meta["batch_input_shape"] == tuple(batch.shape[2:]) for meta in metas)
+
+
+def exercise_detector(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    inputs = torch.randn(2, 3, 64, 64)
+    torch.manual_seed(0)
+    losses = built.loss(inputs, _metas(), [_gt(), _gt(0)])
+    assert all(torch.isfinite(v) for v in losses.values())
+    _backward({k: v for k, v in losses.items() if k != "acc"}, built)
+    built.eval()
+    with torch.no_grad():
+        results = built.predict(inputs, _metas())
+        raw = built(inputs)
+    assert len(results) == 2 and isinstance(raw, tuple) and all(isinstance(t, torch.Tensor) for t in raw)
+    assert isinstance(built.num_classes, int) and built.dataset_meta is None
+
+
+def _results(ctx: dict) -> dict:
+    synth = ctx["synth"]
+    load = build_component("transform", {"type": "LoadImageFromFile"})
+    annotations = build_component("transform", {"type": "LoadAnnotations"})
+    dataset = build_component("dataset", {"type": "CocoDataset", "ann_file": str(synth.ann_file),
+                                          "data_prefix": {"img": str(synth.img_dir)},
+                                          "metainfo": {"classes": list(synth.classes)}})  # fmt: skip
+    return annotations(load(dataset.get_data_info(0)))
+
+
+def exercise_transform(built: Callable, config: Any, ctx: dict) -> None:
+    if config.type == "LoadImageFromFile":
+        dataset = build_component("dataset", {"type": "CocoDataset", "ann_file": str(ctx["synth"].ann_file),
+                                              "data_prefix": {"img": str(ctx["synth"].img_dir)}})  # fmt: skip
+        out = built(dataset.get_data_info(0))
+        assert out["img"].ndim == 3
+        return
+    np.random.seed(0)
+    out = built(_results(ctx))
+    assert out is not None
+    if config.type == "PackDetInputs":
+        assert out["inputs"].dim() == 3 and out["data_samples"].gt_instances.bboxes.shape[1] == 4
+    else:
+        assert out["img"].ndim == 3 and out["gt_bboxes"].shape[-1] == 4
+
+
+def exercise_dataset(built: Any, config: Any, ctx: dict) -> None:
+    # the example is lazy and names no file: a real one is read here
+    pipeline = [{"type": "LoadImageFromFile"}, {"type": "PackDetInputs"}]
+    real = build_component("dataset", {**config.model_dump(), "ann_file": str(ctx["synth"].ann_file),
+                                       "data_prefix": {"img": str(ctx["synth"].img_dir)}, "lazy_init": False,
+                                       "pipeline": pipeline})  # fmt: skip
+    assert len(real) > 0 and real[0]["inputs"].dim() == 3
+
+
+def exercise_data_sampler(built: Any, config: Any, ctx: dict) -> None:
+    sampler = config.build(dataset=list(range(5)), seed=1)
+    drawn = [i for _, i in zip(range(5), iter(sampler))]
+    assert sorted(drawn) == list(range(5))
+
+
+def exercise_batch_sampler(built: Any, config: Any, ctx: dict) -> None:
+    class Images(list):
+        def get_data_info(self, idx: int) -> dict:
+            return {"width": 10 + idx, "height": 20 if idx % 2 else 5}
+
+    index_sampler = build_component("data_sampler", {"type": "DefaultSampler", "seed": 0}, dataset=Images(range(6)))
+    batches = list(config.build(sampler=index_sampler, batch_size=2))
+    assert sorted(i for batch in batches for i in batch) == list(range(6))
+
+
+def exercise_metric(built: Any, config: Any, ctx: dict) -> None:
+    metric = build_component("metric", {**config.model_dump(), "ann_file": str(ctx["synth"].ann_file)})
+    metric.dataset_meta = {"classes": ctx["synth"].classes}
+    metric.process(None, [{"img_id": 1, "ori_shape": (48, 64),
+                           "pred_instances": {"bboxes": _boxes(2), "scores": torch.tensor([0.9, 0.5]),
+                                              "labels": torch.tensor([0, 1])}}])  # fmt: skip
+    assert all(0 <= v <= 1 or v == -1 for v in metric.evaluate(size=1).values())
+
+
+def _toy_model() -> torch.nn.Module:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    return model
+
+
+def exercise_optimizer(built: Any, config: Any, ctx: dict) -> None:
+    from visdet.engine.components.optimizers import ParamwiseSettings
+
+    model = _toy_model()
+    optimizer = config.build(model=model, paramwise=ParamwiseSettings())
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert optimizer.defaults["lr"] == config.lr
+
+
+def exercise_optim_wrapper(built: Any, config: Any, ctx: dict) -> None:
+    assert config.build(model=_toy_model()).defaults["lr"] == config.optimizer.lr
+    assert config.precision() in ("fp32", "fp16", "bf16")
+
+
+def exercise_scheduler(built: Any, config: Any, ctx: dict) -> None:
+    from visdet.engine.components.schedulers import scheduler_settings
+    from visdet.engine.optim import build_scheduler
+
+    settings = scheduler_settings([config], epoch_len=5, total=20, accumulate=1)
+    settings.pop("eta_min", None)
+    peak = settings.pop("eta_max", None)
+    optimizer = torch.optim.SGD(_toy_model().parameters(), lr=peak or 0.1, momentum=0.9)
+    scheduler = build_scheduler(optimizer, **settings)
+    lrs = []
+    for _ in range(20):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert len(set(lrs)) > 1, "the schedule never changed the lr"
+
+
+def exercise_hook(built: Any, config: Any, ctx: dict) -> None:
+    from visdet.engine.hooks import Hook
+
+    if type(config).builtin:
+        assert built is None
+        return
+    assert isinstance(built, Hook)
+    assert isinstance(config.build(by_epoch=False, progress=False), Hook)
+
+
+def exercise_train_loop(built: Any, config: Any, ctx: dict) -> None:
+    assert built.length >= 1 and (built.max_epochs is None) != (built.max_iters is None)
+
+
+def exercise_eval_loop(built: Any, config: Any, ctx: dict) -> None:
+    loop = config.build(loader=[], metric=None)
+    assert loop.loader == [] and hasattr(loop, "run")
+
+
+EXERCISES: dict[str, Callable[[Any, Any, dict], None]] = {
+    name.removeprefix("exercise_"): fn for name, fn in globals().items() if name.startswith("exercise_")
+}
+# kinds whose factory needs context or files: the exercise builds them itself (None), or with this context
+CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "batch_sampler": None,
+                 "optimizer": None, "optim_wrapper": None, "scheduler": None, "eval_loop": None,
+                 "metric": None}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return {"synth": write_coco_synth(tmp_path_factory.mktemp("sweep") / "coco")}
+
+
+@pytest.fixture(scope="module")
+def json_schema() -> dict:
+    return config_json_schema()
+
+
+def test_every_kind_has_types_and_an_exercise():
+    assert set(KINDS) == set(REGISTRIES)
+    empty = [kind for kind, reg in REGISTRIES.items() if not len(reg)]
+    assert not empty, f"kinds without a registered type: {empty}"
+    assert set(EXERCISES) == set(KINDS), f"kinds without an exercise: {sorted(set(KINDS) - set(EXERCISES))}"
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL_TYPES, ids=[f"{k}/{n}" for k, n in ALL_TYPES])
+def test_registered_type(kind: str, name: str, ctx: dict, json_schema: dict, tmp_path):
+    schema = REGISTRIES[kind].get(name)
+    example = {**schema.example, "type": name}
+    config = validate_model(example) if kind == "detector" else validate_component(kind, example)
+    assert type(config) is schema and config.type == name
+    # build and exercise
+    torch.manual_seed(0)
+    if kind in CONTEXT_KINDS:
+        context = CONTEXT_KINDS[kind]
+        built = config.build(**context) if context is not None else None
+    else:
+        built = config.build()
+    EXERCISES[kind](built, config, ctx)
+    # pickles: the schema, and the built object
+    assert pickle.loads(pickle.dumps(config)) == config
+    if built is not None and not callable(getattr(built, "__next__", None)):
+        restored = pickle.loads(pickle.dumps(built))
+        if isinstance(built, torch.nn.Module):
+            assert restored.state_dict().keys() == built.state_dict().keys()
+    # round-trips through YAML, and validates against the JSON Schema of its kind
+    dumped = config.model_dump(mode="json")
+    again = yaml.safe_load(yaml.safe_dump(dumped))
+    reparsed = validate_model(again) if kind == "detector" else validate_component(kind, again)
+    assert reparsed == config
+    jsonschema.validate(again, {"$defs": json_schema["$defs"], **json_schema["$defs"][schema.__name__]})
+    # and is listed in `visdet config schema`
+    listed = json_schema["$defs"][schema.__name__]["properties"]["type"]
+    assert name in ([listed["const"]] if "const" in listed else listed["enum"])
+
+
+def test_config_schema_command_lists_every_kind(capsys):
+    assert main(["config", "schema", "--kinds"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert set(lines) == set(KINDS)
+    for kind, reg in REGISTRIES.items():
+        assert lines[kind].split(", ") == reg.names()
+    assert main(["config", "schema"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written == config_json_schema()

@@ -1,0 +1,23 @@
+"""The registration modules of the model and data kinds, listed by name.
+
+Importing this module imports each of them, and each registers its schemas with
+``@registry(kind).register`` beside their definitions. A new component's schema module
+is added here (the engine's kinds are listed in :mod:`visdet.engine.components`).
+"""
+
+from __future__ import annotations
+
+from visdet.build.components import (
+    backbones,
+    datasets,
+    dense_heads,
+    detectors,
+    losses,
+    metrics,
+    necks,
+    roi_heads,
+    task_modules,
+    transforms,
+)
+
+MODULES = (backbones, necks, task_modules, losses, dense_heads, roi_heads, detectors, transforms, datasets, metrics)

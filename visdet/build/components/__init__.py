@@ -1,0 +1,1 @@
+"""Schemas (with their factories) of the model and data components, one module per family."""

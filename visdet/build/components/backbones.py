@@ -1,0 +1,84 @@
+"""Backbone schemas: ``ResNet``, ``ResNetV1d``, ``ResNeXt`` (mmdet's keyword names and defaults)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from visdet.build.component import Component, InitConfig, init_field
+from visdet.build.components.common import NormConfig
+from visdet.build.registry import registry
+from visdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+
+NOT_IMPLEMENTED = "not implemented in visdet (must be null)"
+SMALL_RESNET = {"depth": 18, "base_channels": 4}
+
+
+class _ResNetFields(Component):
+    """The fields of the ResNet family."""
+
+    depth: Literal[18, 34, 50, 101, 152]
+    in_channels: int = Field(3, ge=1)
+    stem_channels: int | None = Field(None, ge=1)
+    base_channels: int = Field(64, ge=1)
+    num_stages: int = Field(4, ge=1, le=4)
+    strides: list[int] = [1, 2, 2, 2]
+    dilations: list[int] = [1, 1, 1, 1]
+    out_indices: list[int] = [0, 1, 2, 3]
+    style: Literal["pytorch", "caffe"] = "pytorch"
+    deep_stem: bool = False
+    avg_down: bool = False
+    frozen_stages: int = Field(-1, ge=-1, le=4)
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: NormConfig = NormConfig()
+    norm_eval: bool = True
+    dcn: None = Field(None, description=f"deformable convolution: {NOT_IMPLEMENTED}")
+    stage_with_dcn: list[bool] = [False, False, False, False]
+    plugins: None = Field(None, description=f"ResNet plugins: {NOT_IMPLEMENTED}")
+    with_cp: bool = False
+    zero_init_residual: bool = True
+    pretrained: None = Field(None, description="deprecated in mmdet; load a checkpoint into the built model")
+    init_cfg: InitConfig = init_field()
+
+
+@registry("backbone").register
+class ResNetConfig(_ResNetFields):
+    """``ResNet`` (depth 18 to 152)."""
+
+    type: Literal["ResNet"]
+    example: ClassVar[dict[str, Any]] = {"type": "ResNet", **SMALL_RESNET}
+
+    def build(self) -> ResNet:
+        """The backbone."""
+        return ResNet(**self.arguments())
+
+
+@registry("backbone").register
+class ResNetV1dConfig(_ResNetFields):
+    """``ResNetV1d``: ResNet with a deep stem and average-pool downsampling."""
+
+    type: Literal["ResNetV1d"]
+    deep_stem: Literal[True] = True
+    avg_down: Literal[True] = True
+    example: ClassVar[dict[str, Any]] = {"type": "ResNetV1d", **SMALL_RESNET}
+
+    def build(self) -> ResNetV1d:
+        """The backbone."""
+        return ResNetV1d(**self.arguments("deep_stem", "avg_down"))
+
+
+@registry("backbone").register
+class ResNeXtConfig(_ResNetFields):
+    """``ResNeXt``: ResNet with grouped 3x3 convolutions (depth 50, 101 or 152)."""
+
+    type: Literal["ResNeXt"]
+    depth: Literal[50, 101, 152]
+    groups: int = Field(1, ge=1)
+    base_width: int = Field(4, ge=1)
+    example: ClassVar[dict[str, Any]] = {"type": "ResNeXt", "depth": 50, "base_channels": 4, "groups": 2,
+                                         "base_width": 2}  # fmt: skip
+
+    def build(self) -> ResNeXt:
+        """The backbone."""
+        return ResNeXt(**self.arguments())

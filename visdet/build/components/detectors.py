@@ -1,0 +1,116 @@
+"""Detector schemas: ``FasterRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
+
+A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
+``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
+first, then validates and builds it; ``train_cfg``/``test_cfg`` fields exist here so
+that editors (JSON Schema) accept mmdet-shaped files, and are empty after routing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+from torch import nn
+
+from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
+from visdet.build.components.backbones import SMALL_RESNET
+from visdet.build.components.dense_heads import RPNHeadConfig
+from visdet.build.components.roi_heads import StandardRoIHeadConfig
+from visdet.build.registry import registry
+from visdet.build.routing import RPN_ROUTES, TWO_STAGE_ROUTES, Route
+from visdet.models.data_preprocessors import DetDataPreprocessor
+from visdet.models.detectors import RPN, FasterRCNN
+
+ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
+NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
+
+
+@registry("data_preprocessor").register
+class DetDataPreprocessorConfig(Component):
+    """``DetDataPreprocessor``: normalise, convert channels, pad into a batch."""
+
+    type: Literal["DetDataPreprocessor"]
+    mean: list[float] | None = Field(None, min_length=1, max_length=3)
+    std: list[float] | None = Field(None, min_length=1, max_length=3)
+    pad_size_divisor: int = Field(1, ge=1)
+    pad_value: float = 0
+    bgr_to_rgb: bool = False
+    rgb_to_bgr: bool = False
+    pad_mask: Literal[False] = Field(False, description="mask padding is not implemented")
+    pad_seg: Literal[False] = Field(False, description="segmentation padding is not implemented")
+    mask_pad_value: int = Field(0, description=NOT_USED)
+    seg_pad_value: int = Field(255, description=NOT_USED)
+    boxtype2tensor: bool = Field(True, description=NOT_USED)
+    non_blocking: bool = Field(False, description=NOT_USED)
+    batch_augments: None = Field(None, description="batch augments are not implemented")
+    example: ClassVar[dict[str, Any]] = {"type": "DetDataPreprocessor", "mean": [0.0, 0.0, 0.0],
+                                         "std": [255.0, 255.0, 255.0], "pad_size_divisor": 8}  # fmt: skip
+
+    def build(self) -> DetDataPreprocessor:
+        """The preprocessor."""
+        return DetDataPreprocessor(
+            **self.arguments("pad_mask", "pad_seg", "mask_pad_value", "seg_pad_value", "boxtype2tensor",
+                             "non_blocking", "batch_augments")  # fmt: skip
+        )
+
+
+class _DetectorFields(Component):
+    """What every detector config has besides its parts."""
+
+    routes: ClassVar[tuple[Route, ...]]
+    # dotted paths of the ``num_classes`` entries a dataset's class count sets
+    num_classes_paths: ClassVar[tuple[str, ...]] = ()
+    backbone: Annotated[Component, ComponentOf("backbone")]
+    neck: Annotated[Component, ComponentOf("neck")] | None = None
+    data_preprocessor: Annotated[Component, ComponentOf("data_preprocessor")] | None = None
+    train_cfg: dict[str, Any] | None = Field(None, description=ROUTED_NOTE.format("training settings"))
+    test_cfg: dict[str, Any] | None = Field(None, description=ROUTED_NOTE.format("test settings"))
+    init_cfg: InitConfig = init_field()
+    pretrained: None = Field(None, description="deprecated in mmdet; load a checkpoint into the built model")
+
+    def parts(self) -> dict[str, nn.Module | None]:
+        """The built backbone, neck and data preprocessor."""
+        return {"backbone": self.backbone.build(), "neck": build_optional(self.neck),
+                "data_preprocessor": build_optional(self.data_preprocessor)}  # fmt: skip
+
+
+TINY_PARTS = {
+    "backbone": {"type": "ResNet", **SMALL_RESNET},
+    "neck": {"type": "FPN", "in_channels": [4, 8, 16, 32], "out_channels": 4, "num_outs": 5},
+}
+TINY_RPN = {**RPNHeadConfig.example, "anchor_generator": {"type": "AnchorGenerator", "strides": [4, 8, 16, 32, 64],
+                                                          "ratios": [0.5, 1.0, 2.0], "scales": [8]}}  # fmt: skip
+TINY_ROI = {**StandardRoIHeadConfig.example, "bbox_roi_extractor": {
+    "type": "SingleRoIExtractor", "roi_layer": {"type": "RoIAlign", "output_size": 2}, "out_channels": 4,
+    "featmap_strides": [4, 8, 16, 32]}}  # fmt: skip
+
+
+@registry("detector").register
+class FasterRCNNConfig(_DetectorFields):
+    """``FasterRCNN``: backbone, optional neck, RPN head and RoI head."""
+
+    type: Literal["FasterRCNN"]
+    routes: ClassVar[tuple[Route, ...]] = TWO_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("roi_head.bbox_head.num_classes",)
+    rpn_head: Annotated[Component, ComponentOf("dense_head")]
+    roi_head: Annotated[Component, ComponentOf("roi_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "FasterRCNN", **TINY_PARTS, "rpn_head": TINY_RPN, "roi_head": TINY_ROI}
+
+    def build(self) -> FasterRCNN:
+        """The detector."""
+        return FasterRCNN(rpn_head=self.rpn_head.build(), roi_head=self.roi_head.build(), **self.parts())
+
+
+@registry("detector").register
+class RPNConfig(_DetectorFields):
+    """``RPN``: a region proposal network alone (detections are class-agnostic proposals)."""
+
+    type: Literal["RPN"]
+    routes: ClassVar[tuple[Route, ...]] = RPN_ROUTES
+    rpn_head: Annotated[Component, ComponentOf("dense_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "RPN", **TINY_PARTS, "rpn_head": TINY_RPN}
+
+    def build(self) -> RPN:
+        """The detector."""
+        return RPN(rpn_head=self.rpn_head.build(), **self.parts())

@@ -1,0 +1,61 @@
+"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from visdet.build.component import Component
+from visdet.build.registry import registry
+from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
+
+Reduction = Literal["none", "mean", "sum"]
+
+
+@registry("loss").register
+class CrossEntropyLossConfig(Component):
+    """``CrossEntropyLoss`` (softmax, or sigmoid with ``use_sigmoid``)."""
+
+    type: Literal["CrossEntropyLoss"]
+    use_sigmoid: bool = False
+    use_mask: bool = False
+    reduction: Reduction = "mean"
+    class_weight: list[float] | None = None
+    ignore_index: int | None = None
+    loss_weight: float = 1.0
+    avg_non_ignore: bool = False
+    example: ClassVar[dict[str, Any]] = {"type": "CrossEntropyLoss"}
+
+    def build(self) -> CrossEntropyLoss:
+        """The loss module."""
+        return CrossEntropyLoss(**self.arguments())
+
+
+@registry("loss").register
+class L1LossConfig(Component):
+    """``L1Loss``."""
+
+    type: Literal["L1Loss"]
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "L1Loss"}
+
+    def build(self) -> L1Loss:
+        """The loss module."""
+        return L1Loss(**self.arguments())
+
+
+@registry("loss").register
+class SmoothL1LossConfig(Component):
+    """``SmoothL1Loss`` (quadratic below ``beta``)."""
+
+    type: Literal["SmoothL1Loss"]
+    beta: float = Field(1.0, gt=0)
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "SmoothL1Loss"}
+
+    def build(self) -> SmoothL1Loss:
+        """The loss module."""
+        return SmoothL1Loss(**self.arguments())

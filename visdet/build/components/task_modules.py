@@ -1,0 +1,122 @@
+"""Task-module schemas: prior generators, box coders, IoU calculators, assigners, samplers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from visdet.build.component import Component, ComponentOf, build_optional
+from visdet.build.registry import registry
+from visdet.models.task_modules import (
+    AnchorGenerator,
+    BboxOverlaps2D,
+    DeltaXYWHBBoxCoder,
+    MaxIoUAssigner,
+    PseudoSampler,
+    RandomSampler,
+)
+
+
+@registry("prior_generator").register
+class AnchorGeneratorConfig(Component):
+    """``AnchorGenerator``: anchors per level from strides, ratios and scales."""
+
+    type: Literal["AnchorGenerator"]
+    strides: list[int | list[int]] = Field(min_length=1)
+    ratios: list[float] = Field(min_length=1)
+    scales: list[float] | None = None
+    base_sizes: list[float] | None = None
+    scale_major: bool = True
+    octave_base_scale: float | None = None
+    scales_per_octave: int | None = None
+    centers: list[list[float]] | None = None
+    center_offset: float = 0.0
+    example: ClassVar[dict[str, Any]] = {"type": "AnchorGenerator", "strides": [4, 8], "ratios": [0.5, 1.0, 2.0],
+                                         "scales": [8]}  # fmt: skip
+
+    def build(self) -> AnchorGenerator:
+        """The prior generator."""
+        return AnchorGenerator(**self.arguments())
+
+
+@registry("bbox_coder").register
+class DeltaXYWHBBoxCoderConfig(Component):
+    """``DeltaXYWHBBoxCoder``: (dx, dy, dw, dh) deltas, normalised by means and stds."""
+
+    type: Literal["DeltaXYWHBBoxCoder"]
+    target_means: list[float] = Field([0.0, 0.0, 0.0, 0.0], min_length=4, max_length=4)
+    target_stds: list[float] = Field([1.0, 1.0, 1.0, 1.0], min_length=4, max_length=4)
+    clip_border: bool = True
+    add_ctr_clamp: bool = False
+    ctr_clamp: float = 32
+    example: ClassVar[dict[str, Any]] = {"type": "DeltaXYWHBBoxCoder"}
+
+    def build(self) -> DeltaXYWHBBoxCoder:
+        """The box coder."""
+        return DeltaXYWHBBoxCoder(**self.arguments())
+
+
+@registry("iou_calculator").register
+class BboxOverlaps2DConfig(Component):
+    """``BboxOverlaps2D``: the IoU calculator of the assigners."""
+
+    type: Literal["BboxOverlaps2D"]
+    scale: float = 1.0
+    dtype: Literal["fp16"] | None = None
+    example: ClassVar[dict[str, Any]] = {"type": "BboxOverlaps2D"}
+
+    def build(self) -> BboxOverlaps2D:
+        """The IoU calculator."""
+        return BboxOverlaps2D(**self.arguments())
+
+
+@registry("assigner").register
+class MaxIoUAssignerConfig(Component):
+    """``MaxIoUAssigner``: positives above ``pos_iou_thr``, negatives below ``neg_iou_thr``."""
+
+    type: Literal["MaxIoUAssigner"]
+    pos_iou_thr: float
+    neg_iou_thr: float | list[float]
+    min_pos_iou: float = 0.0
+    gt_max_assign_all: bool = True
+    ignore_iof_thr: float = -1
+    ignore_wrt_candidates: bool = True
+    match_low_quality: bool = True
+    gpu_assign_thr: float = -1
+    iou_calculator: Annotated[Component, ComponentOf("iou_calculator")] | None = None
+    example: ClassVar[dict[str, Any]] = {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4}
+
+    def build(self) -> MaxIoUAssigner:
+        """The assigner."""
+        kwargs = self.arguments("iou_calculator")
+        return MaxIoUAssigner(iou_calculator=build_optional(self.iou_calculator), **kwargs)
+
+
+@registry("sampler").register
+class RandomSamplerConfig(Component):
+    """``RandomSampler``: ``num`` samples, at most ``pos_fraction`` positives."""
+
+    type: Literal["RandomSampler"]
+    num: int = Field(ge=1)
+    pos_fraction: float = Field(ge=0, le=1)
+    neg_pos_ub: int = -1
+    add_gt_as_proposals: bool = True
+    example: ClassVar[dict[str, Any]] = {"type": "RandomSampler", "num": 8, "pos_fraction": 0.5}
+
+    def build(self) -> RandomSampler:
+        """The sampler."""
+        return RandomSampler(**self.arguments())
+
+
+@registry("sampler").register
+class PseudoSamplerConfig(Component):
+    """``PseudoSampler``: every assigned box is a sample."""
+
+    type: Literal["PseudoSampler"]
+    context: Any = Field(None, description="mmdet passes the head here; unused")
+    example: ClassVar[dict[str, Any]] = {"type": "PseudoSampler"}
+
+    def build(self) -> PseudoSampler:
+        """The sampler."""
+        return PseudoSampler()

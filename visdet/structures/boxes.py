@@ -1,0 +1,38 @@
+"""Box helpers: scale boxes, stack per-image boxes into RoIs (pure functions).
+
+Conventions: boxes are ``Tensor[N, 4k]`` absolute ``(x1, y1, x2, y2)`` in pixels (k boxes
+per row, e.g. one per class); RoIs are ``Tensor[R, 5]`` ``(batch_index, x1, y1, x2, y2)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def scale_boxes(boxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
+    """Multiply x by ``scale_factor[0]`` and y by ``scale_factor[1]``.
+
+    The factor is turned into a tensor of ``boxes``' dtype before multiplying, as mmdet
+    does, so ``scale_boxes(b, [1 / s for s in f])`` matches mmdet bit for bit.
+
+    Args:
+        boxes: ``Tensor[N, 4k]``.
+        scale_factor: ``(w_scale, h_scale)``.
+
+    Returns:
+        ``Tensor[N, 4k]``, a new tensor.
+    """
+    factor = boxes.new_tensor(list(scale_factor)).repeat((1, boxes.size(-1) // 2))
+    return boxes * factor
+
+
+def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:
+    """Stack per-image boxes ``[N_i, 4]`` into RoIs ``[sum N_i, 5]`` with the image index first.
+
+    mmdet calls this ``bbox2roi``; the image index has the boxes' dtype.
+    """
+    rois = [torch.cat([b.new_full((b.size(0), 1), i), b], dim=-1) for i, b in enumerate(boxes)]
+    return torch.cat(rois, 0)
