@@ -21,7 +21,6 @@ def test_every_module_has_a_layer():
     assert len(modules) > 150
     names = {layer_name(module) for module in modules}
     assert names == {name for name, _ in LAYERS}
-    assert layer_name("visdet.models.builders.faster_rcnn") == "config/build"  # the deprecated aliases
     assert layer_name("visdet.models.detectors") == "models/data"
 
 

@@ -3,22 +3,22 @@
 # for test-time augmentation, rcnn_test_cfg=None) are not supported by visdet.
 import torch
 
-from visdet.models.builders.faster_rcnn import build_bbox_head
+from visdet.build import build_component
 from visdet.models.roi_heads import RCNNTestConfig
 from visdet.structures import Instances
 
 
 def test_init():
-    head = build_bbox_head({"type": "Shared2FCBBoxHead", "in_channels": 1, "fc_out_channels": 1, "num_classes": 4}, "h")
+    head = build_component("bbox_head", {"type": "Shared2FCBBoxHead", "in_channels": 1, "fc_out_channels": 1, "num_classes": 4})
     assert head.fc_cls and head.fc_reg and len(head.shared_fcs) == 2
-    head = build_bbox_head({"type": "Shared4Conv1FCBBoxHead", "in_channels": 1, "fc_out_channels": 1,
-                            "num_classes": 4}, "h")
+    head = build_component("bbox_head", {"type": "Shared4Conv1FCBBoxHead", "in_channels": 1, "fc_out_channels": 1,
+                            "num_classes": 4})
     assert head.fc_cls and head.fc_reg and len(head.shared_convs) == 4 and len(head.shared_fcs) == 1
 
 
 def test_bbox_head_get_results():
     num_classes = 6
-    head = build_bbox_head({"type": "BBoxHead", "reg_class_agnostic": True, "num_classes": num_classes}, "h")
+    head = build_component("bbox_head", {"type": "BBoxHead", "reg_class_agnostic": True, "num_classes": num_classes})
     metas = [{"img_shape": (128, 128, 3), "scale_factor": 1}]
     cfg = RCNNTestConfig(score_thr=0.0, nms={"type": "nms", "iou_threshold": 0.5}, max_per_img=100)
     for num_samples in (2, 0):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from visdet.models.builders.faster_rcnn import build_rpn_head
+from visdet.build import build_component
 from visdet.models.dense_heads import ProposalConfig
 from visdet.models.dense_heads.proposals import proposals_single
 from visdet.structures import Instances
@@ -18,7 +18,7 @@ TRAIN = {"rpn": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.7, "neg
 
 def _head(**kwargs):
     cfg = {"type": "RPNHead", "in_channels": 1, "anchor_generator": ANCHORS, **kwargs}
-    return build_rpn_head(cfg, TRAIN, None)
+    return build_component("dense_head", {**cfg, "train_cfg": TRAIN["rpn"]})
 
 
 def test_init():

@@ -3,7 +3,7 @@
 # Upstream runs the loss test on GPU only; visdet's RoIAlign runs on CPU.
 import torch
 
-from visdet.models.builders.faster_rcnn import build_roi_head
+from visdet.build import build_component
 from visdet.structures import Instances
 
 ROI_HEAD = {
@@ -22,7 +22,7 @@ TEST = {"rcnn": {"score_thr": 0.05, "nms": {"type": "nms", "iou_threshold": 0.5}
 
 
 def test_init():
-    head = build_roi_head(ROI_HEAD, TRAIN, TEST)
+    head = build_component("roi_head", {**ROI_HEAD, "train_cfg": TRAIN["rcnn"], "test_cfg": TEST["rcnn"]})
     assert head.bbox_head is not None and head.bbox_roi_extractor is not None
     assert head.bbox_assigner is not None and head.bbox_sampler is not None
 
@@ -36,7 +36,7 @@ def _proposals(n=100, s=256):
 def test_standard_roi_head_loss():
     s = 256
     torch.manual_seed(0)
-    head = build_roi_head(ROI_HEAD, TRAIN, TEST)
+    head = build_component("roi_head", {**ROI_HEAD, "train_cfg": TRAIN["rcnn"], "test_cfg": TEST["rcnn"]})
     feats = tuple(torch.rand(1, 1, s // 2 ** (i + 2), s // 2 ** (i + 2)) for i in range(4))
     gt = Instances(bboxes=torch.tensor([[20.0, 30.0, 120.0, 160.0]]), labels=torch.tensor([2]))
     out = head.loss(feats, [_proposals()], [gt])

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from visdet import build_detector
-from visdet.models.builders import faster_rcnn_r50_fpn
+from visdet.testing.tiny_models import faster_rcnn_config
 from visdet.structures import Instances
 
 
 def _config():
-    cfg = faster_rcnn_r50_fpn()
+    cfg = faster_rcnn_config()
     cfg["backbone"].update(depth=18, init_cfg=None)
     cfg["neck"]["in_channels"] = [64, 128, 256, 512]
     return cfg

@@ -25,8 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ops", ("visdet.ops",)),
     ("structures", ("visdet.structures",)),
     ("models/data", ("visdet.models", "visdet.data", "visdet.evaluation", "visdet.checkpoint", "visdet.presets")),
-    # visdet.models.builders: deprecated aliases of visdet.build, kept for parity/ported
-    ("config/build", ("visdet.config", "visdet.build", "visdet.models.builders")),
+    ("config/build", ("visdet.config", "visdet.build")),
     ("engine", ("visdet.engine",)),
     ("apis", ("visdet.apis", "visdet.benchmark", "visdet.testing")),
     ("cli", ("visdet.cli", "visdet.commands", "visdet")),
