@@ -265,6 +265,13 @@ def _bbox_head_run(head: Any, loss_fn: Any, predict: Any, params: Mapping[str, A
         out[f"pred.{i}.bboxes"] = res.bboxes.clone()
         out[f"pred.{i}.scores"] = res.scores.clone()
         out[f"pred.{i}.labels"] = res.labels.clone()
+    # without NMS (test_cfg None): every RoI's per-class boxes and scores; an image with no RoI
+    raw = predict(inputs["rois"].split(counts), cls_score.detach().split(counts), bbox_pred.detach().split(counts),
+                  raw=True)  # fmt: skip
+    empty = predict((inputs["rois"][:0],), (cls_score.detach()[:0],), (bbox_pred.detach()[:0],), raw=True)
+    for i, res in enumerate([*raw, *empty]):
+        out[f"raw.{i}.bboxes"], out[f"raw.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
+        out[f"raw.{i}.has_labels"] = torch.tensor(int("labels" in res))
     return out
 
 
@@ -274,9 +281,9 @@ def _bbox_head_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     state = state_entries(head)
     test_cfg = mm_cfg(params["test_cfg"])
 
-    def predict(rois, scores, preds):
-        return head.predict_by_feat(rois, scores, preds, metas(params), rcnn_test_cfg=test_cfg,
-                                    rescale=params["rescale"])
+    def predict(rois, scores, preds, raw=False):
+        return head.predict_by_feat(rois, scores, preds, metas(params)[: len(rois)],
+                                    rcnn_test_cfg=None if raw else test_cfg, rescale=params["rescale"])
 
     return {**state, **_bbox_head_run(head, head.loss, predict, params, inputs)}
 
@@ -294,9 +301,10 @@ def _bbox_head_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
                               loss_bbox=head.loss_bbox, bbox_coder=head.bbox_coder,
                               reg_class_agnostic=head.reg_class_agnostic)
 
-    def predict(rois, scores, preds):
-        return head.predict_by_feat(rois, scores, preds, metas(params),
-                                    test_cfg=RCNNTestConfig(**params["test_cfg"]), rescale=params["rescale"])
+    def predict(rois, scores, preds, raw=False):
+        return head.predict_by_feat(rois, scores, preds, metas(params)[: len(rois)],
+                                    test_cfg=None if raw else RCNNTestConfig(**params["test_cfg"]),
+                                    rescale=params["rescale"])
 
     return _bbox_head_run(head, loss_fn, predict, params, tensors)
 
@@ -310,14 +318,15 @@ _BBOX_HEAD_PARAMS = {
 register(Case(
     component=BBOX_HEAD_COMPONENT, dtype="float64", name="forward_loss_predict", params=_BBOX_HEAD_PARAMS, seed=4,
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
-    exact=("pred.*.labels",),
-    description="Shared2FCBBoxHead forward, loss (CE + L1, acc), grads, predict with rescale + multiclass NMS",
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="Shared2FCBBoxHead forward, loss (CE + L1, acc), grads, predict with rescale + multiclass NMS "
+    "and without NMS (test_cfg None)",
     live_params=({"reg_class_agnostic": True}, {"loss_bbox": "SmoothL1Loss", "rescale": False}),
 ))
 register(Case(
     component=BBOX_HEAD_COMPONENT, dtype="float64", name="class_agnostic_smoothl1", seed=5,
     params={**_BBOX_HEAD_PARAMS, "reg_class_agnostic": True, "loss_bbox": "SmoothL1Loss", "rescale": False},
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
-    exact=("pred.*.labels",),
-    description="class-agnostic regression with SmoothL1, no rescale",
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="class-agnostic regression with SmoothL1, no rescale; with and without NMS",
 ))

@@ -1,6 +1,7 @@
 # Ported from mmdet tests/test_models/test_roi_heads/test_bbox_heads/test_bbox_head.py
-# (mmdet 3.3.0), rewritten for visdet. The upstream "without nms" branches (raw scores
-# for test-time augmentation, rcnn_test_cfg=None) are not supported by visdet.
+# (mmdet 3.3.0), rewritten for visdet: mmdet's rcnn_test_cfg=None ("without nms") is
+# visdet's test_cfg=None. Upstream checks the absence of a misspelt 'label' field; the
+# port checks 'labels', the field mmdet actually leaves out.
 import torch
 
 from visdet.build import build_component
@@ -9,7 +10,8 @@ from visdet.structures import Instances
 
 
 def test_init():
-    head = build_component("bbox_head", {"type": "Shared2FCBBoxHead", "in_channels": 1, "fc_out_channels": 1, "num_classes": 4})
+    cfg = {"type": "Shared2FCBBoxHead", "in_channels": 1, "fc_out_channels": 1, "num_classes": 4}
+    head = build_component("bbox_head", cfg)
     assert head.fc_cls and head.fc_reg and len(head.shared_fcs) == 2
     head = build_component("bbox_head", {"type": "Shared4Conv1FCBBoxHead", "in_channels": 1, "fc_out_channels": 1,
                             "num_classes": 4})
@@ -32,3 +34,11 @@ def test_bbox_head_get_results():
         assert res.scores.dim() == res.labels.dim() == 1
         if num_samples == 0:
             assert len(res) == 0
+
+        # without nms: every RoI's class-agnostic box and its K + 1 scores, no labels
+        (raw,) = head.predict_by_feat(rois, scores, preds, metas, test_cfg=None)
+        assert isinstance(raw, Instances) and len(raw) == num_samples
+        assert raw.bboxes.shape == preds[0].shape
+        assert raw.scores.shape == scores[0].shape
+        if num_samples:
+            assert "labels" not in raw

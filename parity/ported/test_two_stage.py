@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from visdet import build_detector
-from visdet.testing.tiny_models import faster_rcnn_config
 from visdet.structures import Instances
+from visdet.testing.tiny_models import faster_rcnn_config
 
 
 def _config():

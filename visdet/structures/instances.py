@@ -150,8 +150,12 @@ class Instances:
         return f"Instances(num={len(self)}, {shapes})"
 
 
-def empty_detections(device: torch.device | str, dtype: torch.dtype = torch.float32) -> Instances:
-    """Zero detections: ``bboxes [0, 4]``, ``scores [0]`` (``dtype``), ``labels [0]`` (long)."""
+def empty_detections(device: torch.device | str, dtype: torch.dtype | None = None) -> Instances:
+    """Zero detections: ``bboxes [0, 4]``, ``scores [0]`` (``dtype``), ``labels [0]`` (long).
+
+    ``dtype`` defaults to torch's default float dtype, as mmdet's ``empty_instances``.
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
     return Instances(
         bboxes=torch.zeros(0, 4, dtype=dtype, device=device),
         scores=torch.zeros(0, dtype=dtype, device=device),

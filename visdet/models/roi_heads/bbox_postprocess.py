@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
@@ -41,11 +42,17 @@ def bbox_postprocess_single(
     *,
     num_classes: int,
     bbox_coder: BoxCoder,
-    test_cfg: RCNNTestConfig,
+    test_cfg: RCNNTestConfig | None,
     reg_class_agnostic: bool = False,
     rescale: bool = False,
 ) -> Instances:
     """Decode, optionally rescale, and apply multi-class NMS for one image.
+
+    With ``test_cfg=None`` (mmdet's ``rcnn_test_cfg=None``, used to merge test-time
+    augmentations) there is no NMS: the result holds every RoI's decoded boxes
+    ``[R, 4K]`` (``[R, 4]`` class-agnostic) and class scores ``[R, K + 1]``, no labels.
+    mmdet quirk kept: with no RoI at all that result still carries an empty ``labels``
+    and ``bboxes [0, 4]``, as mmdet's ``empty_instances`` builds it.
 
     Args:
         roi: ``Tensor[R, 5]`` the image's RoIs.
@@ -55,16 +62,20 @@ def bbox_postprocess_single(
             ``(w_scale, h_scale)`` when ``rescale``.
         num_classes: K.
         bbox_coder: Decodes the deltas.
-        test_cfg: Score threshold, NMS and detections per image.
+        test_cfg: Score threshold, NMS and detections per image; ``None`` for the raw
+            per-class boxes and scores (see above).
         reg_class_agnostic: ``bbox_pred`` has one box per RoI.
         rescale: Divide boxes by ``scale_factor`` (back to the original image).
 
     Returns:
-        ``Instances`` with ``bboxes``, ``scores``, ``labels``.
+        ``Instances`` with ``bboxes``, ``scores``, ``labels`` (raw: ``bboxes``, ``scores``).
     """
     meta = as_image_meta(img_meta).require("img_shape")
     if roi.shape[0] == 0:
-        return empty_detections(roi.device)
+        empty = empty_detections(roi.device)
+        if test_cfg is None:
+            empty.scores = torch.zeros((0, num_classes + 1), device=roi.device)
+        return empty
     scores = F.softmax(cls_score, dim=-1)
     img_shape = meta.img_shape
     num_rois = roi.size(0)
@@ -81,5 +92,7 @@ def bbox_postprocess_single(
         meta.require("scale_factor", where="rescale=True: the image meta")
         boxes = scale_boxes(boxes, [1 / s for s in meta.scale_factor])  # type: ignore[union-attr]
     boxes = boxes.view(num_rois, -1)
+    if test_cfg is None:
+        return Instances(bboxes=boxes, scores=scores)
     dets, labels = multiclass_nms(boxes, scores, test_cfg.score_thr, test_cfg.nms.options(), test_cfg.max_per_img)
     return Instances(bboxes=dets[:, :-1], scores=dets[:, -1], labels=labels)

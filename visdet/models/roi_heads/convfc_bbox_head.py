@@ -240,7 +240,7 @@ class ConvFCBBoxHead(nn.Module):
         bbox_preds: Sequence[Tensor | None],
         batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
         *,
-        test_cfg: RCNNTestConfig,
+        test_cfg: RCNNTestConfig | None,
         rescale: bool = False,
     ) -> list[Instances]:
         """Detections per image from per-image RoIs, scores and deltas.
@@ -250,7 +250,9 @@ class ConvFCBBoxHead(nn.Module):
             cls_scores: Per image ``[R_i, K + 1]``.
             bbox_preds: Per image ``[R_i, 4K]`` (or ``None``).
             batch_img_metas: Per image metas (``img_shape``, ``scale_factor``).
-            test_cfg: Score threshold, NMS config and detections per image.
+            test_cfg: Score threshold, NMS config and detections per image; ``None``
+                for every RoI's raw per-class boxes and scores, without NMS (mmdet's
+                ``rcnn_test_cfg=None``, for test-time augmentation).
             rescale: Map boxes back to the original image scale.
 
         Returns:
