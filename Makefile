@@ -38,7 +38,7 @@ verify-goldens: $(STAMP)
 # committed one (inputs identical, results within the parity tolerances).
 rederive-goldens: reference
 	rm -rf reports/rederived-golden
-	$(REF_PY) -m parity.golden generate --out reports/rederived-golden
+	$(REF_PY) -m parity.golden generate --out reports/rederived-golden --inputs-from golden
 	$(REF_PY) -m parity.golden rederive reports/rederived-golden
 
 # The golden cases under imitated CPUs (also part of `make test`, as parity/test_portability.py).

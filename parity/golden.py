@@ -202,15 +202,23 @@ def _plain(tensors: dict[str, torch.Tensor], prefix: str, case: Case, what: str)
     return out
 
 
-def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
-    """Run each case on the reference and write its golden file and manifest entry."""
+def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR, inputs_from: Path | None = None) -> list[Path]:
+    """Run each case on the reference and write its golden file and manifest entry.
+
+    Inputs are drawn from each case's seed, or with ``inputs_from`` read from that golden
+    folder: torch's CPU random sampling is itself CPU-dependent (``torch.randn`` fills
+    16 or more values with a vectorised Box-Muller whose last bits differ between AVX2
+    and plain code), so re-deriving goldens on another machine must start from the
+    stored inputs to compare the reference's results alone.
+    """
     from safetensors.torch import save_file
 
     versions = reference_versions()
     machine = machine_record()
+    stored = read_manifest(inputs_from) if inputs_from is not None else None
     written = []
     for case in cases:
-        inputs = case.inputs()
+        inputs = case.inputs() if inputs_from is None else load_golden(case, inputs_from, stored).inputs
         reference = case.run_reference(case.params, inputs)
         tensors = _plain(inputs, INPUT_PREFIX, case, "input") | _plain(reference, REF_PREFIX, case, "output")
         path = golden_dir / case.golden_relpath
@@ -246,8 +254,9 @@ def run_against_golden(case: Case, golden_dir: Path = GOLDEN_DIR, manifest: dict
 def rederive(scratch: Path, golden_dir: Path = GOLDEN_DIR) -> list[str]:
     """Problems between goldens the reference wrote anew in ``scratch`` and the committed ones.
 
-    Inputs must be identical (same seed, same drawing); reference outputs must agree
-    within the parity tolerances, and exact outputs exactly.
+    Inputs must be identical (generate them with ``--inputs-from golden``: seeded draws
+    differ between CPUs); reference outputs must agree within the parity tolerances, and
+    exact outputs exactly.
     """
     from safetensors.torch import load_file
 
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = sub.add_parser("generate", help="write goldens with mmdet/mmcv (reference environment only)")
     gen.add_argument("--only", nargs="+", metavar="NAME", help="case key prefixes or globs")
     gen.add_argument("--out", type=Path, default=GOLDEN_DIR, help="golden folder to write (default: golden/)")
+    gen.add_argument("--inputs-from", type=Path, help="take each case's inputs from this golden folder")
     sub.add_parser("verify", help="check every golden against MANIFEST.json and the registered cases")
     chk = sub.add_parser("check", help="run visdet on every golden case (no pytest) and compare")
     chk.add_argument("--only", nargs="+", metavar="NAME", help="case key prefixes or globs")
@@ -303,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        generate(select(args.only), args.out)
+        generate(select(args.only), args.out, args.inputs_from)
         return 0
     if args.command == "check":
         from parity.check import check_all

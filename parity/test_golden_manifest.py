@@ -117,3 +117,20 @@ def test_detector_golden_spans_labels_and_scores() -> None:
     scores = torch.cat([reference[f"pred.{i}.scores"] for i in range(2)])
     assert len(labels.unique()) >= 4, labels.unique()
     assert float(scores.max() - scores.min()) > 0.5, (float(scores.min()), float(scores.max()))
+
+
+def test_rederive_accepts_equal_goldens_and_names_a_changed_result(golden_copy: tuple[Path, str]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from parity.golden import rederive
+
+    copy, _ = golden_copy
+    assert rederive(copy) == []
+    rel = "models/necks/fpn/upsample_scale_factor.safetensors"
+    tensors = load_file(str(copy / rel))
+    key = next(k for k in sorted(tensors) if k.startswith("ref.out."))
+    tensors[key] = tensors[key] * (1 + 1e-6)  # far inside float32 noise, far outside float64's tolerance
+    save_file(tensors, str(copy / rel))
+    problems = rederive(copy)
+    assert len(problems) == 1 and problems[0].startswith(f"golden/{rel}: the reference now writes other results")
+    assert key.removeprefix("ref.") in problems[0]
