@@ -161,6 +161,8 @@ class AspectRatioBatchSampler:
                 left = left[self.batch_size :]
 
     def __len__(self) -> int:
+        # mmdet quirk kept: with drop_last, __iter__ drops the mixed leftover batch even when
+        # it is full, so this count can exceed the batches yielded by one.
         if self.drop_last:
             return len(self.sampler) // self.batch_size
         return (len(self.sampler) + self.batch_size - 1) // self.batch_size
