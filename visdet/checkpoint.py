@@ -205,3 +205,19 @@ def load_checkpoint(
         placeholders=placeholders,
         meta=dict(meta) if isinstance(meta, dict) else {},
     )
+
+
+def read_state_dict(
+    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> OrderedDict[str, Tensor]:
+    """The model weights in the checkpoint file ``path``, read weights-only.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When the file is not a checkpoint or holds no state dict of tensors.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    checkpoint, _ = _torch_load(path, map_location)
+    return extract_state_dict(checkpoint, path)
