@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,3 +68,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf reports .pytest_cache .hypothesis .coverage .coverage.*
+
+# Every loader fuzzed with the full budget (10,000 generated cases each); the default test
+# run keeps a fixed-seed slice of the same tests.
+fuzz: $(STAMP)
+	VISDET_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/fuzz -m fuzz -p no:randomly -q $(PYTEST_ARGS)
