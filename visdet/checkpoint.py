@@ -223,7 +223,8 @@ def load_checkpoint(
     tensor_errors = tensor_mismatches(own, state)
     if tensor_errors:
         raise ValueError(
-            f"{path!r}: shape mismatch or dtype mismatch for {len(tensor_errors)} keys: " + "; ".join(tensor_errors[:20])
+            f"{path!r}: shape mismatch or dtype mismatch for {len(tensor_errors)} keys: "
+            + "; ".join(tensor_errors[:20])
         )
     if strict and (missing or unexpected):
         raise ValueError(
