@@ -31,8 +31,9 @@ def _png(data: bytes) -> tuple[int, int] | None:
 def _jpeg(data: bytes) -> tuple[int, int] | None:
     p = 2
     while p + 4 <= len(data):
-        if data[p] != 0xFF:
-            return None
+        if data[p] != 0xFF:  # libjpeg skips stray bytes to the next marker; so does this
+            p += 1
+            continue
         marker = data[p + 1]
         if marker == 0xFF:  # fill byte
             p += 1
