@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 STATE_DICT_KEYS = ("state_dict", "model")
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_GLOBAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Safety valve: a checkpoint needing more placeholders than this is not a checkpoint.
 MAX_PLACEHOLDERS = 64
 
@@ -96,7 +97,8 @@ def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[
     except Exception:  # legacy (non-zip) format or unreadable: discover names while loading
         names = []
     for name in names[:MAX_PLACEHOLDERS]:
-        stubs.append(_stub(name))
+        if _GLOBAL_NAME.fullmatch(name):  # a corrupt file may name anything; those fail below
+            stubs.append(_stub(name))
     while True:
         try:
             with torch.serialization.safe_globals(_BASE_STUBS + stubs):
@@ -106,7 +108,7 @@ def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[
             name = match.group(1) if match else None
             if name is not None and "." not in name:
                 name = f"builtins.{name}"  # torch's message drops the builtins prefix
-            if name is None or len(stubs) >= MAX_PLACEHOLDERS:
+            if name is None or len(stubs) >= MAX_PLACEHOLDERS or not _GLOBAL_NAME.fullmatch(name):
                 raise ValueError(f"{path!r} could not be read as a weights-only checkpoint: {err}") from err
             if any(existing == name for _, existing in stubs):
                 raise ValueError(f"{path!r}: cannot read past untrusted global {name!r}: {err}") from err

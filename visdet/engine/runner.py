@@ -193,7 +193,7 @@ class Runner:
                 raise ValueError(f"resume checkpoint {str(path)!r} has no {key!r} entry")
             try:
                 restore(ckpt[key])
-            except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            except Exception as err:  # any failure to restore from the file's values is a bad file
                 raise ValueError(
                     f"resume checkpoint {str(path)!r}: cannot restore {key!r}: {type(err).__name__}: {err}"
                 ) from err
