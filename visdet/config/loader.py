@@ -183,7 +183,12 @@ def _load(source: str, chain: tuple[str, ...], budget: _TreeBudget) -> ConfigNod
         node = ConfigNode(source=source)
         merged: dict[str, Any] = {}
         for entry in _base_entries(data, source):
-            base = _load(_resolve_base(entry, source), (*chain, source), budget)
+            try:
+                base = _load(_resolve_base(entry, source), (*chain, source), budget)
+            except ConfigError as err:
+                if source in str(err):
+                    raise
+                raise ConfigError(f"{err} (in the {BASE_KEY} of {source})") from None
             node.bases.append(base)
             merged = merge(merged, base.config)
         node.config = merge(merged, {k: v for k, v in data.items() if k != BASE_KEY})
