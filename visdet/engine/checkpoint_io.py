@@ -16,6 +16,7 @@ it is a checkpoint of another model).
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tempfile
@@ -46,7 +47,8 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     ``os.replace``, and the folder is fsynced after it (where the OS allows), so after a
     crash either the old or the new checkpoint is there, complete. On any error (a full
     disk: ``OSError(ENOSPC)``) the temporary file is removed, the previous checkpoint is
-    left as it was and the error propagates.
+    left as it was and the error propagates. Temporary files left by a process killed
+    while writing this checkpoint are removed after the next successful save.
 
     Args:
         obj: What to save.
@@ -69,6 +71,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    # a process killed mid-write (SIGKILL, power loss) cannot remove its temporary file;
+    # the next successful save of the same checkpoint does
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 
