@@ -27,7 +27,13 @@ from torch.utils.data import DataLoader
 
 from visdet.engine.checkpoint_io import atomic_torch_save, check_model_matches, read_checkpoint
 from visdet.engine.detection_step import LossModule, detection_losses, parse_losses
-from visdet.engine.dist import all_reduce_mean, is_distributed, is_main_process
+from visdet.engine.dist import (
+    all_reduce_mean,
+    describe_failure,
+    is_communication_error,
+    is_distributed,
+    is_main_process,
+)
 from visdet.engine.grad_checkpointing import set_grad_checkpointing
 from visdet.engine.hooks import Hook, SchedulerHook
 from visdet.engine.precision import autocast, make_grad_scaler, resolve_device
@@ -279,6 +285,8 @@ class Runner:
             self.loop.run(self)
         except BaseException as err:
             self.error = err
+            if is_distributed() and is_communication_error(err):
+                raise describe_failure(err, self.iter) from err
             raise
         finally:
             self.call_hook("after_train")
