@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,3 +78,7 @@ fuzz: $(STAMP)
 # (not part of `make test`; writes reports/soak.json).
 soak: $(STAMP)
 	nice -n 10 $(PY) scripts/soak_inference.py --images 2000 --every 200 --out reports/soak.json
+
+# Training soak: a few thousand iterations of a reduced Faster R-CNN on the synthetic set, RSS every 200.
+soak-train: $(STAMP)
+	nice -n 10 $(PY) scripts/soak_training.py --iters 3000 --every 200 --out reports/soak_training.json

@@ -126,7 +126,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(state, Mapping):
         raise _fail(path, f"'state_dict' must be a dict of tensors, got {type(state).__name__}")
     for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+        if not isinstance(key, str):
+            raise _fail(path, f"'state_dict' key {key!r} is a {type(key).__name__}, not a string")
+        if not isinstance(value, torch.Tensor):
             raise _fail(path, f"'state_dict' entry {key!r} is a {type(value).__name__}, not a tensor")
     for key in ("optimizer", "rng", "meta"):
         if key in ckpt and ckpt[key] is not None and not isinstance(ckpt[key], Mapping):
