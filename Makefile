@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,3 +73,12 @@ clean:
 # run keeps a fixed-seed slice of the same tests.
 fuzz: $(STAMP)
 	VISDET_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/fuzz -m fuzz -p no:randomly -q $(PYTEST_ARGS)
+
+# Soak: inference_detector over 2,000 generated images in one process, RSS every 200 images
+# (not part of `make test`; writes reports/soak.json).
+soak: $(STAMP)
+	nice -n 10 $(PY) scripts/soak_inference.py --images 2000 --every 200 --out reports/soak.json
+
+# Training soak: a few thousand iterations of a reduced Faster R-CNN on the synthetic set, RSS every 200.
+soak-train: $(STAMP)
+	nice -n 10 $(PY) scripts/soak_training.py --iters 3000 --every 200 --out reports/soak_training.json

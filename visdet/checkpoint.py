@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 STATE_DICT_KEYS = ("state_dict", "model")
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_GLOBAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Safety valve: a checkpoint needing more placeholders than this is not a checkpoint.
 MAX_PLACEHOLDERS = 64
 
@@ -96,7 +97,8 @@ def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[
     except Exception:  # legacy (non-zip) format or unreadable: discover names while loading
         names = []
     for name in names[:MAX_PLACEHOLDERS]:
-        stubs.append(_stub(name))
+        if _GLOBAL_NAME.fullmatch(name):  # a corrupt file may name anything; those fail below
+            stubs.append(_stub(name))
     while True:
         try:
             with torch.serialization.safe_globals(_BASE_STUBS + stubs):
@@ -106,14 +108,45 @@ def _torch_load(path: str, map_location: str | torch.device) -> tuple[Any, list[
             name = match.group(1) if match else None
             if name is not None and "." not in name:
                 name = f"builtins.{name}"  # torch's message drops the builtins prefix
-            if name is None or len(stubs) >= MAX_PLACEHOLDERS:
+            if name is None or len(stubs) >= MAX_PLACEHOLDERS or not _GLOBAL_NAME.fullmatch(name):
                 raise ValueError(f"{path!r} could not be read as a weights-only checkpoint: {err}") from err
             if any(existing == name for _, existing in stubs):
                 raise ValueError(f"{path!r}: cannot read past untrusted global {name!r}: {err}") from err
             stubs.append(_stub(name))
-        except (RuntimeError, EOFError, IndexError, KeyError, ValueError, OSError) as err:
-            # torch raises any of these on files that are not checkpoints (text, truncated zip)
+        except Exception as err:
+            # torch raises many types on files that are not checkpoints: RuntimeError (truncated
+            # zip), struct.error / EOFError (junk), KeyError, IndexError, AttributeError...
             raise ValueError(f"{path!r} is not a PyTorch checkpoint file: {type(err).__name__}: {err}") from err
+
+
+def _dtype_kind(tensor: Tensor) -> str:
+    if tensor.is_floating_point():
+        return "floating point"
+    if tensor.is_complex():
+        return "complex"
+    return "bool" if tensor.dtype == torch.bool else "integer"
+
+
+def tensor_mismatches(own: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> list[str]:
+    """Keys present in both whose shapes differ or whose dtypes are of another kind.
+
+    Floating-point tensors of any precision load into floating-point parameters (fp16
+    checkpoints are legitimate, ``load_state_dict`` casts them); an integer, bool or
+    complex tensor where the model has a floating one (or the reverse) is refused.
+
+    Returns:
+        One ``"key: ..."`` line per mismatch, in the model's key order.
+    """
+    errors = []
+    for key, mine in own.items():
+        if key not in state:
+            continue
+        theirs = state[key]
+        if theirs.shape != mine.shape:
+            errors.append(f"{key}: checkpoint shape {tuple(theirs.shape)} vs model {tuple(mine.shape)}")
+        elif _dtype_kind(theirs) != _dtype_kind(mine):
+            errors.append(f"{key}: checkpoint dtype {theirs.dtype} vs model {mine.dtype}")
+    return errors
 
 
 def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> OrderedDict[str, Tensor]:
@@ -140,6 +173,8 @@ def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> OrderedDi
         raise ValueError(f"{path!r} holds an empty state dict")
     out: OrderedDict[str, Tensor] = OrderedDict()
     for name, value in state.items():
+        if not isinstance(name, str):
+            raise ValueError(f"{path!r}: state dict key {name!r} is a {type(name).__name__}, not a string")
         if not isinstance(value, Tensor):
             raise ValueError(
                 f"{path!r} is not a checkpoint: entry {name!r} is a {type(value).__name__}, not a tensor "
@@ -174,8 +209,10 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: When ``path`` does not exist.
-        ValueError: When the file is not a checkpoint, or (strict) when keys or shapes do
-            not match; the message lists the keys.
+        ValueError: When the file is not a checkpoint (junk, truncated, a pickle naming
+            globals it cannot read past, a ``state_dict`` that is not a dict of tensors),
+            when shapes or dtype kinds do not match, or (strict) when keys are missing or
+            unexpected; the message names the file and the keys.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -185,13 +222,12 @@ def load_checkpoint(
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shape_errors = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if shape_errors:
-        raise ValueError(f"{path!r}: shape mismatch for {len(shape_errors)} keys: " + "; ".join(shape_errors[:20]))
+    tensor_errors = tensor_mismatches(own, state)
+    if tensor_errors:
+        raise ValueError(
+            f"{path!r}: shape mismatch or dtype mismatch for {len(tensor_errors)} keys: "
+            + "; ".join(tensor_errors[:20])
+        )
     if strict and (missing or unexpected):
         raise ValueError(
             f"{path!r} does not match {type(model).__name__}: "

@@ -56,7 +56,8 @@ def test_model_mismatch_names_the_file_and_keys():
     check_model_matches(model, good, "ok.pth")
     wrong_shape = {"state_dict": torch.nn.Linear(4, 2).state_dict()}
     with pytest.raises(
-        CheckpointMismatchError, match=r"'x.pth' does not fit this model: 1 shape mismatches \(e.g. weight"
+        CheckpointMismatchError,
+        match=r"'x.pth' does not fit this model: 1 shape/dtype mismatches \(e.g. weight: checkpoint shape \(2, 4\) vs",
     ):
         check_model_matches(model, wrong_shape, "x.pth")
     with pytest.raises(CheckpointMismatchError, match="written for a FasterRCNN, not a Linear"):

@@ -7,7 +7,10 @@ and ``1x`` schedule presets (change them with ``--dataset``, ``--optimizer``,
 parsed as YAML (``--set train_cfg.max_epochs=2 --set visdet.precision=bf16``). The
 merged config is validated against the schemas before anything is built: a mistake
 exits with code 2 and a message naming its path (``optim_wrapper.optimizer.momentun:
-unknown key; did you mean 'momentum'?``).
+unknown key; did you mean 'momentum'?``). ``--resume`` continues from
+``<work_dir>/latest.pth``; ``--resume CHECKPOINT`` from that file (as mmdet's
+``tools/train.py``); a file that is not a checkpoint of this model exits with code 2 and
+a one-line message naming it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def add_parser(subparsers: Any) -> None:
     train.add_argument("--optimizer", default="sgd", help="optimizer preset (with a model preset)")
     train.add_argument("--scheduler", default="1x", help="schedule preset (with a model preset)")
     train.add_argument("--work-dir", default=None, help="output folder (default: the config's work_dir)")
-    train.add_argument("--resume", action="store_true", help="continue from <work_dir>/latest.pth")
+    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                       help="continue from CHECKPOINT, or from <work_dir>/latest.pth without a value")  # fmt: skip
     train.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     train.set_defaults(handler=_train)
 
@@ -63,8 +67,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if args.work_dir:
         extra["work_dir"] = args.work_dir
-    if args.resume:
-        extra["resume"] = True
+    if args.resume is not None:
+        extra["resume"] = args.resume
     if args.device:
         extra["visdet"] = {"device": args.device}
     return merge(merge(cfg, extra), nest(parse_sets(args.sets)))

@@ -27,7 +27,13 @@ from torch.utils.data import DataLoader
 
 from visdet.engine.checkpoint_io import atomic_torch_save, check_model_matches, read_checkpoint
 from visdet.engine.detection_step import LossModule, detection_losses, parse_losses
-from visdet.engine.dist import all_reduce_mean, is_distributed, is_main_process
+from visdet.engine.dist import (
+    all_reduce_mean,
+    describe_failure,
+    is_communication_error,
+    is_distributed,
+    is_main_process,
+)
 from visdet.engine.grad_checkpointing import set_grad_checkpointing
 from visdet.engine.hooks import Hook, SchedulerHook
 from visdet.engine.precision import autocast, make_grad_scaler, resolve_device
@@ -166,16 +172,37 @@ class Runner:
         return atomic_torch_save(self.state(), path) if is_main_process() else None
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint` (model, optimizer, RNGs, counters)."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` (model, optimizer, RNGs, counters).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError: The file is not a training checkpoint of this model and
+                optimizer; the message names the file and the section (``optimizer``,
+                ``rng``...) that could not be restored.
+        """
         ckpt = read_checkpoint(path)
         check_model_matches(self.model, ckpt, path)
-        self.model.load_state_dict(ckpt["state_dict"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        for key in ("epoch", "iter", "inner_iter"):
+            if key not in ckpt:
+                raise ValueError(f"resume checkpoint {str(path)!r} has no {key!r} entry")
+        sections: list[tuple[str, Callable[[Any], Any]]] = [
+            ("state_dict", self.model.load_state_dict),
+            ("optimizer", self.optimizer.load_state_dict),
+        ]
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
+            sections.append(("scheduler", self.scheduler.load_state_dict))
         if self.scaler is not None and ckpt.get("scaler") is not None:
-            self.scaler.load_state_dict(ckpt["scaler"])
-        restore_rng_state(ckpt["rng"])
+            sections.append(("scaler", self.scaler.load_state_dict))
+        sections.append(("rng", restore_rng_state))
+        for key, restore in sections:
+            if key not in ckpt:
+                raise ValueError(f"resume checkpoint {str(path)!r} has no {key!r} entry")
+            try:
+                restore(ckpt[key])
+            except Exception as err:  # any failure to restore from the file's values is a bad file
+                raise ValueError(
+                    f"resume checkpoint {str(path)!r}: cannot restore {key!r}: {type(err).__name__}: {err}"
+                ) from err
         self.epoch, self.iter, self.inner_iter = ckpt["epoch"], ckpt["iter"], ckpt["inner_iter"]
 
     def _resume(self) -> None:
@@ -258,6 +285,8 @@ class Runner:
             self.loop.run(self)
         except BaseException as err:
             self.error = err
+            if is_distributed() and is_communication_error(err):
+                raise describe_failure(err, self.iter) from err
             raise
         finally:
             self.call_hook("after_train")

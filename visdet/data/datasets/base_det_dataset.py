@@ -20,6 +20,10 @@ import numpy as np
 from visdet.data.transforms.compose import Compose
 
 
+class DataItemError(RuntimeError):
+    """Preparing one data item failed; the message names its image file and id."""
+
+
 class BaseDetDataset:
     """Detection dataset base.
 
@@ -130,8 +134,25 @@ class BaseDetDataset:
         return info
 
     def prepare_data(self, idx: int) -> Any:
-        """Item ``idx`` run through the pipeline (``None`` if a transform rejected it)."""
-        return self.pipeline(self.get_data_info(idx))
+        """Item ``idx`` run through the pipeline (``None`` if a transform rejected it).
+
+        Raises:
+            DataItemError: A transform failed with a message that does not name the
+                item's image file; the new message names it, with ``img_id``, the item
+                index and the annotation file (the original error is its ``__cause__``).
+                Errors that already name the file (``LoadImageFromFile``'s) pass as they
+                are. In a ``DataLoader`` worker the message reaches the main process too.
+        """
+        info = self.get_data_info(idx)
+        path, img_id = info.get("img_path"), info.get("img_id")
+        try:
+            return self.pipeline(info)
+        except Exception as err:
+            if path and repr(str(path)) in str(err):  # already names the file (LoadImageFromFile)
+                raise
+            raise DataItemError(
+                f"image {path!r} (img_id={img_id}, item {idx} of {self.ann_file!r}): {type(err).__name__}: {err}"
+            ) from err
 
     def __len__(self) -> int:
         if not self._fully_initialized:

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from visdet.data.transforms.image_header import check_image_size
+
 COLOR_TYPES: dict[str, int] = {
     "color": cv2.IMREAD_COLOR,
     "grayscale": cv2.IMREAD_GRAYSCALE,
@@ -33,6 +35,13 @@ class LoadImageFromFile:
         color_type: one of :data:`COLOR_TYPES` (``"color"`` gives ``[H, W, 3]``).
         ignore_empty: return ``None`` (skip the item) instead of raising when the file
             is missing or cannot be decoded.
+
+    Errors name the file and ``img_id``: ``FileNotFoundError`` for a file that cannot be
+    read, ``ValueError`` for one that is empty, truncated or not an image, and (even with
+    ``ignore_empty``) for one whose header declares more than
+    :data:`~visdet.data.transforms.image_header.MAX_IMAGE_PIXELS` pixels, which is
+    refused before anything is decoded. EXIF orientation is applied (``"color"``), 16-bit
+    images become 8-bit and alpha is dropped, as with mmcv's cv2 backend.
         imdecode_backend: only ``"cv2"`` is supported.
         backend_args: accepted for config compatibility; must be ``None`` (local files).
     """
@@ -68,9 +77,13 @@ class LoadImageFromFile:
             raise FileNotFoundError(
                 f"cannot read image file {path!r} (img_id={results.get('img_id')}): {err}"
             ) from err
-        # cv2.imdecode asserts on an empty buffer; treat that like an undecodable file
-        img = cv2.imdecode(np.frombuffer(content, np.uint8), COLOR_TYPES[self.color_type]) if content else None
-        if img is None:
+        check_image_size(content, path)  # before decoding: a small file may declare a huge image
+        try:
+            # cv2.imdecode asserts on an empty buffer; treat that like an undecodable file
+            img = cv2.imdecode(np.frombuffer(content, np.uint8), COLOR_TYPES[self.color_type]) if content else None
+        except cv2.error:  # OpenCV refuses some corrupt headers with an exception rather than None
+            img = None
+        if img is None or img.size == 0:
             if self.ignore_empty:
                 return None
             raise ValueError(
@@ -182,7 +195,13 @@ class LoadAnnotations:
             elif not (isinstance(segmentation, dict) and _is_valid_rle(segmentation)):
                 inst["ignore_flag"] = 1
                 segmentation = [np.zeros(6)]
-            masks.append(polygons_or_rle_to_mask(segmentation, height, width))
+            mask = polygons_or_rle_to_mask(segmentation, height, width)
+            if mask.shape != (height, width):  # an RLE keeps its own 'size'
+                raise ValueError(
+                    f"img_id={results.get('img_id')}: an RLE mask of size {list(mask.shape)} on an image of "
+                    f"[height, width] {[height, width]}"
+                )
+            masks.append(mask)
             ignore_flags.append(inst["ignore_flag"])
         results["gt_ignore_flags"] = np.array(ignore_flags, dtype=bool)
         if masks:
