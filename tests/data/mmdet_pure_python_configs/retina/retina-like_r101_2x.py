@@ -1,3 +1,4 @@
+# ruff: noqa: F403, F405 (a config: its names come from the read_base() star imports)
 from mmengine.config import read_base
 
 with read_base():
