@@ -265,7 +265,7 @@ def _read_text(path: Path, chain: tuple[Path, ...]) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; not a config (refused)")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a BOM is allowed, as Python allows it in source files
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
 
