@@ -368,7 +368,9 @@ def _substitute(text: str, path: Path) -> str:
 
 def _parse(text: str, path: Path) -> ast.Module:
     try:
-        return ast.parse(text, filename=str(path))
+        with warnings.catch_warnings():  # "invalid escape sequence" in a string of the config: not ours to report
+            warnings.simplefilter("ignore")
+            return ast.parse(text, filename=str(path))
     except SyntaxError as err:
         raise ConfigError(f"{path}:{err.lineno}:{err.offset}: Python syntax error: {err.msg}") from None
     except (RecursionError, MemoryError):

@@ -164,6 +164,10 @@ class _SafeFormatter(string.Formatter):
             raise Refused(f"format field {{{field_name}}}: attribute and index lookups in format strings are refused")
         return super().get_field(field_name, args, kwargs)
 
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        check_weight(value)  # `!r` of a value holding itself a million times is refused, not printed
+        return super().convert_field(value, conversion)
+
     def format_field(self, value: Any, format_spec: str) -> Any:
         return format_value(value, format_spec)
 
