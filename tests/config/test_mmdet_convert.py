@@ -222,3 +222,10 @@ def test_config_dict_semantics_of_base_values(tmp_path):
         """)
     cfg = read_mmdet_config(child)
     assert cfg["model"] == {"detector": {"head": {"a": 1, "b": {"c": 2, "d": 3}}, "extra": [{"k": 5}]}, "gone": None}
+
+
+def test_a_base_style_config_importing_os_is_refused_for_the_import(tmp_path):
+    write(tmp_path / "base.py", "x = 1\n")
+    child = write(tmp_path / "c.py", "_base_ = ['base.py']\nimport os\n")
+    with pytest.raises(ConfigError, match=r"c\.py:2: importing the module 'os' is not allowed"):
+        read_mmdet_config(child)

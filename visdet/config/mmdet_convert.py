@@ -216,8 +216,7 @@ class _ImportBinder:
         return ConfigError(f"{self.path}:{statement.lineno}: {message}")
 
     def check_module(self, statement: ast.stmt, module: str) -> None:
-        top = module.split(".")[0]
-        if top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "builtins":
+        if _is_stdlib(module):
             raise self.refuse(
                 statement,
                 f"importing the module '{module}' is not allowed in a config (visdet reads configs without "
@@ -281,16 +280,27 @@ def _assigns_base(node: ast.stmt) -> bool:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets)
 
 
+def _is_stdlib(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or top in sys.builtin_module_names
+
+
+def _lazy_import(module: str) -> bool:
+    """An import mmengine makes lazy: not of the standard library, not of ``mmengine.config``."""
+    return not (module.startswith("mmengine.config") or module == "mmengine" or _is_stdlib(module))
+
+
 def _is_pure_python_style(tree: ast.Module) -> bool:
-    """Mmengine's rule: ``with`` (read_base), a relative import or a non-mmengine-config import."""
+    """Mmengine's rule: ``with`` (read_base), a relative import, or a lazily imported module.
+
+    (Imports of the standard library do not decide the style; they are refused in both.)
+    """
     for node in tree.body:
         if isinstance(node, ast.With):
             return True
-        if isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level or not (module.startswith("mmengine.config") or module in ("mmengine",)):
-                return True
-        if isinstance(node, ast.Import) and any(not alias.name.startswith("mmengine.config") for alias in node.names):
+        if isinstance(node, ast.ImportFrom) and (node.level or _lazy_import(node.module or "")):
+            return True
+        if isinstance(node, ast.Import) and any(_lazy_import(alias.name) for alias in node.names):
             return True
     return False
 
