@@ -229,3 +229,12 @@ def test_a_base_style_config_importing_os_is_refused_for_the_import(tmp_path):
     child = write(tmp_path / "c.py", "_base_ = ['base.py']\nimport os\n")
     with pytest.raises(ConfigError, match=r"c\.py:2: importing the module 'os' is not allowed"):
         read_mmdet_config(child)
+
+
+def test_a_dict_over_a_non_dict_base_needs_delete_as_in_mmengine(tmp_path):
+    write(tmp_path / "base.py", "model = dict(neck=None, head=dict(a=1))\n")
+    bad = write(tmp_path / "bad.py", "_base_ = ['base.py']\nmodel = dict(neck=dict(type='FPN'))\n")
+    with pytest.raises(ConfigError, match=r"bad\.py: model\.neck is a dict here but a NoneType in the bases"):
+        read_mmdet_config(bad)
+    good = write(tmp_path / "good.py", "_base_ = ['base.py']\nmodel = dict(neck=dict(_delete_=True, type='FPN'))\n")
+    assert read_mmdet_config(good)["model"] == {"neck": {"type": "FPN"}, "head": {"a": 1}}

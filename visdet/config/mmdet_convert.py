@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from visdet.config.errors import ConfigError
-from visdet.config.merge import merge, strip_delete
+from visdet.config.merge import DELETE_KEY, merge, strip_delete
 from visdet.config.node import ConfigNode
 from visdet.config.py_limits import Refused
 from visdet.config.py_reader import ConfigInterpreter
@@ -137,7 +137,9 @@ class _Reader:
                 DeprecationWarning,
                 stacklevel=2,
             )
-        node.config = merge(_plain(edited_base, path), _plain(own, path))
+        inherited, overrides = _plain(edited_base, path), _plain(own, path)
+        _check_dicts_inherit_dicts(overrides, inherited, path, "")
+        node.config = merge(inherited, overrides)
         return _Read(node=node, lazy=False)
 
     # -- the pure-Python (read_base) style -----------------------------------------------
@@ -252,6 +254,19 @@ class _ImportBinder:
             raise self.refuse(statement, f"the name '{name}' is not allowed in a config")
         namespace[name] = value
         self.imported.add(name)
+
+
+def _check_dicts_inherit_dicts(own: dict[str, Any], base: dict[str, Any], path: Path, where: str) -> None:
+    """A dict of the file over a non-dict of its bases needs ``_delete_=True`` (mmengine refuses it too)."""
+    for key, value in own.items():
+        if not isinstance(value, dict) or key not in base or value.get(DELETE_KEY):
+            continue
+        if not isinstance(base[key], dict):
+            raise ConfigError(
+                f"{path}: {where}{key} is a dict here but a {type(base[key]).__name__} in the bases; "
+                f"add {DELETE_KEY}=True to replace it (mmengine refuses it too)"
+            )
+        _check_dicts_inherit_dicts(value, base[key], path, f"{where}{key}.")
 
 
 def _read_text(path: Path, chain: tuple[Path, ...]) -> str:
