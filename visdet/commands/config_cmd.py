@@ -26,9 +26,10 @@ from visdet.config.errors import ConfigError
 EXIT_CHECK_FAILED = 1
 
 CONVERT_HELP = (
-    "convert an mmdet 3.x Python config (with its _base_ chain) to visdet YAML. "
-    "This EXECUTES the config file's Python code (with restricted builtins, not a sandbox): "
-    "only convert configs you trust."
+    "convert an mmdet 3.x Python config (with its _base_ or read_base() chain) to visdet YAML. "
+    "The file is read without running it: only the constructs configs use are evaluated "
+    "(literals, dict(...), arithmetic, comprehensions, _base_ references); anything else "
+    "is refused with the file and line."
 )
 
 

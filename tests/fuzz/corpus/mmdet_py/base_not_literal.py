@@ -1,0 +1,2 @@
+# expect: error line=2 must be a literal
+_base_ = ['a' + '.py']

@@ -1,0 +1,2 @@
+# expect: error not found|not a Python config
+_base_ = '../../../../../../../../etc/passwd'

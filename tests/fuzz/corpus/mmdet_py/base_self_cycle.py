@@ -1,0 +1,2 @@
+# expect: error cycle
+_base_ = './base_self_cycle.py'

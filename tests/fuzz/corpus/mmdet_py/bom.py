@@ -1,0 +1,2 @@
+﻿# expect: ok
+x = 1

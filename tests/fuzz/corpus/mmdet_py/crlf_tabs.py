@@ -1,0 +1,4 @@
+# expect: ok
+model = dict(
+	depth=50,
+	norm=dict(type='BN'))

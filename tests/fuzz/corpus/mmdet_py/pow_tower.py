@@ -1,0 +1,2 @@
+# expect: error line=2 larger than
+x = 9 ** 9 ** 9 ** 9

@@ -1,0 +1,3 @@
+# expect: error line=2 while loop
+while True:
+    pass
