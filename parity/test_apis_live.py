@@ -170,3 +170,23 @@ def test_inference_detector_matches_mmdet(tmp_path, parity_record):
     component, name = CASE_KEY.rsplit("/", 1)
     parity_record(component, name, "live", result=result, examples=1)
     assert result.ok, result.failure_text()
+
+
+PURE_FASTER_RCNN = PURE_PYTHON_CONFIGS / "faster_rcnn/faster-rcnn_r50_fpn_pure.py"
+
+
+def test_pure_python_config_builds_mmdets_model():
+    """A pure-Python config (classes imported, not named) builds the model mmdet builds from it."""
+    _require_reference()
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+
+    import visdet
+
+    register_all_modules()
+    cfg = Config.fromfile(str(PURE_FASTER_RCNN))
+    cfg.model.backbone.init_cfg = None
+    ref = {k: tuple(v.shape) for k, v in MODELS.build(cfg.model).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in visdet.build_detector(str(PURE_FASTER_RCNN)).state_dict().items()}
+    assert len(ref) > 300 and got == ref

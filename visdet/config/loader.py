@@ -28,7 +28,7 @@ import yaml
 
 from visdet.config.errors import ConfigError
 from visdet.config.merge import merge
-from visdet.config.mmdet_convert import read_mmdet_config_tree
+from visdet.config.mmdet_convert import read_mmdet_config_tree, short_type_names
 from visdet.config.node import ConfigNode
 from visdet.config.presets import YAML_SUFFIXES, find_preset
 
@@ -178,6 +178,7 @@ def _load(source: str, chain: tuple[str, ...], budget: _TreeBudget) -> ConfigNod
                           "files (a base listed many times?)")  # fmt: skip
     if source.endswith(".py"):  # an mmdet config, read with its own _base_ chain
         node = read_mmdet_config_tree(source)
+        node.config = short_type_names(node.config)  # pure-Python style: import paths as names
     else:
         data = _read_source(source)
         node = ConfigNode(source=source)

@@ -420,6 +420,32 @@ def read_mmdet_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_mmdet_config_tree(path).config
 
 
+# mmengine's pure-Python configs name classes by import (``from mmdet.models import
+# FasterRCNN``; ``type=FasterRCNN``); mmengine's ``to_dict`` writes them as their dotted
+# path, and mmengine builds the class itself. Each registry of mmdet/mmcv/mmengine names a
+# class by its ``__name__``, so the last part of the path is the registered name.
+_LAZY_TYPE = re.compile(r"^(?:mmdet|mmcv|mmengine|torch)(?:\.[A-Za-z_]\w*)+$")
+
+
+def short_type_names(config: Any) -> Any:
+    """``config`` with every ``type`` written as an import path (``'mmdet.models.X'``) as ``'X'``.
+
+    Other ``type`` values (registered names such as ``'FasterRCNN'``, and paths of other
+    packages, which no visdet registry knows and which are then refused by name) stay as
+    they are.
+    """
+    if isinstance(config, Mapping):
+        out = {}
+        for key, value in config.items():
+            if key == "type" and isinstance(value, str) and _LAZY_TYPE.match(value):
+                value = value.rsplit(".", 1)[1]
+            out[key] = short_type_names(value)
+        return out
+    if isinstance(config, (list, tuple)):
+        return type(config)(short_type_names(v) for v in config)
+    return config
+
+
 def to_yaml(config: Mapping[str, Any], *, header: str = "") -> str:
     """``config`` as YAML (insertion order kept), with ``header`` as ``#`` comments on top."""
     body = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=None, width=100)
