@@ -334,7 +334,10 @@ def _parity_section() -> list[str]:
         out.append(f"| `{component}` | {len(rows)} | {sources} | {abs_:.2e} | {rel:.2e} | {status} |")
     up = data.get("upstream") or {}
     if "error" not in up and up:
-        out += ["", f"Upstream tests: `{json.dumps(up, default=str)[:300]}`"]
+        counts = ", ".join(f"{up[k]} {k.replace('-', ' ')}" for k in ("ported", "partial", "planned", "not-applicable")
+                           if k in up)  # fmt: skip
+        share = f" ({up['ported_percent']}% ported)" if "ported_percent" in up else ""
+        out += ["", f"Upstream mmdet/mmcv tests tracked in `parity/upstream/`: {counts}{share}."]
     return out
 
 
@@ -354,7 +357,7 @@ def _bench_section() -> list[str]:
             continue
         machine = run.machine
         out += [
-            f"### `{path.relative_to(ROOT).as_posix()}`",
+            f"### `reports/bench/{path.name}`",
             "",
             f"{run.created}; {machine.get('cpu_model', machine.get('cpu', '?'))}, "
             f"{machine.get('threads_used', '?')} threads, torch {machine.get('torch', '?')}, "

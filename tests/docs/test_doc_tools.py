@@ -116,3 +116,28 @@ def test_generated_pages_cover_presets_and_commands() -> None:
             assert f"## `visdet {command} {sub}`" in cli
     schema = config_schema_page()
     assert "| `layer_decay` |" in schema and "### FasterRCNN" in schema
+
+
+def test_reports_page_reads_the_reports_or_says_how_to_make_them(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    import scripts.docs_gen as gen
+    from visdet.benchmark.schema import BenchmarkRun, ComponentResult, Metric
+
+    monkeypatch.setattr(gen, "REPORTS", tmp_path)
+    empty = gen.reports_page()
+    assert "No parity report" in empty and "No benchmark run" in empty
+    rows = [{"component": "ops/nms", "case": "a", "source": "golden", "max_abs": 2e-7, "max_rel": 1e-6,
+             "status": "pass"},
+            {"component": "ops/nms", "case": "b", "source": "live", "max_abs": 0.0, "max_rel": 0.0,
+             "status": "FAIL"}]  # fmt: skip
+    summary = {"cases": 2, "passed": 1, "failed": 1, "golden": 1, "live": 1, "live_skipped": 0,
+               "worst_max_abs": 2e-7}  # fmt: skip
+    (tmp_path / "parity.json").write_text(json.dumps({"summary": summary, "upstream": {}, "rows": rows}))
+    result = ComponentResult(component="ops/nms", family="ops", impl="visdet", size=1000, size_name="boxes",
+                             metrics={"forward_time": Metric(value=0.0123, unit="s")})  # fmt: skip
+    BenchmarkRun(machine={"cpu_model": "X", "threads_used": 2}, settings={}, results=[result],
+                 created="2026-01-01").save(tmp_path / "bench" / "ops.json")  # fmt: skip
+    page = gen.reports_page()
+    assert "| `ops/nms` | 2 | golden, live | 2.00e-07 | 1.00e-06 | 1 not passing |" in page
+    assert "| `ops/nms` | visdet | 1000 boxes | 12.3 | - | - | ok |" in page
