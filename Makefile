@@ -9,7 +9,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train docs docs-serve
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,7 +67,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check visdet parity tests
 
 clean:
-	rm -rf reports .pytest_cache .hypothesis .coverage .coverage.*
+	rm -rf reports site .pytest_cache .hypothesis .coverage .coverage.*
 
 # Every loader fuzzed with the full budget (10,000 generated cases each); the default test
 # run keeps a fixed-seed slice of the same tests.
@@ -82,3 +82,14 @@ soak: $(STAMP)
 # Training soak: a few thousand iterations of a reduced Faster R-CNN on the synthetic set, RSS every 200.
 soak-train: $(STAMP)
 	nice -n 10 $(PY) scripts/soak_training.py --iters 3000 --every 200 --out reports/soak_training.json
+
+# The documentation site (docs/, mkdocs.yml): built with --strict, so any warning (a broken
+# internal link or anchor, a page missing from the nav, a docstring mkdocstrings cannot
+# read) fails the build. Generated pages come from scripts/docs_gen.py at build time.
+docs: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
