@@ -81,3 +81,18 @@ def test_without_mmdet_the_check_could_not_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(reference, "reference_problem", lambda: "mmdet is not importable here")
     assert main(["parity", "check", "c.py", "w.pth", str(tmp_path)]) == 2
     assert "mmdet is not importable here" in capsys.readouterr().out
+
+
+def test_no_detection_anywhere_is_not_same():
+    from visdet.apis.parity_check.matching import ImageComparison
+
+    report = ParityReport(config="c.py", checkpoint="w.pth")
+    report.images = [ImageComparison("a.jpg", 0, 0, 0), ImageComparison("b.jpg", 0, 0, 0)]
+    report.require_detections(None)
+    assert report.code == NOT_RUN and report.verdict == "could not run"
+    assert "nothing to compare" in report.reasons[0] and "2 image(s)" in report.reasons[0]
+
+    report = ParityReport(config="c.py", checkpoint="w.pth")
+    report.images = [ImageComparison("a.jpg", 0, 0, 0), ImageComparison("b.jpg", 3, 3, 3)]
+    report.require_detections(0.01)  # one empty image among others is a result, not a failure
+    assert report.code == 0 and report.reasons == []

@@ -61,6 +61,17 @@ class ParityReport:
         self.code = max(self.code, code)
         self.reasons.append(reason)
 
+    def require_detections(self, score_thr: float | None) -> None:
+        """Nothing compared is not "same": fail (could not run) when no image has a detection in either library.
+
+        Random or barely trained weights with mmdet's default ``score_thr`` (0.05) often give
+        no detection at all; the reason says so and names the threshold.
+        """
+        if self.images and not any(im.reference_count or im.visdet_count for im in self.images):
+            where = "the config's score threshold" if score_thr is None else f"--score-thr {score_thr:g}"
+            self.fail(NOT_RUN, f"nothing to compare: neither library detects anything on the {len(self.images)} "
+                               f"image(s) at {where}; lower it (for example --score-thr 0.01) or use other images")
+
     @property
     def verdict(self) -> str:
         """``same``, ``differs`` or ``could not run``."""

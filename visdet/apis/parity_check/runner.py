@@ -197,6 +197,7 @@ def check_parity(
         image = compare_detections(path.name, ref, got)
         _judge_image(report, image, ref, cut)
         report.images.append(image)
+    report.require_detections(score_thr)
     if ann_file is not None:
         img_dir = str(files[0].parent)
         ref_losses = reference.losses(cfg, ref_model, ann_file, img_dir, loss_images, seed)
