@@ -159,3 +159,23 @@ def test_cli_convert_rejects_non_python_and_reports_one_line(tmp_path, capsys):
     assert main(["config", "convert", str(tmp_path / "x.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("visdet config convert: error:") and err.count("\n") == 1
+
+
+MASK_RCNN = CONFIGS / "mask_rcnn" / "mask-rcnn_r50_fpn_1x_coco.py"
+
+
+def test_mask_rcnn_preset_matches_the_mmdet_config():
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(MASK_RCNN)
+    assert dropped == []
+    model = copy.deepcopy(cfg["model"])
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("mask_rcnn_r50_fpn")["model"] == model
+    built = build_detector("mask_rcnn_r50_fpn")
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["roi_head.mask_head.conv_logits.weight"] == (80, 256, 1, 1)
+    assert shapes["roi_head.mask_head.upsample.weight"] == (256, 256, 2, 2)
+    assert built.roi_head.test_cfg.mask_thr_binary == 0.5 and built.roi_head.mask_size == 28
+    assert built.data_preprocessor.pad_mask
+    validate_config(cfg)

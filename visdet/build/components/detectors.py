@@ -37,9 +37,9 @@ class DetDataPreprocessorConfig(Component):
     pad_value: float = 0
     bgr_to_rgb: bool = False
     rgb_to_bgr: bool = False
-    pad_mask: Literal[False] = Field(False, description="mask padding is not implemented")
+    pad_mask: bool = Field(False, description="pad gt masks to the batch size in training (pad_gt_masks)")
     pad_seg: Literal[False] = Field(False, description="segmentation padding is not implemented")
-    mask_pad_value: int = Field(0, description=NOT_USED)
+    mask_pad_value: int = 0
     seg_pad_value: int = Field(255, description=NOT_USED)
     boxtype2tensor: bool = Field(True, description=NOT_USED)
     non_blocking: bool = Field(False, description=NOT_USED)
@@ -50,7 +50,7 @@ class DetDataPreprocessorConfig(Component):
     def build(self) -> DetDataPreprocessor:
         """The preprocessor."""
         return DetDataPreprocessor(
-            **self.arguments("pad_mask", "pad_seg", "mask_pad_value", "seg_pad_value", "boxtype2tensor",
+            **self.arguments("pad_seg", "seg_pad_value", "boxtype2tensor",
                              "non_blocking", "batch_augments")  # fmt: skip
         )
 
