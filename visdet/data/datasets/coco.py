@@ -55,6 +55,7 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         if not isinstance(data[key], list):
             _fail(ann_file, f"'{key}' must be a list, got {type(data[key]).__name__}")
     img_ids: set[Any] = set()
+    image_sizes: dict[Any, tuple[Any, Any]] = {}
     for i, img in enumerate(data["images"]):
         for key in ("id", "file_name", "height", "width"):
             if key not in img:
@@ -62,6 +63,7 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         if img["id"] in img_ids:
             _fail(ann_file, f"image id {img['id']} appears twice")
         img_ids.add(img["id"])
+        image_sizes[img["id"]] = (img["height"], img["width"])
     for i, cat in enumerate(data["categories"]):
         if "id" not in cat or "name" not in cat:
             _fail(ann_file, f"category #{i} needs 'id' and 'name', got {cat}")
@@ -91,6 +93,16 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
                 f"annotation {ann_id} has an unknown segmentation format {type(seg).__name__} "
                 "(expected polygons [[x, y, ...], ...] or an RLE {'counts', 'size'})",
             )
+        if isinstance(seg, dict) and seg:
+            # mmdet decodes such an RLE at its own size and fails later with a reshape error
+            height, width = image_sizes[ann["image_id"]]
+            size = seg["size"]
+            if not (isinstance(size, (list, tuple)) and [int(v) for v in size] == [int(height), int(width)]):
+                _fail(
+                    ann_file,
+                    f"annotation {ann_id}: RLE size {size!r} does not match image {ann['image_id']}'s "
+                    f"[height, width] [{height}, {width}]",
+                )
     return data
 
 
