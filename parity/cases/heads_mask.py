@@ -366,3 +366,61 @@ for _name, _extra in _PASTES.items():
         make_inputs=_paste_inputs, reference=_paste_ref, visdet=_paste_vis,
         description="FCNMaskHead.predict_by_feat: sigmoid, class channel, chunked paste on CPU, threshold",
     ))
+
+
+# -------------------------------------------------------------------- pad_mask
+PREPROCESSOR_COMPONENT = "models/data_preprocessors/det_data_preprocessor"
+
+
+def _pad_mask_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    out: Tensors = {}
+    for i, ((h, w), n) in enumerate(zip(p["img_shapes"], p["num_gts"])):
+        out[f"img.{i}"] = torch.randint(0, 256, (3, h, w), generator=gen, dtype=torch.uint8)
+        out[f"gt.{i}.masks"] = (torch.rand(n, h, w, generator=gen) < 0.4).to(torch.uint8)
+    return out
+
+
+def _pad_mask_cfg(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "bgr_to_rgb": True,
+            "pad_size_divisor": p["divisor"], "pad_mask": True, "mask_pad_value": p["mask_pad_value"]}
+
+
+def _pad_mask_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmdet.models.data_preprocessors import DetDataPreprocessor
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
+    samples = []
+    for i, (h, w) in enumerate(p["img_shapes"]):
+        sample = DetDataSample(metainfo={"img_shape": (h, w)})
+        masks = t[f"gt.{i}.masks"]
+        sample.gt_instances = InstanceData(bboxes=torch.zeros(len(masks), 4), masks=BitmapMasks(masks.numpy(), h, w))
+        samples.append(sample)
+    pre = DetDataPreprocessor(**_pad_mask_cfg(p))
+    images = [t[f"img.{i}"].clone() for i in range(len(p["img_shapes"]))]
+    data = pre({"inputs": images, "data_samples": samples}, training=True)
+    return {f"gt.{i}.padded": torch.from_numpy(s.gt_instances.masks.masks.copy())
+            for i, s in enumerate(data["data_samples"])}
+
+
+def _pad_mask_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.models.data_preprocessors import DetDataPreprocessor
+    from visdet.structures import BitmapMasks, Instances
+
+    pre = DetDataPreprocessor(**_pad_mask_cfg(p))
+    images = [t[f"img.{i}"].clone() for i in range(len(p["img_shapes"]))]
+    _, metas = pre(images, [{"img_shape": tuple(s)} for s in p["img_shapes"]])
+    gts = [Instances(bboxes=torch.zeros(len(t[f"gt.{i}.masks"]), 4),
+                     masks=BitmapMasks(t[f"gt.{i}.masks"].numpy(), h, w)) for i, (h, w) in enumerate(p["img_shapes"])]
+    return {f"gt.{i}.padded": torch.from_numpy(gt.masks.masks.copy())
+            for i, gt in enumerate(pre.pad_gt_masks(gts, metas))}
+
+
+register(Case(
+    component=PREPROCESSOR_COMPONENT, name="pad_mask_training", seed=495,
+    params={"img_shapes": [[45, 70], [64, 33], [31, 31]], "num_gts": [3, 0, 2], "divisor": 32, "mask_pad_value": 0},
+    make_inputs=_pad_mask_inputs, reference=_pad_mask_ref, visdet=_pad_mask_vis,
+    description="pad_mask=True in training: gt masks (one image without any) padded to the batch shape",
+    live_params=({"mask_pad_value": 1, "divisor": 8},),
+))
