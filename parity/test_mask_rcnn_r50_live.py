@@ -191,6 +191,11 @@ def test_full_size_mask_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
     got.update(_grads(model))
 
     result = compare_outputs(CASE_KEY, got, ref_out, exact=("pred.*.labels",))
+    losses_err = {r.key.removeprefix("loss."): f"{r.max_abs:.2g}" for r in result.keys if r.key.startswith("loss.")}
+    grads = [r for r in result.keys if r.key.startswith("grad.")]
+    worst_grad = max(grads, key=lambda r: r.max_rel)
+    print(f"loss terms, max abs error: {losses_err}; worst gradient: {worst_grad.key} "
+          f"abs {worst_grad.max_abs:.2g} rel {worst_grad.max_rel:.2g}")
     component, name = CASE_KEY.rsplit("/", 1)
     parity_record(component, name, "live", result=result, examples=1)
     assert result.ok, result.failure_text()

@@ -37,6 +37,21 @@ def _fail(ann_file: str, message: str) -> None:
     raise ValueError(f"{ann_file}: {message}")
 
 
+def _check_rle_size(ann_file: str, ann: dict[str, Any], img_info: dict[str, Any]) -> None:
+    """Raise unless an RLE mask has its image's size.
+
+    mmdet decodes such an RLE at its own size and fails later with a reshape error. The
+    metric's ground truth is not checked here (pycocotools does not either).
+    """
+    seg = ann["segmentation"]
+    if not isinstance(seg, dict):
+        return
+    size, height, width = seg.get("size"), img_info["height"], img_info["width"]
+    if not (isinstance(size, (list, tuple)) and [int(v) for v in size] == [int(height), int(width)]):
+        _fail(ann_file, f"annotation {ann['id']}: RLE size {size!r} does not match image "
+                        f"{ann['image_id']}'s [height, width] [{height}, {width}]")  # fmt: skip
+
+
 def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[str, Any]:
     """Read and check a COCO annotation file; raise ``ValueError`` naming the file and id."""
     try:
@@ -55,7 +70,6 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         if not isinstance(data[key], list):
             _fail(ann_file, f"'{key}' must be a list, got {type(data[key]).__name__}")
     img_ids: set[Any] = set()
-    image_sizes: dict[Any, tuple[Any, Any]] = {}
     for i, img in enumerate(data["images"]):
         for key in ("id", "file_name", "height", "width"):
             if key not in img:
@@ -63,7 +77,6 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
         if img["id"] in img_ids:
             _fail(ann_file, f"image id {img['id']} appears twice")
         img_ids.add(img["id"])
-        image_sizes[img["id"]] = (img["height"], img["width"])
     for i, cat in enumerate(data["categories"]):
         if "id" not in cat or "name" not in cat:
             _fail(ann_file, f"category #{i} needs 'id' and 'name', got {cat}")
@@ -93,16 +106,6 @@ def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[s
                 f"annotation {ann_id} has an unknown segmentation format {type(seg).__name__} "
                 "(expected polygons [[x, y, ...], ...] or an RLE {'counts', 'size'})",
             )
-        if isinstance(seg, dict) and seg:
-            # mmdet decodes such an RLE at its own size and fails later with a reshape error
-            height, width = image_sizes[ann["image_id"]]
-            size = seg["size"]
-            if not (isinstance(size, (list, tuple)) and [int(v) for v in size] == [int(height), int(width)]):
-                _fail(
-                    ann_file,
-                    f"annotation {ann_id}: RLE size {size!r} does not match image {ann['image_id']}'s "
-                    f"[height, width] [{height}, {width}]",
-                )
     return data
 
 
@@ -185,6 +188,7 @@ class CocoDataset(BaseDetDataset):
             }
             if ann.get("segmentation"):
                 instance["mask"] = ann["segmentation"]
+                _check_rle_size(self.ann_file, ann, img_info)
             instances.append(instance)
         info["instances"] = instances
         return info
