@@ -28,6 +28,11 @@ What float64 needs on the reference side (:func:`reference_precision`):
   sits within float32 rounding of the threshold, or scores tie after rounding; the
   cases' random inputs are far from both, and the exact comparison of the indices that
   follow would show it.
+* mmdet's ``_do_paste_mask`` builds its pixel grid as ``float32 pixels - boxes``; with
+  float64 boxes the grid is float64 and ``grid_sample`` refuses the float32 masks, so
+  mmdet cannot paste masks in float64 at all. The reference pastes with the boxes
+  rounded to float32, which is what visdet's ``paste_masks_chunk`` does in every precision
+  (and mmdet's arithmetic for the float32 models it runs).
 * mmengine's ``ImgDataPreprocessor`` casts the batch with ``.float()``. Cases that go
   through a data preprocessor promote its output to float64 before the network (both
   sides, explicitly, with :func:`to_default_float`); normalising uint8 pixels is two
@@ -95,7 +100,15 @@ def reference_precision(dtype: str) -> Iterator[None]:
         mmcv_nms = importlib.import_module("mmcv.ops.nms")
         original = mmcv_nms.ext_module
         mmcv_nms.ext_module = _Float32Nms(original)
+        fcn = importlib.import_module("mmdet.models.roi_heads.mask_heads.fcn_mask_head")
+        paste = fcn._do_paste_mask
+
+        def paste_float32_boxes(masks: torch.Tensor, boxes: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            return paste(masks, boxes.float(), *args, **kwargs)
+
+        fcn._do_paste_mask = paste_float32_boxes
         try:
             yield
         finally:
             mmcv_nms.ext_module = original
+            fcn._do_paste_mask = paste

@@ -1,6 +1,7 @@
 # Ported from mmdet tests/test_models/test_data_preprocessors/test_data_preprocessor.py
 # (mmdet 3.3.0), TestDetDataPreprocessor image parts, rewritten for visdet (metas are
 # plain dicts; pad_shape is reported through them instead of a get_pad_shape method).
+import numpy as np
 import pytest
 import torch
 
@@ -47,3 +48,14 @@ def test_forward():
     batch, metas = processor([torch.randint(0, 256, (3, 10, 11)), torch.randint(0, 256, (3, 9, 24))], [{}, {}])
     assert batch.shape == (2, 3, 10, 25) and len(metas) == 2
     assert [m["pad_shape"] for m in metas] == [(10, 15), (10, 25)]
+    # pad_mask: the training step pads the ground-truth masks to the batch (pad_seg is not in visdet)
+    from visdet.structures import BitmapMasks, Instances
+
+    processor = DetDataPreprocessor(pad_mask=True, mask_pad_value=0, pad_size_divisor=2)
+    batch, metas = processor([torch.randint(0, 256, (3, 10, 11)), torch.randint(0, 256, (3, 9, 24))], [{}, {}])
+    assert batch.shape == (2, 3, 10, 24)
+    gts = [Instances(bboxes=torch.zeros(2, 4), masks=BitmapMasks(np.ones((2, 10, 11), np.uint8), 10, 11)),
+           Instances(bboxes=torch.zeros(1, 4), masks=torch.ones(1, 9, 24, dtype=torch.uint8))]
+    padded = processor.pad_gt_masks(gts, metas)
+    assert padded[0].masks.masks.shape == (2, 10, 24) and padded[0].masks.masks[:, :, 11:].sum() == 0
+    assert padded[1].masks.shape == (1, 10, 24) and padded[1].masks[:, 9:].sum() == 0

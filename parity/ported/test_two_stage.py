@@ -59,3 +59,51 @@ def test_single_stage_forward_tensor_mode():
     with torch.no_grad():
         out = detector(batch)
     assert isinstance(out, tuple) and all(isinstance(t, torch.Tensor) for t in out)
+
+
+# ------------------------------------------------------------------ TestTwoStageMask
+# mmdet's mask-rcnn R50-FPN with the backbone switched to ResNet-18, as upstream does.
+def _mask_config():
+    from visdet.config import load_config
+
+    cfg = load_config("mask_rcnn_r50_fpn")["model"]
+    cfg["backbone"].update(depth=18, init_cfg=None)
+    cfg["neck"]["in_channels"] = [64, 128, 256, 512]
+    return cfg
+
+
+def test_mask_init():
+    detector = build_detector(_mask_config())
+    assert detector.backbone and detector.neck and detector.rpn_head
+    assert detector.roi_head.bbox_head and detector.roi_head.mask_head and detector.roi_head.with_mask
+
+
+def test_mask_forward_loss_mode():
+    detector = build_detector(_mask_config())
+    batch, metas = _inputs(detector)
+    masks = torch.zeros(1, *batch.shape[2:], dtype=torch.uint8)
+    masks[0, 12:90, 10:80] = 1
+    gts = [Instances(bboxes=torch.tensor([[10.0, 12.0, 80.0, 90.0]]), labels=torch.tensor([3]), masks=masks),
+           Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long), masks=masks[:0])]
+    losses = detector.loss(batch, metas, gts)
+    assert isinstance(losses, dict) and "loss_mask" in losses
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in losses.values())
+
+
+def test_mask_forward_predict_mode():
+    cfg = _mask_config()
+    cfg["test_cfg"]["rcnn"]["score_thr"] = 0.0  # random weights: keep low-scoring detections
+    detector = build_detector(cfg).eval()
+    batch, metas = _inputs(detector)
+    with torch.no_grad():
+        results = detector.predict(batch, metas)
+    assert len(results) == 2 and all(isinstance(r, Instances) for r in results)
+    assert results[1].masks.shape == (len(results[1]), 125, 130)
+
+
+def test_mask_forward_tensor_mode():
+    detector = build_detector(_mask_config()).eval()
+    batch, _ = _inputs(detector)
+    with torch.no_grad():
+        out = detector(batch)
+    assert isinstance(out, tuple) and all(isinstance(t, torch.Tensor) for t in out)

@@ -24,7 +24,7 @@ import yaml
 from visdet.build import KINDS, REGISTRIES, build_component, validate_component, validate_model
 from visdet.cli import main
 from visdet.engine.components import config_json_schema
-from visdet.structures import ImageMeta, Instances
+from visdet.structures import BitmapMasks, ImageMeta, Instances
 from visdet.testing.coco_synth import write_coco_synth
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -40,7 +40,12 @@ def _boxes(n: int, size: float = 64.0, seed: int = 0) -> torch.Tensor:
 
 
 def _gt(n: int = 3, classes: int = 3) -> Instances:
-    return Instances(bboxes=_boxes(n, seed=1), labels=torch.arange(n) % classes)
+    """Ground truth with boxes, labels and the boxes' masks on the 64 x 64 canvas."""
+    boxes = _boxes(n, seed=1)
+    masks = np.zeros((n, 64, 64), dtype=np.uint8)
+    for mask, (x1, y1, x2, y2) in zip(masks, boxes.round().long().tolist()):
+        mask[y1:y2, x1:x2] = 1
+    return Instances(bboxes=boxes, labels=torch.arange(n) % classes, masks=BitmapMasks(masks, 64, 64))
 
 
 def _backward(outputs: Any, module: torch.nn.Module) -> None:
@@ -122,7 +127,8 @@ def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
 
 
 def _metas(n: int = 2) -> list[ImageMeta]:
-    return [ImageMeta(img_shape=(64, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0)) for _ in range(n)]
+    return [ImageMeta(img_shape=(64, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0), ori_shape=(64, 64))
+            for _ in range(n)]
 
 
 def exercise_dense_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
@@ -161,6 +167,19 @@ def exercise_bbox_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     _backward((cls_score, bbox_pred), built)
 
 
+def exercise_mask_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    x = torch.randn(4, config.in_channels, config.roi_feat_size, config.roi_feat_size)
+    logits = built(x)
+    assert logits.shape[:2] == (4, 1 if config.class_agnostic else config.num_classes)
+    _backward(logits, built)
+    metas = [{"ori_shape": (40, 50), "scale_factor": (1.0, 1.0)}]
+    boxes = torch.tensor([[2.0, 3.0, 20.0, 30.0], [10.0, 5.0, 45.0, 38.0], [0.0, 0.0, 50.0, 40.0], [5, 5, 6, 6]])
+    results = [Instances(bboxes=boxes, labels=torch.arange(4) % config.num_classes, scores=torch.ones(4))]
+    with torch.no_grad():
+        (pasted,) = built.predict_by_feat([built(x)], results, metas, mask_thr_binary=0.5, rescale=True)
+    assert pasted.masks.shape == (4, 40, 50) and pasted.masks.dtype == torch.bool
+
+
 def exercise_roi_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     strides = config.bbox_roi_extractor.featmap_strides
     feats = tuple(torch.randn(1, config.bbox_roi_extractor.out_channels, 64 // s, 64 // s) for s in strides)
@@ -171,6 +190,8 @@ def exercise_roi_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     with torch.no_grad():
         (result,) = built.predict(feats, proposals, _metas(1), rescale=False)
     assert result.bboxes.shape[1] == 4 and built.num_classes == config.bbox_head.num_classes
+    if config.mask_head is not None:
+        assert result.masks.shape[0] == len(result)
 
 
 def exercise_data_preprocessor(built: torch.nn.Module, config: Any, ctx: dict) -> None:

@@ -21,10 +21,11 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, FasterRCNN
+from visdet.models.detectors import RPN, FasterRCNN, MaskRCNN
 from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
 
-MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head", "loss",
+MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
+                        "mask_head", "loss",
                         "assigner", "iou_calculator", "sampler", "bbox_coder", "prior_generator", "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
@@ -37,7 +38,8 @@ BUILDS: dict[str, Any] = {
     "MaxIoUAssigner": task_modules.MaxIoUAssigner, "BboxOverlaps2D": task_modules.BboxOverlaps2D,
     "RandomSampler": task_modules.RandomSampler, "PseudoSampler": task_modules.PseudoSampler,
     "DeltaXYWHBBoxCoder": task_modules.DeltaXYWHBBoxCoder, "AnchorGenerator": task_modules.AnchorGenerator,
-    "DetDataPreprocessor": DetDataPreprocessor, "FasterRCNN": FasterRCNN, "RPN": RPN,
+    "DetDataPreprocessor": DetDataPreprocessor, "FasterRCNN": FasterRCNN, "RPN": RPN, "MaskRCNN": MaskRCNN,
+    "FCNMaskHead": roi_heads.FCNMaskHead,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
@@ -48,7 +50,8 @@ BUILDS: dict[str, Any] = {
 BUILT = {"anchor_generator", "bbox_coder", "loss_cls", "loss_bbox", "assigner", "sampler", "iou_calculator",
          "test_proposals", "train_proposals", "allowed_border", "pos_weight", "roi_layers", "backbone", "neck",
          "rpn_head", "roi_head", "data_preprocessor", "bbox_roi_extractor", "bbox_head", "bbox_assigner",
-         "bbox_sampler", "test_cfg", "featmap_strides"}  # fmt: skip
+         "bbox_sampler", "test_cfg", "featmap_strides", "mask_size", "soft_mask_target", "loss_mask",
+         "upsample_method", "scale_factor"}  # fmt: skip
 # init-only keys: accepted by the schema and ignored (the classes keep mmdet's default init)
 NOT_COMPARED = {"init_cfg", "pretrained"}
 # keywords a subclass fixes before passing the rest on (mmdet's classes fix the same ones)

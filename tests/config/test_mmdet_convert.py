@@ -238,3 +238,23 @@ def test_a_dict_over_a_non_dict_base_needs_delete_as_in_mmengine(tmp_path):
         read_mmdet_config(bad)
     good = write(tmp_path / "good.py", "_base_ = ['base.py']\nmodel = dict(neck=dict(_delete_=True, type='FPN'))\n")
     assert read_mmdet_config(good)["model"] == {"neck": {"type": "FPN"}, "head": {"a": 1}}
+
+
+MASK_RCNN = CONFIGS / "mask_rcnn" / "mask-rcnn_r50_fpn_1x_coco.py"
+
+
+def test_mask_rcnn_preset_matches_the_mmdet_config():
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(MASK_RCNN)
+    assert dropped == []
+    model = copy.deepcopy(cfg["model"])
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("mask_rcnn_r50_fpn")["model"] == model
+    built = build_detector("mask_rcnn_r50_fpn")
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["roi_head.mask_head.conv_logits.weight"] == (80, 256, 1, 1)
+    assert shapes["roi_head.mask_head.upsample.weight"] == (256, 256, 2, 2)
+    assert built.roi_head.test_cfg.mask_thr_binary == 0.5 and built.roi_head.mask_size == 28
+    assert built.data_preprocessor.pad_mask
+    validate_config(cfg)

@@ -148,3 +148,22 @@ def test_ignore_empty_returns_none(tmp_path):
     assert LoadImageFromFile(ignore_empty=True)({"img_path": str(empty)}) is None
     with pytest.raises(ValueError, match=r"empty\.jpg.*img_id=3"):
         LoadImageFromFile()({"img_path": str(empty), "img_id": 3})
+
+
+def test_rle_of_another_size_names_the_annotation(tmp_path):
+    data = _valid()
+    data["annotations"][0]["segmentation"] = {"size": [12, 10], "counts": [0, 120]}
+    with pytest.raises(ValueError, match=r"bad\.json.*annotation 5: RLE size \[12, 10\] does not match image 1"):
+        _load(_write(tmp_path, data))
+    data["annotations"][0]["segmentation"] = {"size": [10, 10], "counts": [0, 100]}
+    assert _load(_write(tmp_path, data, "good.json")).data_list[0]["instances"][0]["mask"]["size"] == [10, 10]
+
+
+def test_masks_and_boxes_must_agree_in_count():
+    import torch
+
+    from visdet.structures import BitmapMasks, Instances
+
+    with pytest.raises(ValueError, match="field 'masks' has length 1, but field 'bboxes' has length 2"):
+        Instances(bboxes=torch.zeros(2, 4), labels=torch.zeros(2, dtype=torch.long),
+                  masks=BitmapMasks(torch.zeros(1, 4, 4, dtype=torch.uint8).numpy(), 4, 4))

@@ -1,4 +1,4 @@
-"""Draw detections on an image: a box, and a ``class score`` label, per detection."""
+"""Draw detections on an image: a box, a ``class score`` label and, with masks, a tinted mask per detection."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def draw_detections(
     scores: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
+    masks: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of ``image`` with the detections drawn.
 
@@ -31,11 +32,17 @@ def draw_detections(
         scores: ``float[N]``.
         labels: ``int[N]`` class indices into ``class_names``.
         class_names: Name of each class.
+        masks: ``bool[N, H, W]`` instance masks (blended in the class colour), or ``None``.
 
     Returns:
         ``uint8[H, W, 3]`` BGR.
     """
     canvas = np.ascontiguousarray(image.copy())
+    if masks is not None:
+        for mask, label in zip(masks, labels):
+            color = np.array(PALETTE[int(label) % len(PALETTE)], dtype=np.float32)
+            region = mask.astype(bool)
+            canvas[region] = (0.5 * canvas[region] + 0.5 * color).astype(np.uint8)
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(height, width) / 300))
     font_scale = max(0.35, min(height, width) / 1000)

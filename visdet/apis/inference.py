@@ -5,7 +5,8 @@ as in mmdet). Each runs through the config's test pipeline (``test_dataloader.da
 pipeline``, else ``test_pipeline``, else mmdet's COCO test pipeline) without its
 annotation loading, then through the model's data preprocessor and ``predict``.
 Results are ``Instances`` with ``bboxes`` (``Tensor[N, 4]`` xyxy, in the original
-image's pixels), ``scores`` (``Tensor[N]``) and ``labels`` (``Tensor[N]`` int64).
+image's pixels), ``scores`` (``Tensor[N]``) and ``labels`` (``Tensor[N]`` int64); models
+with a mask head (Mask R-CNN) add ``masks`` (``Tensor[N, H, W]`` bool at the original size).
 """
 
 from __future__ import annotations

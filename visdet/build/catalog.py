@@ -13,6 +13,7 @@ from visdet.build.components import (
     dense_heads,
     detectors,
     losses,
+    mask_heads,
     metrics,
     necks,
     roi_heads,
@@ -20,4 +21,7 @@ from visdet.build.components import (
     transforms,
 )
 
-MODULES = (backbones, necks, task_modules, losses, dense_heads, roi_heads, detectors, transforms, datasets, metrics)
+MODULES = (
+    backbones, necks, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms, datasets,
+    metrics,
+)

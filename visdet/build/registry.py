@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "roi_extractor": "pools RoI features from a feature pyramid",
     "roi_layer": "the pooling op of an RoI extractor",
     "bbox_head": "RoI box classification and regression head",
+    "mask_head": "RoI mask head (per-RoI mask logits, targets and pasting)",
     "loss": "a loss module",
     "assigner": "assigns priors or proposals to ground truth",
     "iou_calculator": "pairwise overlaps of an assigner",

@@ -2,7 +2,8 @@
 
 For each image, writes ``DIR/<name>.json`` (the detections with a score of at least
 ``--score-thr``: ``bbox`` as ``[x1, y1, x2, y2]`` in the image's pixels, ``score``,
-``label``, ``class``) and ``DIR/<name>.png`` with the boxes and labels drawn.
+``label``, ``class``, and for models with a mask head ``segmentation``, the mask as a
+COCO RLE) and ``DIR/<name>.png`` with the boxes, labels and masks drawn.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _write(image_path: str, found: Any, score_thr: float, class_names: Any, out_
         raise ValueError(f"cannot decode image file {image_path}: it is empty, truncated or not an image")
     keep = found.scores >= score_thr
     bboxes, scores, labels = found.bboxes[keep].numpy(), found.scores[keep].numpy(), found.labels[keep].numpy()
+    masks = found.masks[keep].numpy().astype(bool) if found.has("masks") else None
     record = {
         "image": image_path,
         "height": int(image.shape[0]),
@@ -59,8 +61,13 @@ def _write(image_path: str, found: Any, score_thr: float, class_names: Any, out_
             for box, score, label in zip(bboxes, scores, labels)
         ],
     }  # fmt: skip
+    if masks is not None:
+        from visdet.evaluation.coco_metric import encode_masks
+
+        for detection, rle in zip(record["detections"], encode_masks(masks)):
+            detection["segmentation"] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"]}
     (out_dir / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    cv2.imwrite(str(out_dir / f"{stem}.png"), draw_detections(image, bboxes, scores, labels, class_names))
+    cv2.imwrite(str(out_dir / f"{stem}.png"), draw_detections(image, bboxes, scores, labels, class_names, masks))
 
 
 @guarded("predict")

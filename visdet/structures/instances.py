@@ -4,6 +4,9 @@ Every field's first dimension is N, checked when the field is set, so boxes, lab
 scores can never drift apart. Field names follow mmdet's ``InstanceData`` (``bboxes``,
 ``labels``, ``scores``, ``priors``, ``masks``) so code and configs read the same.
 
+Fields may also be mask structures (``BitmapMasks``, ``PolygonMasks``): they are
+indexed with arrays and concatenated with their own ``cat``.
+
 Conventions: boxes are ``Tensor[N, 4]`` absolute pixel ``(x1, y1, x2, y2)``; the
 background class index is ``num_classes``.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -105,6 +109,9 @@ class Instances:
         for name, value in self._fields.items():
             if isinstance(value, torch.Tensor):
                 out.set(name, value[index])
+            elif not isinstance(value, (list, tuple)) and hasattr(type(value), "cat"):
+                # mask structures (BitmapMasks, PolygonMasks) index with arrays themselves
+                out.set(name, value[_as_index_array(index, len(self))])
             else:
                 idx = index.tolist() if isinstance(index, torch.Tensor) else index
                 if isinstance(idx, slice):
@@ -136,6 +143,8 @@ class Instances:
             values = [part.get(name) for part in parts]
             if isinstance(values[0], torch.Tensor):
                 out.set(name, torch.cat(values, dim=0))
+            elif not isinstance(values[0], (list, tuple)) and hasattr(type(values[0]), "cat"):
+                out.set(name, type(values[0]).cat(values))
             else:
                 merged: list[Any] = []
                 for value in values:
@@ -148,6 +157,18 @@ class Instances:
             f"{k}={tuple(v.shape) if isinstance(v, torch.Tensor) else len(v)}" for k, v in self._fields.items()
         )
         return f"Instances(num={len(self)}, {shapes})"
+
+
+def _as_index_array(index: int | slice | torch.Tensor | Sequence[int], length: int) -> Any:
+    """An index for NumPy-backed fields: slices stay, the rest become an int or bool array."""
+    if isinstance(index, slice):
+        return index
+    if isinstance(index, torch.Tensor):
+        return index.cpu().numpy()
+    array = np.asarray(index)
+    if array.dtype != bool and array.size == 0:
+        array = array.astype(np.int64)
+    return array
 
 
 def empty_detections(device: torch.device | str, dtype: torch.dtype | None = None) -> Instances:

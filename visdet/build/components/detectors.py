@@ -1,4 +1,4 @@
-"""Detector schemas: ``FasterRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
+"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
@@ -20,7 +20,7 @@ from visdet.build.components.roi_heads import StandardRoIHeadConfig
 from visdet.build.registry import registry
 from visdet.build.routing import RPN_ROUTES, TWO_STAGE_ROUTES, Route
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, FasterRCNN
+from visdet.models.detectors import RPN, FasterRCNN, MaskRCNN
 
 ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
 NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
@@ -37,9 +37,9 @@ class DetDataPreprocessorConfig(Component):
     pad_value: float = 0
     bgr_to_rgb: bool = False
     rgb_to_bgr: bool = False
-    pad_mask: Literal[False] = Field(False, description="mask padding is not implemented")
+    pad_mask: bool = Field(False, description="pad gt masks to the batch size in training (pad_gt_masks)")
     pad_seg: Literal[False] = Field(False, description="segmentation padding is not implemented")
-    mask_pad_value: int = Field(0, description=NOT_USED)
+    mask_pad_value: int = 0
     seg_pad_value: int = Field(255, description=NOT_USED)
     boxtype2tensor: bool = Field(True, description=NOT_USED)
     non_blocking: bool = Field(False, description=NOT_USED)
@@ -50,7 +50,7 @@ class DetDataPreprocessorConfig(Component):
     def build(self) -> DetDataPreprocessor:
         """The preprocessor."""
         return DetDataPreprocessor(
-            **self.arguments("pad_mask", "pad_seg", "mask_pad_value", "seg_pad_value", "boxtype2tensor",
+            **self.arguments("pad_seg", "seg_pad_value", "boxtype2tensor",
                              "non_blocking", "batch_augments")  # fmt: skip
         )
 
@@ -100,6 +100,36 @@ class FasterRCNNConfig(_DetectorFields):
     def build(self) -> FasterRCNN:
         """The detector."""
         return FasterRCNN(rpn_head=self.rpn_head.build(), roi_head=self.roi_head.build(), **self.parts())
+
+
+TINY_MASK_ROI = {**TINY_ROI, "mask_roi_extractor": {**TINY_ROI["bbox_roi_extractor"], "roi_layer": {
+    "type": "RoIAlign", "output_size": 4}}, "mask_head": {"type": "FCNMaskHead", "num_convs": 1, "in_channels": 4,
+    "conv_out_channels": 4, "num_classes": 3}, "train_cfg": {**TINY_ROI["train_cfg"], "mask_size": 8},
+    "test_cfg": {**TINY_ROI["test_cfg"], "mask_thr_binary": 0.5}}  # fmt: skip
+
+
+@registry("detector").register
+class MaskRCNNConfig(_DetectorFields):
+    """``MaskRCNN``: backbone, optional neck, RPN head and a RoI head with a mask branch."""
+
+    type: Literal["MaskRCNN"]
+    routes: ClassVar[tuple[Route, ...]] = TWO_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("roi_head.bbox_head.num_classes", "roi_head.mask_head.num_classes")
+    rpn_head: Annotated[Component, ComponentOf("dense_head")]
+    roi_head: Annotated[Component, ComponentOf("roi_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "MaskRCNN", **TINY_PARTS, "rpn_head": TINY_RPN,
+                                         "roi_head": TINY_MASK_ROI}  # fmt: skip
+
+    @field_validator("roi_head", mode="after")
+    @classmethod
+    def _has_mask_head(cls, roi_head: Component) -> Component:
+        if getattr(roi_head, "mask_head", None) is None:
+            raise ValueError("MaskRCNN needs a mask head (roi_head.mask_head, e.g. FCNMaskHead)")
+        return roi_head
+
+    def build(self) -> MaskRCNN:
+        """The detector."""
+        return MaskRCNN(rpn_head=self.rpn_head.build(), roi_head=self.roi_head.build(), **self.parts())
 
 
 @registry("detector").register

@@ -180,8 +180,10 @@ class StandardRoIHeadConfig(Component):
     type: Literal["StandardRoIHead"]
     bbox_roi_extractor: Annotated[Component, ComponentOf("roi_extractor")]
     bbox_head: Annotated[Component, ComponentOf("bbox_head")]
-    mask_roi_extractor: None = Field(None, description=f"mask branch: {NOT_IMPLEMENTED}")
-    mask_head: None = Field(None, description=f"mask branch: {NOT_IMPLEMENTED}")
+    mask_roi_extractor: Annotated[Component, ComponentOf("roi_extractor")] | None = Field(
+        None, description="mask branch RoI extractor; null with a mask_head shares the box extractor"
+    )
+    mask_head: Annotated[Component, ComponentOf("mask_head")] | None = None
     shared_head: None = Field(None, description=NOT_IMPLEMENTED)
     train_cfg: RCNNTrainSettings | None = Field(None, description="mmdet's train_cfg.rcnn")
     test_cfg: RCNNTestConfig | None = Field(None, description="mmdet's test_cfg.rcnn")
@@ -195,6 +197,19 @@ class StandardRoIHeadConfig(Component):
         "test_cfg": {"score_thr": 0.0},
     }  # fmt: skip
 
+    @model_validator(mode="after")
+    def _mask_branch(self) -> StandardRoIHeadConfig:
+        if self.mask_roi_extractor is not None and self.mask_head is None:
+            raise ValueError("mask_roi_extractor is given but mask_head is not")
+        if self.mask_head is not None:
+            mask_classes = getattr(self.mask_head, "num_classes", None)
+            bbox_classes = getattr(self.bbox_head, "num_classes", None)
+            if mask_classes != bbox_classes:
+                raise ValueError(
+                    f"mask_head.num_classes ({mask_classes}) differs from bbox_head.num_classes ({bbox_classes})"
+                )
+        return self
+
     def build(self) -> StandardRoIHead:
         """The RoI head, with its training parts when ``train_cfg`` is given."""
         train = self.train_cfg
@@ -205,4 +220,8 @@ class StandardRoIHeadConfig(Component):
             bbox_sampler=train.build_sampler() if train is not None else None,
             pos_weight=train.pos_weight if train is not None else -1.0,
             test_cfg=self.test_cfg,
+            mask_roi_extractor=self.mask_roi_extractor.build() if self.mask_roi_extractor is not None else None,
+            mask_head=self.mask_head.build() if self.mask_head is not None else None,
+            mask_size=train.mask_size if train is not None else None,
+            soft_mask_target=train.soft_mask_target if train is not None else False,
         )

@@ -42,3 +42,6 @@ class AnchorTrainSettings(AssignSampleSettings):
 
 class RCNNTrainSettings(AssignSampleSettings):
     """Training settings of an R-CNN stage (mmdet's ``train_cfg.rcnn``)."""
+
+    mask_size: int | list[int] | None = Field(None, description="mask target size (mask branch; 28 in Mask R-CNN)")
+    soft_mask_target: bool = Field(False, description="keep fractional mask targets instead of 0/1")

@@ -223,6 +223,21 @@ def check_coco_data(data: Any, ann_file: str, *, require_annotations: bool = Tru
     return data
 
 
+def _check_rle_size(ann_file: str, ann: dict[str, Any], img_info: dict[str, Any]) -> None:
+    """Raise unless an RLE mask has its image's size.
+
+    mmdet decodes such an RLE at its own size and fails later with a reshape error. The
+    metric's ground truth is not checked here (pycocotools does not either).
+    """
+    seg = ann["segmentation"]
+    if not isinstance(seg, dict):
+        return
+    size, height, width = seg.get("size"), img_info["height"], img_info["width"]
+    if not (isinstance(size, (list, tuple)) and [int(v) for v in size] == [int(height), int(width)]):
+        _fail(ann_file, f"annotation {ann['id']}: RLE size {size!r} does not match image "
+                        f"{ann['image_id']}'s [height, width] [{height}, {width}]")  # fmt: skip
+
+
 def read_coco_json(ann_file: str, *, require_annotations: bool = True) -> dict[str, Any]:
     """Read and check a COCO annotation file (:func:`check_coco_data`).
 
@@ -329,6 +344,7 @@ class CocoDataset(BaseDetDataset):
             }
             if ann.get("segmentation"):
                 instance["mask"] = ann["segmentation"]
+                _check_rle_size(self.ann_file, ann, img_info)
             instances.append(instance)
         info["instances"] = instances
         return info

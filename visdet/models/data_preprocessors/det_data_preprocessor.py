@@ -39,6 +39,9 @@ class DetDataPreprocessor(nn.Module):
         pad_value: Value written into the padding (in normalised units).
         bgr_to_rgb: Reverse the channel order of 3-channel inputs (BGR -> RGB).
         rgb_to_bgr: Reverse the channel order (RGB -> BGR); exclusive with ``bgr_to_rgb``.
+        pad_mask: Pad ground-truth masks to the batch's size in training
+            (:meth:`pad_gt_masks`, mmdet's ``pad_mask``).
+        mask_pad_value: Value of the padded mask pixels.
     """
 
     def __init__(
@@ -50,6 +53,8 @@ class DetDataPreprocessor(nn.Module):
         pad_value: float = 0,
         bgr_to_rgb: bool = False,
         rgb_to_bgr: bool = False,
+        pad_mask: bool = False,
+        mask_pad_value: int = 0,
     ) -> None:
         super().__init__()
         if bgr_to_rgb and rgb_to_bgr:
@@ -71,6 +76,35 @@ class DetDataPreprocessor(nn.Module):
         self.pad_size_divisor = pad_size_divisor
         self.pad_value = pad_value
         self.channel_conversion = bgr_to_rgb or rgb_to_bgr
+        self.pad_mask = pad_mask
+        self.mask_pad_value = mask_pad_value
+
+    def pad_gt_masks(self, gt_instances: Sequence[Any], metas: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Ground truth with its ``masks`` padded (bottom, right) to ``batch_input_shape``.
+
+        mmdet pads the masks of the data samples when ``pad_mask`` is set and it is
+        training; visdet's ``forward`` sees only images, so the training step calls this
+        with the metas ``forward`` returned. Instances without masks, or with
+        ``pad_mask=False``, are returned as they are.
+        """
+        if not self.pad_mask:
+            return list(gt_instances)
+        out = []
+        for gt, meta in zip(gt_instances, metas):
+            masks = gt.get("masks") if hasattr(gt, "get") else None
+            if masks is None:
+                out.append(gt)
+                continue
+            height, width = meta["batch_input_shape"]
+            if isinstance(masks, Tensor):
+                padded = F.pad(masks, (0, width - masks.shape[-1], 0, height - masks.shape[-2]),
+                               value=self.mask_pad_value)  # fmt: skip
+            else:  # BitmapMasks / PolygonMasks
+                padded = masks.pad((height, width), pad_val=self.mask_pad_value)
+            fields = dict(gt.items())
+            fields["masks"] = padded
+            out.append(type(gt)(**fields))
+        return out
 
     def _convert(self, image: Tensor, channel_dim: int) -> Tensor:
         """Channel flip, float conversion and normalisation of one image or a batch."""

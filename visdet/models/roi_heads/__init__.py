@@ -7,6 +7,7 @@ from visdet.models.roi_heads.convfc_bbox_head import (
     Shared2FCBBoxHead,
     Shared4Conv1FCBBoxHead,
 )
+from visdet.models.roi_heads.fcn_mask_head import FCNMaskHead
 from visdet.models.roi_heads.roi_align_layer import RoIAlign
 from visdet.models.roi_heads.single_roi_extractor import SingleRoIExtractor
 from visdet.models.roi_heads.standard_roi_head import StandardRoIHead
@@ -14,6 +15,7 @@ from visdet.models.roi_heads.standard_roi_head import StandardRoIHead
 __all__ = [
     "BBoxHead",
     "ConvFCBBoxHead",
+    "FCNMaskHead",
     "RCNNTestConfig",
     "RoIAlign",
     "Shared2FCBBoxHead",

@@ -27,11 +27,14 @@ class RCNNTestConfig(Settings):
         score_thr: Minimum class score kept before NMS.
         nms: NMS settings, e.g. ``{"type": "nms", "iou_threshold": 0.5}``.
         max_per_img: Detections kept per image after NMS (``-1``: all).
+        mask_thr_binary: Threshold of the pasted mask probabilities (mask branch only;
+            negative: uint8 probability maps); ``None`` when there is no mask head.
     """
 
     score_thr: float = Field(0.05, ge=0, le=1)
     nms: NMSConfig = NMSConfig(iou_threshold=0.5)
     max_per_img: int = 100
+    mask_thr_binary: float | None = None
 
 
 def bbox_postprocess_single(
