@@ -45,6 +45,8 @@ def _loss_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         out["label"] = out["pred"] + torch.randn(n, c, generator=gen) * p.get("spread", 1.0)
         weight = (torch.rand(n, c, generator=gen) > 0.3).float()
         out["weight"] = weight * 0 if p.get("zero_weight") else weight
+        if p.get("weight_per_row"):  # Tensor[N] against a Tensor[N, C] pred: mmdet's unsqueeze branch
+            out["weight"] = out["weight"][:, 0].contiguous()
     return out
 
 
@@ -134,12 +136,15 @@ _LOSS_CASES = {
         ),
         "none": dict(kind="smooth_l1", n=10, c=4, reduction_override="none", use_weight=True),
         "zero_weight": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True),
+        "zero_weight_per_row": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True,
+                                    weight_per_row=True),
     },
     "l1_loss": {
         "mean": dict(kind="l1", n=20, c=4),
         "weight_avg_factor": dict(kind="l1", n=20, c=4, use_weight=True, avg_factor=11.0, loss_weight=2.0),
         "sum": dict(kind="l1", n=8, c=4, reduction="sum", use_weight=True),
         "zero_weight": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True),
+        "zero_weight_per_row": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True, weight_per_row=True),
     },
 }
 for _component, _cases in _LOSS_CASES.items():

@@ -103,6 +103,9 @@ for _name, _params in _OVERLAP_CASES.items():
 def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     n = p["n"]
     boxes = _boxes((n,), gen, p.get("scale", 100.0), p.get("max_size", 40.0), p.get("lo", 0.0))
+    if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
+        boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
+        boxes[:, 2] = boxes[:, 0] + 5.0
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
@@ -136,6 +139,10 @@ _NMS_CASES = {
     "many_sparse": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0),
     "many_dense": dict(n=1200, iou_threshold=0.5, scale=100.0, max_size=80.0),
     "many_score_thr_max_num": dict(n=900, iou_threshold=0.45, kwargs=dict(score_threshold=0.3, max_num=100)),
+    # the sparse pass (more than 256 boxes, few overlapping pairs): offset, max_num, no pair at all
+    "many_sparse_offset1": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0, kwargs=dict(offset=1)),
+    "many_sparse_max_num": dict(n=1500, iou_threshold=0.3, scale=400.0, max_size=25.0, kwargs=dict(max_num=40)),
+    "many_disjoint": dict(n=400, iou_threshold=0.5, row=True),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
@@ -227,6 +234,8 @@ _BATCHED_CASES = {
     "soft_nms_split": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=20, max_num=30)),
     "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
     "no_cfg": dict(n=40, classes=3, nms_cfg=None),
+    # the split path's grouped pass on the sparse kernel (a box suppresses only its own class)
+    "split_many_sparse": dict(n=1500, classes=4, scale=400.0, max_size=25.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
 }
 for _name, _params in _BATCHED_CASES.items():
     register(
