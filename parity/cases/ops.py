@@ -46,6 +46,8 @@ def _overlap_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     second = _boxes((*batch, cols), gen, 50.0, 30.0)
     if p.get("degenerate"):
         first, second = _degenerate(first, gen), _degenerate(second, gen)
+    if "dtype" in p:  # both sides in this dtype (float16 on the CPU: mmdet's fp16 clamp)
+        first, second = first.to(getattr(torch, p["dtype"])), second.to(getattr(torch, p["dtype"]))
     if "dtype1" in p:  # mixed dtypes: float64 ground truth against float32 anchors, say
         first = first.to(getattr(torch, p["dtype1"]))
     return {"bboxes1": first, "bboxes2": second}
@@ -76,6 +78,8 @@ for _mode in ("iou", "iof", "giou"):
     _OVERLAP_CASES[f"{_mode}_degenerate"] = dict(mode=_mode, aligned=False, rows=12, cols=12, degenerate=True)
 _OVERLAP_CASES.update(
     giou_aligned_batched=dict(mode="giou", aligned=True, rows=7, batch=[3]),
+    iou_float16=dict(mode="iou", aligned=False, rows=10, cols=12, dtype="float16", degenerate=True),
+    giou_float16_aligned=dict(mode="giou", aligned=True, rows=15, dtype="float16"),
     iou_eps_large=dict(mode="iou", aligned=False, rows=8, cols=8, eps=0.5, degenerate=True),
     empty_rows=dict(mode="iou", aligned=False, rows=0, cols=5),
     empty_cols_batched=dict(mode="giou", aligned=False, rows=4, cols=0, batch=[2]),
@@ -143,6 +147,8 @@ _NMS_CASES = {
     "many_sparse_offset1": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0, kwargs=dict(offset=1)),
     "many_sparse_max_num": dict(n=1500, iou_threshold=0.3, scale=400.0, max_size=25.0, kwargs=dict(max_num=40)),
     "many_disjoint": dict(n=400, iou_threshold=0.5, row=True),
+    # the dense blocked pass over several blocks, where whole blocks end up suppressed
+    "many_clustered": dict(n=700, iou_threshold=0.3, scale=20.0, max_size=300.0),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
@@ -235,6 +241,7 @@ _BATCHED_CASES = {
     "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
     "no_cfg": dict(n=40, classes=3, nms_cfg=None),
     # the split path's grouped pass on the sparse kernel (a box suppresses only its own class)
+    "split_many_dense": dict(n=600, classes=3, scale=20.0, max_size=200.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
     "split_many_sparse": dict(n=1500, classes=4, scale=400.0, max_size=25.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
 }
 for _name, _params in _BATCHED_CASES.items():
