@@ -134,6 +134,11 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     else:
         with torch.no_grad():
             results = model.predict(data["inputs"], data["data_samples"], rescale=True)
+            if params.get("forward"):  # mmdet's _forward: the head's raw outputs (cls levels, then reg levels)
+                raw = model._forward(data["inputs"])
+                flat = [level for levels in raw for level in levels]
+                out.update({f"forward.{i}": t.clone() for i, t in enumerate(flat)})
+                out["num_classes"] = torch.tensor(model.bbox_head.num_classes)
         for i, sample in enumerate(results):
             pred = sample.pred_instances
             out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = pred.bboxes.clone(), pred.scores.clone()
@@ -160,6 +165,9 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     else:
         with torch.no_grad():
             results = model.predict(batch, batch_metas, rescale=True)
+            if params.get("forward"):  # visdet's plain-tensor forward, in mmdet's order
+                out.update({f"forward.{i}": t.clone() for i, t in enumerate(model.forward(batch))})
+                out["num_classes"] = torch.tensor(model.num_classes)
         for i, res in enumerate(results):
             out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
             out[f"pred.{i}.labels"] = res.labels.clone()
@@ -200,8 +208,8 @@ def rpn_config() -> dict:
 _RPN_PARAMS = {**_PARAMS, "config": rpn_config(), "loss_names": ["loss_rpn_cls", "loss_rpn_bbox"]}
 register(Case(
     component="models/detectors/rpn", dtype="float64", name="predict_rescale", seed=12,
-    params={**_RPN_PARAMS, "mode": "predict"},
-    make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
+    params={**_RPN_PARAMS, "mode": "predict", "forward": True},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels", "num_classes"),
     description="mmdet's RPN detector: proposals of 2 padded images, rescaled to the original size",
 ))
 register(Case(

@@ -209,3 +209,84 @@ for _name, _params in _ACC_CASES.items():
             description="top-k accuracy in percent",
         )
     )
+
+
+# --------------------------------------------------------------- the loss functions
+def _fn_run(fn: Any, p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    pred = inputs["pred"].clone().requires_grad_(True)
+    kwargs = {k: p[k] for k in ("reduction", "avg_factor", "beta") if k in p}
+    weight = inputs["weight"] if p.get("use_weight") else None
+    loss = fn(pred, inputs["label"], weight, **kwargs)
+    (loss * _ramp(loss)).sum().backward()
+    return {"loss": loss.detach(), "grad.pred": pred.grad}
+
+
+def _fn_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.losses import l1_loss, smooth_l1_loss
+
+    return _fn_run({"smooth_l1": smooth_l1_loss, "l1": l1_loss}[p["kind"]], p, inputs)
+
+
+def _fn_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.models.losses.smooth_l1_loss import l1_loss, smooth_l1_loss
+
+    return _fn_run({"smooth_l1": smooth_l1_loss, "l1": l1_loss}[p["kind"]], p, inputs)
+
+
+_FN_CASES = {
+    "smooth_l1_default_beta": dict(kind="smooth_l1", n=12, c=4, spread=0.8),
+    "smooth_l1_weight_sum_beta": dict(kind="smooth_l1", n=12, c=4, use_weight=True, reduction="sum", beta=0.3),
+    "smooth_l1_avg_factor": dict(kind="smooth_l1", n=12, c=4, use_weight=True, avg_factor=5.0, spread=0.4),
+    "l1_mean": dict(kind="l1", n=12, c=4),
+    "l1_weight_none": dict(kind="l1", n=9, c=4, use_weight=True, reduction="none"),
+}
+for _name, _params in _FN_CASES.items():
+    register(
+        Case(
+            component="models/losses/functions",
+            name=_name,
+            params=_params,
+            seed=17,
+            make_inputs=_loss_inputs,
+            reference=_fn_ref,
+            visdet=_fn_vis,
+            description="the functional smooth_l1_loss / l1_loss (mmdet's weighted_loss wrapper) and their grads",
+        )
+    )
+
+
+def _acc_module_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the keywords a case sets: the others take each module's defaults."""
+    return {k: _to_tuple(p[k]) for k in ("topk", "thresh") if k in p}
+
+
+def _acc_module_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.losses import Accuracy
+
+    module = Accuracy(**_acc_module_kwargs(p))
+    acc = module(inputs["pred"], inputs["target"])
+    return {f"acc.{i}": a for i, a in enumerate(acc if isinstance(acc, (list, tuple)) else [acc])}
+
+
+def _acc_module_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.models.losses import Accuracy
+
+    module = Accuracy(**_acc_module_kwargs(p))
+    acc = module(inputs["pred"], inputs["target"])
+    return {f"acc.{i}": a for i, a in enumerate(acc if isinstance(acc, (list, tuple)) else [acc])}
+
+
+_ACC_MODULE_CASES = {"module_defaults": dict(n=40, c=5), "module_top2_thresh": dict(n=40, c=5, topk=[1, 2], thresh=0.3)}
+for _name, _params in _ACC_MODULE_CASES.items():
+    register(
+        Case(
+            component="models/losses/accuracy",
+            name=_name,
+            params=_params,
+            seed=18,
+            make_inputs=_acc_inputs,
+            reference=_acc_module_ref,
+            visdet=_acc_module_vis,
+            description="the Accuracy module (its default topk and thresh)",
+        )
+    )
