@@ -149,6 +149,15 @@ TABLE: dict[str, Entry] = {
     "function/multiclass_nms": Entry(
         f"{_MM}.layers.bbox_nms.multiclass_nms", visdet="visdet.ops.multiclass_nms.multiclass_nms"
     ),
+    # --- box coder functions (the coder's defaults, wh_ratio_clip among them)
+    "function/bbox2delta": Entry(
+        f"{_MM}.task_modules.coders.delta_xywh_bbox_coder.bbox2delta",
+        visdet="visdet.models.task_modules.delta_xywh_coder.bbox2delta",
+    ),
+    "function/delta2bbox": Entry(
+        f"{_MM}.task_modules.coders.delta_xywh_bbox_coder.delta2bbox",
+        visdet="visdet.models.task_modules.delta_xywh_coder.delta2bbox",
+    ),
     # --- loss functions
     "function/smooth_l1_loss": Entry(
         f"{_MM}.losses.smooth_l1_loss.smooth_l1_loss", visdet="visdet.models.losses.smooth_l1_loss.smooth_l1_loss"
@@ -169,6 +178,7 @@ TABLE: dict[str, Entry] = {
         visdet="visdet.models.losses.cross_entropy_loss.mask_cross_entropy",
     ),
     "function/accuracy": Entry(f"{_MM}.losses.accuracy.accuracy", visdet="visdet.models.losses.accuracy.accuracy"),
+    "class/RoIAlign": Entry("mmcv.ops.roi_align.RoIAlign", visdet="visdet.models.roi_heads.roi_align_layer.RoIAlign"),
     "class/Accuracy": Entry(f"{_MM}.losses.accuracy.Accuracy", visdet="visdet.models.losses.accuracy.Accuracy"),
     "function/reduce_loss": Entry(
         f"{_MM}.losses.utils.reduce_loss", visdet="visdet.models.losses.reduction.reduce_loss"
@@ -177,6 +187,19 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.losses.utils.weight_reduce_loss", visdet="visdet.models.losses.reduction.weight_reduce_loss"
     ),
 }
+
+
+# Class-level tables whose values are defaults too (a depth picks the blocks of each stage):
+# the reference's name -> visdet's. Recorded in the golden as ``constants``.
+CONSTANTS: dict[str, str] = {
+    f"{_MM}.backbones.resnet.ResNet.arch_settings": "visdet.models.backbones.resnet.ResNet.arch_settings",
+    f"{_MM}.backbones.resnext.ResNeXt.arch_settings": "visdet.models.backbones.resnext.ResNeXt.arch_settings",
+}
+
+
+def encode_arch_settings(table: Mapping[int, Any]) -> dict[str, Any]:
+    """``{depth: (BlockClass, stage_blocks)}`` as ``{"depth": [block name, [blocks...]]}``."""
+    return {str(depth): [block.__name__, list(stages)] for depth, (block, stages) in sorted(table.items())}
 
 
 # ------------------------------------------------------------------ reading objects
@@ -300,7 +323,9 @@ def reference_record() -> dict[str, Any]:
     signatures = {}
     for entry in sorted({e.reference for e in TABLE.values() if e.reference}):
         signatures[entry] = signature_record(resolve(entry))
-    return {"format": GOLDEN_FORMAT, "writer": "reference", "versions": versions, "signatures": signatures}
+    constants = {name: encode_arch_settings(resolve(name)) for name in CONSTANTS}
+    return {"format": GOLDEN_FORMAT, "writer": "reference", "versions": versions, "signatures": signatures,
+            "constants": constants}  # fmt: skip
 
 
 def golden_bytes(record: dict[str, Any]) -> bytes:

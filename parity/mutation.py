@@ -419,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant beyond 4x its tests' time")
     parser.add_argument("--only", nargs="*", default=None, help="mutant ids to run (ignores --sample)")
     parser.add_argument("--refresh", action="store_true", help="rebuild the line-to-test map")
+    parser.add_argument("--from-log", type=Path, help="write the reports from the printed lines of an interrupted run")
     parser.add_argument("--list", action="store_true", help="print the number of mutants per file and exit")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="run the survivors of reports/mutation.json again (after adding cases) and update it")
     args = parser.parse_args(argv)
 
     os.environ["VISDET_HIDE_REFERENCE"] = "1"  # goldens only, also inside the reference environment
@@ -433,7 +436,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mutants)} mutants in {len(counts)} files")
         return 0
     equivalent = load_equivalent()
+    if args.from_log is not None:
+        return _reports_from_log(args, mutants, equivalent)
+    previous: list[dict[str, Any]] = []
+    previous_wall = 0.0
+    if args.rerun_survivors:
+        data = json.loads((REPORT_DIR / "mutation.json").read_text())
+        previous, previous_wall = data["rows"], float(data["summary"]["wall_seconds"])
+        args.seed = data["summary"]["seed"]
+        survivors = [r["id"] for r in previous if r["status"] == "survived" and r["id"] not in equivalent]
+        args.only = [i for i in args.only if i in survivors] if args.only else survivors
     chosen = [m for m in mutants if m.id in set(args.only)] if args.only else sample(mutants, args.sample, args.seed)
+    if args.only and len(chosen) != len(set(args.only)):
+        missing = sorted(set(args.only) - {m.id for m in chosen})
+        raise SystemExit(f"mutants not found (the source changed?): {missing[:5]}")
     tmap = test_map(args.refresh)
     # heavy imports once, before forking (visdet itself is imported fresh by each child)
     import numpy  # noqa: F401
@@ -457,8 +473,40 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({**dataclasses.asdict(mutant), "id": mutant.id, "status": status, "seconds": round(seconds, 2),
                      "tests": len(tests), "reached": reached, "equivalent": equivalent.get(mutant.id)})  # fmt: skip
         print(f"[{n}/{len(chosen)}] {status:8s} {seconds:6.1f}s  {mutant.id}", flush=True)
-    write_reports(rows, mutants, args, time.time() - started, equivalent)
+        if n % 10 == 0 and n < len(chosen):  # an interrupted run still leaves its figures so far
+            write_reports(_merged(rows, previous, equivalent), mutants, args,
+                          time.time() - started + previous_wall, equivalent, quiet=True)  # fmt: skip
+    wall = time.time() - started + previous_wall
+    write_reports(_merged(rows, previous, equivalent), mutants, args, wall, equivalent)
     return 0
+
+
+def _reports_from_log(args: Any, mutants: list[Mutant], equivalent: dict[str, str]) -> int:
+    """Rows from ``[n/N] status seconds id`` lines (an interrupted run); writes the reports."""
+    import re
+
+    by_id = {m.id: m for m in mutants}
+    rows, wall = [], 0.0
+    for line in args.from_log.read_text().splitlines():
+        match = re.match(r"\[(\d+)/(\d+)\] (\w+)\s+([\d.]+)s  (.+)$", line)
+        if not match or match[5] not in by_id:
+            continue
+        mutant, seconds = by_id[match[5]], float(match[4])
+        wall += seconds
+        rows.append({**dataclasses.asdict(mutant), "id": mutant.id, "status": match[3], "seconds": seconds,
+                     "tests": None, "reached": None, "equivalent": equivalent.get(mutant.id)})  # fmt: skip
+    write_reports(rows, mutants, args, wall, equivalent)
+    return 0
+
+
+def _merged(
+    rows: list[dict[str, Any]], previous: list[dict[str, Any]], equivalent: dict[str, str]
+) -> list[dict[str, Any]]:
+    """With a rerun: the earlier rows, each replaced by its new one where it ran again."""
+    if not previous:
+        return rows
+    again = {r["id"]: r for r in rows}
+    return [again.get(r["id"], {**r, "equivalent": equivalent.get(r["id"])}) for r in previous]
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -475,7 +523,7 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_reports(rows: list[dict[str, Any]], mutants: list[Mutant], args: Any, wall: float,
-                  equivalent: dict[str, str]) -> None:  # fmt: skip
+                  equivalent: dict[str, str], quiet: bool = False) -> None:  # fmt: skip
     """``reports/mutation.json`` and ``reports/mutation.md``."""
     summary = score(rows)
     summary.update({"population": len(mutants), "seed": args.seed, "wall_seconds": round(wall, 1),
@@ -498,7 +546,10 @@ def write_reports(rows: list[dict[str, Any]], mutants: list[Mutant], args: Any, 
         "| mutant | tests run | reached by a parity test |",
         "|---|---|---|",
     ]
-    lines += [f"| `{r['id']}` | {r['tests']} | {'yes' if r['reached'] else 'no'} |"
+    def reached(r: dict[str, Any]) -> str:  # unknown ("-") for rows read back from a log
+        return "-" if r["reached"] is None else ("yes" if r["reached"] else "no")
+
+    lines += [f"| `{r['id']}` | {'-' if r['tests'] is None else r['tests']} | {reached(r)} |"
               for r in rows if r["status"] == "survived" and not r["equivalent"]]  # fmt: skip
     lines += ["", "## Equivalent survivors (reviewed, `parity/mutation_equivalent.yaml`)", ""]
     lines += [f"- `{r['id']}`: {r['equivalent']}" for r in rows if r["status"] == "survived" and r["equivalent"]]
@@ -508,7 +559,8 @@ def write_reports(rows: list[dict[str, Any]], mutants: list[Mutant], args: Any, 
     if stale:
         lines += ["", "## Listed equivalents that no longer exist", ""] + [f"- `{i}`" for i in stale]
     (REPORT_DIR / "mutation.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:3]))
+    if not quiet:
+        print("\n".join(lines[:3]))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,12 @@ def test_defaults_equal_the_reference(key: str) -> None:
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("name", sorted(defaults.CONSTANTS))
+def test_architecture_tables_equal_the_reference(name: str) -> None:
+    ours = defaults.encode_arch_settings(defaults.resolve(defaults.CONSTANTS[name]))
+    assert ours == GOLDEN["constants"][name]
+
+
 # ---------------------------------------------------------------- the check itself
 def _changed_golden(reference: str, param: str, value: object) -> dict:
     signatures = copy.deepcopy(GOLDEN["signatures"])

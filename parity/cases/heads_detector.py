@@ -219,6 +219,12 @@ _EXTRACTOR_PARAMS = {
     "sampling_ratio": 0, "finest_scale": 56, "roi_scale_factor": None,
 }
 register(Case(
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="coarse_levels",
+    params={**_EXTRACTOR_PARAMS, "finest_scale": 6}, seed=2,
+    make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
+    description="finest_scale=6: most RoIs map to the coarsest level (the clamp at num_levels - 1)",
+))
+register(Case(
     component=EXTRACTOR_COMPONENT, dtype="float64", name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="RoIs of many sizes mapped to FPN levels by finest_scale; features and grads",
@@ -359,6 +365,14 @@ register(Case(
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels", "raw.*.has_labels"),
     description="BBoxHead (average-pooled RoI features into fc_cls/fc_reg), loss on decoded boxes",
+))
+register(Case(
+    component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared_fc_then_branch_fcs", seed=9,
+    params={**_BBOX_HEAD_PARAMS, "head": {
+        "type": "ConvFCBBoxHead", "num_shared_fcs": 1, "num_cls_fcs": 1, "num_reg_fcs": 2, "fc_out_channels": 12}},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="ConvFCBBoxHead with a shared fc followed by per-branch fcs",
 ))
 register(Case(
     component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared4conv1fc", seed=8,

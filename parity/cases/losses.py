@@ -121,6 +121,7 @@ _LOSS_CASES = {
         "sigmoid_ignore_avg_non_ignore": dict(
             kind="bce", n=25, c=4, use_sigmoid=True, ignore_index=1, avg_non_ignore=True
         ),
+        "sigmoid_ignore_weight": dict(kind="bce", n=25, c=4, use_sigmoid=True, ignore_index=2, use_weight=True),
         "sigmoid_same_shape_avg_factor": dict(
             kind="bce_same_shape", n=10, c=3, use_sigmoid=True, use_weight=True, avg_factor=4.0
         ),
@@ -138,6 +139,7 @@ _LOSS_CASES = {
         "zero_weight": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True),
         "zero_weight_per_row": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True,
                                     weight_per_row=True),
+        "empty": dict(kind="smooth_l1", n=0, c=4, beta=0.5),
     },
     "l1_loss": {
         "mean": dict(kind="l1", n=20, c=4),
@@ -145,6 +147,7 @@ _LOSS_CASES = {
         "sum": dict(kind="l1", n=8, c=4, reduction="sum", use_weight=True),
         "zero_weight": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True),
         "zero_weight_per_row": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True, weight_per_row=True),
+        "empty": dict(kind="l1", n=0, c=4),
     },
 }
 for _component, _cases in _LOSS_CASES.items():

@@ -448,6 +448,11 @@ _SAMPLER_CASES = {
         pos_share=0.05,
     ),
     "random_empty_gt": dict(kind="random", num=16, pos_fraction=0.25, num_priors=50, num_gts=0, pos_share=0.0),
+    # neg_pos_ub 0 (no negative at all) and without positives (the bound counts one positive)
+    "random_neg_pos_ub_zero": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=0, num_priors=100, num_gts=3,
+                                   pos_share=0.1),
+    "random_neg_pos_ub_no_positive": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=3,
+                                          add_gt_as_proposals=False, num_priors=100, num_gts=2, pos_share=0.0),
     "pseudo": dict(kind="pseudo", num_priors=80, num_gts=4, pos_share=0.3),
     "pseudo_empty_gt": dict(kind="pseudo", num_priors=20, num_gts=0, pos_share=0.0),
 }
