@@ -1,6 +1,7 @@
 # visdet: setup and the README commands.
 #   make parity     the main job: parity suite (goldens + live when the reference is here), report
 #   make test       the whole suite (tests/ and parity/) with coverage
+#   make mutation   mutation score of visdet/ops and visdet/models against the golden parity suite (slow)
 #   make reference  build the reference environment (.venv-ref: mmdet 3.3.0, mmcv 2.1.0, mmengine 0.10.7)
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train docs docs-serve
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train docs docs-serve mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,3 +94,11 @@ docs: $(STAMP)
 docs-serve: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+# Mutation testing (not part of `make test`): a seeded sample of mutants of visdet/ops and
+# visdet/models, each run against the parity tests that reach its line (goldens only, the
+# reference hidden); reports/mutation.{md,json}. See parity/mutation.py.
+MUTANTS ?= 240
+SEED ?= 19
+mutation: $(STAMP)
+	nice -n 10 $(PY) -m parity.mutation --sample $(MUTANTS) --seed $(SEED)

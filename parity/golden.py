@@ -8,6 +8,11 @@ Usage::
     python -m parity.golden rederive DIR                            # DIR's goldens vs the committed ones
     python -m parity.golden list
 
+Besides the case files, the reference writes *data goldens* (:data:`DATA_GOLDENS`): JSON
+records that are not tensors, such as the signatures of :mod:`parity.defaults`
+(``generate --only defaults``). They are listed in MANIFEST.json with their sha256 and
+``"kind": "data"``, and ``verify`` checks them like the others.
+
 A golden file ``golden/<component>/<case>.safetensors`` holds the case's inputs under
 ``in.<name>`` and the reference's results under ``ref.<name>`` (``ref.state.*`` are the
 module weights that visdet loads). ``golden/MANIFEST.json`` records, per file, its
@@ -45,6 +50,11 @@ MANIFEST = GOLDEN_DIR / "MANIFEST.json"
 MANIFEST_FORMAT = 2
 INPUT_PREFIX = "in."
 REF_PREFIX = "ref."
+
+
+# data golden (relative path) -> the module that writes it: ``reference_record()`` gives its
+# content in the reference environment, ``golden_bytes(record)`` its bytes.
+DATA_GOLDENS: dict[str, str] = {"defaults/signatures.json": "parity.defaults"}
 
 
 class GoldenError(Exception):
@@ -123,6 +133,30 @@ def verify_file(case: Case, golden_dir: Path = GOLDEN_DIR, manifest: dict | None
     return path
 
 
+def verify_data_golden(rel: str, golden_dir: Path = GOLDEN_DIR, manifest: dict | None = None) -> Path:
+    """Check one data golden (see :data:`DATA_GOLDENS`) against the manifest; return its path."""
+    manifest = read_manifest(golden_dir) if manifest is None else manifest
+    entry = manifest["files"].get(rel)
+    module = DATA_GOLDENS.get(rel, "?")
+    if entry is None:
+        raise GoldenError(
+            f"golden/{rel}: no MANIFEST.json entry; generate it with the reference: "
+            f"python -m parity.golden generate --only {rel.split('/')[0]}"
+        )
+    path = golden_dir / rel
+    if not path.exists():
+        raise GoldenError(f"golden/{rel}: listed in MANIFEST.json but the file is missing")
+    actual = sha256_of(path)
+    if actual != entry["sha256"]:
+        raise GoldenError(
+            f"golden/{rel}: sha256 {actual[:16]}... does not match MANIFEST.json "
+            f"({entry['sha256'][:16]}...): the file was changed after the reference wrote it"
+        )
+    if entry.get("kind") != "data" or entry.get("writer") != module:
+        raise GoldenError(f"golden/{rel}: the MANIFEST.json entry is not a data golden written by {module}")
+    return path
+
+
 def verify_all(golden_dir: Path = GOLDEN_DIR) -> list[str]:
     """Every problem with the golden folder, one line each (empty when all is well)."""
     problems: list[str] = []
@@ -137,10 +171,16 @@ def verify_all(golden_dir: Path = GOLDEN_DIR) -> list[str]:
             verify_file(case, golden_dir, manifest)
         except GoldenError as err:
             problems.append(str(err))
+    for rel in DATA_GOLDENS:
+        try:
+            verify_data_golden(rel, golden_dir, manifest)
+        except GoldenError as err:
+            problems.append(str(err))
     on_disk = {p.relative_to(golden_dir).as_posix() for p in golden_dir.rglob("*.safetensors")}
+    on_disk |= {p.relative_to(golden_dir).as_posix() for p in golden_dir.rglob("*.json")} - {"MANIFEST.json"}
     for rel in sorted(on_disk - set(manifest["files"])):
         problems.append(f"golden/{rel}: file is not listed in MANIFEST.json")
-    for rel in sorted(set(manifest["files"]) - set(by_rel)):
+    for rel in sorted(set(manifest["files"]) - set(by_rel) - set(DATA_GOLDENS)):
         problems.append(f"golden/{rel}: listed in MANIFEST.json but no registered case writes it")
     return problems
 
@@ -243,6 +283,47 @@ def generate(cases: list[Case], golden_dir: Path = GOLDEN_DIR, inputs_from: Path
     return written
 
 
+def generate_data(relpaths: list[str], golden_dir: Path = GOLDEN_DIR) -> list[Path]:
+    """Write the data goldens ``relpaths`` (see :data:`DATA_GOLDENS`) and their manifest entries."""
+    import importlib
+
+    versions = reference_versions()
+    machine = machine_record()
+    written = []
+    for rel in relpaths:
+        module = importlib.import_module(DATA_GOLDENS[rel])
+        data = module.golden_bytes(module.reference_record())
+        path = golden_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o644)
+        with _locked_manifest(golden_dir) as manifest:
+            manifest["files"][rel] = {
+                "sha256": sha256_of(path),
+                "bytes": len(data),
+                "kind": "data",
+                "writer": DATA_GOLDENS[rel],
+                "versions": versions,
+                "machine": machine,
+                "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        print(f"wrote {path} ({len(data) / 1024:.1f} KiB)")
+        written.append(path)
+    return written
+
+
+def select_data(patterns: list[str] | None) -> list[str]:
+    """Data goldens whose path (without the suffix) starts with, or fnmatches, any of ``patterns``."""
+    from fnmatch import fnmatch
+
+    if not patterns:
+        return sorted(DATA_GOLDENS)
+    return sorted(
+        rel for rel in DATA_GOLDENS
+        if any(rel.startswith(p) or fnmatch(rel, p) or fnmatch(rel.rsplit(".", 1)[0], p) for p in patterns)
+    )  # fmt: skip
+
+
 def run_against_golden(case: Case, golden_dir: Path = GOLDEN_DIR, manifest: dict | None = None) -> CaseResult:
     """visdet on a golden's stored inputs (and weights), compared with the stored reference."""
     golden = load_golden(case, golden_dir, manifest)
@@ -266,6 +347,10 @@ def rederive(scratch: Path, golden_dir: Path = GOLDEN_DIR) -> list[str]:
     for rel in sorted(set(committed) | set(fresh)):
         if rel not in fresh or rel not in committed:
             problems.append(f"golden/{rel}: only in {'the committed goldens' if rel in committed else scratch}")
+            continue
+        if rel in DATA_GOLDENS:  # a record, not tensors: the reference must write the same content
+            if json.loads((golden_dir / rel).read_text()) != json.loads((scratch / rel).read_text()):
+                problems.append(f"golden/{rel}: the reference now writes another record")
             continue
         old, new = load_file(str(golden_dir / rel)), load_file(str(scratch / rel))
         case = fresh[rel]["case"]
@@ -313,7 +398,15 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        generate(select(args.only), args.out, args.inputs_from)
+        data = select_data(args.only)
+        case_patterns = args.only
+        if args.only and data:  # patterns that name only data goldens select no case
+            load_all()
+            case_patterns = [p for p in args.only if not any(rel.startswith(p) for rel in data)]
+        if case_patterns or not args.only:
+            generate(select(case_patterns), args.out, args.inputs_from)
+        if data:  # they have no inputs: written anew with --inputs-from too
+            generate_data(data, args.out)
         return 0
     if args.command == "check":
         from parity.check import check_all

@@ -11,6 +11,7 @@ import torch
 
 from parity.cases import load_all
 from parity.golden import (
+    DATA_GOLDENS,
     GOLDEN_DIR,
     GoldenError,
     load_golden,
@@ -36,6 +37,9 @@ def test_manifest_records_provenance() -> None:
         assert versions["mmengine"] == "0.10.7", rel
         assert versions["torch"].startswith("2.13.0"), rel
         assert len(entry["sha256"]) == 64 and entry["generated"], rel
+        if entry.get("kind") == "data":  # a record such as the reference's signatures, not a case
+            assert rel in DATA_GOLDENS and entry["writer"] == DATA_GOLDENS[rel], rel
+            continue
         assert entry["case"]["seed"] == entry["seed"], rel
         assert entry["dtype"] == entry["case"]["dtype"] in ("float32", "float64"), rel
         machine = entry["machine"]
@@ -46,6 +50,9 @@ def test_goldens_say_the_reference_wrote_them() -> None:
     from safetensors import safe_open
 
     for rel in read_manifest()["files"]:
+        if rel in DATA_GOLDENS:
+            assert json.loads((GOLDEN_DIR / rel).read_text())["writer"] == "reference", rel
+            continue
         with safe_open(str(GOLDEN_DIR / rel), framework="pt") as handle:
             meta = handle.metadata()
         assert meta["writer"] == "reference" and meta["mmcv"] == "2.1.0", rel
@@ -134,3 +141,14 @@ def test_rederive_accepts_equal_goldens_and_names_a_changed_result(golden_copy: 
     problems = rederive(copy)
     assert len(problems) == 1 and problems[0].startswith(f"golden/{rel}: the reference now writes other results")
     assert key.removeprefix("ref.") in problems[0]
+
+
+def test_changed_or_missing_data_golden_fails(golden_copy: tuple[Path, str]) -> None:
+    copy, _ = golden_copy
+    rel = "defaults/signatures.json"
+    path = copy / rel
+    path.write_text(path.read_text().replace('"target_stds"', '"target_std"', 1))
+    problems = verify_all(copy)
+    assert len(problems) == 1 and problems[0].startswith(f"golden/{rel}: sha256"), problems
+    path.unlink()
+    assert any(f"golden/{rel}: listed in MANIFEST.json but the file is missing" in p for p in verify_all(copy))

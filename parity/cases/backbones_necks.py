@@ -349,6 +349,12 @@ _fpn_case(
     "two extra stride-2 convs, the first on the last backbone input",
 )
 _fpn_case(
+    "extra_convs_no_extra_level",
+    {"num_outs": 4, "add_extra_convs": "on_input"},
+    41,
+    "add_extra_convs with num_outs equal to the input levels: no extra level is built",
+)
+_fpn_case(
     "on_lateral", {"num_outs": 6, "add_extra_convs": "on_lateral"}, 33, "two extra convs, the first on the last lateral"
 )
 _fpn_case(

@@ -167,6 +167,15 @@ register(Case(
 ))
 
 
+register(Case(
+    component=RPN_COMPONENT, dtype="float64", name="no_min_size", seed=5,
+    params={**_RPN_PARAMS, "num_gts": [3, 2],
+            "test_cfg": {"rpn": {**_RPN_PARAMS["test_cfg"]["rpn"], "min_bbox_size": -1}}},
+    make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
+    description="RPNHead proposals with min_bbox_size=-1 (no size filter at all)",
+))
+
+
 # ------------------------------------------------------------------- RoI extractor
 def _extractor_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
     feats = _feats(params, generator, 4)
@@ -210,6 +219,12 @@ _EXTRACTOR_PARAMS = {
     "sampling_ratio": 0, "finest_scale": 56, "roi_scale_factor": None,
 }
 register(Case(
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="coarse_levels",
+    params={**_EXTRACTOR_PARAMS, "finest_scale": 6}, seed=2,
+    make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
+    description="finest_scale=6: most RoIs map to the coarsest level (the clamp at num_levels - 1)",
+))
+register(Case(
     component=EXTRACTOR_COMPONENT, dtype="float64", name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="RoIs of many sizes mapped to FPN levels by finest_scale; features and grads",
@@ -225,8 +240,8 @@ register(Case(
 
 # ------------------------------------------------------------------- bbox head
 def _bbox_head_cfg(params: Mapping[str, Any]) -> dict:
-    return {"type": "Shared2FCBBoxHead", "in_channels": params["channels"], "fc_out_channels": params["fc"],
-            "roi_feat_size": 7, "num_classes": params["num_classes"],
+    head = params.get("head", {"type": "Shared2FCBBoxHead", "fc_out_channels": params["fc"]})
+    return {**head, "in_channels": params["channels"], "roi_feat_size": 7, "num_classes": params["num_classes"],
             "bbox_coder": {"type": "DeltaXYWHBBoxCoder", "target_means": [0.0] * 4,
                            "target_stds": [0.1, 0.1, 0.2, 0.2]},
             "reg_class_agnostic": params["reg_class_agnostic"],
@@ -299,7 +314,8 @@ def _bbox_head_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     def loss_fn(*args):
         return bbox_head_loss(*args, num_classes=head.num_classes, loss_cls=head.loss_cls,
                               loss_bbox=head.loss_bbox, bbox_coder=head.bbox_coder,
-                              reg_class_agnostic=head.reg_class_agnostic)
+                              reg_class_agnostic=head.reg_class_agnostic,
+                              reg_decoded_bbox=head.reg_decoded_bbox)
 
     def predict(rois, scores, preds, raw=False):
         return head.predict_by_feat(rois, scores, preds, metas(params)[: len(rois)],
@@ -329,4 +345,40 @@ register(Case(
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels", "raw.*.has_labels"),
     description="class-agnostic regression with SmoothL1, no rescale; with and without NMS",
+))
+
+
+# other box heads: branch convs and fcs (ConvFCBBoxHead), the pooled head (BBoxHead), decoded-box loss
+register(Case(
+    component="models/roi_heads/convfc_bbox_head", dtype="float64", name="branch_convs_fcs", seed=6,
+    params={**_BBOX_HEAD_PARAMS, "head": {
+        "type": "ConvFCBBoxHead", "num_shared_convs": 1, "num_shared_fcs": 0, "num_cls_convs": 1,
+        "num_cls_fcs": 1, "num_reg_convs": 2, "num_reg_fcs": 1, "conv_out_channels": 6, "fc_out_channels": 12}},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="ConvFCBBoxHead with a shared conv, then per-branch convs and fcs",
+))
+register(Case(
+    component="models/roi_heads/bbox_head", dtype="float64", name="avg_pool_decoded_loss", seed=7,
+    params={**_BBOX_HEAD_PARAMS, "head": {"type": "BBoxHead", "with_avg_pool": True, "reg_decoded_bbox": True},
+            "loss_bbox": "SmoothL1Loss"},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="BBoxHead (average-pooled RoI features into fc_cls/fc_reg), loss on decoded boxes",
+))
+register(Case(
+    component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared_fc_then_branch_fcs", seed=9,
+    params={**_BBOX_HEAD_PARAMS, "head": {
+        "type": "ConvFCBBoxHead", "num_shared_fcs": 1, "num_cls_fcs": 1, "num_reg_fcs": 2, "fc_out_channels": 12}},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="ConvFCBBoxHead with a shared fc followed by per-branch fcs",
+))
+register(Case(
+    component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared4conv1fc", seed=8,
+    params={**_BBOX_HEAD_PARAMS, "head": {"type": "Shared4Conv1FCBBoxHead", "conv_out_channels": 6,
+                                          "fc_out_channels": 12}},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="Shared4Conv1FCBBoxHead (four shared convs, one shared fc)",
 ))

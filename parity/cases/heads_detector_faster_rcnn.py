@@ -91,10 +91,10 @@ def _images(params: Mapping[str, Any], inputs: Tensors) -> list[torch.Tensor]:
     return [inputs[f"img.{i}"].clone() for i in range(len(params["img_shapes"]))]
 
 
-def _loss_outputs(losses: Mapping[str, Any], model: torch.nn.Module) -> Tensors:
+def _loss_outputs(losses: Mapping[str, Any], model: torch.nn.Module, names: tuple[str, ...] = LOSS_NAMES) -> Tensors:
     out: Tensors = {}
     total = torch.zeros(())
-    for name in LOSS_NAMES:
+    for name in names:
         value = losses[name]
         value = sum(value) if isinstance(value, (list, tuple)) else value
         out[f"loss.{name}"] = value.detach().clone().reshape(())
@@ -129,10 +129,16 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     out: Tensors = {"batch_inputs": data["inputs"].clone()}
     if training:
         torch.manual_seed(params["sample_seed"])
-        out.update(_loss_outputs(model.loss(data["inputs"], data["data_samples"]), model))
+        names = tuple(params.get("loss_names", LOSS_NAMES))
+        out.update(_loss_outputs(model.loss(data["inputs"], data["data_samples"]), model, names))
     else:
         with torch.no_grad():
             results = model.predict(data["inputs"], data["data_samples"], rescale=True)
+            if params.get("forward"):  # mmdet's _forward: the head's raw outputs (cls levels, then reg levels)
+                raw = model._forward(data["inputs"])
+                flat = [level for levels in raw for level in levels]
+                out.update({f"forward.{i}": t.clone() for i, t in enumerate(flat)})
+                out["num_classes"] = torch.tensor(model.bbox_head.num_classes)
         for i, sample in enumerate(results):
             pred = sample.pred_instances
             out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = pred.bboxes.clone(), pred.scores.clone()
@@ -154,10 +160,14 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
         gts = [Instances(bboxes=tensors[f"gt.{i}.bboxes"].clone(), labels=tensors[f"gt.{i}.labels"].clone())
                for i in range(len(params["img_shapes"]))]
         torch.manual_seed(params["sample_seed"])
-        out.update(_loss_outputs(model.loss(batch, batch_metas, gts), model))
+        names = tuple(params.get("loss_names", LOSS_NAMES))
+        out.update(_loss_outputs(model.loss(batch, batch_metas, gts), model, names))
     else:
         with torch.no_grad():
             results = model.predict(batch, batch_metas, rescale=True)
+            if params.get("forward"):  # visdet's plain-tensor forward, in mmdet's order
+                out.update({f"forward.{i}": t.clone() for i, t in enumerate(model.forward(batch))})
+                out["num_classes"] = torch.tensor(model.num_classes)
         for i, res in enumerate(results):
             out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
             out[f"pred.{i}.labels"] = res.labels.clone()
@@ -184,4 +194,27 @@ register(Case(
     make_inputs=_inputs, reference=_reference, visdet=_visdet,
     description="reduced Faster R-CNN loss terms and grads, seeded sampling; image 2 has zero gt boxes",
     live_params=({"num_gts": [2, 4]},),
+))
+
+
+# mmdet's RPN detector (a SingleStageDetector with the RPN head): proposals and RPN losses
+def rpn_config() -> dict:
+    """The reduced Faster R-CNN's backbone, neck and RPN head as mmdet's ``RPN`` detector."""
+    full = reduced_config()
+    return {"type": "RPN", **{k: full[k] for k in ("data_preprocessor", "backbone", "neck", "rpn_head")},
+            "train_cfg": {"rpn": full["train_cfg"]["rpn"]}, "test_cfg": {"rpn": full["test_cfg"]["rpn"]}}
+
+
+_RPN_PARAMS = {**_PARAMS, "config": rpn_config(), "loss_names": ["loss_rpn_cls", "loss_rpn_bbox"]}
+register(Case(
+    component="models/detectors/rpn", dtype="float64", name="predict_rescale", seed=12,
+    params={**_RPN_PARAMS, "mode": "predict", "forward": True},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels", "num_classes"),
+    description="mmdet's RPN detector: proposals of 2 padded images, rescaled to the original size",
+))
+register(Case(
+    component="models/detectors/rpn", dtype="float64", name="loss_empty_gt_image", seed=13,
+    params={**_RPN_PARAMS, "mode": "loss"},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet,
+    description="mmdet's RPN detector: RPN loss terms (summed over levels) and grads; image 2 has no gt",
 ))

@@ -45,6 +45,8 @@ def _loss_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         out["label"] = out["pred"] + torch.randn(n, c, generator=gen) * p.get("spread", 1.0)
         weight = (torch.rand(n, c, generator=gen) > 0.3).float()
         out["weight"] = weight * 0 if p.get("zero_weight") else weight
+        if p.get("weight_per_row"):  # Tensor[N] against a Tensor[N, C] pred: mmdet's unsqueeze branch
+            out["weight"] = out["weight"][:, 0].contiguous()
     return out
 
 
@@ -119,6 +121,7 @@ _LOSS_CASES = {
         "sigmoid_ignore_avg_non_ignore": dict(
             kind="bce", n=25, c=4, use_sigmoid=True, ignore_index=1, avg_non_ignore=True
         ),
+        "sigmoid_ignore_weight": dict(kind="bce", n=25, c=4, use_sigmoid=True, ignore_index=2, use_weight=True),
         "sigmoid_same_shape_avg_factor": dict(
             kind="bce_same_shape", n=10, c=3, use_sigmoid=True, use_weight=True, avg_factor=4.0
         ),
@@ -134,12 +137,17 @@ _LOSS_CASES = {
         ),
         "none": dict(kind="smooth_l1", n=10, c=4, reduction_override="none", use_weight=True),
         "zero_weight": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True),
+        "zero_weight_per_row": dict(kind="smooth_l1", n=10, c=4, use_weight=True, zero_weight=True,
+                                    weight_per_row=True),
+        "empty": dict(kind="smooth_l1", n=0, c=4, beta=0.5),
     },
     "l1_loss": {
         "mean": dict(kind="l1", n=20, c=4),
         "weight_avg_factor": dict(kind="l1", n=20, c=4, use_weight=True, avg_factor=11.0, loss_weight=2.0),
         "sum": dict(kind="l1", n=8, c=4, reduction="sum", use_weight=True),
         "zero_weight": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True),
+        "zero_weight_per_row": dict(kind="l1", n=10, c=4, use_weight=True, zero_weight=True, weight_per_row=True),
+        "empty": dict(kind="l1", n=0, c=4),
     },
 }
 for _component, _cases in _LOSS_CASES.items():
@@ -202,5 +210,86 @@ for _name, _params in _ACC_CASES.items():
             reference=_acc_ref,
             visdet=_acc_vis,
             description="top-k accuracy in percent",
+        )
+    )
+
+
+# --------------------------------------------------------------- the loss functions
+def _fn_run(fn: Any, p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    pred = inputs["pred"].clone().requires_grad_(True)
+    kwargs = {k: p[k] for k in ("reduction", "avg_factor", "beta") if k in p}
+    weight = inputs["weight"] if p.get("use_weight") else None
+    loss = fn(pred, inputs["label"], weight, **kwargs)
+    (loss * _ramp(loss)).sum().backward()
+    return {"loss": loss.detach(), "grad.pred": pred.grad}
+
+
+def _fn_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.losses import l1_loss, smooth_l1_loss
+
+    return _fn_run({"smooth_l1": smooth_l1_loss, "l1": l1_loss}[p["kind"]], p, inputs)
+
+
+def _fn_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.models.losses.smooth_l1_loss import l1_loss, smooth_l1_loss
+
+    return _fn_run({"smooth_l1": smooth_l1_loss, "l1": l1_loss}[p["kind"]], p, inputs)
+
+
+_FN_CASES = {
+    "smooth_l1_default_beta": dict(kind="smooth_l1", n=12, c=4, spread=0.8),
+    "smooth_l1_weight_sum_beta": dict(kind="smooth_l1", n=12, c=4, use_weight=True, reduction="sum", beta=0.3),
+    "smooth_l1_avg_factor": dict(kind="smooth_l1", n=12, c=4, use_weight=True, avg_factor=5.0, spread=0.4),
+    "l1_mean": dict(kind="l1", n=12, c=4),
+    "l1_weight_none": dict(kind="l1", n=9, c=4, use_weight=True, reduction="none"),
+}
+for _name, _params in _FN_CASES.items():
+    register(
+        Case(
+            component="models/losses/functions",
+            name=_name,
+            params=_params,
+            seed=17,
+            make_inputs=_loss_inputs,
+            reference=_fn_ref,
+            visdet=_fn_vis,
+            description="the functional smooth_l1_loss / l1_loss (mmdet's weighted_loss wrapper) and their grads",
+        )
+    )
+
+
+def _acc_module_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the keywords a case sets: the others take each module's defaults."""
+    return {k: _to_tuple(p[k]) for k in ("topk", "thresh") if k in p}
+
+
+def _acc_module_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.losses import Accuracy
+
+    module = Accuracy(**_acc_module_kwargs(p))
+    acc = module(inputs["pred"], inputs["target"])
+    return {f"acc.{i}": a for i, a in enumerate(acc if isinstance(acc, (list, tuple)) else [acc])}
+
+
+def _acc_module_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.models.losses import Accuracy
+
+    module = Accuracy(**_acc_module_kwargs(p))
+    acc = module(inputs["pred"], inputs["target"])
+    return {f"acc.{i}": a for i, a in enumerate(acc if isinstance(acc, (list, tuple)) else [acc])}
+
+
+_ACC_MODULE_CASES = {"module_defaults": dict(n=40, c=5), "module_top2_thresh": dict(n=40, c=5, topk=[1, 2], thresh=0.3)}
+for _name, _params in _ACC_MODULE_CASES.items():
+    register(
+        Case(
+            component="models/losses/accuracy",
+            name=_name,
+            params=_params,
+            seed=18,
+            make_inputs=_acc_inputs,
+            reference=_acc_module_ref,
+            visdet=_acc_module_vis,
+            description="the Accuracy module (its default topk and thresh)",
         )
     )

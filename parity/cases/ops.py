@@ -46,6 +46,8 @@ def _overlap_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     second = _boxes((*batch, cols), gen, 50.0, 30.0)
     if p.get("degenerate"):
         first, second = _degenerate(first, gen), _degenerate(second, gen)
+    if "dtype" in p:  # both sides in this dtype (float16 on the CPU: mmdet's fp16 clamp)
+        first, second = first.to(getattr(torch, p["dtype"])), second.to(getattr(torch, p["dtype"]))
     if "dtype1" in p:  # mixed dtypes: float64 ground truth against float32 anchors, say
         first = first.to(getattr(torch, p["dtype1"]))
     return {"bboxes1": first, "bboxes2": second}
@@ -76,6 +78,8 @@ for _mode in ("iou", "iof", "giou"):
     _OVERLAP_CASES[f"{_mode}_degenerate"] = dict(mode=_mode, aligned=False, rows=12, cols=12, degenerate=True)
 _OVERLAP_CASES.update(
     giou_aligned_batched=dict(mode="giou", aligned=True, rows=7, batch=[3]),
+    iou_float16=dict(mode="iou", aligned=False, rows=10, cols=12, dtype="float16", degenerate=True),
+    giou_float16_aligned=dict(mode="giou", aligned=True, rows=15, dtype="float16"),
     iou_eps_large=dict(mode="iou", aligned=False, rows=8, cols=8, eps=0.5, degenerate=True),
     empty_rows=dict(mode="iou", aligned=False, rows=0, cols=5),
     empty_cols_batched=dict(mode="giou", aligned=False, rows=4, cols=0, batch=[2]),
@@ -103,6 +107,16 @@ for _name, _params in _OVERLAP_CASES.items():
 def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     n = p["n"]
     boxes = _boxes((n,), gen, p.get("scale", 100.0), p.get("max_size", 40.0), p.get("lo", 0.0))
+    if "clusters" in p:  # tight clusters far apart, each cluster's scores below the previous one's
+        sizes, parts, scores = p["clusters"], [], []
+        for i, size in enumerate(sizes):
+            corner = torch.rand(size, 2, generator=gen) * 2.0 + 1000.0 * i
+            parts.append(torch.cat([corner, corner + 100.0 + torch.rand(size, 2, generator=gen) * 2.0], 1))
+            scores.append((len(sizes) - i - torch.rand(size, generator=gen)) / len(sizes))
+        return {"boxes": torch.cat(parts), "scores": torch.cat(scores)}
+    if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
+        boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
+        boxes[:, 2] = boxes[:, 0] + 5.0
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
@@ -136,6 +150,16 @@ _NMS_CASES = {
     "many_sparse": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0),
     "many_dense": dict(n=1200, iou_threshold=0.5, scale=100.0, max_size=80.0),
     "many_score_thr_max_num": dict(n=900, iou_threshold=0.45, kwargs=dict(score_threshold=0.3, max_num=100)),
+    # the sparse pass (more than 256 boxes, few overlapping pairs): offset, max_num, no pair at all
+    "many_sparse_offset1": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0, kwargs=dict(offset=1)),
+    "many_sparse_max_num": dict(n=1500, iou_threshold=0.3, scale=400.0, max_size=25.0, kwargs=dict(max_num=40)),
+    "many_disjoint": dict(n=400, iou_threshold=0.5, row=True),
+    "many_sparse_max_num_large": dict(n=1500, iou_threshold=0.5, scale=400.0, max_size=25.0,
+                                      kwargs=dict(max_num=1200)),
+    # dense pass: block 2 is wholly suppressed by block 1 (cluster A), block 3 starts cluster B
+    "two_clusters": dict(n=1024, iou_threshold=0.5, clusters=[512, 512]),
+    # the dense blocked pass over several blocks, where whole blocks end up suppressed
+    "many_clustered": dict(n=700, iou_threshold=0.3, scale=20.0, max_size=300.0),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
@@ -227,6 +251,10 @@ _BATCHED_CASES = {
     "soft_nms_split": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=20, max_num=30)),
     "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
     "no_cfg": dict(n=40, classes=3, nms_cfg=None),
+    "iou_thr_alias": dict(n=80, classes=3, nms_cfg={"type": "nms", "iou_thr": 0.4}),
+    # the split path's grouped pass on the sparse kernel (a box suppresses only its own class)
+    "split_many_dense": dict(n=600, classes=3, scale=20.0, max_size=200.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
+    "split_many_sparse": dict(n=1500, classes=4, scale=400.0, max_size=25.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
 }
 for _name, _params in _BATCHED_CASES.items():
     register(
@@ -336,9 +364,8 @@ def _roi_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
 
 def _roi_run(fn: Any, p: Mapping[str, Any], t: Tensors) -> Tensors:
     feats = t["input"].clone().requires_grad_(True)
-    out = fn(
-        feats, t["rois"], tuple(p["output_size"]), p["spatial_scale"], p["sampling_ratio"], p["pool_mode"], p["aligned"]
-    )
+    size = p["output_size"][0] if p.get("int_size") else tuple(p["output_size"])
+    out = fn(feats, t["rois"], size, p["spatial_scale"], p["sampling_ratio"], p["pool_mode"], p["aligned"])
     (out * t["w"]).sum().backward()
     return {"out": out.detach(), "grad.input": feats.grad}
 
@@ -383,6 +410,7 @@ _ROI_CASES.update(
         sampling_ratio=0,
     ),
     avg_far_outside=dict(_ROI_BASE, spread=1.5, pool_mode="avg", aligned=True, sampling_ratio=0),
+    avg_int_output_size=dict(_ROI_BASE, int_size=True, pool_mode="avg", aligned=True, sampling_ratio=0),
     max_far_outside=dict(_ROI_BASE, spread=1.5, pool_mode="max", aligned=False, sampling_ratio=2),
     avg_zero_size=dict(_ROI_BASE, zero_size=True, pool_mode="avg", aligned=True, sampling_ratio=0),
     max_zero_size_legacy=dict(_ROI_BASE, zero_size=True, pool_mode="max", aligned=False, sampling_ratio=0),

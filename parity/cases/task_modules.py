@@ -273,7 +273,8 @@ def _assign_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmengine.structures import InstanceData
 
     ignore = InstanceData(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
-    result = MaxIoUAssigner(**_assign_kwargs(p)).assign(
+    extra = {"iou_calculator": {"type": "BboxOverlaps2D", **p["iou_calculator"]}} if "iou_calculator" in p else {}
+    result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
         InstanceData(priors=inputs["priors"]),
         InstanceData(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
         ignore,
@@ -282,11 +283,12 @@ def _assign_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _assign_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    from visdet.models.task_modules import MaxIoUAssigner
+    from visdet.models.task_modules import BboxOverlaps2D, MaxIoUAssigner
     from visdet.structures import Instances
 
     ignore = Instances(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
-    result = MaxIoUAssigner(**_assign_kwargs(p)).assign(
+    extra = {"iou_calculator": BboxOverlaps2D(**p["iou_calculator"])} if "iou_calculator" in p else {}
+    result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
         Instances(priors=inputs["priors"]),
         Instances(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
         ignore,
@@ -312,6 +314,8 @@ _ASSIGN_CASES = {
         num_ignore=3,
     ),
     "cpu_fallback": dict(_RPN, gpu_assign_thr=2, num_priors=60, num_gts=5),
+    "cpu_fallback_ignore": dict(_RPN, gpu_assign_thr=2, ignore_iof_thr=0.5, num_priors=60, num_gts=5, num_ignore=2),
+    "iou_fp16_scaled": dict(_RCNN, num_priors=100, num_gts=5, iou_calculator={"dtype": "fp16", "scale": 8.0}),
     "empty_gt": dict(_RPN, num_priors=30, num_gts=0),
     "empty_priors": dict(_RPN, num_priors=0, num_gts=3, ignore_iof_thr=0.5, num_ignore=2),
 }
@@ -444,6 +448,11 @@ _SAMPLER_CASES = {
         pos_share=0.05,
     ),
     "random_empty_gt": dict(kind="random", num=16, pos_fraction=0.25, num_priors=50, num_gts=0, pos_share=0.0),
+    # neg_pos_ub 0 (no negative at all) and without positives (the bound counts one positive)
+    "random_neg_pos_ub_zero": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=0, num_priors=100, num_gts=3,
+                                   pos_share=0.1),
+    "random_neg_pos_ub_no_positive": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=3,
+                                          add_gt_as_proposals=False, num_priors=100, num_gts=2, pos_share=0.0),
     "pseudo": dict(kind="pseudo", num_priors=80, num_gts=4, pos_share=0.3),
     "pseudo_empty_gt": dict(kind="pseudo", num_priors=20, num_gts=0, pos_share=0.0),
 }

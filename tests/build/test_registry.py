@@ -77,3 +77,20 @@ def test_a_type_registered_late_joins_the_unions_already_built():
         rebuild_schemas()
     with pytest.raises(ConfigError, match="unknown type 'HalfL1Loss'"):
         validate_component("loss", {"type": "HalfL1Loss"})
+
+
+def test_rpn_head_and_assigner_defaults_are_mmdets() -> None:
+    """Defaults parity fixes (parity/test_defaults.py): an RPNHead without anchor_generator gets
+    mmdet's AnchorHead default, a MaxIoUAssigner without iou_calculator mmdet's BboxOverlaps2D."""
+    from visdet.build import build_component
+
+    head = build_component("dense_head", {"type": "RPNHead", "in_channels": 4})
+    generator = head.prior_generator if hasattr(head, "prior_generator") else head.anchor_generator
+    assert [tuple(s) for s in generator.strides] == [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
+    assert generator.num_base_priors == [9] * 5
+    base = generator.base_anchors[0]
+    sides = base[:, 2:] - base[:, :2]
+    squares = sorted(float(w) for w, h in sides.tolist() if w == h)
+    assert base.shape == (9, 4) and squares == [32.0, 64.0, 128.0]  # scales 8, 16, 32 at stride 4, ratio 1
+    assigner = build_component("assigner", {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4})
+    assert type(assigner.iou_calculator).__name__ == "BboxOverlaps2D"

@@ -102,6 +102,8 @@ def test_schema_takes_every_keyword_with_the_same_default(name):
     for key, param in params.items():
         if key not in fields or key in NOT_COMPARED or param.default is inspect.Parameter.empty:
             continue
+        if key in BUILT:  # the schema's default is a config (compared with mmdet's in parity/test_defaults.py)
+            continue
         field = fields[key]
         if field.is_required():
             continue

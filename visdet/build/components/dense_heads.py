@@ -22,7 +22,10 @@ class RPNHeadConfig(Component):
     feat_channels: int = Field(256, ge=1)
     num_convs: int = Field(1, ge=1)
     num_classes: int = Field(1, description="proposals are class-agnostic: mmdet warns and uses 1")
-    anchor_generator: Annotated[Component, ComponentOf("prior_generator")]
+    # mmdet's AnchorHead default (three scales, three ratios, five FPN strides)
+    anchor_generator: Annotated[Component, ComponentOf("prior_generator")] = component_default(
+        {"type": "AnchorGenerator", "scales": [8, 16, 32], "ratios": [0.5, 1.0, 2.0], "strides": [4, 8, 16, 32, 64]}
+    )
     bbox_coder: Annotated[Component, ComponentOf("bbox_coder")] = component_default({"type": "DeltaXYWHBBoxCoder"})
     loss_cls: Annotated[Component, ComponentOf("loss")] = component_default(
         {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0}

@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from visdet.build.component import Component, ComponentOf, build_optional
+from visdet.build.component import Component, ComponentOf, build_optional, component_default
 from visdet.build.registry import registry
 from visdet.models.task_modules import (
     AnchorGenerator,
@@ -84,7 +84,9 @@ class MaxIoUAssignerConfig(Component):
     ignore_wrt_candidates: bool = True
     match_low_quality: bool = True
     gpu_assign_thr: float = -1
-    iou_calculator: Annotated[Component, ComponentOf("iou_calculator")] | None = None
+    iou_calculator: Annotated[Component, ComponentOf("iou_calculator")] | None = component_default(
+        {"type": "BboxOverlaps2D"}
+    )
     example: ClassVar[dict[str, Any]] = {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4}
 
     def build(self) -> MaxIoUAssigner:
