@@ -95,6 +95,8 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.data_preprocessors.data_preprocessor.DetDataPreprocessor"
     ),
     "detector/FasterRCNN": Entry(f"{_MM}.detectors.faster_rcnn.FasterRCNN"),
+    "detector/MaskRCNN": Entry(f"{_MM}.detectors.mask_rcnn.MaskRCNN"),
+    "mask_head/FCNMaskHead": Entry(f"{_MM}.roi_heads.mask_heads.fcn_mask_head.FCNMaskHead"),
     "detector/RPN": Entry(f"{_MM}.detectors.rpn.RPN"),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),
