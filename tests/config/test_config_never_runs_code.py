@@ -79,7 +79,8 @@ PAYLOADS: dict[str, tuple[str, int, str]] = {
     "huge_range": ("x = list(range(10 ** 12))\n", 1, "over a range"),
     "huge_comprehension": ("x = [i for i in range(10 ** 12)]\n", 1, "iterating over a range"),
     "long_nested_loops": (
-        "x = [[j for j in range(99999)] for i in range(99999)]\n", 1, "evaluation steps"),
+        # the step budget normally stops it; on a heavily loaded machine the 10 s budget may come first
+        "x = [[j for j in range(99999)] for i in range(99999)]\n", 1, "evaluation steps|took more than 10 s"),
     "huge_format_width": ("x = f'{{1:>999999999}}'\n", 1, "format width"),
     "huge_nested_format_width": ("x = '{{0:>{{1}}}}'.format(1, 10 ** 9)\n", 1, "format width"),
     "huge_percent_width": ("x = '%999999999d' % 1\n", 1, "format width"),

@@ -29,6 +29,7 @@ PAGE_IDS = [p.relative_to(ROOT).as_posix() for p in PAGES]
 MAX_SKIPPED = 4
 YAML_FILE = re.compile(r"^#\s*(?P<name>[\w./-]+\.ya?ml)\s*$")
 CHECKPOINT_NAMES = ("faster_rcnn_r50_fpn_1x_coco.pth", "work_dirs/faster-rcnn_r50_fpn_1x_coco/epoch_12.pth")
+MASK_CHECKPOINT = "mask_rcnn_r50_fpn_1x_coco.pth"
 
 
 def _blocks(page: Path) -> list[Block]:
@@ -71,17 +72,21 @@ def doc_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "state_dict": model.state_dict(),
     }
     torch.save(checkpoint, base / CHECKPOINT_NAMES[0])
+    torch.manual_seed(0)
+    mask_model = visdet.build_detector("mask_rcnn_r50_fpn")
+    torch.save({**checkpoint, "state_dict": mask_model.state_dict()}, base / MASK_CHECKPOINT)
     return base
 
 
 def _page_folder(doc_files: Path, target: Path) -> Path:
     for item in doc_files.iterdir():
-        if item.name == CHECKPOINT_NAMES[0]:
+        if item.name in (CHECKPOINT_NAMES[0], MASK_CHECKPOINT):
             continue
         (shutil.copytree if item.is_dir() else shutil.copy)(item, target / item.name)
     for name in CHECKPOINT_NAMES:  # the large file once, linked under every name
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).symlink_to(doc_files / CHECKPOINT_NAMES[0])
+    (target / MASK_CHECKPOINT).symlink_to(doc_files / MASK_CHECKPOINT)
     return target
 
 
