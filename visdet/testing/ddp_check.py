@@ -81,6 +81,10 @@ def main(out_dir: str) -> None:
     result = {"params": flat_params(model), "mean_rank": mean_rank, "loss": runner.log_vars["loss"],
               "world_size": get_world_size()}  # fmt: skip
     torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+    # Both ranks leave their last collective before either tears gloo down: destroying the
+    # group while the other rank's gloo threads still talk to it can abort that rank
+    # ("terminate called without an active exception", seen under load).
+    dist.barrier()
     dist.destroy_process_group()
 
 
