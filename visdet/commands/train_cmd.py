@@ -81,9 +81,15 @@ def _train(args: argparse.Namespace) -> int:
     from visdet.engine.dist import init_distributed
 
     config = validate_config(build_config(args), source=args.config)  # before anything is built
-    init_distributed()
+    distributed = init_distributed()
     runner = build_runner(config, source=args.config)
     runner.train()
+    if distributed:  # leave the process group cleanly (see Runner.release_distributed)
+        import torch.distributed as dist
+
+        runner.release_distributed()
+        dist.barrier()
+        dist.destroy_process_group()
     if runner.stop_reason:
         print(f"visdet train: stopped early: {runner.stop_reason}")
     print(f"visdet train: done after {runner.iter} iterations; checkpoints in {runner.work_dir}")

@@ -15,6 +15,7 @@ iteration and the term; no checkpoint is written after it, so the last good one 
 from __future__ import annotations
 
 import contextlib
+import gc
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -291,6 +292,17 @@ class Runner:
         finally:
             self.call_hook("after_train")
         return self.model
+
+    def release_distributed(self) -> None:
+        """Drop the ``DistributedDataParallel`` wrapper so the process group can be destroyed.
+
+        DDP's reducer holds the process group; call this before
+        ``torch.distributed.destroy_process_group()`` (a wrapper left alive until
+        interpreter exit can abort the process while its threads are torn down).
+        """
+        if isinstance(self.loss_module, DistributedDataParallel):
+            self.loss_module = self.loss_module.module
+            gc.collect()
 
     def val(self) -> dict[str, float]:
         """Run the validation loop and the ``after_val`` hooks; returns the metrics."""
