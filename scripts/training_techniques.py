@@ -36,38 +36,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-CLASSES = ("red_box", "blue_disc")
+from visdet.testing import shapes_synth
+
+CLASSES = shapes_synth.CLASSES
 SIZE = 64
 COMMAND = "nice -n 10 python scripts/training_techniques.py --docs docs/assets"
 
 
 def write_shapes(root: Path, *, num_images: int, seed: int) -> tuple[Path, Path]:
-    """1-3 red rectangles / blue discs per image on noise; COCO annotations (``ann.json``)."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    images, anns = [], []
-    for img_id in range(1, num_images + 1):
-        img = rng.integers(60, 140, size=(SIZE, SIZE, 3), dtype=np.uint8)
-        for _ in range(int(rng.integers(1, 4))):
-            label = int(rng.integers(0, 2))
-            w, h = (int(v) for v in rng.integers(12, 30, size=2))
-            x, y = int(rng.integers(0, SIZE - w)), int(rng.integers(0, SIZE - h))
-            if label == 0:
-                cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), (30, 30, 220), thickness=-1)
-            else:
-                w = h = min(w, h)
-                cv2.ellipse(img, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360, (220, 60, 30), thickness=-1)
-            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": label + 1,
-                         "bbox": [x, y, w, h], "area": float(w * h), "iscrowd": 0})  # fmt: skip
-        name = f"{img_id:04d}.png"
-        cv2.imwrite(str(root / "images" / name), img)
-        images.append({"id": img_id, "file_name": name, "height": SIZE, "width": SIZE})
-    cats = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
-    (root / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return root / "ann.json", root / "images"
+    """The shapes set at this file's size (``visdet.testing.shapes_synth``)."""
+    return shapes_synth.write_shapes(root, num_images=num_images, seed=seed, size=SIZE, box_range=(12, 30))
 
 
 def small_faster_rcnn() -> dict[str, Any]:
