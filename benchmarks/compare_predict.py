@@ -1,22 +1,27 @@
-"""visdet vs mmdet: Faster R-CNN R50-FPN ``predict`` in one process, stage by stage.
+"""visdet vs mmdet: two-stage detector ``predict`` in one process, stage by stage.
 
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
-    .venv-ref/bin/python -m benchmarks.compare_predict [--height 800 --width 1216]
-        [--repeats 5 --warmup 2 --threads 2 --score-thr 0.0]
+    .venv-ref/bin/python -m benchmarks.compare_predict [--model faster_rcnn|mask_rcnn|cascade_rcnn|...]
+        [--height 800 --width 1216 --repeats 5 --warmup 2 --threads 2 --score-thr 0.0]
 
-mmdet builds its model from its own ``faster-rcnn_r50_fpn_1x_coco.py`` (backbone
-``init_cfg=None``, seeded random weights, rcnn ``score_thr`` lowered so random weights
-give detections); visdet builds from the same config dict and loads mmdet's
+mmdet builds its model from its own config file (``--model`` picks one of
+:data:`benchmarks._reference_models.CONFIGS`, e.g. ``faster-rcnn_r50_fpn_1x_coco.py``;
+backbone ``init_cfg=None``, seeded random weights, rcnn ``score_thr`` lowered so random
+weights give detections); visdet builds from the same config dict and loads mmdet's
 ``state_dict`` strictly. Both predict on the same preprocessed ``1x3xHxW`` tensor
-(``torch.no_grad``, eval mode) and the detections are checked to agree before timing.
+(``torch.no_grad``, eval mode) and the detections (and pasted masks) are checked to
+agree before timing.
 
 Stages are timed by wrapping the sub-modules' calls during a whole ``predict``:
 ``backbone``, ``neck``, ``rpn_head.forward``, ``rpn proposals`` (``predict_by_feat``:
 anchors, top-k, decode, NMS; its ``batched_nms`` is also shown alone), ``roi extractor``
 (RoIAlign over the pyramid), ``bbox_head.forward`` and ``bbox postprocess``
-(``predict_by_feat``: softmax, decode, ``multiclass_nms``, shown alone too). ``other`` is
-``predict`` minus the timed stages. The two implementations alternate repeat by repeat.
+(``predict_by_feat``: softmax, decode, ``multiclass_nms``, shown alone too); with a mask
+branch also ``mask roi extractor``, ``mask_head.forward`` and ``mask postprocess
+(paste)`` (``predict_by_feat``: sigmoid, pasting into the image, threshold). Cascade heads'
+per-stage modules add up under the same names. ``other`` is ``predict`` minus the timed
+stages. The two implementations alternate repeat by repeat.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from typing import Any
 import torch
 
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
+from benchmarks._reference_models import CONFIGS, build_models, has_mask, mask_extractor, patch_each
 
-CONFIG = ("faster_rcnn", "faster-rcnn_r50_fpn_1x_coco.py")
 STAGES = (
     "backbone",
     "neck",
@@ -42,45 +47,21 @@ STAGES = (
     "bbox_head.forward",
     "bbox postprocess",
     "  of which multiclass_nms",
+    "mask roi extractor",
+    "mask_head.forward",
+    "mask postprocess (paste)",
     "other",
     "predict (total)",
 )
 TOP_STAGES = ("backbone", "neck", "rpn_head.forward", "rpn proposals", "roi extractor", "bbox_head.forward",
-              "bbox postprocess")  # fmt: skip
+              "bbox postprocess", "mask roi extractor", "mask_head.forward", "mask postprocess (paste)")  # fmt: skip
 # module globals holding the NMS functions each implementation's heads call
 NMS_GLOBALS = {
-    "visdet": (("visdet.models.dense_heads.proposals", "batched_nms", "  of which batched_nms"),
+    "visdet": (("visdet.models.dense_heads.dense_postprocess", "batched_nms", "  of which batched_nms"),
                ("visdet.models.roi_heads.bbox_postprocess", "multiclass_nms", "  of which multiclass_nms")),
     "mmdet": (("mmdet.models.dense_heads.rpn_head", "batched_nms", "  of which batched_nms"),
               ("mmdet.models.roi_heads.bbox_heads.bbox_head", "multiclass_nms", "  of which multiclass_nms")),
 }  # fmt: skip
-
-
-def mmdet_config(score_thr: float) -> Any:
-    """mmdet's Faster R-CNN R50-FPN config with no weight download and a lowered ``score_thr``."""
-    import mmdet
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", *CONFIG))
-    cfg.model.backbone.init_cfg = None
-    cfg.model.test_cfg.rcnn.score_thr = score_thr
-    return cfg
-
-
-def build_models(score_thr: float) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """``(visdet_model, mmdet_model)`` with mmdet's seeded random weights in both, eval mode."""
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-
-    from visdet.build import build_model
-
-    register_all_modules()
-    cfg = mmdet_config(score_thr)
-    torch.manual_seed(0)
-    ref = MODELS.build(cfg.model)
-    model = build_model(cfg.model.to_dict())
-    model.load_state_dict(ref.state_dict(), strict=True)
-    return model.eval(), ref.eval()
 
 
 def make_inputs(height: int, width: int) -> tuple[torch.Tensor, list[dict[str, Any]], list[Any]]:
@@ -109,7 +90,12 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, image: torch.T
     if not torch.equal(got.labels, want.labels) or box_err > 1e-2 or score_err > 1e-4:
         raise AssertionError(f"detections differ: box {box_err:.3g}, score {score_err:.3g}, labels equal "
                              f"{torch.equal(got.labels, want.labels)}")  # fmt: skip
-    return f"{len(got)} detections each, max |box diff| {box_err:.2e}, max |score diff| {score_err:.2e}"
+    text = f"{len(got)} detections each, max |box diff| {box_err:.2e}, max |score diff| {score_err:.2e}"
+    if "masks" in want:
+        differing = (got.masks != want.masks).flatten(1).sum(1)
+        text += (f", mask pixels differing: {int(differing.sum())} in {int((differing > 0).sum())} of "
+                 f"{len(got)} instances (ties at mask_thr_binary)")
+    return text
 
 
 def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
@@ -120,9 +106,13 @@ def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
     timer.patch(model.neck, "forward", "neck")
     timer.patch(model.rpn_head, "forward", "rpn_head.forward")
     timer.patch(model.rpn_head, "predict_by_feat", "rpn proposals")
-    timer.patch(roi.bbox_roi_extractor, "forward", "roi extractor")
-    timer.patch(roi.bbox_head, "forward", "bbox_head.forward")
-    timer.patch(roi.bbox_head, "predict_by_feat", "bbox postprocess")
+    patch_each(timer, roi.bbox_roi_extractor, "forward", "roi extractor")
+    patch_each(timer, roi.bbox_head, "forward", "bbox_head.forward")
+    patch_each(timer, roi.bbox_head, "predict_by_feat", "bbox postprocess")
+    if has_mask(model):
+        patch_each(timer, mask_extractor(model), "forward", "mask roi extractor")
+        patch_each(timer, roi.mask_head, "forward", "mask_head.forward")
+        patch_each(timer, roi.mask_head, "predict_by_feat", "mask postprocess (paste)")
     for module_name, attr, stage in NMS_GLOBALS[impl]:
         timer.patch(importlib.import_module(module_name), attr, stage)
     return timer
@@ -149,6 +139,7 @@ def predict_call(impl: str, model: torch.nn.Module, timer: StageTimer, image: to
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the table. Returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="faster_rcnn")
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--width", type=int, default=1216)
     parser.add_argument("--repeats", type=int, default=5)
@@ -162,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmdet is not importable ({exc}); run with .venv-ref/bin/python", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    model, ref = build_models(args.score_thr)
+    model, ref = build_models(args.model, args.score_thr)
+    model.eval()
+    ref.eval()
     image, metas, samples = make_inputs(args.height, args.width)
-    print(f"input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, torch {torch.__version__}, "
+    print(f"{args.model}: input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")  # fmt: skip
     print("agreement:", check_agreement(model, ref, image, metas, samples))
     timers = {"visdet": stage_timer("visdet", model), "mmdet": stage_timer("mmdet", ref)}

@@ -1,0 +1,90 @@
+"""The detectors the same-process comparison scripts build, from mmdet's own config files.
+
+``build_models(name)`` builds mmdet's model from ``mmdet/.mim/configs/<dir>/<file>``
+(backbone ``init_cfg=None``: nothing is downloaded; seeded random weights), builds visdet's
+from the same config dict and loads mmdet's ``state_dict`` into it strictly. The rcnn
+``score_thr`` is lowered so that random weights give detections (mmdet's default 0.05
+would leave the post-processing stages with nothing to do).
+
+Stage patching (:func:`patch_each`) accepts a module or an ``nn.ModuleList`` of them, so
+that the cascade heads' per-stage extractors and heads add up under one stage name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks._compare import StageTimer
+
+# name -> (config folder, config file) under mmdet/.mim/configs
+CONFIGS = {
+    "faster_rcnn": ("faster_rcnn", "faster-rcnn_r50_fpn_1x_coco.py"),
+    "mask_rcnn": ("mask_rcnn", "mask-rcnn_r50_fpn_1x_coco.py"),
+    "cascade_rcnn": ("cascade_rcnn", "cascade-rcnn_r50_fpn_1x_coco.py"),
+    "cascade_mask_rcnn": ("cascade_rcnn", "cascade-mask-rcnn_r50_fpn_1x_coco.py"),
+}
+
+
+def mmdet_config(name: str, score_thr: float) -> Any:
+    """mmdet's config of ``name`` with no weight download and a lowered rcnn ``score_thr``."""
+    import mmdet
+    from mmengine.config import Config
+
+    if name not in CONFIGS:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(CONFIGS)}")
+    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", *CONFIGS[name]))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.test_cfg.rcnn.score_thr = score_thr
+    return cfg
+
+
+def build_models(name: str, score_thr: float) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(visdet_model, mmdet_model)`` with mmdet's seeded random weights in both (train mode)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    from visdet.build import build_model
+
+    register_all_modules()
+    cfg = mmdet_config(name, score_thr)
+    torch.manual_seed(0)
+    ref = MODELS.build(cfg.model)
+    model = build_model(cfg.model.to_dict())
+    model.load_state_dict(ref.state_dict(), strict=True)
+    return model, ref
+
+
+def has_mask(model: torch.nn.Module) -> bool:
+    """Whether the detector's RoI head has a mask branch."""
+    return getattr(model.roi_head, "mask_head", None) is not None
+
+
+def patch_each(timer: StageTimer, owner: Any, attr: str, stage: str) -> None:
+    """``timer.patch`` on ``owner`` or, for an ``nn.ModuleList``, on each of its modules."""
+    if owner is None:
+        return
+    for item in owner if isinstance(owner, torch.nn.ModuleList) else [owner]:
+        timer.patch(item, attr, stage)
+
+
+def mask_extractor(model: torch.nn.Module) -> Any:
+    """The mask branch's own RoI extractor (``None`` when it shares the box extractor)."""
+    roi = model.roi_head
+    if getattr(roi, "share_roi_extractor", False):
+        return None
+    return getattr(roi, "mask_roi_extractor", None)
+
+
+def ellipse_masks(boxes: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """``uint8 [G, H, W]``: the ellipse inscribed in each box (ground-truth masks)."""
+    ys = np.arange(height)[:, None] + 0.5
+    xs = np.arange(width)[None, :] + 0.5
+    out = np.zeros((len(boxes), height, width), dtype=np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+        rx, ry = max((x2 - x1) / 2, 1.0), max((y2 - y1) / 2, 1.0)
+        out[i] = ((xs - (x1 + x2) / 2) / rx) ** 2 + ((ys - (y1 + y2) / 2) / ry) ** 2 <= 1
+    return out

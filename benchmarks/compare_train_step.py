@@ -1,0 +1,211 @@
+"""visdet vs mmdet: one training step of a two-stage detector in one process, stage by stage.
+
+Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
+
+    .venv-ref/bin/python -m benchmarks.compare_train_step [--model mask_rcnn|faster_rcnn|cascade_rcnn|...]
+        [--height 800 --width 1216 --boxes 6 --repeats 5 --warmup 1 --threads 2]
+
+Both models come from mmdet's own config file (:mod:`benchmarks._reference_models`:
+random weights, mmdet's ``state_dict`` loaded strictly into visdet), in train mode,
+float32. The input is one preprocessed ``1x3xHxW`` image (each library's data
+preprocessor runs once, outside the timing) with ``--boxes`` ground-truth boxes of
+random classes and, for models with a mask branch, the ellipse inscribed in each box as
+its mask. Before timing, the loss terms of one step are checked to agree (same seed
+before each step: the proposal samplers draw the same random numbers).
+
+One step is ``zero_grad``, ``loss`` and ``backward`` of the summed loss terms (the
+optimizer update is left out: the same ``torch.optim.SGD`` on the same parameters in
+both). Stages, timed by wrapping calls inside the step: ``backbone``, ``neck``,
+``rpn_head.forward``, ``rpn loss`` (``loss_by_feat``: anchors, targets, losses), ``rpn
+proposals`` (``predict_by_feat``), ``assign + sample`` (the RoI head's assigner and
+sampler), ``roi extractor``, ``bbox_head.forward``, ``bbox loss`` (``loss_and_target``),
+``mask roi extractor``, ``mask_head.forward``, ``mask loss`` (``loss_and_target``: mask
+targets by RoIAlign of the gt masks, BCE), ``backward``; ``other`` is the step minus
+those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import torch
+
+from benchmarks._compare import StageTimer, format_table, interleaved, load_average
+from benchmarks._reference_models import CONFIGS, build_models, ellipse_masks, has_mask, mask_extractor, patch_each
+
+STAGES = (
+    "backbone",
+    "neck",
+    "rpn_head.forward",
+    "rpn loss",
+    "rpn proposals",
+    "assign + sample",
+    "roi extractor",
+    "bbox_head.forward",
+    "bbox loss",
+    "mask roi extractor",
+    "mask_head.forward",
+    "mask loss",
+    "backward",
+    "other",
+    "train step (total)",
+)
+TOP_STAGES = STAGES[:-2]
+# tolerance of the agreement check: float32 sums over different orders (~1e-6 relative),
+# carried through a few hundred thousand terms
+LOSS_RTOL = 1e-4
+
+
+def make_batch(model: torch.nn.Module, ref: torch.nn.Module, height: int, width: int, boxes: int) -> dict[str, Any]:
+    """Both libraries' preprocessed batch and ground truth for one image."""
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks as MMBitmapMasks
+    from mmengine.structures import InstanceData
+
+    from visdet.structures import BitmapMasks, Instances
+
+    gen = torch.Generator().manual_seed(2024)
+    image = torch.randint(0, 256, (3, height, width), generator=gen, dtype=torch.uint8)
+    xy = torch.rand(boxes, 2, generator=gen) * torch.tensor([width * 0.7, height * 0.7])
+    wh = (torch.rand(boxes, 2, generator=gen) * 0.25 + 0.05) * torch.tensor([width, height])
+    bboxes = torch.cat([xy, xy + wh], dim=1)
+    labels = torch.randint(0, 80, (boxes,), generator=gen)
+    meta = {"img_shape": (height, width), "ori_shape": (height, width), "scale_factor": (1.0, 1.0)}
+    with_mask = has_mask(ref)
+    masks = ellipse_masks(bboxes, height, width) if with_mask else None
+
+    sample = DetDataSample(metainfo=dict(meta))
+    fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
+    if with_mask:
+        fields["masks"] = MMBitmapMasks(masks.copy(), height, width)
+    sample.gt_instances = InstanceData(**fields)
+    data = ref.data_preprocessor({"inputs": [image.clone()], "data_samples": [sample]}, training=True)
+
+    batch, metas = model.data_preprocessor([image.clone()], [dict(meta)])
+    gt_fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
+    if with_mask:
+        gt_fields["masks"] = BitmapMasks(masks.copy(), height, width)
+    gt = [Instances(**gt_fields)]
+    if with_mask:
+        gt = model.data_preprocessor.pad_gt_masks(gt, metas)
+    return {"mmdet": (data["inputs"], data["data_samples"]), "visdet": (batch, metas, gt)}
+
+
+def run_loss(impl: str, model: torch.nn.Module, batch: Any) -> dict[str, Any]:
+    """One ``loss`` call with the sampler seed fixed."""
+    torch.manual_seed(5)
+    return model.loss(*batch)
+
+
+def total_loss(losses: dict[str, Any]) -> torch.Tensor:
+    """Sum of the loss terms (keys containing ``loss``; lists summed), as mmengine's ``parse_losses``."""
+    total = torch.zeros(())
+    for key, value in losses.items():
+        if "loss" in key:
+            total = total + (sum(v.sum() for v in value) if isinstance(value, (list, tuple)) else value.sum())
+    return total
+
+
+def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, batches: dict[str, Any]) -> str:
+    """Compare every loss term of one step (raises on a difference beyond :data:`LOSS_RTOL`)."""
+    got = run_loss("visdet", model, batches["visdet"])
+    want = run_loss("mmdet", ref, batches["mmdet"])
+    worst = 0.0
+    for key, value in want.items():
+        ref_value = float((sum(value) if isinstance(value, (list, tuple)) else value).detach())
+        if key not in got:
+            raise AssertionError(f"visdet has no loss term {key!r} (it has {sorted(got)})")
+        mine = float(got[key].detach())
+        rel = abs(mine - ref_value) / max(abs(ref_value), 1e-12)
+        if rel > LOSS_RTOL:
+            raise AssertionError(f"{key}: visdet {mine:.8g} vs mmdet {ref_value:.8g}")
+        worst = max(worst, rel)
+    return f"{len(want)} loss terms agree, worst relative difference {worst:.2e}"
+
+
+def stage_timer(model: torch.nn.Module) -> StageTimer:
+    """A :class:`StageTimer` wrapped around ``model``'s training stages (restore it when done)."""
+    timer = StageTimer()
+    roi = model.roi_head
+    timer.patch(model.backbone, "forward", "backbone")
+    timer.patch(model.neck, "forward", "neck")
+    timer.patch(model.rpn_head, "forward", "rpn_head.forward")
+    timer.patch(model.rpn_head, "loss_by_feat", "rpn loss")
+    timer.patch(model.rpn_head, "predict_by_feat", "rpn proposals")
+    for name, attr in (("bbox_assigner", "assign"), ("bbox_sampler", "sample")):
+        owners = getattr(roi, name)
+        for owner in owners if isinstance(owners, (list, tuple)) else [owners]:
+            timer.patch(owner, attr, "assign + sample")
+    patch_each(timer, roi.bbox_roi_extractor, "forward", "roi extractor")
+    patch_each(timer, roi.bbox_head, "forward", "bbox_head.forward")
+    patch_each(timer, roi.bbox_head, "loss_and_target", "bbox loss")
+    if has_mask(model):
+        patch_each(timer, mask_extractor(model), "forward", "mask roi extractor")
+        patch_each(timer, roi.mask_head, "forward", "mask_head.forward")
+        patch_each(timer, roi.mask_head, "loss_and_target", "mask loss")
+    return timer
+
+
+def step_call(impl: str, model: torch.nn.Module, timer: StageTimer, batch: Any):
+    """A zero-argument call: one timed training step, returning ``{stage: seconds}``."""
+
+    def call() -> dict[str, float]:
+        timer.reset()
+        start = time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        total = total_loss(run_loss(impl, model, batch))
+        before_backward = time.perf_counter()
+        total.backward()
+        end = time.perf_counter()
+        stages = dict(timer.totals)
+        stages["backward"] = end - before_backward
+        stages["other"] = (end - start) - sum(stages.get(s, 0.0) for s in TOP_STAGES)
+        stages["train step (total)"] = end - start
+        return stages
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; prints the table. Returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="mask_rcnn")
+    parser.add_argument("--height", type=int, default=800)
+    parser.add_argument("--width", type=int, default=1216)
+    parser.add_argument("--boxes", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        import mmdet  # noqa: F401
+    except ImportError as exc:
+        print(f"mmdet is not importable ({exc}); run with .venv-ref/bin/python", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    model, ref = build_models(args.model, score_thr=0.05)
+    model.train()
+    ref.train()
+    batches = make_batch(model, ref, args.height, args.width, args.boxes)
+    print(f"{args.model}: one training step, input 1x3x{args.height}x{args.width}, {args.boxes} gt boxes, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    print("agreement:", check_agreement(model, ref, batches))
+    timers = {"visdet": stage_timer(model), "mmdet": stage_timer(ref)}
+    try:
+        calls = {impl: step_call(impl, m, timers[impl], batches[impl]) for impl, m in (("visdet", model), ("mmdet", ref))}
+        print(f"load average before: {load_average()}")
+        results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
+        print(f"load average after:  {load_average()}")
+    finally:
+        for timer in timers.values():
+            timer.restore()
+    print(f"medians of {args.repeats} interleaved repeats [min-max]")
+    print(format_table(results, STAGES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
