@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     print("agreement:", check_agreement(model, ref, batches))
     timers = {"visdet": stage_timer(model), "mmdet": stage_timer(ref)}
     try:
-        calls = {impl: step_call(impl, m, timers[impl], batches[impl]) for impl, m in (("visdet", model), ("mmdet", ref))}
+        models = {"visdet": model, "mmdet": ref}
+        calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl]) for impl in models}
         print(f"load average before: {load_average()}")
         results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
         print(f"load average after:  {load_average()}")

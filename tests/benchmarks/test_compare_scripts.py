@@ -1,0 +1,53 @@
+"""The same-process comparison scripts still run against the reference (tiny inputs, one repeat).
+
+They are benchmarks, not tests, but nothing else calls them, and a renamed function they
+wrap (a stage hook pointing at a moved global) would only show up when someone wants the
+figures. Each script checks that visdet's and mmdet's outputs agree before timing, so a
+run also re-checks the detections, pasted masks or loss terms on its input.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from parity.reference import reference_missing
+
+
+@pytest.fixture(autouse=True)
+def _needs_reference() -> None:
+    missing = reference_missing()
+    if missing:
+        pytest.skip(missing)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("model", ["faster_rcnn", "mask_rcnn"])
+def test_compare_predict_runs(model: str, capsys) -> None:
+    from benchmarks import compare_predict
+
+    code = compare_predict.main(["--model", model, "--height", "224", "--width", "320", "--repeats", "1",
+                                 "--warmup", "0", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    found = re.search(r"agreement: (\d+) detections each", out)
+    assert found and int(found.group(1)) > 0, out
+    rows = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"backbone", "neck", "bbox_head.forward"} <= rows
+    assert ("mask_head.forward" in rows) == (model == "mask_rcnn")
+    if model == "mask_rcnn":
+        assert "mask pixels differing" in out
+
+
+@pytest.mark.live
+def test_compare_train_step_runs(capsys) -> None:
+    from benchmarks import compare_train_step
+
+    code = compare_train_step.main(["--model", "mask_rcnn", "--height", "224", "--width", "320", "--repeats", "1",
+                                    "--warmup", "0", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "6 loss terms agree" in out
+    rows = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"backward", "mask_head.forward", "rpn_head.forward"} <= rows
