@@ -3,25 +3,26 @@
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
     .venv-ref/bin/python -m benchmarks.compare_train_step [--model mask_rcnn|faster_rcnn|cascade_rcnn|...]
-        [--height 800 --width 1216 --boxes 6 --repeats 5 --warmup 1 --threads 2]
+        [--images 2 --height 800 --width 1216 --boxes 6 --repeats 5 --warmup 1 --threads 2]
 
 Both models come from mmdet's own config file (:mod:`benchmarks._reference_models`:
 random weights, mmdet's ``state_dict`` loaded strictly into visdet), in train mode,
-float32. The input is one preprocessed ``1x3xHxW`` image (each library's data
-preprocessor runs once, outside the timing) with ``--boxes`` ground-truth boxes of
-random classes and, for models with a mask branch, the ellipse inscribed in each box as
-its mask. Before timing, the loss terms of one step are checked to agree (same seed
+float32. The input is a preprocessed ``Nx3xHxW`` batch (``--images``, default 2; each
+library's data preprocessor runs once, outside the timing) with ``--boxes`` ground-truth
+boxes of random classes per image and, for models with a mask branch, the ellipse
+inscribed in each box as its mask. Before timing, the loss terms of one step are checked to agree (same seed
 before each step: the proposal samplers draw the same random numbers).
 
-One step is ``zero_grad``, ``loss`` and ``backward`` of the summed loss terms (the
-optimizer update is left out: the same ``torch.optim.SGD`` on the same parameters in
-both). Stages, timed by wrapping calls inside the step: ``backbone``, ``neck``,
+One step is ``zero_grad``, ``loss``, ``backward`` of the summed loss terms and the
+``torch.optim.SGD`` update of mmdet's 1x schedule (the same optimizer class on both, so
+that stage only shows the parameter count and layout). Stages, timed by wrapping calls
+inside the step: ``backbone``, ``neck``,
 ``rpn_head.forward``, ``rpn loss`` (``loss_by_feat``: anchors, targets, losses), ``rpn
 proposals`` (``predict_by_feat``), ``assign + sample`` (the RoI head's assigner and
 sampler), ``roi extractor``, ``bbox_head.forward``, ``bbox loss`` (``loss_and_target``),
 ``mask roi extractor``, ``mask_head.forward``, ``mask loss`` (``loss_and_target``: mask
-targets by RoIAlign of the gt masks, BCE), ``backward``; ``other`` is the step minus
-those.
+targets by RoIAlign of the gt masks, BCE), ``backward``, ``optimizer step``; ``other``
+is the step minus those.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ STAGES = (
     "mask_head.forward",
     "mask loss",
     "backward",
+    "optimizer step",
     "other",
     "train step (total)",
 )
@@ -59,8 +61,10 @@ TOP_STAGES = STAGES[:-2]
 LOSS_RTOL = 1e-4
 
 
-def make_batch(model: torch.nn.Module, ref: torch.nn.Module, height: int, width: int, boxes: int) -> dict[str, Any]:
-    """Both libraries' preprocessed batch and ground truth for one image."""
+def make_batch(
+    model: torch.nn.Module, ref: torch.nn.Module, height: int, width: int, boxes: int, images: int
+) -> dict[str, Any]:
+    """Both libraries' preprocessed batch of ``images`` images and their ground truth."""
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks as MMBitmapMasks
     from mmengine.structures import InstanceData
@@ -68,30 +72,36 @@ def make_batch(model: torch.nn.Module, ref: torch.nn.Module, height: int, width:
     from visdet.structures import BitmapMasks, Instances
 
     gen = torch.Generator().manual_seed(2024)
-    image = torch.randint(0, 256, (3, height, width), generator=gen, dtype=torch.uint8)
-    xy = torch.rand(boxes, 2, generator=gen) * torch.tensor([width * 0.7, height * 0.7])
-    wh = (torch.rand(boxes, 2, generator=gen) * 0.25 + 0.05) * torch.tensor([width, height])
-    bboxes = torch.cat([xy, xy + wh], dim=1)
-    labels = torch.randint(0, 80, (boxes,), generator=gen)
-    meta = {"img_shape": (height, width), "ori_shape": (height, width), "scale_factor": (1.0, 1.0)}
     with_mask = has_mask(ref)
-    masks = ellipse_masks(bboxes, height, width) if with_mask else None
+    pictures, metas, samples, gt = [], [], [], []
+    for _ in range(images):
+        pictures.append(torch.randint(0, 256, (3, height, width), generator=gen, dtype=torch.uint8))
+        xy = torch.rand(boxes, 2, generator=gen) * torch.tensor([width * 0.7, height * 0.7])
+        wh = (torch.rand(boxes, 2, generator=gen) * 0.25 + 0.05) * torch.tensor([width, height])
+        bboxes = torch.cat([xy, xy + wh], dim=1)
+        labels = torch.randint(0, 80, (boxes,), generator=gen)
+        meta = {"img_shape": (height, width), "ori_shape": (height, width), "scale_factor": (1.0, 1.0)}
+        masks = ellipse_masks(bboxes, height, width) if with_mask else None
+        sample = DetDataSample(metainfo=dict(meta))
+        fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
+        gt_fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
+        if with_mask:
+            fields["masks"] = MMBitmapMasks(masks.copy(), height, width)
+            gt_fields["masks"] = BitmapMasks(masks.copy(), height, width)
+        sample.gt_instances = InstanceData(**fields)
+        samples.append(sample)
+        metas.append(meta)
+        gt.append(Instances(**gt_fields))
+    data = ref.data_preprocessor({"inputs": [p.clone() for p in pictures], "data_samples": samples}, training=True)
+    batch, batch_metas = model.data_preprocessor([p.clone() for p in pictures], [dict(m) for m in metas])
+    if with_mask:
+        gt = model.data_preprocessor.pad_gt_masks(gt, batch_metas)
+    return {"mmdet": (data["inputs"], data["data_samples"]), "visdet": (batch, batch_metas, gt)}
 
-    sample = DetDataSample(metainfo=dict(meta))
-    fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
-    if with_mask:
-        fields["masks"] = MMBitmapMasks(masks.copy(), height, width)
-    sample.gt_instances = InstanceData(**fields)
-    data = ref.data_preprocessor({"inputs": [image.clone()], "data_samples": [sample]}, training=True)
 
-    batch, metas = model.data_preprocessor([image.clone()], [dict(meta)])
-    gt_fields = {"bboxes": bboxes.clone(), "labels": labels.clone()}
-    if with_mask:
-        gt_fields["masks"] = BitmapMasks(masks.copy(), height, width)
-    gt = [Instances(**gt_fields)]
-    if with_mask:
-        gt = model.data_preprocessor.pad_gt_masks(gt, metas)
-    return {"mmdet": (data["inputs"], data["data_samples"]), "visdet": (batch, metas, gt)}
+def sgd(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of mmdet's 1x schedule (``SGD``, lr 0.02, momentum 0.9, weight decay 1e-4)."""
+    return torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
 
 
 def run_loss(impl: str, model: torch.nn.Module, batch: Any) -> dict[str, Any]:
@@ -149,19 +159,22 @@ def stage_timer(model: torch.nn.Module) -> StageTimer:
     return timer
 
 
-def step_call(impl: str, model: torch.nn.Module, timer: StageTimer, batch: Any):
+def step_call(impl: str, model: torch.nn.Module, timer: StageTimer, batch: Any, optimizer: Any):
     """A zero-argument call: one timed training step, returning ``{stage: seconds}``."""
 
     def call() -> dict[str, float]:
         timer.reset()
         start = time.perf_counter()
-        model.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         total = total_loss(run_loss(impl, model, batch))
         before_backward = time.perf_counter()
         total.backward()
+        before_step = time.perf_counter()
+        optimizer.step()
         end = time.perf_counter()
         stages = dict(timer.totals)
-        stages["backward"] = end - before_backward
+        stages["backward"] = before_step - before_backward
+        stages["optimizer step"] = end - before_step
         stages["other"] = (end - start) - sum(stages.get(s, 0.0) for s in TOP_STAGES)
         stages["train step (total)"] = end - start
         return stages
@@ -175,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=sorted(CONFIGS), default="mask_rcnn")
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--width", type=int, default=1216)
+    parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--boxes", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
@@ -189,14 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     model, ref = build_models(args.model, score_thr=0.05)
     model.train()
     ref.train()
-    batches = make_batch(model, ref, args.height, args.width, args.boxes)
-    print(f"{args.model}: one training step, input 1x3x{args.height}x{args.width}, {args.boxes} gt boxes, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    batches = make_batch(model, ref, args.height, args.width, args.boxes, args.images)
+    print(f"{args.model}: one training step, input {args.images}x3x{args.height}x{args.width}, "
+          f"{args.boxes} gt boxes each, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     print("agreement:", check_agreement(model, ref, batches))
     timers = {"visdet": stage_timer(model), "mmdet": stage_timer(ref)}
     try:
         models = {"visdet": model, "mmdet": ref}
-        calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl]) for impl in models}
+        calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl], sgd(models[impl])) for impl in models}
         print(f"load average before: {load_average()}")
         results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
         print(f"load average after:  {load_average()}")
