@@ -21,7 +21,9 @@ anchors, top-k, decode, NMS; its ``batched_nms`` is also shown alone), ``roi ext
 branch also ``mask roi extractor``, ``mask_head.forward`` and ``mask postprocess
 (paste)`` (``predict_by_feat``: sigmoid, pasting into the image, threshold). Cascade heads'
 per-stage modules add up under the same names. ``other`` is ``predict`` minus the timed
-stages. The two implementations alternate repeat by repeat.
+stages. The two implementations alternate repeat by repeat. ``--fuse`` times visdet's
+model after :func:`visdet.models.fuse.fuse_for_inference` (BatchNorm folded, channels-last
+weights), as ``init_detector`` and ``visdet predict`` run it.
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--score-thr", type=float, default=0.0)
+    parser.add_argument("--fuse", action="store_true",
+                        help="time visdet's model after fuse_for_inference (what init_detector and visdet predict run)")
     args = parser.parse_args(argv)
     try:
         import mmdet  # noqa: F401
@@ -155,9 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     model, ref = build_models(args.model, args.score_thr)
     model.eval()
     ref.eval()
+    if args.fuse:
+        from visdet.models.fuse import fuse_for_inference
+
+        fuse_for_inference(model)
     image, metas, samples = make_inputs(args.height, args.width)
-    print(f"{args.model}: input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+    fused = " (visdet fused)" if args.fuse else ""
+    print(f"{args.model}{fused}: input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     print("agreement:", check_agreement(model, ref, image, metas, samples))
     timers = {"visdet": stage_timer("visdet", model), "mmdet": stage_timer("mmdet", ref)}
     try:

@@ -154,7 +154,7 @@ def test_inference_detector_matches_mmdet(tmp_path, parity_record):
     torch.save({"state_dict": ref_model.state_dict(), "meta": {}}, checkpoint)
 
     config = merge(visdet.config.load_config(FASTER_RCNN), {"model": NARROW})
-    model = visdet.init_detector(config, checkpoint)
+    model = visdet.init_detector(config, checkpoint, fuse=False)  # the parity suite compares the unfused model
     image_path = tmp_path / "scene.png"
     image = _scene(image_path)
 

@@ -11,7 +11,7 @@ from .conftest import scene
 
 
 def test_init_detector_loads_checkpoint_and_attaches_config(tiny_config, tiny_checkpoint):
-    model = init_detector(tiny_config, tiny_checkpoint)
+    model = init_detector(tiny_config, tiny_checkpoint, fuse=False)
     assert not model.training
     saved = torch.load(tiny_checkpoint, weights_only=True)["state_dict"]
     for key, value in model.state_dict().items():
@@ -161,6 +161,6 @@ def test_unreadable_images(tiny_config, tmp_path):
 def test_loaded_weights_equal_load_checkpoint(tiny_config, tiny_checkpoint):
     model = build_detector(tiny_config)
     load_checkpoint(model, tiny_checkpoint)
-    other = init_detector(tiny_config, tiny_checkpoint)
+    other = init_detector(tiny_config, tiny_checkpoint, fuse=False)
     for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
         assert torch.equal(a, b), name

@@ -26,7 +26,7 @@ def test_predict_writes_masks_as_rle_and_draws_them(tmp_path, capsys):
     path = tmp_path / "scene.png"
     cv2.imwrite(str(path), image)
     torch.manual_seed(0)
-    model = init_detector(str(TINY_MASK_RCNN))
+    model = init_detector(str(TINY_MASK_RCNN), fuse=False)  # random weights to save
     checkpoint = tmp_path / "tiny_mask.pth"
     torch.save({"state_dict": model.state_dict()}, checkpoint)
     out = tmp_path / "out"

@@ -79,6 +79,7 @@ def init_detector(
     checkpoint: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     cfg_options: Mapping[str, Any] | None = None,
+    fuse: bool = True,
 ) -> nn.Module:
     """Build a detector, load its weights and put it in eval mode on ``device``.
 
@@ -88,6 +89,12 @@ def init_detector(
         device: Where the model runs.
         cfg_options: Overrides merged into the config, as nested dicts or with dotted
             keys (``{"model.test_cfg.rcnn.score_thr": 0.3}``), as in mmdet.
+        fuse: Prepare the model for inference with
+            :func:`visdet.models.fuse.fuse_for_inference` (BatchNorm folded into the
+            convolutions, channels-last weights: the same detections up to float32
+            rounding, about a quarter faster on CPU). A fused model cannot train and its
+            ``state_dict`` no longer has mmdet's keys: pass ``False`` to get the plain
+            model (to train it, save it or compare it with mmdet).
 
     Returns:
         The detector, with ``cfg`` (the whole resolved config) and ``dataset_meta``
@@ -117,7 +124,12 @@ def init_detector(
             classes = tuple(str(name) for name in saved)  # the names the checkpoint was trained with
     model.cfg = resolved
     model.dataset_meta = {"classes": classes}
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if fuse:
+        from visdet.models.fuse import fuse_for_inference
+
+        fuse_for_inference(model)
+    return model
 
 
 def _start(image: ImageInput, index: int, to_float32: bool) -> dict[str, Any]:

@@ -27,6 +27,12 @@ def add_parser(subparsers: Any) -> None:
     predict.add_argument("--score-thr", type=float, default=0.3, help="keep detections scoring at least this")
     predict.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     predict.add_argument("--batch-size", type=int, default=1, help="images per forward pass")
+    predict.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="run the model as built (by default BatchNorm is folded into the convolutions and weights "
+        "are channels-last: same detections up to float32 rounding, faster on CPU)",
+    )
     predict.set_defaults(handler=_predict)
 
 
@@ -83,7 +89,7 @@ def _predict(args: argparse.Namespace) -> int:
     missing = [image for image in args.images if not Path(image).is_file()]
     if missing:
         raise FileNotFoundError(f"image file not found: {', '.join(missing)}")
-    model = init_detector(args.config, args.checkpoint, device=args.device)
+    model = init_detector(args.config, args.checkpoint, device=args.device, fuse=not args.no_fuse)
     class_names = model.dataset_meta["classes"]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

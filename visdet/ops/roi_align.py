@@ -122,4 +122,7 @@ def roi_align(
                 f"{sorted(set(batch.tolist()))[:8]}"
             )
     function = RoIAlignAvg if pool_mode == "avg" else RoIAlignMax
+    # the kernels gather along rows of an NCHW map; a channels-last input (a fused model's
+    # features, see visdet.models.fuse) is copied once rather than gathered with strides
+    input = input.contiguous()
     return function.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
