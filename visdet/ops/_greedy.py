@@ -30,6 +30,7 @@ from visdet.ops._checks import (
 )
 from visdet.ops._greedy_sparse import greedy_sparse
 from visdet.ops._nms_kernels import box_areas, iou_matrix, resolve_block
+from visdet.ops._threads import loop_threads
 
 # Ranked boxes handled per block by the greedy pass; a compromise between Python
 # overhead (fewer, larger blocks) and wasted IoU work inside a block.
@@ -92,11 +93,12 @@ def greedy_nms_ranked(
     pair without intersection can never suppress) and few pairs overlap along x;
     otherwise the dense blocked pass. Both give mmcv's kept set.
     """
-    if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
-        keep = greedy_sparse(boxes, threshold, offset, limit, groups)
-        if keep is not None:
-            return keep
-    return _greedy_dense(boxes, threshold, offset, limit, groups)
+    with loop_threads():
+        if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
+            keep = greedy_sparse(boxes, threshold, offset, limit, groups)
+            if keep is not None:
+                return keep
+        return _greedy_dense(boxes, threshold, offset, limit, groups)
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1) -> Tensor:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from visdet.ops._roi_geometry import bilinear_axis, roi_geometry, sample_coords
+from visdet.ops._threads import loop_threads
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class RoIAlignAvg(torch.autograd.Function):
         axis_x = _axis(geometry.start_w, geometry.bin_w, geometry.grid_w, output_size[1], width)
         output = input.new_empty((rois.shape[0], channels, *output_size))
         batch = geometry.batch.tolist()
-        _pool_rois(input, batch, axis_y, axis_x, geometry.count, output)
+        with loop_threads():
+            _pool_rois(input, batch, axis_y, axis_x, geometry.count, output)
         ctx.axes = (axis_y, axis_x)
         ctx.batch = batch
         ctx.save_for_backward(geometry.count)
@@ -105,7 +107,8 @@ class RoIAlignAvg(torch.autograd.Function):
         (count,) = ctx.saved_tensors
         axis_y, axis_x = ctx.axes
         grad_input = grad_output.new_zeros(ctx.input_shape)
-        _unpool_rois(grad_output, ctx.batch, axis_y, axis_x, count, grad_input)
+        with loop_threads():
+            _unpool_rois(grad_output, ctx.batch, axis_y, axis_x, count, grad_input)
         return grad_input, None, None, None, None, None
 
 

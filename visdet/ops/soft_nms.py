@@ -24,6 +24,7 @@ from torch import Tensor
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
 from visdet.ops._nms_kernels import box_areas, iou_matrix
+from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
 
@@ -65,7 +66,8 @@ def soft_nms(
     sigma = check_number(sigma, "sigma")
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
-    return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
+    with loop_threads():
+        return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
 
 
 def _soft_nms(
