@@ -37,6 +37,7 @@ import torch
 
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
 from benchmarks._reference_models import CONFIGS, build_models, has_mask, mask_extractor, patch_each
+from visdet.benchmark.load import background_load
 
 STAGES = (
     "backbone",
@@ -94,8 +95,10 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, image: torch.T
     text = f"{len(got)} detections each, max |box diff| {box_err:.2e}, max |score diff| {score_err:.2e}"
     if "masks" in want:
         differing = (got.masks != want.masks).flatten(1).sum(1)
-        text += (f", mask pixels differing: {int(differing.sum())} in {int((differing > 0).sum())} of "
-                 f"{len(got)} instances (ties at mask_thr_binary)")
+        text += (
+            f", mask pixels differing: {int(differing.sum())} in {int((differing > 0).sum())} of "
+            f"{len(got)} instances (ties at mask_thr_binary)"
+        )
     return text
 
 
@@ -146,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--load", type=int, default=0,
+                        help="busy background processes while timing (e.g. 2: one per core); 0: idle")  # fmt: skip
     parser.add_argument("--score-thr", type=float, default=0.0)
-    parser.add_argument("--fuse", action="store_true",
-                        help="time visdet's model after fuse_for_inference (what init_detector and visdet predict run)")
+    parser.add_argument(
+        "--fuse",
+        action="store_true",
+        help="time visdet's model after fuse_for_inference (what init_detector and visdet predict run)",
+    )
     args = parser.parse_args(argv)
     try:
         import mmdet  # noqa: F401
@@ -172,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         calls = {"visdet": predict_call("visdet", model, timers["visdet"], image, metas),
                  "mmdet": predict_call("mmdet", ref, timers["mmdet"], image, samples)}  # fmt: skip
-        print(f"load average before: {load_average()}")
-        results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
-        print(f"load average after:  {load_average()}")
+        with background_load(args.load):
+            print(f"{args.load} busy background process(es); load average before: {load_average()}")
+            results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
+            print(f"load average after:  {load_average()}")
     finally:
         for timer in timers.values():
             timer.restore()

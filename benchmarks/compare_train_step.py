@@ -36,6 +36,7 @@ import torch
 
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
 from benchmarks._reference_models import CONFIGS, build_models, ellipse_masks, has_mask, mask_extractor, patch_each
+from visdet.benchmark.load import background_load
 
 STAGES = (
     "backbone",
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--load", type=int, default=0,
+                        help="busy background processes while timing (e.g. 2: one per core); 0: idle")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         import mmdet  # noqa: F401
@@ -211,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         models = {"visdet": model, "mmdet": ref}
         calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl], sgd(models[impl])) for impl in models}
-        print(f"load average before: {load_average()}")
-        results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
-        print(f"load average after:  {load_average()}")
+        with background_load(args.load):
+            print(f"{args.load} busy background process(es); load average before: {load_average()}")
+            results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
+            print(f"load average after:  {load_average()}")
     finally:
         for timer in timers.values():
             timer.restore()

@@ -56,3 +56,39 @@ def test_unavailable_and_error_results_do_not_stop_a_run():
     assert "boom" in run.results[2].message
     assert run.results[1].message == "no mmdet equivalent"
     assert torch.get_num_threads() >= 1 and run.machine["threads_used"] == FAST.threads
+
+
+def test_a_loaded_run_keeps_busy_processes_alive_while_measuring_and_records_the_load(monkeypatch):
+    import visdet.benchmark.runner as runner
+
+    seen = []
+    original = runner.background_load
+
+    def spying(processes, max_seconds):
+        context = original(processes, max_seconds)
+
+        class Spy:
+            def __enter__(self):
+                seen.extend(context.__enter__())
+                return seen
+
+            def __exit__(self, *exc):
+                return context.__exit__(*exc)
+
+        return Spy()
+
+    monkeypatch.setattr(runner, "background_load", spying)
+    alive = []
+
+    def fine(size, device):
+        def forward():
+            alive.append(all(p.poll() is None for p in seen))
+            return torch.ones(size)
+
+        return Workload(forward=forward)
+
+    run = run_benchmarks([_case(fine)], replace(FAST, load=2, load_seconds=60, memory=False, flops=False))
+    assert run.results[0].status == "ok"
+    assert len(seen) == 2 and alive and all(alive)
+    assert all(p.poll() is not None for p in seen)
+    assert run.settings["load"] == 2

@@ -45,10 +45,11 @@ def test_compare_train_step_runs(capsys) -> None:
     from benchmarks import compare_train_step
 
     code = compare_train_step.main(["--model", "mask_rcnn", "--height", "224", "--width", "320", "--repeats", "1",
-                                    "--images", "2",
+                                    "--images", "2", "--load", "1",
                                     "--warmup", "0", "--threads", "1"])
     out = capsys.readouterr().out
     assert code == 0
     assert "6 loss terms agree" in out
+    assert "1 busy background process(es)" in out
     rows = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert {"backward", "optimizer", "mask_head.forward", "rpn_head.forward"} <= rows

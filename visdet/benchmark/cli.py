@@ -69,6 +69,18 @@ def _add_run_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--device", default="cpu", help="torch device (default cpu)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     sub.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    sub.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        help="busy background processes during the run, e.g. one per core (default 0: idle)",
+    )
+    sub.add_argument(
+        "--load-seconds",
+        type=float,
+        default=3600.0,
+        help="each background process ends by itself after this long (default 3600)",
+    )
     sub.add_argument("--min-run-time", type=float, default=0.2, help="seconds of timed calls per figure (default 0.2)")
     sub.add_argument("--no-memory", action="store_true", help="skip peak memory")
     sub.add_argument("--no-flops", action="store_true", help="skip FLOP counts")
@@ -115,6 +127,8 @@ def _run(args: argparse.Namespace) -> int:
             memory=not args.no_memory,
             flops=not args.no_flops,
             train=not args.no_train,
+            load=args.load,
+            load_seconds=args.load_seconds,
         )
 
         def progress(result) -> None:
@@ -155,6 +169,9 @@ def _summary(run) -> str:
         f"# {m['cpu_model']} ({m['cpu_cores']} cores), {m['threads_used']} thread(s), "
         f"torch {m['torch']}, {m['device']}, commit {m['git_commit']}"
     )
+    load = run.settings.get("load", 0)
+    if load:
+        head += f", {load} busy background process(es)"
     return "\n".join([head, *lines])
 
 
@@ -176,6 +193,12 @@ def _compare(args: argparse.Namespace) -> int:
                 f"{head.machine.get(key)!r}); ratios mix machine and code changes",
                 file=sys.stderr,
             )
+    if base.settings.get("load", 0) != head.settings.get("load", 0):
+        print(
+            f"warning: the runs differ in background load ({base.settings.get('load', 0)} vs "
+            f"{head.settings.get('load', 0)} busy processes)",
+            file=sys.stderr,
+        )
     print(format_comparisons(comparisons, title=f"{args.head} / {args.base}"))
     flagged = find_regressions(comparisons)
     if flagged:

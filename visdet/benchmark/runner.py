@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import torch
 
 from visdet.benchmark.cases import Case, ComponentUnavailable
+from visdet.benchmark.load import background_load
 from visdet.benchmark.machine import machine_info
 from visdet.benchmark.measures import count_flops, count_parameters, time_callable
 from visdet.benchmark.memory import peak_memory
@@ -38,6 +39,9 @@ class RunSettings:
         memory: Measure peak memory.
         flops: Count FLOPs.
         train: Measure forward + backward where the case has it.
+        load: Busy background processes kept running during the run (0: none), to
+            measure the ops when other processes compete for the cores.
+        load_seconds: Each background process ends by itself after this long.
     """
 
     impls: tuple[str, ...] = ("visdet",)
@@ -50,6 +54,8 @@ class RunSettings:
     memory: bool = True
     flops: bool = True
     train: bool = True
+    load: int = 0
+    load_seconds: float = 3600.0
 
     def to_dict(self) -> dict:
         """JSON-ready settings for the run header."""
@@ -128,14 +134,8 @@ def run_benchmarks(cases: Iterable[Case], settings: RunSettings, *, progress: Pr
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        results = []
-        for case in cases:
-            for size in case_sizes(case, settings):
-                for impl in settings.impls:
-                    result = run_case(case, impl, size, settings)
-                    results.append(result)
-                    if progress is not None:
-                        progress(result)
+        with background_load(settings.load, settings.load_seconds):
+            results = _run_all(cases, settings, progress)
         machine = machine_info(torch.device(settings.device))
     finally:
         torch.set_num_threads(previous_threads)
@@ -145,3 +145,15 @@ def run_benchmarks(cases: Iterable[Case], settings: RunSettings, *, progress: Pr
         results=results,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _run_all(cases: Iterable[Case], settings: RunSettings, progress: Progress | None) -> list[ComponentResult]:
+    results = []
+    for case in cases:
+        for size in case_sizes(case, settings):
+            for impl in settings.impls:
+                result = run_case(case, impl, size, settings)
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+    return results
