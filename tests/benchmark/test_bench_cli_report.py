@@ -106,7 +106,12 @@ def test_every_case_has_both_implementations_and_sizes():
         "layers/conv_module",
         "losses/cross_entropy",
         "models/faster_rcnn_predict",
+        "models/faster_rcnn_predict_batch",
+        "models/faster_rcnn_predict_rois",
     } <= set(cases)
+    assert cases["models/faster_rcnn_predict_batch"].sizes == (1, 2, 4, 8)
+    assert cases["models/faster_rcnn_predict_rois"].sizes == (100, 500, 1000, 2000)
+    assert all(cases[f"models/faster_rcnn_predict{s}"].slow for s in ("", "_batch", "_rois"))
     for case in cases.values():
         assert set(case.builders) == {"visdet", "mmdet"}
         assert case.sizes and case.quick_sizes

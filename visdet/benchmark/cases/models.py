@@ -163,8 +163,8 @@ def _data_preprocessor(impl: str, size: int, device: torch.device) -> Workload:
     return module_workload(module, (images,), device, train=False)
 
 
-def _metas(size: int) -> list[dict[str, Any]]:
-    shape = (size, size)
+def _metas(size: int, batch: int = 1, shape: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    shape = shape or (size, size)
     return [
         {
             "img_shape": shape,
@@ -173,6 +173,7 @@ def _metas(size: int) -> list[dict[str, Any]]:
             "batch_input_shape": shape,
             "scale_factor": (1.0, 1.0),
         }
+        for _ in range(batch)
     ]
 
 
@@ -183,15 +184,21 @@ def _gt(size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return boxes.to(device), labels.to(device)
 
 
-def _detector(impl: str, size: int, device: torch.device) -> tuple[nn.Module, Any, Any]:
-    """The detector, a predict call and a loss call for one image of side ``size``."""
-    config = faster_rcnn_r50_fpn_config()
+def _detector(
+    impl: str, size: int, device: torch.device, *, config: dict[str, Any] | None = None, metas: list | None = None
+) -> tuple[nn.Module, Any, Any]:
+    """The detector, a predict call and a loss call for one image of side ``size``.
+
+    ``config`` replaces the Faster R-CNN R50-FPN config and ``metas`` the one square
+    image's metainfo (predict only: the loss call is for one image).
+    """
+    config = config or faster_rcnn_r50_fpn_config()
+    metas = metas or _metas(size)
     boxes, labels = _gt(size, device)
     if impl == "visdet":
         build = require("visdet:build_detector")
         instances = require("visdet.structures.instances:Instances")
         model = _seeded(lambda: build(config)).to(device)
-        metas = _metas(size)
 
         def predict(x):
             return model.predict(x, metas)
@@ -206,15 +213,18 @@ def _detector(impl: str, size: int, device: torch.device) -> tuple[nn.Module, An
     instance_type = require("mmengine.structures:InstanceData")
     config_dict = require("mmengine.config:ConfigDict")  # mmdet reads cfgs as attributes
     model = _seeded(lambda: models.build(config_dict(config))).to(device)
-    sample = sample_type()
-    sample.set_metainfo(_metas(size)[0])
-    sample.gt_instances = instance_type(bboxes=boxes, labels=labels)
+    samples = []
+    for meta in metas:
+        sample = sample_type()
+        sample.set_metainfo(meta)
+        sample.gt_instances = instance_type(bboxes=boxes, labels=labels)
+        samples.append(sample)
 
     def predict(x):
-        return model.predict(x, [sample])
+        return model.predict(x, samples)
 
     def loss(x):
-        return model.loss(x, [sample])
+        return model.loss(x, samples[:1])
 
     return model, predict, loss
 
@@ -229,6 +239,40 @@ def _predict(impl: str, size: int, device: torch.device) -> Workload:
             return predict(image)
 
     return Workload(forward=forward, module=model)
+
+
+# The image of the batch and RoI-count cases: mmdet's 1x COCO test scale of a 4:3 photo.
+SCALING_IMAGE = (800, 1216)
+
+
+def _fused_predict(impl: str, model: nn.Module, predict, images: torch.Tensor) -> Workload:
+    """``predict`` as users run it: visdet's model fused as ``init_detector`` does."""
+    model.eval()
+    if impl == "visdet":
+        require("visdet.models.fuse:fuse_for_inference")(model)
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return predict(images)
+
+    return Workload(forward=forward)
+
+
+def _predict_batch(impl: str, batch: int, device: torch.device) -> Workload:
+    images = torch.randn(batch, 3, *SCALING_IMAGE, generator=generator()).to(device)
+    metas = _metas(0, batch, SCALING_IMAGE)
+    model, predict, _ = _detector(impl, SCALING_IMAGE[0], device, metas=metas)
+    return _fused_predict(impl, model, predict, images)
+
+
+def _predict_rois(impl: str, rois: int, device: torch.device) -> Workload:
+    config = faster_rcnn_r50_fpn_config()
+    # R proposals per image reach the RoI head: RPN keeps max_per_img after its NMS,
+    # from up to nms_pre anchors per level (raised so that 2000 survive the NMS).
+    config["test_cfg"]["rpn"].update(max_per_img=rois, nms_pre=max(1000, rois))
+    images = torch.randn(1, 3, *SCALING_IMAGE, generator=generator()).to(device)
+    model, predict, _ = _detector(impl, SCALING_IMAGE[0], device, config=config, metas=_metas(0, 1, SCALING_IMAGE))
+    return _fused_predict(impl, model, predict, images)
 
 
 def _train_step(impl: str, size: int, device: torch.device) -> Workload:
@@ -321,6 +365,30 @@ register(
         IMAGE_SIZES,
         QUICK_IMAGE_SIZES,
         "Faster R-CNN R50-FPN predict, score_thr 0.05, random weights",
+        slow=True,
+    )
+)
+register(
+    _case(
+        "models/faster_rcnn_predict_batch",
+        _predict_batch,
+        "batch B",
+        (1, 2, 4, 8),
+        (1,),
+        f"Faster R-CNN R50-FPN predict on Bx3x{SCALING_IMAGE[0]}x{SCALING_IMAGE[1]} (images/s = B / time); "
+        "visdet fused as init_detector does",
+        slow=True,
+    )
+)
+register(
+    _case(
+        "models/faster_rcnn_predict_rois",
+        _predict_rois,
+        "RoIs R",
+        (100, 500, 1000, 2000),
+        (100,),
+        f"Faster R-CNN R50-FPN predict on 1x3x{SCALING_IMAGE[0]}x{SCALING_IMAGE[1]}, R proposals per image "
+        "(test_cfg.rpn.max_per_img); visdet fused as init_detector does",
         slow=True,
     )
 )
