@@ -81,3 +81,16 @@ def bias_init_with_prob(prior_prob: float) -> float:
     if not 0.0 < prior_prob < 1.0:
         raise ValueError(f"prior_prob must lie in (0, 1), got {prior_prob}")
     return float(-math.log((1 - prior_prob) / prior_prob))
+
+
+def trunc_normal_init(
+    module: nn.Module, *, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, bias: float = 0.0
+) -> None:
+    """Truncated-normal ``weight`` (cut at the absolute values ``a``, ``b``); constant ``bias``.
+
+    mmengine's ``trunc_normal_init``: the same inverse-CDF draw as ``nn.init.trunc_normal_``
+    (one ``uniform_`` per weight), so the same seed gives the same weights.
+    """
+    if _has_weight(module):
+        nn.init.trunc_normal_(module.weight, mean=mean, std=std, a=a, b=b)
+    _fill_bias(module, bias)
