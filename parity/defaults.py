@@ -208,8 +208,8 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.layers.transformer.utils.PatchMerging", visdet="visdet.models.layers.patch_merging.PatchMerging"
     ),
     "class/FFN": Entry("mmcv.cnn.bricks.transformer.FFN", visdet="visdet.models.layers.ffn.FFN"),
-    "class/DropPath": Entry("mmcv.cnn.bricks.drop.DropPath", visdet="visdet.models.layers.drop_path.DropPath"),
-    "function/drop_path": Entry("mmcv.cnn.bricks.drop.drop_path", visdet="visdet.models.layers.drop_path.drop_path"),
+    "class/DropPath": Entry("mmcv.cnn.bricks.drop.DropPath", visdet="visdet.models.layers.drop.DropPath"),
+    "function/drop_path": Entry("mmcv.cnn.bricks.drop.drop_path", visdet="visdet.models.layers.drop.drop_path"),
     "class/Accuracy": Entry(f"{_MM}.losses.accuracy.Accuracy", visdet="visdet.models.losses.accuracy.Accuracy"),
     "function/reduce_loss": Entry(
         f"{_MM}.losses.utils.reduce_loss", visdet="visdet.models.losses.reduction.reduce_loss"

@@ -3,7 +3,7 @@
 from visdet.models.layers.activation import build_activation_layer
 from visdet.models.layers.conv import build_conv_layer
 from visdet.models.layers.conv_module import ConvModule
-from visdet.models.layers.drop_path import DropPath, drop_path
+from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
 from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
 from visdet.models.layers.patch_embed import AdaptivePadding, PatchEmbed

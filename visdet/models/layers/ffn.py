@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from visdet.models.layers.activation import ActConfig, build_activation_layer
-from visdet.models.layers.drop_path import DropPath
+from visdet.models.layers.drop import DropPath
 
 #: mmcv's default ``act_cfg`` of ``FFN``.
 DEFAULT_ACT_CFG: Mapping[str, Any] = MappingProxyType({"type": "ReLU", "inplace": True})
