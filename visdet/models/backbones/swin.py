@@ -27,7 +27,7 @@ from visdet.models.layers.activation import ActConfig
 from visdet.models.layers.norm import NormConfig, build_norm_layer
 from visdet.models.layers.patch_embed import PatchEmbed
 from visdet.models.layers.patch_merging import PatchMerging
-from visdet.models.layers.weight_init import constant_init, trunc_normal_init
+from visdet.models.layers.weight_init import constant_init, trunc_normal_, trunc_normal_init
 
 _NO_DOWNLOAD = "visdet never downloads weights: give a local checkpoint file"
 
@@ -226,7 +226,7 @@ class SwinTransformer(nn.Module):
             self.load_pretrained(self.init_cfg["checkpoint"])
             return
         if self.use_abs_pos_embed:
-            nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
+            trunc_normal_(self.absolute_pos_embed, std=0.02)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 trunc_normal_init(module, std=0.02, bias=0.0)

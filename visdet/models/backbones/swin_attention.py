@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visdet.models.layers.ffn import build_dropout
+from visdet.models.layers.weight_init import trunc_normal_
 
 #: mmdet's attention-mask value between tokens that came from different regions after
 #: the cyclic shift (added to the logits before the softmax; not -inf).
@@ -120,7 +121,7 @@ class WindowMSA(nn.Module):
 
     def init_weights(self) -> None:
         """Truncated-normal bias table (std 0.02); mmdet's Swin backbone never calls it."""
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attention within each window.
