@@ -67,6 +67,7 @@ TABLE: dict[str, Entry] = {
     "backbone/ResNet": Entry(f"{_MM}.backbones.resnet.ResNet"),
     "backbone/ResNetV1d": Entry(f"{_MM}.backbones.resnet.ResNetV1d"),
     "backbone/ResNeXt": Entry(f"{_MM}.backbones.resnext.ResNeXt"),
+    "backbone/SwinTransformer": Entry(f"{_MM}.backbones.swin.SwinTransformer"),
     "neck/FPN": Entry(f"{_MM}.necks.fpn.FPN"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
@@ -181,6 +182,34 @@ TABLE: dict[str, Entry] = {
     ),
     "function/accuracy": Entry(f"{_MM}.losses.accuracy.accuracy", visdet="visdet.models.losses.accuracy.accuracy"),
     "class/RoIAlign": Entry("mmcv.ops.roi_align.RoIAlign", visdet="visdet.models.roi_heads.roi_align_layer.RoIAlign"),
+    # --- Swin Transformer parts and the transformer layers they use
+    "class/SwinBlock": Entry(
+        f"{_MM}.backbones.swin.SwinBlock", visdet="visdet.models.backbones.swin_blocks.SwinBlock"
+    ),
+    "class/SwinBlockSequence": Entry(
+        f"{_MM}.backbones.swin.SwinBlockSequence", visdet="visdet.models.backbones.swin_blocks.SwinBlockSequence"
+    ),
+    "class/WindowMSA": Entry(
+        f"{_MM}.backbones.swin.WindowMSA", visdet="visdet.models.backbones.swin_attention.WindowMSA"
+    ),
+    "class/ShiftWindowMSA": Entry(
+        f"{_MM}.backbones.swin.ShiftWindowMSA", visdet="visdet.models.backbones.swin_attention.ShiftWindowMSA"
+    ),
+    "function/swin_converter": Entry(
+        f"{_MM}.backbones.swin.swin_converter", visdet="visdet.models.backbones.swin_converter.swin_converter"
+    ),
+    "class/PatchEmbed": Entry(
+        f"{_MM}.layers.transformer.utils.PatchEmbed", visdet="visdet.models.layers.patch_embed.PatchEmbed"
+    ),
+    "class/AdaptivePadding": Entry(
+        f"{_MM}.layers.transformer.utils.AdaptivePadding", visdet="visdet.models.layers.patch_embed.AdaptivePadding"
+    ),
+    "class/PatchMerging": Entry(
+        f"{_MM}.layers.transformer.utils.PatchMerging", visdet="visdet.models.layers.patch_merging.PatchMerging"
+    ),
+    "class/FFN": Entry("mmcv.cnn.bricks.transformer.FFN", visdet="visdet.models.layers.ffn.FFN"),
+    "class/DropPath": Entry("mmcv.cnn.bricks.drop.DropPath", visdet="visdet.models.layers.drop.DropPath"),
+    "function/drop_path": Entry("mmcv.cnn.bricks.drop.drop_path", visdet="visdet.models.layers.drop.drop_path"),
     "class/Accuracy": Entry(f"{_MM}.losses.accuracy.Accuracy", visdet="visdet.models.losses.accuracy.Accuracy"),
     "function/reduce_loss": Entry(
         f"{_MM}.losses.utils.reduce_loss", visdet="visdet.models.losses.reduction.reduce_loss"

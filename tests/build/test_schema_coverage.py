@@ -30,6 +30,7 @@ MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extra
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
+    "SwinTransformer": backbones.SwinTransformer,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
     "BBoxHead": roi_heads.BBoxHead, "ConvFCBBoxHead": roi_heads.ConvFCBBoxHead,

@@ -258,3 +258,28 @@ def test_mask_rcnn_preset_matches_the_mmdet_config():
     assert built.roi_head.test_cfg.mask_thr_binary == 0.5 and built.roi_head.mask_size == 28
     assert built.data_preprocessor.pad_mask
     validate_config(cfg)
+
+
+MASK_RCNN_SWIN = CONFIGS / "swin" / "mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py"
+
+
+def test_mask_rcnn_swin_preset_matches_the_mmdet_config():
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(MASK_RCNN_SWIN)
+    assert sorted(dropped) == ["max_epochs", "pretrained"]  # the config's own helper variables
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("mask_rcnn_swin_t_fpn")["model"] == model
+    assert load_config("optimizers/adamw_swin")["optim_wrapper"] == cfg["optim_wrapper"]
+    built = build_detector("mask_rcnn_swin_t_fpn")
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["backbone.patch_embed.projection.weight"] == (96, 3, 4, 4)
+    assert shapes["backbone.stages.2.blocks.5.attn.w_msa.relative_position_bias_table"] == (169, 12)
+    assert shapes["backbone.stages.2.downsample.reduction.weight"] == (768, 1536)
+    assert shapes["backbone.norm3.weight"] == (768,)
+    assert shapes["neck.lateral_convs.0.conv.weight"] == (256, 96, 1, 1)
+    assert "backbone.stages.3.downsample.reduction.weight" not in shapes
+    assert built.backbone.convert_weights
+    validate_config(cfg)

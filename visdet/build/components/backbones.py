@@ -1,4 +1,4 @@
-"""Backbone schemas: ``ResNet``, ``ResNetV1d``, ``ResNeXt`` (mmdet's keyword names and defaults)."""
+"""Backbone schemas: ``ResNet``, ``ResNetV1d``, ``ResNeXt``, ``SwinTransformer`` (mmdet's keywords and defaults)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, InitConfig, init_field
-from visdet.build.components.common import NormConfig
+from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.registry import registry
-from visdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+from visdet.models.backbones import ResNet, ResNetV1d, ResNeXt, SwinTransformer
 
 NOT_IMPLEMENTED = "not implemented in visdet (must be null)"
 SMALL_RESNET = {"depth": 18, "base_channels": 4}
@@ -82,3 +82,49 @@ class ResNeXtConfig(_ResNetFields):
     def build(self) -> ResNeXt:
         """The backbone."""
         return ResNeXt(**self.arguments())
+
+
+class SwinNormConfig(NormConfig):
+    """``norm_cfg`` of Swin: as mmdet's default ``{"type": "LN"}`` (``requires_grad`` unset means True)."""
+
+    requires_grad: bool | None = None
+
+
+@registry("backbone").register
+class SwinTransformerConfig(Component):
+    """``SwinTransformer`` (Swin-T by default: embed_dims 96, depths 2-2-6-2, window 7)."""
+
+    type: Literal["SwinTransformer"]
+    pretrain_img_size: int | list[int] = 224
+    in_channels: int = Field(3, ge=1)
+    embed_dims: int = Field(96, ge=1)
+    patch_size: int = Field(4, ge=1)
+    window_size: int = Field(7, ge=1)
+    mlp_ratio: int = Field(4, ge=1)
+    depths: list[int] = Field([2, 2, 6, 2], min_length=1)
+    num_heads: list[int] = Field([3, 6, 12, 24], min_length=1)
+    strides: list[int] = [4, 2, 2, 2]
+    out_indices: list[int] = [0, 1, 2, 3]
+    qkv_bias: bool = True
+    qk_scale: float | None = None
+    patch_norm: bool = True
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    attn_drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    drop_path_rate: float = Field(0.1, ge=0.0, lt=1.0)
+    use_abs_pos_embed: bool = False
+    act_cfg: ActConfig = ActConfig(type="GELU")
+    norm_cfg: SwinNormConfig = SwinNormConfig(type="LN")
+    with_cp: bool = False
+    pretrained: str | None = Field(None, description="deprecated in mmdet; load a checkpoint into the built model")
+    convert_weights: bool = Field(
+        False, description="the Pretrained checkpoint has the original Swin naming (swin_converter renames it)"
+    )
+    frozen_stages: int = Field(-1, ge=-1)
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "SwinTransformer", "embed_dims": 8, "depths": [2, 1],
+                                         "num_heads": [1, 2], "strides": [4, 2], "out_indices": [0, 1],
+                                         "window_size": 3, "drop_path_rate": 0.0}  # fmt: skip
+
+    def build(self) -> SwinTransformer:
+        """The backbone (``init_cfg``/``pretrained`` are not passed: weights come from load_checkpoint)."""
+        return SwinTransformer(**self.arguments())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import torch
 from torch import nn
 
 Distribution = Literal["normal", "uniform"]
@@ -81,3 +82,38 @@ def bias_init_with_prob(prior_prob: float) -> float:
     if not 0.0 < prior_prob < 1.0:
         raise ValueError(f"prior_prob must lie in (0, 1), got {prior_prob}")
     return float(-math.log((1 - prior_prob) / prior_prob))
+
+
+def trunc_normal_(tensor: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0) -> torch.Tensor:  # fmt: skip
+    """Fill ``tensor`` from N(mean, std) truncated to [a, b], by mmengine's inverse-CDF draw.
+
+    One ``uniform_`` on [2 cdf(a) - 1, 2 cdf(b) - 1], then ``erfinv_``, scale, shift and clamp.
+    torch's own ``nn.init.trunc_normal_`` switched to rejection sampling (torch 2.13), which
+    draws other numbers; this keeps mmengine's weights for a given seed.
+    """
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    with torch.no_grad():
+        lower, upper = cdf((a - mean) / std), cdf((b - mean) / std)
+        tensor.uniform_(2 * lower - 1, 2 * upper - 1)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.add_(mean)
+        tensor.clamp_(min=a, max=b)
+    return tensor
+
+
+def trunc_normal_init(
+    module: nn.Module, *, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, bias: float = 0.0
+) -> None:
+    """Truncated-normal ``weight`` (cut at the absolute values ``a``, ``b``); constant ``bias``.
+
+    mmengine's ``trunc_normal_init`` (see :func:`trunc_normal_`): the same seed gives the
+    same weights.
+    """
+    if _has_weight(module):
+        trunc_normal_(module.weight, mean=mean, std=std, a=a, b=b)
+    _fill_bias(module, bias)
