@@ -71,6 +71,7 @@ TABLE: dict[str, Entry] = {
     "neck/FPN": Entry(f"{_MM}.necks.fpn.FPN"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
+    "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),
     "roi_extractor/SingleRoIExtractor": Entry(
         f"{_MM}.roi_heads.roi_extractors.single_level_roi_extractor.SingleRoIExtractor"
     ),
@@ -97,6 +98,7 @@ TABLE: dict[str, Entry] = {
     ),
     "detector/FasterRCNN": Entry(f"{_MM}.detectors.faster_rcnn.FasterRCNN"),
     "detector/MaskRCNN": Entry(f"{_MM}.detectors.mask_rcnn.MaskRCNN"),
+    "detector/CascadeRCNN": Entry(f"{_MM}.detectors.cascade_rcnn.CascadeRCNN"),
     "mask_head/FCNMaskHead": Entry(f"{_MM}.roi_heads.mask_heads.fcn_mask_head.FCNMaskHead"),
     "detector/RPN": Entry(f"{_MM}.detectors.rpn.RPN"),
     # --- data

@@ -185,11 +185,12 @@ def exercise_roi_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     feats = tuple(torch.randn(1, config.bbox_roi_extractor.out_channels, 64 // s, 64 // s) for s in strides)
     proposals = [Instances(bboxes=_boxes(12))]
     torch.manual_seed(0)
-    losses = built.loss(feats, proposals, [_gt()])
-    _backward({k: v for k, v in losses.items() if k != "acc"}, built)
+    losses = built.loss(feats, proposals, [_gt()], batch_img_metas=_metas(1))  # a cascade clips to img_shape
+    _backward({k: v for k, v in losses.items() if not k.endswith("acc")}, built)
     with torch.no_grad():
         (result,) = built.predict(feats, proposals, _metas(1), rescale=False)
-    assert result.bboxes.shape[1] == 4 and built.num_classes == config.bbox_head.num_classes
+    bbox_head = config.bbox_head[-1] if isinstance(config.bbox_head, list) else config.bbox_head  # per stage
+    assert result.bboxes.shape[1] == 4 and built.num_classes == bbox_head.num_classes
     if config.mask_head is not None:
         assert result.masks.shape[0] == len(result)
 
@@ -206,7 +207,7 @@ def exercise_detector(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     torch.manual_seed(0)
     losses = built.loss(inputs, _metas(), [_gt(), _gt(0)])
     assert all(torch.isfinite(v) for v in losses.values())
-    _backward({k: v for k, v in losses.items() if k != "acc"}, built)
+    _backward({k: v for k, v in losses.items() if not k.endswith("acc")}, built)
     built.eval()
     with torch.no_grad():
         results = built.predict(inputs, _metas())

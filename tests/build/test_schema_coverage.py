@@ -21,7 +21,7 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, FasterRCNN, MaskRCNN
+from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN
 from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
@@ -32,6 +32,7 @@ BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
     "SwinTransformer": backbones.SwinTransformer,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
+    "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
     "BBoxHead": roi_heads.BBoxHead, "ConvFCBBoxHead": roi_heads.ConvFCBBoxHead,
     "Shared2FCBBoxHead": roi_heads.Shared2FCBBoxHead, "Shared4Conv1FCBBoxHead": roi_heads.Shared4Conv1FCBBoxHead,

@@ -283,3 +283,25 @@ def test_mask_rcnn_swin_preset_matches_the_mmdet_config():
     assert "backbone.stages.3.downsample.reduction.weight" not in shapes
     assert built.backbone.convert_weights
     validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("preset", "path"),
+    [("cascade_rcnn_r50_fpn", "cascade-rcnn_r50_fpn_1x_coco.py"),
+     ("cascade_mask_rcnn_r50_fpn", "cascade-mask-rcnn_r50_fpn_1x_coco.py")],
+)
+def test_cascade_presets_match_the_mmdet_configs(preset, path):
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(CONFIGS / "cascade_rcnn" / path)
+    assert dropped == []
+    model = copy.deepcopy(cfg["model"])
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config(preset)["model"] == model
+    built = build_detector(preset)
+    assert built.roi_head.num_stages == 3 and len(built.roi_head.bbox_head) == 3
+    stds = [head.bbox_coder.stds for head in built.roi_head.bbox_head]
+    assert [list(s) for s in stds] == [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]
+    assert [a.pos_iou_thr for a in built.roi_head.bbox_assigner] == [0.5, 0.6, 0.7]
+    assert built.roi_head.with_mask == (preset == "cascade_mask_rcnn_r50_fpn")
+    validate_config(cfg)

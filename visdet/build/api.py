@@ -11,6 +11,7 @@ Every error is a :class:`~visdet.config.errors.ConfigError` naming the config pa
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any
@@ -115,7 +116,10 @@ def num_classes_override(model_config: Mapping[str, Any], num_classes: int) -> d
 
     The entries are the detector schema's ``num_classes_paths``
     (``roi_head.bbox_head.num_classes`` for Faster R-CNN); a class-agnostic detector
-    (``RPN``) has none, and gets ``{}``.
+    (``RPN``) has none, and gets ``{}``. Where the config holds a list on the way (the
+    per-stage ``bbox_head`` list of a cascade), the override is that whole list with
+    ``num_classes`` set in every entry, since ``merge`` replaces lists. A path whose head
+    the config does not have (a cascade without mask heads) is skipped.
 
     Raises:
         ConfigError: The config's ``type`` is not a registered detector.
@@ -127,8 +131,19 @@ def num_classes_override(model_config: Mapping[str, Any], num_classes: int) -> d
     out: dict[str, Any] = {}
     for path in schema.num_classes_paths:
         *parents, leaf = path.split(".")
-        node = out
+        node: dict[str, Any] = out
+        written: Any = model_config
         for part in parents:
+            written = written.get(part) if isinstance(written, Mapping) else None
+            if written is None:
+                break
+            if isinstance(written, list):
+                node[part] = [
+                    {**copy.deepcopy(dict(entry)), leaf: num_classes} if isinstance(entry, Mapping) else entry
+                    for entry in written
+                ]
+                break
             node = node.setdefault(part, {})
-        node[leaf] = num_classes
+        else:
+            node[leaf] = num_classes
     return out

@@ -1,4 +1,4 @@
-"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
+"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``CascadeRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
@@ -16,11 +16,11 @@ from torch import nn
 from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
 from visdet.build.components.backbones import SMALL_RESNET
 from visdet.build.components.dense_heads import RPNHeadConfig
-from visdet.build.components.roi_heads import StandardRoIHeadConfig
+from visdet.build.components.roi_heads import CascadeRoIHeadConfig, StandardRoIHeadConfig
 from visdet.build.registry import registry
 from visdet.build.routing import RPN_ROUTES, TWO_STAGE_ROUTES, Route
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, FasterRCNN, MaskRCNN
+from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN
 
 ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
 NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
@@ -130,6 +130,26 @@ class MaskRCNNConfig(_DetectorFields):
     def build(self) -> MaskRCNN:
         """The detector."""
         return MaskRCNN(rpn_head=self.rpn_head.build(), roi_head=self.roi_head.build(), **self.parts())
+
+
+TINY_CASCADE_ROI = {**CascadeRoIHeadConfig.example, "bbox_roi_extractor": TINY_ROI["bbox_roi_extractor"]}
+
+
+@registry("detector").register
+class CascadeRCNNConfig(_DetectorFields):
+    """``CascadeRCNN``: backbone, optional neck, RPN head and a ``CascadeRoIHead`` (Cascade Mask R-CNN with masks)."""
+
+    type: Literal["CascadeRCNN"]
+    routes: ClassVar[tuple[Route, ...]] = TWO_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("roi_head.bbox_head.num_classes", "roi_head.mask_head.num_classes")
+    rpn_head: Annotated[Component, ComponentOf("dense_head")]
+    roi_head: Annotated[Component, ComponentOf("roi_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "CascadeRCNN", **TINY_PARTS, "rpn_head": TINY_RPN,
+                                         "roi_head": TINY_CASCADE_ROI}  # fmt: skip
+
+    def build(self) -> CascadeRCNN:
+        """The detector."""
+        return CascadeRCNN(rpn_head=self.rpn_head.build(), roi_head=self.roi_head.build(), **self.parts())
 
 
 @registry("detector").register

@@ -1,4 +1,4 @@
-"""RoI-head schemas: ``RoIAlign``, ``SingleRoIExtractor``, the ConvFC box heads, ``StandardRoIHead``."""
+"""RoI-head schemas: ``RoIAlign``, ``SingleRoIExtractor``, the ConvFC box heads and the RoI heads."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from visdet.build.components.train_settings import RCNNTrainSettings
 from visdet.build.registry import registry
 from visdet.models.roi_heads import (
     BBoxHead,
+    CascadeRoIHead,
     ConvFCBBoxHead,
     RCNNTestConfig,
     RoIAlign,
@@ -224,4 +225,94 @@ class StandardRoIHeadConfig(Component):
             mask_head=self.mask_head.build() if self.mask_head is not None else None,
             mask_size=train.mask_size if train is not None else None,
             soft_mask_target=train.soft_mask_target if train is not None else False,
+        )
+
+
+RoIExtractorField = Annotated[Component, ComponentOf("roi_extractor")]
+BBoxHeadField = Annotated[Component, ComponentOf("bbox_head")]
+MaskHeadField = Annotated[Component, ComponentOf("mask_head")]
+
+
+def _stages(value: Any, num_stages: int) -> list[Any]:
+    """One config for all stages (mmdet builds a copy per stage), or a list of S configs."""
+    return list(value) if isinstance(value, list) else [value] * num_stages
+
+
+@registry("roi_head").register
+class CascadeRoIHeadConfig(Component):
+    """``CascadeRoIHead``: S box stages (optionally with mask heads), each refining the last one's boxes.
+
+    ``bbox_roi_extractor``, ``bbox_head``, ``mask_roi_extractor`` and ``mask_head`` take
+    one config (built once per stage) or a list of S; ``train_cfg`` is mmdet's
+    ``train_cfg.rcnn`` list, one assigner/sampler setting per stage.
+    """
+
+    type: Literal["CascadeRoIHead"]
+    num_stages: int = Field(ge=1)
+    stage_loss_weights: list[float]
+    bbox_roi_extractor: RoIExtractorField | list[RoIExtractorField]
+    bbox_head: BBoxHeadField | list[BBoxHeadField]
+    mask_roi_extractor: RoIExtractorField | list[RoIExtractorField] | None = Field(
+        None, description="mask RoI extractor(s); null with mask heads shares the box extractors"
+    )
+    mask_head: MaskHeadField | list[MaskHeadField] | None = None
+    shared_head: None = Field(None, description="not supported by mmdet's CascadeRoIHead either (must be null)")
+    train_cfg: list[RCNNTrainSettings] | None = Field(None, description="mmdet's train_cfg.rcnn: one entry per stage")
+    test_cfg: RCNNTestConfig | None = Field(None, description="mmdet's test_cfg.rcnn")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {
+        "type": "CascadeRoIHead",
+        "num_stages": 2,
+        "stage_loss_weights": [1.0, 0.5],
+        "bbox_roi_extractor": SingleRoIExtractorConfig.example,
+        "bbox_head": {**Shared2FCBBoxHeadConfig.example, "reg_class_agnostic": True},
+        "train_cfg": [{"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": iou, "neg_iou_thr": iou},
+                       "sampler": {"type": "RandomSampler", "num": 16, "pos_fraction": 0.25}} for iou in (0.5, 0.6)],
+        "test_cfg": {"score_thr": 0.0},
+    }  # fmt: skip
+
+    @model_validator(mode="after")
+    def _per_stage(self) -> CascadeRoIHeadConfig:
+        stages = self.num_stages
+        lists = {"stage_loss_weights": self.stage_loss_weights, "train_cfg": self.train_cfg}
+        for name in ("bbox_roi_extractor", "bbox_head", "mask_roi_extractor", "mask_head"):
+            if isinstance(getattr(self, name), list):
+                lists[name] = getattr(self, name)
+        for name, value in lists.items():
+            if value is not None and len(value) != stages:
+                raise ValueError(f"{name} has {len(value)} entries; num_stages is {stages}")
+        if self.mask_roi_extractor is not None and self.mask_head is None:
+            raise ValueError("mask_roi_extractor is given but mask_head is not")
+        if self.mask_head is not None:
+            bbox_classes = {getattr(h, "num_classes", None) for h in _stages(self.bbox_head, stages)}
+            for i, head in enumerate(_stages(self.mask_head, stages)):
+                if {getattr(head, "num_classes", None)} != bbox_classes:
+                    raise ValueError(
+                        f"mask_head[{i}].num_classes ({getattr(head, 'num_classes', None)}) differs from "
+                        f"bbox_head.num_classes ({', '.join(str(c) for c in sorted(bbox_classes, key=str))})"
+                    )
+        return self
+
+    def build(self) -> CascadeRoIHead:
+        """The cascade, with its per-stage training parts when ``train_cfg`` is given."""
+        stages = self.num_stages
+        train = self.train_cfg
+        masks = self.mask_head is not None
+        return CascadeRoIHead(
+            num_stages=stages,
+            stage_loss_weights=self.stage_loss_weights,
+            bbox_roi_extractor=[c.build() for c in _stages(self.bbox_roi_extractor, stages)],
+            bbox_head=[c.build() for c in _stages(self.bbox_head, stages)],
+            bbox_assigner=[t.assigner.build() for t in train] if train is not None else None,
+            bbox_sampler=[t.build_sampler() for t in train] if train is not None else None,
+            pos_weight=[t.pos_weight for t in train] if train is not None else None,
+            test_cfg=self.test_cfg,
+            mask_head=[c.build() for c in _stages(self.mask_head, stages)] if masks else None,
+            mask_roi_extractor=(
+                [c.build() for c in _stages(self.mask_roi_extractor, stages)]
+                if self.mask_roi_extractor is not None
+                else None
+            ),
+            mask_size=[t.mask_size for t in train] if train is not None else None,
+            soft_mask_target=[t.soft_mask_target for t in train] if train is not None else None,
         )

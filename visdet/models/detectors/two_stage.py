@@ -101,7 +101,9 @@ class TwoStageDetector(nn.Module):
             cls_scores, bbox_preds, batch_metas, cfg=self.rpn_head.train_proposals, rescale=False
         )
         losses = sum_levels(rpn_losses)
-        losses.update(self.roi_head.loss(feats, proposals, gt_instances, gt_instances_ignore))
+        losses.update(
+            self.roi_head.loss(feats, proposals, gt_instances, gt_instances_ignore, batch_img_metas=batch_metas)
+        )
         return losses
 
     def predict(
@@ -134,7 +136,8 @@ class TwoStageDetector(nn.Module):
 
         Returns:
             ``rois [R, 5]`` (proposals with image index), ``cls_score [R, K + 1]``,
-            ``bbox_pred [R, 4K]``.
+            ``bbox_pred [R, 4K]`` (a cascade: the stages' mean logits and the last stage's
+            deltas, as mmdet's ``CascadeRoIHead.forward``).
         """
         check_inputs(inputs, self.backbone)
         height, width = int(inputs.shape[2]), int(inputs.shape[3])
@@ -143,5 +146,5 @@ class TwoStageDetector(nn.Module):
         cls_scores, bbox_preds = self.rpn_head(feats)
         proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, metas)
         boxes = [p.bboxes for p in proposals]
-        cls_score, bbox_pred = self.roi_head.forward(feats, boxes)
+        cls_score, bbox_pred = self.roi_head.forward(feats, boxes, batch_img_metas=metas)
         return boxes_to_rois(boxes), cls_score, bbox_pred

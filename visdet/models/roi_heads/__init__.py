@@ -2,6 +2,7 @@
 
 from visdet.models.roi_heads.bbox_head import BBoxHead
 from visdet.models.roi_heads.bbox_postprocess import RCNNTestConfig
+from visdet.models.roi_heads.cascade_roi_head import CascadeRoIHead
 from visdet.models.roi_heads.convfc_bbox_head import (
     ConvFCBBoxHead,
     Shared2FCBBoxHead,
@@ -14,6 +15,7 @@ from visdet.models.roi_heads.standard_roi_head import StandardRoIHead
 
 __all__ = [
     "BBoxHead",
+    "CascadeRoIHead",
     "ConvFCBBoxHead",
     "FCNMaskHead",
     "RCNNTestConfig",

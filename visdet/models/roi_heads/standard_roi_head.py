@@ -104,12 +104,19 @@ class StandardRoIHead(nn.Module):
         feats = self.mask_roi_extractor(x[: self.mask_roi_extractor.num_inputs], rois)
         return self.mask_head(feats)
 
-    def forward(self, x: Sequence[Tensor], proposals: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        x: Sequence[Tensor],
+        proposals: Sequence[Tensor],
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """Raw box-head outputs for all proposals (no decoding, no NMS).
 
         Args:
             x: Pyramid features, ``[B, C, H_l, W_l]`` per level.
             proposals: Per image ``[N_i, 4]`` boxes.
+            batch_img_metas: Not used (the detector passes it to every RoI head; a cascade
+                clips moved boxes to ``img_shape``).
 
         Returns:
             ``cls_score [R, K + 1]`` and ``bbox_pred [R, 4K]``.
@@ -122,6 +129,7 @@ class StandardRoIHead(nn.Module):
         rpn_results_list: Sequence[Instances],
         batch_gt_instances: Sequence[Instances],
         batch_gt_instances_ignore: Sequence[Instances | None] | None = None,
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]] | None = None,
     ) -> dict[str, Tensor]:
         """Losses ``loss_cls``, ``acc`` and ``loss_bbox`` of the sampled proposals.
 
@@ -130,6 +138,7 @@ class StandardRoIHead(nn.Module):
             rpn_results_list: Per image proposals with ``bboxes [N_i, 4]``.
             batch_gt_instances: Per image ground truth (``bboxes [G_i, 4]``, ``labels``).
             batch_gt_instances_ignore: Per image ignored boxes, or ``None``.
+            batch_img_metas: Not used (the detector passes it to every RoI head).
 
         Returns:
             The box head's loss dict.
