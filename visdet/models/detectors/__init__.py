@@ -3,8 +3,9 @@
 from visdet.models.detectors.base import Detector
 from visdet.models.detectors.faster_rcnn import FasterRCNN
 from visdet.models.detectors.mask_rcnn import MaskRCNN
+from visdet.models.detectors.retinanet import RetinaNet
 from visdet.models.detectors.rpn import RPN
 from visdet.models.detectors.single_stage import SingleStageDetector
 from visdet.models.detectors.two_stage import TwoStageDetector
 
-__all__ = ["RPN", "Detector", "FasterRCNN", "MaskRCNN", "SingleStageDetector", "TwoStageDetector"]
+__all__ = ["RPN", "Detector", "FasterRCNN", "MaskRCNN", "RetinaNet", "SingleStageDetector", "TwoStageDetector"]
