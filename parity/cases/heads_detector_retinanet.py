@@ -35,8 +35,8 @@ from parity.cases._heads_detector_common import (
     state_entries,
 )
 from parity.cases.base import Case, Tensors, register
-from parity.cases.heads_detector_faster_rcnn import _inputs as _detector_inputs
 from parity.cases.heads_detector_faster_rcnn import _PARAMS as _DETECTOR_PARAMS
+from parity.cases.heads_detector_faster_rcnn import _inputs as _detector_inputs
 from parity.cases.heads_detector_faster_rcnn import _reference as _detector_reference
 from parity.cases.heads_detector_faster_rcnn import _visdet as _detector_visdet
 from parity.cases.heads_detector_faster_rcnn import reduced_config
@@ -135,35 +135,77 @@ _HEAD_PARAMS = {
     "img_shapes": [[76, 90], [64, 80]], "pad_shapes": [[80, 96], [64, 96]],
     "scale_factors": [[1.5, 1.25], [0.8, 0.75]], "num_gts": [4, 0],
 }  # fmt: skip
-register(Case(
-    component=HEAD_COMPONENT, dtype="float64", name="forward_loss_predict", params=_HEAD_PARAMS, seed=0,
-    make_inputs=_head_inputs, reference=_head_reference, visdet=_head_visdet, exact=("pred.*.labels",),
-    description="RetinaHead forward, focal + L1 losses per level with PseudoSampler (image 2 has no gt), grads, "
-                "predict with nms_pre/score_thr/class-wise NMS, rescaled",
-    live_params=({"num_gts": [1, 6]}, {"rescale": False}),
-))
-register(Case(
-    component=HEAD_COMPONENT, dtype="float64", name="border_pos_weight_gn", seed=1,
-    params={**_HEAD_PARAMS, "num_gts": [3, 5], "rescale": False,
-            "head": {"norm_cfg": {"type": "GN", "num_groups": 2, "requires_grad": True},
-                     "loss_bbox": {"type": "SmoothL1Loss", "beta": 0.11, "loss_weight": 2.0},
-                     "train_cfg": {**TRAIN_CFG, "allowed_border": 0, "pos_weight": 2.0},
-                     "test_cfg": {"score_thr": 0.2, "min_bbox_size": 3.0,
-                                  "nms": {"type": "nms", "iou_threshold": 0.4}, "max_per_img": 10}}},
-    make_inputs=_head_inputs, reference=_head_reference, visdet=_head_visdet, exact=("pred.*.labels",),
-    description="GN in the stacked convs, allowed_border=0, pos_weight=2, SmoothL1 with loss_weight 2, "
-                "no nms_pre (mmdet's -1 slice), min_bbox_size=3",
-))
-register(Case(
-    component=HEAD_COMPONENT, dtype="float64", name="softmax_cross_entropy", seed=2,
-    params={**_HEAD_PARAMS, "num_gts": [2, 3],
-            "head": {"stacked_convs": 1, "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": False,
-                                                      "loss_weight": 1.0},
-                     "train_cfg": {**TRAIN_CFG, "sampler": {"type": "RandomSampler", "num": 32,
-                                                            "pos_fraction": 0.5, "add_gt_as_proposals": False}}}},
-    make_inputs=_head_inputs, reference=_head_reference, visdet=_head_visdet, exact=("pred.*.labels",),
-    description="softmax classification (K + 1 channels per anchor), RandomSampler (seeded), one stacked conv",
-))
+register(
+    Case(
+        component=HEAD_COMPONENT,
+        dtype="float64",
+        name="forward_loss_predict",
+        params=_HEAD_PARAMS,
+        seed=0,
+        make_inputs=_head_inputs,
+        reference=_head_reference,
+        visdet=_head_visdet,
+        exact=("pred.*.labels",),
+        description="RetinaHead forward, focal + L1 losses per level with PseudoSampler (image 2 has no gt), grads, "
+        "predict with nms_pre/score_thr/class-wise NMS, rescaled",
+        live_params=({"num_gts": [1, 6]}, {"rescale": False}),
+    )
+)
+register(
+    Case(
+        component=HEAD_COMPONENT,
+        dtype="float64",
+        name="border_pos_weight_gn",
+        seed=1,
+        params={
+            **_HEAD_PARAMS,
+            "num_gts": [3, 5],
+            "rescale": False,
+            "head": {
+                "norm_cfg": {"type": "GN", "num_groups": 2, "requires_grad": True},
+                "loss_bbox": {"type": "SmoothL1Loss", "beta": 0.11, "loss_weight": 2.0},
+                "train_cfg": {**TRAIN_CFG, "allowed_border": 0, "pos_weight": 2.0},
+                "test_cfg": {
+                    "score_thr": 0.2,
+                    "min_bbox_size": 3.0,
+                    "nms": {"type": "nms", "iou_threshold": 0.4},
+                    "max_per_img": 10,
+                },
+            },
+        },
+        make_inputs=_head_inputs,
+        reference=_head_reference,
+        visdet=_head_visdet,
+        exact=("pred.*.labels",),
+        description="GN in the stacked convs, allowed_border=0, pos_weight=2, SmoothL1 with loss_weight 2, "
+        "no nms_pre (mmdet's -1 slice), min_bbox_size=3",
+    )
+)
+register(
+    Case(
+        component=HEAD_COMPONENT,
+        dtype="float64",
+        name="softmax_cross_entropy",
+        seed=2,
+        params={
+            **_HEAD_PARAMS,
+            "num_gts": [2, 3],
+            "head": {
+                "stacked_convs": 1,
+                "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0},
+                "train_cfg": {
+                    **TRAIN_CFG,
+                    "sampler": {"type": "RandomSampler", "num": 32, "pos_fraction": 0.5, "add_gt_as_proposals": False},
+                },
+            },
+        },
+        make_inputs=_head_inputs,
+        reference=_head_reference,
+        visdet=_head_visdet,
+        exact=("pred.*.labels",),
+        description="softmax classification (K + 1 channels per anchor), RandomSampler (seeded), one stacked conv",
+    )
+)
 
 
 # ----------------------------------------------------------------- reduced detector
@@ -185,18 +227,32 @@ def retinanet_config(num_classes: int = 5) -> dict:
 
 _RETINA_PARAMS = {**_DETECTOR_PARAMS, "config": retinanet_config(), "loss_names": ["loss_cls", "loss_bbox"],
                   "img_shapes": [[56, 64], [44, 60]], "num_gts": [3, 0]}  # fmt: skip
-register(Case(
-    component="models/detectors/retinanet", dtype="float64", name="predict_rescale", seed=14,
-    params={**_RETINA_PARAMS, "mode": "predict", "forward": True},
-    make_inputs=_detector_inputs, reference=_detector_reference, visdet=_detector_visdet,
-    exact=("pred.*.labels", "num_classes"),
-    description="reduced RetinaNet: detections of 2 padded images rescaled to the original size, raw head outputs",
-))
-register(Case(
-    component="models/detectors/retinanet", dtype="float64", name="loss_empty_gt_image", seed=15,
-    params={**_RETINA_PARAMS, "mode": "loss"},
-    make_inputs=_detector_inputs, reference=_detector_reference, visdet=_detector_visdet,
-    description="reduced RetinaNet: focal and L1 loss terms (summed over levels) and every gradient; "
-                "image 2 has no gt",
-    live_params=({"num_gts": [2, 5]},),
-))
+register(
+    Case(
+        component="models/detectors/retinanet",
+        dtype="float64",
+        name="predict_rescale",
+        seed=14,
+        params={**_RETINA_PARAMS, "mode": "predict", "forward": True},
+        make_inputs=_detector_inputs,
+        reference=_detector_reference,
+        visdet=_detector_visdet,
+        exact=("pred.*.labels", "num_classes"),
+        description="reduced RetinaNet: detections of 2 padded images rescaled to the original size, raw head outputs",
+    )
+)
+register(
+    Case(
+        component="models/detectors/retinanet",
+        dtype="float64",
+        name="loss_empty_gt_image",
+        seed=15,
+        params={**_RETINA_PARAMS, "mode": "loss"},
+        make_inputs=_detector_inputs,
+        reference=_detector_reference,
+        visdet=_detector_visdet,
+        description="reduced RetinaNet: focal and L1 loss terms (summed over levels) and every gradient; "
+        "image 2 has no gt",
+        live_params=({"num_gts": [2, 5]},),
+    )
+)

@@ -76,8 +76,9 @@ def _visdet(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
 _CASES = {
     "index_target_mean": dict(n=40, c=5),
     "index_target_weight_avg_factor": dict(n=40, c=5, weight="per_sample", avg_factor=6.0),
-    "alpha_gamma_loss_weight_sum": dict(n=30, c=4, gamma=1.5, alpha=0.4, loss_weight=2.5, reduction="sum",
-                                        weight="per_sample"),
+    "alpha_gamma_loss_weight_sum": dict(
+        n=30, c=4, gamma=1.5, alpha=0.4, loss_weight=2.5, reduction="sum", weight="per_sample"
+    ),
     "none_per_element_weight": dict(n=20, c=3, reduction_override="none", weight="per_element"),
     "flat_weight": dict(n=24, c=4, weight="flat", avg_factor=3.0),
     "one_hot_target": dict(n=30, c=5, one_hot=True, weight="per_element", gamma=0.0),
@@ -85,7 +86,15 @@ _CASES = {
     "empty": dict(n=0, c=4, avg_factor=1.0),
 }
 for _name, _params in _CASES.items():
-    register(Case(
-        component=COMPONENT, name=_name, params=_params, seed=31, make_inputs=_inputs, reference=_reference,
-        visdet=_visdet, description="FocalLoss value and d(sum(loss * ramp))/d(pred)",
-    ))
+    register(
+        Case(
+            component=COMPONENT,
+            name=_name,
+            params=_params,
+            seed=31,
+            make_inputs=_inputs,
+            reference=_reference,
+            visdet=_visdet,
+            description="FocalLoss value and d(sum(loss * ramp))/d(pred)",
+        )
+    )

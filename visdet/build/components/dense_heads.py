@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (mmdet's ``train_cfg.rpn``) and ``RetinaHead`` (a one-stage ``train_cfg``/``test_cfg``)."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``) and ``RetinaHead`` (one-stage ``train_cfg``/``test_cfg``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, ComponentOf, InitConfig, component_default, init_field
+from visdet.build.components.common import NormConfig
 from visdet.build.components.train_settings import AnchorTrainSettings
 from visdet.build.registry import registry
-from visdet.build.components.common import NormConfig
 from visdet.models.dense_heads import DenseTestConfig, ProposalConfig, RetinaHead, RPNHead
 
 

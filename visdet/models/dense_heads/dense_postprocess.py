@@ -6,7 +6,8 @@ Shapes: per image, ``bboxes [n, 4]`` decoded candidates, ``scores [n]``, ``group
 ``labels [D]``.
 
 Steps, in mmdet's order (``BaseDenseHead._bbox_post_process`` and RPN's own): divide by
-``scale_factor`` when rescaling, multiply the scores by the score factors if any, drop boxes not wider and taller than ``min_bbox_size``,
+``scale_factor`` when rescaling, multiply the scores by the score factors if any,
+drop boxes not wider and taller than ``min_bbox_size``,
 ``batched_nms`` over the groups, keep the best ``max_per_img``.
 """
 

@@ -117,8 +117,10 @@ class RetinaHead(BaseDenseHead):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """mmdet's init: the subnets' convs keep ConvModule's He init; the output convs are
-        Normal(0, 0.01), the classifier's bias set to the prior probability 0.01."""
+        """Initialise the output convs as mmdet: Normal(0, 0.01), the classifier's bias at the prior 0.01.
+
+        The subnets' convs keep ConvModule's He init, as mmdet's children init overrides its head's.
+        """
         normal_init(self.retina_cls, std=0.01, bias=bias_init_with_prob(PRIOR_PROB))
         normal_init(self.retina_reg, std=0.01)
 

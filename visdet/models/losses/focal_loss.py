@@ -34,7 +34,7 @@ FLT_MIN = torch.finfo(torch.float32).tiny
 
 
 def _shape_weight(weight: torch.Tensor | None, loss: torch.Tensor) -> torch.Tensor | None:
-    """mmdet's reshaping of a focal-loss weight to the ``[N, C]`` loss."""
+    """Mmdet's reshaping of a focal-loss weight to the ``[N, C]`` loss."""
     if weight is None:
         return None
     if weight.shape != loss.shape:
@@ -103,7 +103,11 @@ def focal_loss_with_prob(
     Args:
         pred: ``Tensor[N, C]`` probabilities.
         target: Indices ``[N]`` in ``[0, C]`` or one-hot ``[N, C]``.
-        weight, gamma, alpha, reduction, avg_factor: As :func:`sigmoid_focal_loss`.
+        weight: As :func:`sigmoid_focal_loss`.
+        gamma: As :func:`sigmoid_focal_loss`.
+        alpha: As :func:`sigmoid_focal_loss`.
+        reduction: As :func:`sigmoid_focal_loss`.
+        avg_factor: As :func:`sigmoid_focal_loss`.
     """
     if pred.dim() != target.dim():
         target = one_hot_targets(target, pred.size(1))
@@ -164,7 +168,11 @@ def sigmoid_focal_loss_kernel(
     Args:
         pred: ``Tensor[N, C]`` logits.
         target: ``LongTensor[N]`` class indices in ``[0, C]`` (C: background).
-        weight, gamma, alpha, reduction, avg_factor: As :func:`sigmoid_focal_loss`.
+        weight: As :func:`sigmoid_focal_loss`.
+        gamma: As :func:`sigmoid_focal_loss`.
+        alpha: As :func:`sigmoid_focal_loss`.
+        reduction: As :func:`sigmoid_focal_loss`.
+        avg_factor: As :func:`sigmoid_focal_loss`.
     """
     if pred.dim() != 2 or target.dim() != 1 or target.dtype != torch.long or pred.size(0) != target.size(0):
         raise ValueError(
