@@ -101,6 +101,9 @@ TABLE: dict[str, Entry] = {
     "detector/CascadeRCNN": Entry(f"{_MM}.detectors.cascade_rcnn.CascadeRCNN"),
     "mask_head/FCNMaskHead": Entry(f"{_MM}.roi_heads.mask_heads.fcn_mask_head.FCNMaskHead"),
     "detector/RPN": Entry(f"{_MM}.detectors.rpn.RPN"),
+    "detector/RetinaNet": Entry(f"{_MM}.detectors.retinanet.RetinaNet"),
+    "dense_head/RetinaHead": Entry(f"{_MM}.dense_heads.retina_head.RetinaHead"),
+    "loss/FocalLoss": Entry(f"{_MM}.losses.focal_loss.FocalLoss"),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),
     "transform/LoadAnnotations": Entry("mmdet.datasets.transforms.loading.LoadAnnotations"),
@@ -181,6 +184,13 @@ TABLE: dict[str, Entry] = {
     "function/mask_cross_entropy": Entry(
         f"{_MM}.losses.cross_entropy_loss.mask_cross_entropy",
         visdet="visdet.models.losses.cross_entropy_loss.mask_cross_entropy",
+    ),
+    "function/sigmoid_focal_loss": Entry(
+        f"{_MM}.losses.focal_loss.py_sigmoid_focal_loss", visdet="visdet.models.losses.focal_loss.sigmoid_focal_loss"
+    ),
+    "function/focal_loss_with_prob": Entry(
+        f"{_MM}.losses.focal_loss.py_focal_loss_with_prob",
+        visdet="visdet.models.losses.focal_loss.focal_loss_with_prob",
     ),
     "function/accuracy": Entry(f"{_MM}.losses.accuracy.accuracy", visdet="visdet.models.losses.accuracy.accuracy"),
     "class/RoIAlign": Entry("mmcv.ops.roi_align.RoIAlign", visdet="visdet.models.roi_heads.roi_align_layer.RoIAlign"),

@@ -47,8 +47,8 @@ def test_unknown_kinds_and_types_suggest_the_closest():
         registry("backbones")
     with pytest.raises(KeyError, match="did you mean 'SmoothL1Loss'"):
         registry("loss").get("SmothL1Loss")
-    with pytest.raises(ConfigError, match=r"head.loss_cls.type: unknown type 'FocalLos' \(allowed: "):
-        validate_component("loss", {"type": "FocalLos"}, where="head.loss_cls")
+    with pytest.raises(ConfigError, match=r"head.loss_cls.type: unknown type 'ZebraCount' \(allowed: "):
+        validate_component("loss", {"type": "ZebraCount"}, where="head.loss_cls")
 
 
 def test_a_type_registered_late_joins_the_unions_already_built():

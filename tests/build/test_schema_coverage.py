@@ -21,8 +21,8 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN
-from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
+from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
+from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss",
@@ -41,7 +41,8 @@ BUILDS: dict[str, Any] = {
     "RandomSampler": task_modules.RandomSampler, "PseudoSampler": task_modules.PseudoSampler,
     "DeltaXYWHBBoxCoder": task_modules.DeltaXYWHBBoxCoder, "AnchorGenerator": task_modules.AnchorGenerator,
     "DetDataPreprocessor": DetDataPreprocessor, "FasterRCNN": FasterRCNN, "RPN": RPN, "MaskRCNN": MaskRCNN,
-    "FCNMaskHead": roi_heads.FCNMaskHead,
+    "FCNMaskHead": roi_heads.FCNMaskHead, "RetinaHead": dense_heads.RetinaHead, "RetinaNet": RetinaNet,
+    "FocalLoss": FocalLoss,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",

@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` with its training settings (mmdet's ``train_cfg.rpn``)."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``) and ``RetinaHead`` (one-stage ``train_cfg``/``test_cfg``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, ComponentOf, InitConfig, component_default, init_field
+from visdet.build.components.common import NormConfig
 from visdet.build.components.train_settings import AnchorTrainSettings
 from visdet.build.registry import registry
-from visdet.models.dense_heads import ProposalConfig, RPNHead
+from visdet.models.dense_heads import DenseTestConfig, ProposalConfig, RetinaHead, RPNHead
 
 
 @registry("dense_head").register
@@ -63,5 +64,63 @@ class RPNHeadConfig(Component):
             reg_decoded_bbox=self.reg_decoded_bbox,
             test_proposals=self.test_cfg,
             train_proposals=self.rpn_proposal,
+            **(self.train_cfg.parts() if self.train_cfg is not None else {}),
+        )
+
+
+@registry("dense_head").register
+class RetinaHeadConfig(Component):
+    """``RetinaHead``: stacked conv subnets, per-anchor sigmoid class scores and box deltas."""
+
+    type: Literal["RetinaHead"]
+    num_classes: int = Field(ge=1)
+    in_channels: int = Field(ge=1)
+    stacked_convs: int = Field(4, ge=0)
+    feat_channels: int = Field(256, ge=1)
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: NormConfig | None = None
+    # RetinaNet's octave anchors: 3 scales per octave from 4, three ratios, strides 8..128
+    anchor_generator: Annotated[Component, ComponentOf("prior_generator")] = component_default(
+        {"type": "AnchorGenerator", "octave_base_scale": 4, "scales_per_octave": 3, "ratios": [0.5, 1.0, 2.0],
+         "strides": [8, 16, 32, 64, 128]}
+    )  # fmt: skip
+    bbox_coder: Annotated[Component, ComponentOf("bbox_coder")] = component_default({"type": "DeltaXYWHBBoxCoder"})
+    loss_cls: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0}
+    )
+    loss_bbox: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "SmoothL1Loss", "beta": 1.0 / 9.0, "loss_weight": 1.0}
+    )
+    reg_decoded_bbox: bool = False
+    train_cfg: AnchorTrainSettings | None = Field(None, description="mmdet's train_cfg of a one-stage detector")
+    test_cfg: DenseTestConfig | None = Field(None, description="mmdet's test_cfg of a one-stage detector")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {
+        "type": "RetinaHead", "num_classes": 3, "in_channels": 4, "feat_channels": 4, "stacked_convs": 1,
+        "anchor_generator": {"type": "AnchorGenerator", "octave_base_scale": 4, "scales_per_octave": 2,
+                             "ratios": [1.0], "strides": [4, 8]},
+        "loss_cls": {"type": "FocalLoss"}, "loss_bbox": {"type": "L1Loss"},
+        "train_cfg": {"assigner": {"type": "MaxIoUAssigner", "pos_iou_thr": 0.5, "neg_iou_thr": 0.4,
+                                   "min_pos_iou": 0},
+                      "sampler": {"type": "PseudoSampler"}},
+        "test_cfg": {"nms_pre": 50, "score_thr": 0.05, "min_bbox_size": 0,
+                     "nms": {"type": "nms", "iou_threshold": 0.5}, "max_per_img": 20},
+    }  # fmt: skip
+
+    def build(self) -> RetinaHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return RetinaHead(
+            num_classes=self.num_classes,
+            in_channels=self.in_channels,
+            feat_channels=self.feat_channels,
+            stacked_convs=self.stacked_convs,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg.plain() if self.norm_cfg is not None else None,
+            anchor_generator=self.anchor_generator.build(),
+            bbox_coder=self.bbox_coder.build(),
+            loss_cls=self.loss_cls.build(),
+            loss_bbox=self.loss_bbox.build(),
+            reg_decoded_bbox=self.reg_decoded_bbox,
+            test_cfg=self.test_cfg,
             **(self.train_cfg.parts() if self.train_cfg is not None else {}),
         )

@@ -1,4 +1,4 @@
-"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``CascadeRCNN``, ``RPN`` and the ``DetDataPreprocessor`` they hold.
+"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``CascadeRCNN``, ``RPN``, ``RetinaNet`` and the ``DetDataPreprocessor`` they hold.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
@@ -15,12 +15,12 @@ from torch import nn
 
 from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
 from visdet.build.components.backbones import SMALL_RESNET
-from visdet.build.components.dense_heads import RPNHeadConfig
+from visdet.build.components.dense_heads import RetinaHeadConfig, RPNHeadConfig
 from visdet.build.components.roi_heads import CascadeRoIHeadConfig, StandardRoIHeadConfig
 from visdet.build.registry import registry
-from visdet.build.routing import RPN_ROUTES, TWO_STAGE_ROUTES, Route
+from visdet.build.routing import RPN_ROUTES, SINGLE_STAGE_ROUTES, TWO_STAGE_ROUTES, Route
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN
+from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
 
 ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
 NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
@@ -164,3 +164,23 @@ class RPNConfig(_DetectorFields):
     def build(self) -> RPN:
         """The detector."""
         return RPN(rpn_head=self.rpn_head.build(), **self.parts())
+
+
+TINY_RETINA = {**RetinaHeadConfig.example, "anchor_generator": {
+    "type": "AnchorGenerator", "octave_base_scale": 4, "scales_per_octave": 2, "ratios": [0.5, 1.0],
+    "strides": [4, 8, 16, 32, 64]}}  # fmt: skip
+
+
+@registry("detector").register
+class RetinaNetConfig(_DetectorFields):
+    """``RetinaNet``: backbone, optional neck and a ``RetinaHead`` (one-stage settings on the head)."""
+
+    type: Literal["RetinaNet"]
+    routes: ClassVar[tuple[Route, ...]] = SINGLE_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("bbox_head.num_classes",)
+    bbox_head: Annotated[Component, ComponentOf("dense_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "RetinaNet", **TINY_PARTS, "bbox_head": TINY_RETINA}
+
+    def build(self) -> RetinaNet:
+        """The detector."""
+        return RetinaNet(bbox_head=self.bbox_head.build(), **self.parts())

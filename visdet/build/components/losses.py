@@ -1,4 +1,4 @@
-"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``."""
+"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 
 from visdet.build.component import Component
 from visdet.build.registry import registry
-from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
+from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
 
 Reduction = Literal["none", "mean", "sum"]
 
@@ -59,3 +59,21 @@ class SmoothL1LossConfig(Component):
     def build(self) -> SmoothL1Loss:
         """The loss module."""
         return SmoothL1Loss(**self.arguments())
+
+
+@registry("loss").register
+class FocalLossConfig(Component):
+    """``FocalLoss`` (sigmoid; mmdet's CPU formula, mmcv's kernel formula on CUDA)."""
+
+    type: Literal["FocalLoss"]
+    use_sigmoid: Literal[True] = Field(True, description="mmdet supports only the sigmoid focal loss")
+    gamma: float = 2.0
+    alpha: float = 0.25
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    activated: bool = Field(False, description="the predictions are probabilities, not logits")
+    example: ClassVar[dict[str, Any]] = {"type": "FocalLoss"}
+
+    def build(self) -> FocalLoss:
+        """The loss module."""
+        return FocalLoss(**self.arguments())

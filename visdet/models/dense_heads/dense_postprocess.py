@@ -6,7 +6,8 @@ Shapes: per image, ``bboxes [n, 4]`` decoded candidates, ``scores [n]``, ``group
 ``labels [D]``.
 
 Steps, in mmdet's order (``BaseDenseHead._bbox_post_process`` and RPN's own): divide by
-``scale_factor`` when rescaling, drop boxes not wider and taller than ``min_bbox_size``,
+``scale_factor`` when rescaling, multiply the scores by the score factors if any,
+drop boxes not wider and taller than ``min_bbox_size``,
 ``batched_nms`` over the groups, keep the best ``max_per_img``.
 """
 
@@ -29,6 +30,7 @@ def dense_post_process(
     min_bbox_size: float,
     max_per_img: int,
     rescale: bool,
+    score_factors: Tensor | None = None,
 ) -> Instances:
     """Rescale, filter small boxes, NMS per group, cut to ``max_per_img`` (see the module docstring).
 
@@ -42,6 +44,8 @@ def dense_post_process(
         min_bbox_size: Boxes must be wider and taller than this; ``< 0`` disables the filter.
         max_per_img: Detections kept after NMS.
         rescale: Map boxes back to the original image.
+        score_factors: ``Tensor[n]`` multiplied into the scores after rescaling (FCOS's
+            centerness), or ``None``.
 
     Returns:
         ``Instances`` with ``bboxes``, ``scores``, ``labels``.
@@ -49,6 +53,8 @@ def dense_post_process(
     if rescale:
         meta.require("scale_factor", where="rescale=True: the image meta")
         bboxes = scale_boxes(bboxes, [1 / s for s in meta.scale_factor])  # type: ignore[union-attr]
+    if score_factors is not None:
+        scores = scores * score_factors
     if min_bbox_size >= 0:
         w, h = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
         valid = (w > min_bbox_size) & (h > min_bbox_size)

@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from visdet.models.dense_heads.anchor_targets import anchor_targets
+from visdet.models.dense_heads.anchor_loss import anchor_head_loss
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
 from visdet.models.dense_heads.proposals import ProposalConfig, proposals_single
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
-from visdet.structures import ImageMeta, Instances, image_metas
+from visdet.structures import ImageMeta, Instances
 
 
 class RPNHead(BaseDenseHead):
@@ -141,61 +141,30 @@ class RPNHead(BaseDenseHead):
         Returns:
             ``{"loss_rpn_cls": [L tensors], "loss_rpn_bbox": [L tensors]}``.
         """
-        if self.assigner is None or self.sampler is None:
-            raise ValueError("RPNHead.loss_by_feat needs an assigner and a sampler (training settings)")
-        if len(cls_scores) != self.prior_generator.num_levels:
-            raise ValueError(
-                f"got {len(cls_scores)} levels, the anchor generator has {self.prior_generator.num_levels}"
-            )
-        metas = image_metas(batch_img_metas, require=("img_shape", "pad_shape"))
-        featmap_sizes = [tuple(score.shape[-2:]) for score in cls_scores]
-        device = cls_scores[0].device
-        anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
-        valid_flags = [self.prior_generator.valid_flags(featmap_sizes, meta.pad_shape, device) for meta in metas]
         # every ground-truth box is an "object" (label 0), whatever its class
         gt_objects = [
             Instances(bboxes=gt.bboxes, labels=torch.zeros(len(gt.bboxes), dtype=torch.long, device=gt.bboxes.device))
             for gt in batch_gt_instances
         ]
-        targets = anchor_targets(
-            [anchors] * len(metas),
-            valid_flags,
+        losses_cls, losses_bbox = anchor_head_loss(
+            cls_scores,
+            bbox_preds,
             gt_objects,
-            metas,
+            batch_img_metas,
             batch_gt_instances_ignore,
+            prior_generator=self.prior_generator,
             num_classes=self.num_classes,
+            cls_out_channels=self.cls_out_channels,
             assigner=self.assigner,
             sampler=self.sampler,
             bbox_coder=self.bbox_coder,
+            loss_cls=self.loss_cls,
+            loss_bbox=self.loss_bbox,
             allowed_border=self.allowed_border,
             pos_weight=self.pos_weight,
             reg_decoded_bbox=self.reg_decoded_bbox,
+            head="RPNHead",
         )
-        losses_cls, losses_bbox = [], []
-        num_imgs = len(metas)
-        for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
-            cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
-            losses_cls.append(
-                self.loss_cls(
-                    cls_score,
-                    targets.labels[level].reshape(-1),
-                    targets.label_weights[level].reshape(-1),
-                    avg_factor=targets.avg_factor,
-                )
-            )
-            bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
-            if self.reg_decoded_bbox:
-                level_anchors = anchors[level].unsqueeze(0).expand(num_imgs, -1, -1).reshape(-1, 4)
-                bbox_pred = self.bbox_coder.decode(level_anchors, bbox_pred)
-            target_dim = targets.bbox_targets[level].size(-1)
-            losses_bbox.append(
-                self.loss_bbox(
-                    bbox_pred,
-                    targets.bbox_targets[level].reshape(-1, target_dim),
-                    targets.bbox_weights[level].reshape(-1, target_dim),
-                    avg_factor=targets.avg_factor,
-                )
-            )
         return {"loss_rpn_cls": losses_cls, "loss_rpn_bbox": losses_bbox}
 
     def predict_single(

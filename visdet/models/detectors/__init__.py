@@ -4,8 +4,18 @@ from visdet.models.detectors.base import Detector
 from visdet.models.detectors.cascade_rcnn import CascadeRCNN
 from visdet.models.detectors.faster_rcnn import FasterRCNN
 from visdet.models.detectors.mask_rcnn import MaskRCNN
+from visdet.models.detectors.retinanet import RetinaNet
 from visdet.models.detectors.rpn import RPN
 from visdet.models.detectors.single_stage import SingleStageDetector
 from visdet.models.detectors.two_stage import TwoStageDetector
 
-__all__ = ["RPN", "CascadeRCNN", "Detector", "FasterRCNN", "MaskRCNN", "SingleStageDetector", "TwoStageDetector"]
+__all__ = [
+    "RPN",
+    "CascadeRCNN",
+    "Detector",
+    "FasterRCNN",
+    "MaskRCNN",
+    "RetinaNet",
+    "SingleStageDetector",
+    "TwoStageDetector",
+]

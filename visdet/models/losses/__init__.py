@@ -7,6 +7,12 @@ from visdet.models.losses.cross_entropy_loss import (
     cross_entropy,
     mask_cross_entropy,
 )
+from visdet.models.losses.focal_loss import (
+    FocalLoss,
+    focal_loss_with_prob,
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_kernel,
+)
 from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
 from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from visdet.models.losses.weighted_loss import WeightedLoss
@@ -14,15 +20,19 @@ from visdet.models.losses.weighted_loss import WeightedLoss
 __all__ = [
     "Accuracy",
     "CrossEntropyLoss",
+    "FocalLoss",
     "L1Loss",
     "SmoothL1Loss",
     "WeightedLoss",
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",
+    "focal_loss_with_prob",
     "l1_loss",
     "mask_cross_entropy",
     "reduce_loss",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_kernel",
     "smooth_l1_loss",
     "weight_reduce_loss",
 ]
