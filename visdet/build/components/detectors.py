@@ -1,4 +1,4 @@
-"""Detector schemas: ``FasterRCNN``, ``MaskRCNN``, ``CascadeRCNN``, ``RPN``, ``RetinaNet``, and their ``DetDataPreprocessor``.
+"""Detector schemas: FasterRCNN, MaskRCNN, CascadeRCNN, RPN, RetinaNet, and their DetDataPreprocessor.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
