@@ -37,8 +37,33 @@ def transform_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors
     return {"img": img, "boxes": boxes, "labels": labels, "ignore": ignore, "masks": masks}
 
 
-def visdet_results(inputs: Tensors, with_masks: bool = True) -> dict[str, Any]:
-    """The inputs as a visdet pipeline ``results`` dict."""
+def box_polygons(boxes: torch.Tensor) -> list[list[np.ndarray]]:
+    """Polygons of each box (its rectangle; every other instance adds a triangle inside it)."""
+    out = []
+    for i, (x1, y1, x2, y2) in enumerate(boxes.double().tolist()):
+        polygons = [np.array([x1, y1, x2, y1, x2, y2, x1, y2])]
+        if i % 2 == 0:
+            polygons.append(np.array([x1, y1, (x1 + x2) / 2, y2, x2, (y1 + y2) / 2]))
+        out.append(polygons)
+    return out
+
+
+def mask_structure(inputs: Tensors, kind: str, reference: bool) -> Any:
+    """The inputs' masks as ``BitmapMasks`` or (from the boxes) ``PolygonMasks`` of either side."""
+    if reference:
+        from mmdet.structures.mask import BitmapMasks, PolygonMasks
+    else:
+        from visdet.structures import BitmapMasks, PolygonMasks
+    h, w = inputs["img"].shape[:2]
+    if kind == "bitmap":
+        return BitmapMasks(inputs["masks"].numpy().copy(), h, w)
+    if kind == "polygon":
+        return PolygonMasks(box_polygons(inputs["boxes"]), h, w)
+    raise ValueError(f"unknown mask structure {kind!r}")
+
+
+def visdet_results(inputs: Tensors, with_masks: bool = True, mask_struct: str | None = None) -> dict[str, Any]:
+    """The inputs as a visdet pipeline ``results`` dict (masks as an array, or a structure)."""
     img = inputs["img"].numpy().copy()
     results = {
         "img": img,
@@ -48,19 +73,23 @@ def visdet_results(inputs: Tensors, with_masks: bool = True) -> dict[str, Any]:
         "gt_bboxes_labels": inputs["labels"].numpy().copy(),
         "gt_ignore_flags": inputs["ignore"].numpy().copy(),
     }
-    if with_masks:
+    if with_masks and mask_struct is not None:
+        results["gt_masks"] = mask_structure(inputs, mask_struct, reference=False)
+    elif with_masks:
         results["gt_masks"] = inputs["masks"].numpy().copy()
     return results
 
 
-def reference_results(inputs: Tensors, with_masks: bool = True) -> dict[str, Any]:
+def reference_results(inputs: Tensors, with_masks: bool = True, mask_struct: str | None = None) -> dict[str, Any]:
     """The inputs as an mmdet pipeline ``results`` dict."""
     from mmdet.structures.bbox import HorizontalBoxes
     from mmdet.structures.mask import BitmapMasks
 
     results = visdet_results(inputs, with_masks=False)
     results["gt_bboxes"] = HorizontalBoxes(inputs["boxes"].clone())
-    if with_masks:
+    if with_masks and mask_struct is not None:
+        results["gt_masks"] = mask_structure(inputs, mask_struct, reference=True)
+    elif with_masks:
         h, w = results["img_shape"]
         results["gt_masks"] = BitmapMasks(inputs["masks"].numpy().copy(), h, w)
     return results
@@ -99,7 +128,15 @@ def collect(results: Mapping[str, Any] | None) -> Tensors:
         out["flip_direction"] = torch.tensor(FLIP_CODES[results.get("flip_direction")])
     if results.get("gt_bboxes") is not None:
         out["gt_bboxes"] = _boxes_tensor(results["gt_bboxes"]).clone()
-    if results.get("gt_masks") is not None:
+    masks = results.get("gt_masks")
+    if masks is not None and not isinstance(masks, np.ndarray):
+        out["gt_masks_hw"] = torch.tensor([masks.height, masks.width], dtype=torch.int64)
+    if masks is not None and type(masks).__name__ == "PolygonMasks":
+        polygons = [np.asarray(p, dtype=np.float64).ravel() for inst in masks.masks for p in inst]
+        out["gt_polygon_counts"] = torch.tensor([len(inst) for inst in masks.masks], dtype=torch.int64)
+        out["gt_polygon_sizes"] = torch.tensor([len(p) for p in polygons], dtype=torch.int64)
+        out["gt_polygons"] = torch.from_numpy(np.concatenate(polygons) if polygons else np.zeros(0))
+    elif masks is not None:
         out["gt_masks"] = torch.from_numpy(np.ascontiguousarray(_masks_array(results["gt_masks"])))
     for key in ("gt_bboxes_labels", "gt_ignore_flags"):
         if results.get(key) is not None:
@@ -110,7 +147,9 @@ def collect(results: Mapping[str, Any] | None) -> Tensors:
 EXACT_TRANSFORM_KEYS = (
     "rejected", "img", "img_shape", "ori_shape", "pad_shape", "scale", "flip",
     "flip_direction", "gt_masks", "gt_bboxes_labels", "gt_ignore_flags",
-)  # fmt: skip
+)
+# with mask structures: their (height, width) and the polygon layout are exact too
+EXACT_STRUCTURE_KEYS = (*EXACT_TRANSFORM_KEYS, "gt_masks_hw", "gt_polygon_counts", "gt_polygon_sizes")  # fmt: skip
 
 
 FILE_PREFIX = "file."
@@ -128,10 +167,7 @@ def file_tensors(root: Path) -> Tensors:
     from, whatever later happens to the code that first wrote them.
     """
     files = sorted(path for path in root.rglob("*") if path.is_file())
-    return {
-        FILE_PREFIX + path.relative_to(root).as_posix(): _bytes_tensor(path.read_bytes())
-        for path in files
-    }
+    return {FILE_PREFIX + path.relative_to(root).as_posix(): _bytes_tensor(path.read_bytes()) for path in files}
 
 
 @contextlib.contextmanager
@@ -141,7 +177,7 @@ def materialized(inputs: Mapping[str, torch.Tensor]) -> Iterator[Path]:
         root = Path(tmp)
         for key, value in inputs.items():
             if key.startswith(FILE_PREFIX):
-                path = root / key[len(FILE_PREFIX):]
+                path = root / key[len(FILE_PREFIX) :]
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(value.numpy().tobytes())
         yield root

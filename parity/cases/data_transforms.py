@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from parity.cases._data_common import (
+    EXACT_STRUCTURE_KEYS,
     EXACT_TRANSFORM_KEYS,
     FILE_PREFIX,
     collect,
@@ -57,19 +58,21 @@ def _visdet_transform(cfg: Mapping[str, Any]) -> Any:
 
 def _ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     transform = _mmdet_transform(params["cfg"])
-    results = reference_results(inputs, params.get("with_masks", True))
+    results = reference_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
     return collect(transform(results))
 
 
 def _vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     transform = _visdet_transform(params["cfg"])
-    results = visdet_results(inputs, params.get("with_masks", True))
+    results = visdet_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
     return collect(transform(results))
 
 
-def _add(component: str, name: str, cfg: dict[str, Any], seed: int = 0, **extra: Any) -> None:
+def _add(
+    component: str, name: str, cfg: dict[str, Any], seed: int = 0, exact: tuple = EXACT_TRANSFORM_KEYS, **extra: Any
+) -> None:
     register(
         Case(
             component=f"data/transforms/{component}",
@@ -79,7 +82,7 @@ def _add(component: str, name: str, cfg: dict[str, Any], seed: int = 0, **extra:
             make_inputs=transform_inputs,
             reference=_ref,
             visdet=_vis,
-            exact=EXACT_TRANSFORM_KEYS,
+            exact=exact,
             description=f"{cfg['type']} {cfg}",
         )
     )
@@ -123,6 +126,25 @@ _add("pad", "to_square_divisor", {"type": "Pad", "pad_to_square": True, "size_di
 _add("pad", "pad_val_int", {"type": "Pad", "size_divisor": 16, "pad_val": 114}, seed=4)
 _add("pad", "pad_val_dict", {"type": "Pad", "size_divisor": 16, "pad_val": {"img": [1, 2, 3], "masks": 7}}, seed=5)
 _add("pad", "edge_mode", {"type": "Pad", "size": [70, 50], "padding_mode": "edge"}, seed=6)
+
+# ----------------------------------------- mask structures (BitmapMasks / PolygonMasks)
+_MASK_STRUCT_CFGS = {
+    "resize_keep_ratio": {"type": "Resize", "scale": [80, 60], "keep_ratio": True},
+    "resize_fixed": {"type": "Resize", "scale": [45, 33], "keep_ratio": False},
+    "random_resize": {"type": "RandomResize", "scale": [56, 40], "ratio_range": [0.5, 2.0], "keep_ratio": True},
+    "flip_horizontal": {"type": "RandomFlip", "prob": 1.0, "direction": "horizontal"},
+    "flip_vertical": {"type": "RandomFlip", "prob": 1.0, "direction": "vertical"},
+    "flip_diagonal": {"type": "RandomFlip", "prob": 1.0, "direction": "diagonal"},
+    "pad_val_dict": {"type": "Pad", "size_divisor": 16, "pad_val": {"img": [1, 2, 3], "masks": 7}},
+    "crop": {"type": "RandomCrop", "crop_size": [20, 24]},
+    "crop_recompute_bbox": {"type": "RandomCrop", "crop_size": [24, 30], "recompute_bbox": True},
+    "crop_negative": {"type": "RandomCrop", "crop_size": [6, 6], "allow_negative_crop": True},
+    "photometric": {"type": "PhotoMetricDistortion"},
+}
+for _k, (_name, _cfg) in enumerate(_MASK_STRUCT_CFGS.items()):
+    for _struct in ("bitmap", "polygon"):
+        _add("mask_structures", f"{_struct}_{_name}", _cfg, seed=40 + _k, np_seed=_k, mask_struct=_struct,
+             exact=EXACT_STRUCTURE_KEYS)  # fmt: skip
 
 # ------------------------------------------------------------------------ RandomCrop
 for _np_seed in range(3):

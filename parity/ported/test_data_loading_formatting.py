@@ -10,6 +10,7 @@ import torch
 
 from visdet.data.data_sample import DetDataSample
 from visdet.data.transforms import LoadAnnotations, PackDetInputs
+from visdet.structures import BitmapMasks, PolygonMasks
 from visdet.structures.instances import Instances
 
 
@@ -41,15 +42,18 @@ def test_load_labels(ann_results):
 
 
 def test_load_mask(ann_results):
-    with pytest.raises(ValueError, match="poly2mask=False"):
-        LoadAnnotations(with_mask=True, poly2mask=False)
+    r = LoadAnnotations(with_bbox=False, with_label=False, with_mask=True, poly2mask=False)(
+        copy.deepcopy(ann_results)
+    )
+    assert isinstance(r["gt_masks"], PolygonMasks) and len(r["gt_masks"]) == 3
 
 
 def test_load_mask_poly2mask(ann_results):
     r = LoadAnnotations(with_bbox=False, with_label=False, with_mask=True)(copy.deepcopy(ann_results))
-    assert r["gt_masks"].shape == (3, 300, 400) and r["gt_masks"].dtype == np.uint8
+    assert isinstance(r["gt_masks"], BitmapMasks)
+    assert r["gt_masks"].masks.shape == (3, 300, 400) and r["gt_masks"].masks.dtype == np.uint8
     # the first polygon is the box [0, 0, 10, 20]: its mask covers that rectangle
-    ys, xs = np.nonzero(r["gt_masks"][0])
+    ys, xs = np.nonzero(r["gt_masks"].masks[0])
     assert xs.min() == 0 and ys.min() == 0 and 9 <= xs.max() <= 10 and 19 <= ys.max() <= 20
 
 

@@ -14,6 +14,7 @@ from visdet.data.transforms import (
     PackDetInputs,
     PhotoMetricDistortion,
 )
+from visdet.structures import BitmapMasks, PolygonMasks
 
 
 def test_load_image_color_gray_float(synth):
@@ -43,11 +44,12 @@ def test_load_annotations_boxes_labels_masks(synth):
     n = len(info["instances"])
     assert r["gt_bboxes"].dtype == torch.float32 and r["gt_bboxes"].shape == (n, 4)
     assert r["gt_bboxes_labels"].dtype == np.int64 and r["gt_ignore_flags"].dtype == bool
-    assert r["gt_masks"].shape == (n, 48, 64) and r["gt_masks"].dtype == np.uint8
+    assert isinstance(r["gt_masks"], BitmapMasks)
+    assert r["gt_masks"].masks.shape == (n, 48, 64) and r["gt_masks"].masks.dtype == np.uint8
     # the compressed RLE of annotation 20 is the rectangle it was built from
     rect = np.zeros((48, 64), np.uint8)
     rect[8:30, 10:30] = 1
-    np.testing.assert_array_equal(r["gt_masks"][0], rect)
+    np.testing.assert_array_equal(r["gt_masks"].masks[0], rect)
     # the crowd RLE (iscrowd=1) is flagged ignored
     assert r["gt_ignore_flags"].tolist() == [False, True, False]
 
@@ -58,10 +60,10 @@ def test_load_annotations_uncompressed_rle_and_polygons(synth):
     r = LoadAnnotations(with_mask=True)(info)
     rect = np.zeros((36, 30), np.uint8)
     rect[3:30, 2:20] = 1
-    np.testing.assert_array_equal(r["gt_masks"][0], rect)
+    np.testing.assert_array_equal(r["gt_masks"].masks[0], rect)
     poly = info["instances"][1]["mask"]
     expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(poly, 36, 30)))
-    np.testing.assert_array_equal(r["gt_masks"][1], expected)
+    np.testing.assert_array_equal(r["gt_masks"].masks[1], expected)
 
 
 def test_degenerate_polygon_becomes_ignored_empty_mask():
@@ -71,12 +73,28 @@ def test_degenerate_polygon_becomes_ignored_empty_mask():
     ]}  # fmt: skip
     r = LoadAnnotations(with_mask=True)(info)
     assert r["gt_ignore_flags"].tolist() == [True, False]
-    assert r["gt_masks"][0].sum() == 0 and r["gt_masks"][1].sum() > 0
+    assert r["gt_masks"].masks[0].sum() == 0 and r["gt_masks"].masks[1].sum() > 0
+
+
+def test_polygon_masks_kept_and_rle_ignored_without_poly2mask():
+    # mmdet: poly2mask=False keeps polygons as PolygonMasks; an RLE becomes ignored with an
+    # empty polygon, a polygon with fewer than 3 points too
+    info = {"ori_shape": (10, 12), "instances": [
+        {"bbox": [0, 0, 5, 5], "bbox_label": 0, "ignore_flag": 0, "mask": [[1, 1, 8, 1, 8, 8], [1, 2]]},
+        {"bbox": [0, 0, 5, 5], "bbox_label": 1, "ignore_flag": 0, "mask": {"size": [10, 12], "counts": [5, 3, 112]}},
+        {"bbox": [0, 0, 5, 5], "bbox_label": 1, "ignore_flag": 0, "mask": [[1, 1, 4, 4]]},
+    ]}  # fmt: skip
+    r = LoadAnnotations(with_mask=True, poly2mask=False)(info)
+    masks = r["gt_masks"]
+    assert isinstance(masks, PolygonMasks) and (masks.height, masks.width) == (10, 12)
+    assert r["gt_ignore_flags"].tolist() == [False, True, True]
+    assert len(masks.masks[0]) == 1 and masks.masks[0][0].tolist() == [1, 1, 8, 1, 8, 8]
+    assert masks.masks[1][0].tolist() == [0.0] * 6 and masks.masks[2][0].tolist() == [0.0] * 6
 
 
 def test_load_annotations_empty_image():
     r = LoadAnnotations(with_mask=True)({"ori_shape": (7, 9), "instances": []})
-    assert r["gt_bboxes"].shape == (0, 4) and r["gt_masks"].shape == (0, 7, 9)
+    assert r["gt_bboxes"].shape == (0, 4) and r["gt_masks"].masks.shape == (0, 7, 9)
     assert r["gt_bboxes_labels"].shape == (0,)
 
 

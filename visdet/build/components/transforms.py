@@ -68,7 +68,7 @@ class LoadAnnotationsConfig(_Transform):
     with_label: bool = True
     with_mask: bool = False
     with_seg: Literal[False] = Field(False, description="semantic maps are not supported")
-    poly2mask: Literal[True] = Field(True, description="polygon masks kept as polygons are not supported")
+    poly2mask: bool = Field(True, description="decode masks to BitmapMasks (True) or keep PolygonMasks (False)")
     box_type: Literal["hbox"] | None = "hbox"
     backend_args: None = Field(None, description=REMOTE)
     example: ClassVar[dict[str, Any]] = {"type": "LoadAnnotations"}

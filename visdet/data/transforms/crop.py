@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from visdet.data.transforms.image_geometry import is_mask_structure, mask_structure_boxes
 from visdet.data.transforms.resize import clip_boxes_, compose_homography
 
 CROP_TYPES = ("relative_range", "relative", "absolute", "absolute_range")
@@ -119,7 +120,12 @@ class RandomCrop:
             if results.get(key) is not None:
                 results[key] = results[key][valid]
         masks = results.get("gt_masks")
-        if masks is not None:
+        if is_mask_structure(masks):  # mmdet: select the kept instances, then crop
+            kept = masks[valid.nonzero()[0].tolist()]
+            results["gt_masks"] = kept.crop(np.asarray([x1, y1, x2, y2]))
+            if self.recompute_bbox:
+                results["gt_bboxes"] = mask_structure_boxes(results["gt_masks"])
+        elif masks is not None:
             masks = masks[valid.nonzero()[0]]
             cx1, cx2 = np.clip([x1, x2], 0, masks.shape[2])
             cy1, cy2 = np.clip([y1, y2], 0, masks.shape[1])

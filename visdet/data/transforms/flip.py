@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from visdet.data.transforms.image_geometry import FLIP_DIRECTIONS, imflip
+from visdet.data.transforms.image_geometry import FLIP_DIRECTIONS, imflip, is_mask_structure
 from visdet.data.transforms.resize import compose_homography
 
 
@@ -50,18 +50,14 @@ class RandomFlip:
     ``flip_direction`` is applied instead of drawing one.
     """
 
-    def __init__(
-        self, *, prob: float | Sequence[float], direction: str | Sequence[str] = "horizontal"
-    ) -> None:
+    def __init__(self, *, prob: float | Sequence[float], direction: str | Sequence[str] = "horizontal") -> None:
         directions = [direction] if isinstance(direction, str) else list(direction)
         unknown = [d for d in directions if d not in FLIP_DIRECTIONS]
         if unknown:
             raise ValueError(f"flip direction must be in {FLIP_DIRECTIONS}, got {unknown}")
         if isinstance(prob, (list, tuple)):
             if len(prob) != len(directions):
-                raise ValueError(
-                    f"RandomFlip got {len(prob)} probabilities for {len(directions)} directions"
-                )
+                raise ValueError(f"RandomFlip got {len(prob)} probabilities for {len(directions)} directions")
             if not 0 <= sum(prob) <= 1:
                 raise ValueError(f"RandomFlip probabilities must sum to [0, 1], got {list(prob)}")
         elif isinstance(prob, float):
@@ -100,7 +96,9 @@ class RandomFlip:
         if results.get("gt_bboxes") is not None:
             results["gt_bboxes"] = flip_boxes(results["gt_bboxes"], img_shape, direction)
         masks = results.get("gt_masks")
-        if masks is not None and len(masks):
+        if is_mask_structure(masks):
+            results["gt_masks"] = masks.flip(direction)
+        elif masks is not None and len(masks):
             results["gt_masks"] = np.stack([imflip(m, direction) for m in masks])
         compose_homography(results, _flip_matrix(direction, *img_shape))
         return results

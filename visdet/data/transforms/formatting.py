@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from visdet.data.data_sample import DetDataSample
+from visdet.data.transforms.image_geometry import is_mask_structure
 from visdet.structures.instances import Instances
 
 DEFAULT_META_KEYS = (
@@ -64,7 +65,16 @@ class PackDetInputs:
         for key, name in FIELD_NAMES.items():
             if key not in results:
                 continue
-            value = _to_tensor(results[key])
+            value = results[key]
+            if is_mask_structure(value):  # mmdet keeps BitmapMasks/PolygonMasks as they are
+                if flags is not None:
+                    keep = ~np.asarray(flags, dtype=bool)
+                    gt.set(name, value[keep.nonzero()[0].tolist()])
+                    ignored.set(name, value[(~keep).nonzero()[0].tolist()])
+                else:
+                    gt.set(name, value)
+                continue
+            value = _to_tensor(value)
             if flags is not None:
                 keep = torch.from_numpy(~np.asarray(flags, dtype=bool))
                 gt.set(name, value[keep])

@@ -17,6 +17,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from visdet.data.transforms.image_header import check_image_size
+from visdet.structures import BitmapMasks, PolygonMasks
 
 COLOR_TYPES: dict[str, int] = {
     "color": cv2.IMREAD_COLOR,
@@ -74,9 +75,7 @@ class LoadImageFromFile:
         except OSError as err:
             if self.ignore_empty:
                 return None
-            raise FileNotFoundError(
-                f"cannot read image file {path!r} (img_id={results.get('img_id')}): {err}"
-            ) from err
+            raise FileNotFoundError(f"cannot read image file {path!r} (img_id={results.get('img_id')}): {err}") from err
         check_image_size(content, path)  # before decoding: a small file may declare a huge image
         try:
             # cv2.imdecode asserts on an empty buffer; treat that like an undecodable file
@@ -126,8 +125,10 @@ class LoadAnnotations:
     Args:
         with_bbox: load ``gt_bboxes`` (``Tensor[N, 4]`` float32) and ``gt_ignore_flags``.
         with_label: load ``gt_bboxes_labels`` (int64).
-        with_mask: load ``gt_masks`` as ``uint8[N, H, W]`` bitmaps at ``ori_shape``.
-        poly2mask: must be ``True`` (polygon masks are not kept as polygons in visdet).
+        with_mask: load ``gt_masks`` at ``ori_shape``: ``BitmapMasks`` (polygons and RLE
+            decoded) when ``poly2mask``, else ``PolygonMasks`` (as mmdet).
+        poly2mask: decode masks to bitmaps (``True``) or keep polygons (``False``; an RLE
+            instance then becomes ignored with an empty polygon, mmdet's behaviour).
         with_seg: semantic segmentation maps are not supported; must be ``False``.
         box_type: ``"hbox"`` (horizontal boxes) or ``None``; both give a float32 tensor.
         backend_args: must be ``None``.
@@ -147,8 +148,6 @@ class LoadAnnotations:
         box_type: str | None = "hbox",
         backend_args: dict[str, Any] | None = None,
     ) -> None:
-        if not poly2mask:
-            raise ValueError("poly2mask=False (PolygonMasks) is not supported; use poly2mask=True")
         if with_seg:
             raise ValueError("with_seg=True (semantic maps) is not supported")
         if box_type not in ("hbox", None):
@@ -165,9 +164,7 @@ class LoadAnnotations:
         instances = results.get("instances", [])
         if self.with_bbox:
             boxes = [inst["bbox"] for inst in instances]
-            results["gt_bboxes"] = torch.tensor(
-                np.array(boxes, dtype=np.float32).reshape(-1, 4), dtype=torch.float32
-            )
+            results["gt_bboxes"] = torch.tensor(np.array(boxes, dtype=np.float32).reshape(-1, 4), dtype=torch.float32)
             results["gt_ignore_flags"] = np.array([inst["ignore_flag"] for inst in instances], dtype=bool)
         if self.with_label:
             labels = [inst["bbox_label"] for inst in instances]
@@ -182,19 +179,22 @@ class LoadAnnotations:
         for inst in instances:
             segmentation = inst.get("mask")
             if segmentation is None:
-                raise KeyError(
-                    f"instance of img_id={results.get('img_id')} has no 'mask' but with_mask=True"
-                )
+                raise KeyError(f"instance of img_id={results.get('img_id')} has no 'mask' but with_mask=True")
             if isinstance(segmentation, list):
-                segmentation = [
-                    np.array(poly) for poly in segmentation if len(poly) % 2 == 0 and len(poly) >= 6
-                ]
+                segmentation = [np.array(poly) for poly in segmentation if len(poly) % 2 == 0 and len(poly) >= 6]
                 if not segmentation:
                     inst["ignore_flag"] = 1
                     segmentation = [np.zeros(6)]
+            elif not self.poly2mask:  # mmdet: PolygonMasks take polygons only; an RLE is ignored
+                inst["ignore_flag"] = 1
+                segmentation = [np.zeros(6)]
             elif not (isinstance(segmentation, dict) and _is_valid_rle(segmentation)):
                 inst["ignore_flag"] = 1
                 segmentation = [np.zeros(6)]
+            if not self.poly2mask:
+                masks.append(segmentation)
+                ignore_flags.append(inst["ignore_flag"])
+                continue
             mask = polygons_or_rle_to_mask(segmentation, height, width)
             if mask.shape != (height, width):  # an RLE keeps its own 'size'
                 raise ValueError(
@@ -204,13 +204,15 @@ class LoadAnnotations:
             masks.append(mask)
             ignore_flags.append(inst["ignore_flag"])
         results["gt_ignore_flags"] = np.array(ignore_flags, dtype=bool)
-        if masks:
-            results["gt_masks"] = np.stack(masks).astype(np.uint8)
+        if not self.poly2mask:
+            results["gt_masks"] = PolygonMasks(masks, height, width)
+        elif masks:
+            results["gt_masks"] = BitmapMasks(np.stack(masks).astype(np.uint8), height, width)
         else:
-            results["gt_masks"] = np.zeros((0, height, width), dtype=np.uint8)
+            results["gt_masks"] = BitmapMasks(np.zeros((0, height, width), dtype=np.uint8), height, width)
 
     def __repr__(self) -> str:
         return (
             f"LoadAnnotations(with_bbox={self.with_bbox}, with_label={self.with_label}, "
-            f"with_mask={self.with_mask})"
+            f"with_mask={self.with_mask}, poly2mask={self.poly2mask})"
         )

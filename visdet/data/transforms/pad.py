@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from visdet.data.transforms.image_geometry import BORDER_MODES, impad
+from visdet.data.transforms.image_geometry import BORDER_MODES, impad, is_mask_structure
 
 
 class Pad:
@@ -84,7 +84,9 @@ class Pad:
         if masks is not None:
             out_shape = padded.shape[:2]
             mask_val = self.pad_val.get("masks", 0)
-            if len(masks) == 0:
+            if is_mask_structure(masks):
+                results["gt_masks"] = masks.pad(out_shape, pad_val=mask_val)
+            elif len(masks) == 0:
                 results["gt_masks"] = np.empty((0, *out_shape), dtype=np.uint8)
             else:
                 results["gt_masks"] = np.stack([impad(m, shape=out_shape, pad_val=mask_val) for m in masks])

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from visdet.data.transforms.image_geometry import imrescale, imresize, rescale_size, scale_size
+from visdet.data.transforms.image_geometry import imrescale, imresize, is_mask_structure, rescale_size, scale_size
 
 
 def _pair(value: Any, name: str) -> tuple | None:
@@ -121,14 +121,18 @@ class Resize:
         masks = results.get("gt_masks")
         if masks is None:
             return
+        if is_mask_structure(masks):  # mmdet: rescale to ``scale`` or resize to ``img_shape``
+            if self.keep_ratio:
+                results["gt_masks"] = masks.rescale(results["scale"])
+            else:
+                results["gt_masks"] = masks.resize(results["img_shape"])
+            return
         if self.keep_ratio:
             if len(masks) == 0:
                 (new_w, new_h), _ = rescale_size((masks.shape[2], masks.shape[1]), results["scale"])
                 results["gt_masks"] = np.empty((0, new_h, new_w), dtype=np.uint8)
             else:
-                results["gt_masks"] = np.stack(
-                    [imrescale(m, results["scale"], "nearest")[0] for m in masks]
-                )
+                results["gt_masks"] = np.stack([imrescale(m, results["scale"], "nearest")[0] for m in masks])
         else:
             out_h, out_w = results["img_shape"]
             if len(masks) == 0:
