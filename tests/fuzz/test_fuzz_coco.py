@@ -147,7 +147,9 @@ def check_outcome(path, text_written):
         n = len(info["instances"])
         assert results["gt_bboxes"].shape == (n, 4)
         assert results["gt_bboxes_labels"].shape == (n,)
-        assert results["gt_masks"].shape == (n, *SHAPE) and results["gt_masks"].dtype == np.uint8
+        masks = results["gt_masks"]  # BitmapMasks (LoadAnnotations' default poly2mask=True)
+        assert (len(masks), masks.height, masks.width) == (n, *SHAPE)
+        assert masks.to_ndarray().shape == (n, *SHAPE) and masks.to_ndarray().dtype == np.uint8
     return "ok"
 
 
