@@ -33,6 +33,14 @@ What float64 needs on the reference side (:func:`reference_precision`):
   mmdet cannot paste masks in float64 at all. The reference pastes with the boxes
   rounded to float32, which is what visdet's ``paste_masks_chunk`` does in every precision
   (and mmdet's arithmetic for the float32 models it runs).
+* Because the reference ranks and suppresses in float32, visdet's side does the same in a
+  float64 case (:func:`visdet_precision`): its greedy NMS (``nms`` and ``batched_nms``'s
+  split path) gets the float32-rounded boxes and scores and its keep indices apply to the
+  float64 tensors. Without it, scores that tie after float32 rounding (thousands of RPN
+  scores of a randomly initialised full-size model do) are ranked by their float64
+  values in visdet and by mmcv's sort of equal float32 values in the reference: the
+  proposals come out in another order, the random sampler then draws other negatives,
+  and every stage's ``loss_cls`` moves (seen as ~1e-5 in Cascade R-CNN's live test).
 * mmengine's ``ImgDataPreprocessor`` casts the batch with ``.float()``. Cases that go
   through a data preprocessor promote its output to float64 before the network (both
   sides, explicitly, with :func:`to_default_float`); normalising uint8 pixels is two
@@ -112,3 +120,28 @@ def reference_precision(dtype: str) -> Iterator[None]:
         finally:
             mmcv_nms.ext_module = original
             fcn._do_paste_mask = paste
+
+
+@contextlib.contextmanager
+def visdet_precision(dtype: str) -> Iterator[None]:
+    """:func:`precision` plus, for float64, visdet's greedy NMS on float32 as the reference's."""
+    with precision(dtype):
+        if dtype != "float64":
+            yield
+            return
+        import importlib
+
+        nms_module = importlib.import_module("visdet.ops.nms")
+        indices, split = nms_module.nms_indices, nms_module._split_nms
+
+        def float32_indices(boxes: torch.Tensor, scores: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+            return indices(boxes.float(), scores.float(), *args, **kwargs)
+
+        def float32_split(boxes: torch.Tensor, scores: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+            return split(boxes.float(), scores.float(), *args, **kwargs)
+
+        nms_module.nms_indices, nms_module._split_nms = float32_indices, float32_split
+        try:
+            yield
+        finally:
+            nms_module.nms_indices, nms_module._split_nms = indices, split

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from parity.compare import compare_outputs
-from parity.precision import precision, reference_precision
+from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 from parity.test_faster_rcnn_r50_live import _grads, _save_like_mmengine_runner
 from parity.test_mask_rcnn_r50_live import TIE_WIDTH, _inputs
@@ -163,7 +163,7 @@ def test_full_size_cascade_matches_mmdet(name, tmp_path, parity_record) -> None:
         total = sum((sum(v) if isinstance(v, list) else v).sum() for k, v in ref_losses.items()
                     if "loss" in k.rsplit(".", 1)[-1])
         total.backward()
-    with precision("float64"):
+    with visdet_precision("float64"):
         batch, batch_metas = model.data_preprocessor([im.clone() for im in images], metas)
         gt_instances = []
         for (b, lab), m, (h, w) in zip(gts, masks, shapes):

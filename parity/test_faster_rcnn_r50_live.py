@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from parity.compare import compare_outputs
-from parity.precision import precision, reference_precision
+from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 
 CASE_KEY = "models/detectors/faster_rcnn_r50_fpn_full/live"
@@ -156,7 +156,7 @@ def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
         torch.manual_seed(5)
         ref_losses, ref_total = _loss_record(ref_model.loss(data["inputs"], data["data_samples"]))
         ref_total.backward()
-    with precision("float64"):
+    with visdet_precision("float64"):
         batch, batch_metas = model.data_preprocessor([im.clone() for im in images], metas)
         torch.manual_seed(5)
         gt_instances = [Instances(bboxes=b.clone().double(), labels=lab.clone()) for b, lab in gts]

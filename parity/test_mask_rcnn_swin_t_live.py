@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from parity.compare import compare_outputs
-from parity.precision import precision, reference_precision
+from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 from parity.test_faster_rcnn_r50_live import _grads, _save_like_mmengine_runner
 from parity.test_mask_rcnn_r50_live import LOSS_NAMES, SCORE_THR, _differing_pixels, _inputs, _mask_logits_recorder
@@ -122,7 +122,7 @@ def test_full_size_mask_rcnn_swin_t_matches_mmdet(tmp_path, parity_record) -> No
         ref_record = {f"loss.{k}": (sum(v) if isinstance(v, list) else v).detach().clone().reshape(())
                       for k, v in ref_losses.items() if k in LOSS_NAMES}  # fmt: skip
         sum((sum(v) if isinstance(v, list) else v).sum() for k, v in ref_losses.items() if "loss" in k).backward()
-    with precision("float64"):
+    with visdet_precision("float64"):
         batch, batch_metas = model.data_preprocessor([im.clone() for im in images], metas)
         gt_instances = [Instances(bboxes=b.clone().double(), labels=lab.clone(), masks=BitmapMasks(m.copy(), h, w))
                         for (b, lab), m, (h, w) in zip(gts, masks, shapes)]  # fmt: skip

@@ -108,9 +108,9 @@ class Case:
 
     def run_visdet(self, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
         """visdet's results at the case's precision, from inputs plus the ``state.*`` entries."""
-        from parity.precision import precision
+        from parity.precision import visdet_precision
 
-        with precision(self.dtype):
+        with visdet_precision(self.dtype):
             return self.visdet(params, {k: v.clone() for k, v in tensors.items()})
 
 
