@@ -275,8 +275,8 @@ def _assign_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     ignore = InstanceData(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
     extra = {"iou_calculator": {"type": "BboxOverlaps2D", **p["iou_calculator"]}} if "iou_calculator" in p else {}
     result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
-        InstanceData(priors=inputs["priors"]),
-        InstanceData(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
+        InstanceData(priors=_flat(p, inputs["priors"])),
+        InstanceData(bboxes=_flat(p, inputs["gt_bboxes"]), labels=inputs["gt_labels"]),
         ignore,
     )
     return _assign_out(result)
@@ -289,8 +289,8 @@ def _assign_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     ignore = Instances(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
     extra = {"iou_calculator": BboxOverlaps2D(**p["iou_calculator"])} if "iou_calculator" in p else {}
     result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
-        Instances(priors=inputs["priors"]),
-        Instances(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
+        Instances(priors=_flat(p, inputs["priors"])),
+        Instances(bboxes=_flat(p, inputs["gt_bboxes"]), labels=inputs["gt_labels"]),
         ignore,
     )
     return _assign_out(result)
@@ -386,6 +386,11 @@ def _sampler_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in ("num", "pos_fraction", "neg_pos_ub", "add_gt_as_proposals") if k in p}
 
 
+def _flat(p: Mapping[str, Any], boxes: torch.Tensor) -> torch.Tensor:
+    """With ``flat``: a single box given as ``Tensor[4]`` (both samplers reshape it to ``[1, 4]``)."""
+    return boxes.reshape(-1) if p.get("flat") else boxes
+
+
 def _sampler_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.task_modules.assigners import AssignResult
     from mmdet.models.task_modules.samplers import PseudoSampler, RandomSampler
@@ -453,6 +458,9 @@ _SAMPLER_CASES = {
                                    pos_share=0.1),
     "random_neg_pos_ub_no_positive": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=3,
                                           add_gt_as_proposals=False, num_priors=100, num_gts=2, pos_share=0.0),
+    # one prior and one gt box, each given flat as Tensor[4]
+    "random_flat_single_prior": dict(kind="random", num=4, pos_fraction=0.5, add_gt_as_proposals=False,
+                                     num_priors=1, num_gts=1, pos_share=1.0, flat=True),
     "pseudo": dict(kind="pseudo", num_priors=80, num_gts=4, pos_share=0.3),
     "pseudo_empty_gt": dict(kind="pseudo", num_priors=20, num_gts=0, pos_share=0.0),
 }
