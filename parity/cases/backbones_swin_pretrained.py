@@ -7,7 +7,8 @@ file and load it the way their ``init_weights`` does:
 * ``original_layout_other_heads``: a checkpoint in the original Swin naming
   (``convert_weights=True``: renamed, patch-merging weights reordered), a classifier
   ``head.*`` to drop, the index buffers of the same window size, and relative position
-  bias tables for another head count (not loaded: the model keeps its zero tables);
+  bias tables for another head count in stage 1 (not loaded: the model keeps its zero
+  tables) and for the same one in stage 2 (loaded);
 * ``resized_bias_tables``: an mmdet-layout checkpoint (``backbone.*``) of window 3 given
   through the deprecated ``pretrained=`` argument to a model of window 4: its bias tables
   are resized bicubically (without the index buffers, which mmdet cannot load across
@@ -106,10 +107,10 @@ register(Case(
     component=COMPONENT, dtype="float64", name="pretrained_original_layout_other_heads", seed=54,
     params={"layout": "original", "via_pretrained": False, "with_index": True, "input_shape": [1, 3, 30, 36],
             "source": {"num_heads": [2, 4], "window_size": 4, "out_indices": [0, 1]},
-            "target": {"num_heads": [4, 8], "window_size": 4, "out_indices": [0, 1]}},
+            "target": {"num_heads": [4, 4], "window_size": 4, "out_indices": [0, 1]}},
     make_inputs=_inputs, reference=_reference, visdet=_visdet,
     description="init_cfg Pretrained with convert_weights: original-layout checkpoint renamed and reordered, "
-                "head.* dropped, bias tables of another head count skipped",
+                "head.* dropped, stage-1 bias tables of another head count skipped, stage 2's loaded",
 ))
 register(Case(
     component=COMPONENT, dtype="float64", name="pretrained_resized_bias_tables", seed=55,
@@ -130,6 +131,9 @@ def _converter_inputs(params: Mapping[str, Any], generator: torch.Generator) -> 
 def _converter_run(convert: Any, inputs: Tensors) -> Tensors:
     ckpt = {k[len(_CKPT):]: v.clone() for k, v in inputs.items() if k.startswith(_CKPT)}
     ckpt["head.bias"] = torch.zeros(3)
+    # keys the original layout does not have, renamed by the converter's fallbacks
+    ckpt["layers.0.blocks.0.mlp.extra"] = torch.arange(3.0)
+    ckpt["layers.0.downsample.extra"] = torch.arange(4.0)
     return {f"out.{k}": v.clone() for k, v in convert(ckpt).items()}
 
 
@@ -149,5 +153,6 @@ register(Case(
     component="models/backbones/swin_converter", name="original_to_mmdet", seed=56,
     params={"source": {"num_heads": [2, 4], "window_size": 3, "out_indices": [0, 1], "embed_dims": 8}},
     make_inputs=_converter_inputs, reference=_converter_reference, visdet=_converter_visdet,
-    description="swin_converter: keys renamed, head.* dropped, patch-merging reduction/norm reordered",
+    description="swin_converter: keys renamed, head.* dropped, patch-merging reduction/norm reordered, "
+                "unknown mlp/downsample keys renamed or kept",
 ))

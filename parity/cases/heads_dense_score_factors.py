@@ -16,7 +16,7 @@ import torch
 
 from parity.cases._heads_detector_common import load_state, metas, mm_build, mm_cfg, state_entries
 from parity.cases.base import Case, Tensors, register
-from parity.cases.heads_detector_retinanet import HEAD_COMPONENT, _HEAD_PARAMS, _head_cfg, _head_inputs
+from parity.cases.heads_detector_retinanet import _HEAD_PARAMS, HEAD_COMPONENT, _head_cfg, _head_inputs
 
 _ANCHORS = 9  # 3 scales x 3 ratios per location
 
@@ -68,7 +68,8 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
 
 register(Case(
     component=HEAD_COMPONENT, dtype="float64", name="predict_score_factors", seed=63,
-    params={**_HEAD_PARAMS, "num_gts": [0, 0], "cls_weight_std": 0.3}, make_inputs=_inputs, reference=_reference, visdet=_visdet,
+    params={**_HEAD_PARAMS, "num_gts": [0, 0], "cls_weight_std": 0.3},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet,
     exact=("pred.*.labels",),
     description="RetinaHead.predict_by_feat with per-anchor score factors (sigmoid, kept with the top-k, "
                 "multiplied into the scores before NMS), rescaled",
