@@ -275,8 +275,8 @@ def _assign_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     ignore = InstanceData(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
     extra = {"iou_calculator": {"type": "BboxOverlaps2D", **p["iou_calculator"]}} if "iou_calculator" in p else {}
     result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
-        InstanceData(priors=_flat(p, inputs["priors"])),
-        InstanceData(bboxes=_flat(p, inputs["gt_bboxes"]), labels=inputs["gt_labels"]),
+        InstanceData(priors=inputs["priors"]),
+        InstanceData(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
         ignore,
     )
     return _assign_out(result)
@@ -289,8 +289,8 @@ def _assign_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     ignore = Instances(bboxes=inputs["ignore"]) if p.get("num_ignore") else None
     extra = {"iou_calculator": BboxOverlaps2D(**p["iou_calculator"])} if "iou_calculator" in p else {}
     result = MaxIoUAssigner(**_assign_kwargs(p), **extra).assign(
-        Instances(priors=_flat(p, inputs["priors"])),
-        Instances(bboxes=_flat(p, inputs["gt_bboxes"]), labels=inputs["gt_labels"]),
+        Instances(priors=inputs["priors"]),
+        Instances(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
         ignore,
     )
     return _assign_out(result)
@@ -393,7 +393,7 @@ def _flat(p: Mapping[str, Any], boxes: torch.Tensor) -> torch.Tensor:
 
 def _sampler_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.task_modules.assigners import AssignResult
-    from mmdet.models.task_modules.samplers import PseudoSampler, RandomSampler
+    from mmdet.models.task_modules.samplers import PseudoSampler, RandomSampler, SamplingResult
     from mmengine.structures import InstanceData
 
     assign = AssignResult(
@@ -406,14 +406,24 @@ def _sampler_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     torch.manual_seed(p["rng_seed"])
     res = sampler.sample(
         assign,
-        InstanceData(priors=inputs["priors"]),
+        InstanceData(priors=_flat(p, inputs["priors"])),
         InstanceData(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
     )
-    return _sampling_out(res)
+    return {**_sampling_out(res), **_direct(p, SamplingResult, AssignResult, res, inputs)}
+
+
+def _direct(p: Mapping[str, Any], result_cls: Any, assign_cls: Any, res: Any, inputs: Tensors) -> Tensors:
+    """With ``flat``: ``SamplingResult`` built directly from the sample and the gt box given as ``Tensor[4]``."""
+    if not p.get("flat"):
+        return {}
+    assign = assign_cls(1, inputs["gt_inds"].clone(), inputs["max_overlaps"].clone(), inputs["labels"].clone())
+    direct = result_cls(res.pos_inds, res.neg_inds, inputs["priors"].reshape(-1, 4), inputs["gt_bboxes"].reshape(-1),
+                        assign, torch.zeros(1, dtype=torch.uint8))
+    return {f"direct.{k}": v for k, v in _sampling_out(direct).items()}
 
 
 def _sampler_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    from visdet.models.task_modules import AssignResult, PseudoSampler, RandomSampler
+    from visdet.models.task_modules import AssignResult, PseudoSampler, RandomSampler, SamplingResult
     from visdet.structures import Instances
 
     assign = AssignResult(
@@ -426,10 +436,10 @@ def _sampler_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     torch.manual_seed(p["rng_seed"])
     res = sampler.sample(
         assign,
-        Instances(priors=inputs["priors"]),
+        Instances(priors=_flat(p, inputs["priors"])),
         Instances(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
     )
-    return _sampling_out(res)
+    return {**_sampling_out(res), **_direct(p, SamplingResult, AssignResult, res, inputs)}
 
 
 _SAMPLER_CASES = {
@@ -458,7 +468,7 @@ _SAMPLER_CASES = {
                                    pos_share=0.1),
     "random_neg_pos_ub_no_positive": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=3,
                                           add_gt_as_proposals=False, num_priors=100, num_gts=2, pos_share=0.0),
-    # one prior and one gt box, each given flat as Tensor[4]
+    # one prior given flat as Tensor[4]; the gt box given flat to SamplingResult itself
     "random_flat_single_prior": dict(kind="random", num=4, pos_fraction=0.5, add_gt_as_proposals=False,
                                      num_priors=1, num_gts=1, pos_share=1.0, flat=True),
     "pseudo": dict(kind="pseudo", num_priors=80, num_gts=4, pos_share=0.3),
