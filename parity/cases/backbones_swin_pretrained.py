@@ -10,9 +10,12 @@ file and load it the way their ``init_weights`` does:
   bias tables for another head count in stage 1 (not loaded: the model keeps its zero
   tables) and for the same one in stage 2 (loaded);
 * ``resized_bias_tables``: an mmdet-layout checkpoint (``backbone.*``) of window 3 given
-  through the deprecated ``pretrained=`` argument to a model of window 4: its bias tables
-  are resized bicubically (without the index buffers, which mmdet cannot load across
-  window sizes).
+  to a model of window 4: its bias tables are resized bicubically (without the index
+  buffers, which mmdet cannot load across window sizes).
+
+The deprecated ``pretrained=`` argument has no case: mmdet 3.3's Swin builds the
+``Pretrained`` init_cfg from it and then overwrites it with ``None``
+(``super().__init__(init_cfg=init_cfg)``), so it never loads the checkpoint; visdet loads it.
 
 Recorded: the feature maps in eval mode, float64 (the bicubic resize runs in the
 checkpoint's float64). ``converter`` records ``swin_converter``'s output for a small
@@ -81,16 +84,19 @@ def _run(build: Any, params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
 
 def _kwargs(params: Mapping[str, Any], path: str) -> dict[str, Any]:
-    kwargs = {**_BASE, **params["target"], "convert_weights": params["layout"] == "original"}
-    if params["via_pretrained"]:
-        return {**kwargs, "pretrained": path}
-    return {**kwargs, "init_cfg": {"type": "Pretrained", "checkpoint": path}}
+    return {**_BASE, **params["target"], "convert_weights": params["layout"] == "original",
+            "init_cfg": {"type": "Pretrained", "checkpoint": path}}
 
 
 def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.backbones.swin import SwinTransformer
+    from mmengine.config import ConfigDict
 
-    return _run(lambda path: SwinTransformer(**_kwargs(params, path)), params, inputs)
+    def build(path: str) -> Any:
+        kwargs = _kwargs(params, path)
+        return SwinTransformer(**{**kwargs, "init_cfg": ConfigDict(kwargs["init_cfg"])})  # read as attributes
+
+    return _run(build, params, inputs)
 
 
 def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
@@ -99,13 +105,13 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models.backbones import SwinTransformer
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation and skipped-table warnings are expected
+        warnings.simplefilter("ignore")  # the skipped-table warnings are expected
         return _run(lambda path: SwinTransformer(**_kwargs(params, path)), params, tensors)
 
 
 register(Case(
     component=COMPONENT, dtype="float64", name="pretrained_original_layout_other_heads", seed=54,
-    params={"layout": "original", "via_pretrained": False, "with_index": True, "input_shape": [1, 3, 30, 36],
+    params={"layout": "original", "with_index": True, "input_shape": [1, 3, 30, 36],
             "source": {"num_heads": [2, 4], "window_size": 4, "out_indices": [0, 1]},
             "target": {"num_heads": [4, 4], "window_size": 4, "out_indices": [0, 1]}},
     make_inputs=_inputs, reference=_reference, visdet=_visdet,
@@ -114,11 +120,11 @@ register(Case(
 ))
 register(Case(
     component=COMPONENT, dtype="float64", name="pretrained_resized_bias_tables", seed=55,
-    params={"layout": "mmdet", "via_pretrained": True, "input_shape": [1, 3, 34, 40],
+    params={"layout": "mmdet", "input_shape": [1, 3, 34, 40],
             "source": {"num_heads": [2, 4], "window_size": 3, "out_indices": [0, 1]},
             "target": {"num_heads": [2, 4], "window_size": 4, "out_indices": [1]}},
     make_inputs=_inputs, reference=_reference, visdet=_visdet,
-    description="pretrained= (deprecated) mmdet-layout checkpoint of window 3 into window 4: bias tables resized "
+    description="init_cfg Pretrained, mmdet-layout checkpoint of window 3 into window 4: bias tables resized "
                 "bicubically; only the last stage returned",
 ))
 
