@@ -4,7 +4,7 @@ The checkpoint's tensors are the case's inputs (``ckpt.<key>``; drawn from the s
 their values need not be trained weights); both sides write them to a fresh temporary
 file and load it the way their ``init_weights`` does:
 
-* ``original_layout_other_heads``: a checkpoint in the original Swin naming
+* ``original_layout``: a checkpoint in the original Swin naming
   (``convert_weights=True``: renamed, patch-merging weights reordered), a classifier
   ``head.*`` to drop, the index buffers and bias tables of the same window size and head
   count (loaded as they are; mmdet cannot load tables of another head count: it warns but
