@@ -424,3 +424,33 @@ register(Case(
     description="pad_mask=True in training: gt masks (one image without any) padded to the batch shape",
     live_params=({"mask_pad_value": 1, "divisor": 8},),
 ))
+
+
+# ----------------------------------------------- paste over the whole image (mmdet's GPU mode)
+def _whole_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    h, w = p["img_shape"]
+    boxes = draw_boxes(p["num"], h, w, gen)
+    boxes[0] = torch.tensor([-6.0, -4.0, w + 5.0, h + 3.0])  # beyond the image on every side
+    return {"boxes": boxes, "probs": torch.rand(p["num"], 1, p["size"], p["size"], generator=gen)}
+
+
+def _whole_ref(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+    pasted, spatial = _do_paste_mask(t["probs"].clone(), t["boxes"].clone(), *p["img_shape"], skip_empty=False)
+    return {"pasted": pasted, "num_slices": torch.tensor(len(spatial))}
+
+
+def _whole_vis(p: Mapping[str, Any], t: Tensors) -> Tensors:
+    from visdet.models.roi_heads.mask_paste import paste_masks_chunk
+
+    pasted, spatial = paste_masks_chunk(t["probs"].clone(), t["boxes"].clone(), *p["img_shape"], skip_empty=False)
+    return {"pasted": pasted, "num_slices": torch.tensor(len(spatial))}
+
+
+register(Case(
+    component=PASTE_COMPONENT, name="whole_image_chunk", params={"img_shape": [37, 52], "num": 5, "size": 14},
+    seed=499, make_inputs=_whole_inputs, reference=_whole_ref, visdet=_whole_vis, exact=("num_slices",),
+    description="_do_paste_mask with skip_empty=False (mmdet's GPU mode, run on the CPU): probabilities pasted "
+                "over the whole image, one box beyond every border",
+))

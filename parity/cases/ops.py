@@ -114,6 +114,14 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
             parts.append(torch.cat([corner, corner + 100.0 + torch.rand(size, 2, generator=gen) * 2.0], 1))
             scores.append((len(sizes) - i - torch.rand(size, generator=gen)) / len(sizes))
         return {"boxes": torch.cat(parts), "scores": torch.cat(scores)}
+    if "chunks" in p:  # rank-ordered runs of boxes, each run in the cluster it names (clusters 1000 px apart)
+        parts, scores, rank = [], [], 0
+        for cluster, size in p["chunks"]:
+            corner = torch.rand(size, 2, generator=gen) * 2.0 + 1000.0 * cluster
+            parts.append(torch.cat([corner, corner + 100.0 + torch.rand(size, 2, generator=gen) * 2.0], 1))
+            scores.append(1.0 - (rank + torch.arange(size, dtype=torch.float32)) / n)
+            rank += size
+        return {"boxes": torch.cat(parts), "scores": torch.cat(scores)}
     if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
         boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
         boxes[:, 2] = boxes[:, 0] + 5.0
@@ -158,6 +166,9 @@ _NMS_CASES = {
                                       kwargs=dict(max_num=1200)),
     # dense pass: block 2 is wholly suppressed by block 1 (cluster A), block 3 starts cluster B
     "two_clusters": dict(n=1024, iou_threshold=0.5, clusters=[512, 512]),
+    # dense pass: block 1 (cluster A) suppresses everything after block 2 (A again), block 2 keeps one box of B,
+    # so nothing is left to suppress after block 2 while a block remains
+    "chunks_rest_suppressed": dict(n=600, iou_threshold=0.5, chunks=[[0, 256], [1, 44], [0, 300]]),
     # the dense blocked pass over several blocks, where whole blocks end up suppressed
     "many_clustered": dict(n=700, iou_threshold=0.3, scale=20.0, max_size=300.0),
     "empty": dict(n=0, iou_threshold=0.5),

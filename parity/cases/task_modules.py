@@ -386,9 +386,14 @@ def _sampler_kwargs(p: Mapping[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in ("num", "pos_fraction", "neg_pos_ub", "add_gt_as_proposals") if k in p}
 
 
+def _flat(p: Mapping[str, Any], boxes: torch.Tensor) -> torch.Tensor:
+    """With ``flat``: a single box given as ``Tensor[4]`` (both samplers reshape it to ``[1, 4]``)."""
+    return boxes.reshape(-1) if p.get("flat") else boxes
+
+
 def _sampler_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.task_modules.assigners import AssignResult
-    from mmdet.models.task_modules.samplers import PseudoSampler, RandomSampler
+    from mmdet.models.task_modules.samplers import PseudoSampler, RandomSampler, SamplingResult
     from mmengine.structures import InstanceData
 
     assign = AssignResult(
@@ -401,14 +406,24 @@ def _sampler_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     torch.manual_seed(p["rng_seed"])
     res = sampler.sample(
         assign,
-        InstanceData(priors=inputs["priors"]),
+        InstanceData(priors=_flat(p, inputs["priors"])),
         InstanceData(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
     )
-    return _sampling_out(res)
+    return {**_sampling_out(res), **_direct(p, SamplingResult, AssignResult, res, inputs)}
+
+
+def _direct(p: Mapping[str, Any], result_cls: Any, assign_cls: Any, res: Any, inputs: Tensors) -> Tensors:
+    """With ``flat``: ``SamplingResult`` built directly from the sample and the gt box given as ``Tensor[4]``."""
+    if not p.get("flat"):
+        return {}
+    assign = assign_cls(1, inputs["gt_inds"].clone(), inputs["max_overlaps"].clone(), inputs["labels"].clone())
+    direct = result_cls(res.pos_inds, res.neg_inds, inputs["priors"].reshape(-1, 4), inputs["gt_bboxes"].reshape(-1),
+                        assign, torch.zeros(1, dtype=torch.uint8))
+    return {f"direct.{k}": v for k, v in _sampling_out(direct).items()}
 
 
 def _sampler_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    from visdet.models.task_modules import AssignResult, PseudoSampler, RandomSampler
+    from visdet.models.task_modules import AssignResult, PseudoSampler, RandomSampler, SamplingResult
     from visdet.structures import Instances
 
     assign = AssignResult(
@@ -421,10 +436,10 @@ def _sampler_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     torch.manual_seed(p["rng_seed"])
     res = sampler.sample(
         assign,
-        Instances(priors=inputs["priors"]),
+        Instances(priors=_flat(p, inputs["priors"])),
         Instances(bboxes=inputs["gt_bboxes"], labels=inputs["gt_labels"]),
     )
-    return _sampling_out(res)
+    return {**_sampling_out(res), **_direct(p, SamplingResult, AssignResult, res, inputs)}
 
 
 _SAMPLER_CASES = {
@@ -453,6 +468,9 @@ _SAMPLER_CASES = {
                                    pos_share=0.1),
     "random_neg_pos_ub_no_positive": dict(kind="random", num=32, pos_fraction=0.5, neg_pos_ub=3,
                                           add_gt_as_proposals=False, num_priors=100, num_gts=2, pos_share=0.0),
+    # one prior given flat as Tensor[4]; the gt box given flat to SamplingResult itself
+    "random_flat_single_prior": dict(kind="random", num=4, pos_fraction=0.5, add_gt_as_proposals=False,
+                                     num_priors=1, num_gts=1, pos_share=1.0, flat=True),
     "pseudo": dict(kind="pseudo", num_priors=80, num_gts=4, pos_share=0.3),
     "pseudo_empty_gt": dict(kind="pseudo", num_priors=20, num_gts=0, pos_share=0.0),
 }
