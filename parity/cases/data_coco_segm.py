@@ -193,18 +193,11 @@ def _pipeline_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
         return _pipeline_outputs(_items(_visdet_dataset(params, f), int(inputs["np_seed"])))
 
 
-def _exact(prefix_count: int, batch: bool = False) -> tuple[str, ...]:
-    """Everything but box coordinates, scale factors and polygon coordinates is exact."""
-    keys = ["num_items", "batch_input_shape"]
-    for i in range(prefix_count):
-        p = f"item{i}"
-        keys += [f"{p}.inputs", f"{p}.meta.img_id", f"{p}.meta.img_shape", f"{p}.meta.ori_shape", f"{p}.meta.flip",
-                 f"{p}.meta.flip_direction"]  # fmt: skip
-        for group in GROUPS:
-            keys.append(f"{p}.{group}.labels")
-            keys += [f"{p}.{group}.masks.{k}" for k in ("type", "hw", "len", "bitmap", "polygon_counts",
-                                                          "polygon_sizes", "polygon_dtypes")]  # fmt: skip
-    return tuple(keys)
+# everything but box coordinates, scale factors and polygon coordinates is exact (fnmatch patterns)
+EXACT = ("num_items", "batch_input_shape", "item*.inputs", "item*.meta.img_id", "item*.meta.img_shape",
+         "item*.meta.ori_shape", "item*.meta.flip", "item*.meta.flip_direction", "item*.labels",
+         *(f"item*.masks.{k}" for k in ("type", "hw", "len", "bitmap", "polygon_counts", "polygon_sizes",
+                                        "polygon_dtypes")))  # fmt: skip
 
 
 FILTER_MMDET = {"filter_empty_gt": True, "min_size": 32}  # mmdet's coco_instance.py train_dataloader
@@ -223,7 +216,7 @@ _PIPELINE_CASES = {
 for _k, (_name, _params) in enumerate(_PIPELINE_CASES.items()):
     register(Case(
         component="data/datasets/coco_pipeline", name=_name, params=_params, seed=120 + _k,
-        make_inputs=_inputs, reference=_pipeline_ref, visdet=_pipeline_vis, exact=_exact(5),
+        make_inputs=_inputs, reference=_pipeline_ref, visdet=_pipeline_vis, exact=EXACT,
         description="CocoDataset + mmdet's Mask R-CNN pipeline on polygons, RLE and crowd annotations; "
                     "mask structures compared",
     ))  # fmt: skip
@@ -264,7 +257,7 @@ def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 for _k, _name in enumerate(("mask_rcnn_train_bitmap", "mask_rcnn_train_polygon")):
     register(Case(
         component="data/datasets/coco_pipeline", name=f"{_name}_pad_mask_batch", params=_PIPELINE_CASES[_name],
-        seed=130 + _k, make_inputs=_inputs, reference=_batch_ref, visdet=_batch_vis, exact=_exact(5),
+        seed=130 + _k, make_inputs=_inputs, reference=_batch_ref, visdet=_batch_vis, exact=EXACT,
         description="the Mask R-CNN train items -> pseudo_collate -> DetDataPreprocessor(pad_mask=True, "
                     "pad_size_divisor=32, mask_pad_value=0) in training: gt masks padded to the batch",
     ))  # fmt: skip
