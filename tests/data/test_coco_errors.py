@@ -248,3 +248,15 @@ def test_segm_metric_accepts_short_parts_after_the_first(tmp_path):
     ann_file = _segm_metric_file(tmp_path, [[1, 1, 6, 1, 6, 6, 1, 6], [2, 2, 3, 3], [1, 1, 2, 2, 3]])
     results = _evaluate_segm(ann_file)
     assert results["coco/segm_mAP_50"] > 0.4 and results["coco/bbox_mAP_50"] > 0.4  # 1 of 2 identical gts found
+
+
+def test_segm_metric_checks_only_the_evaluated_categories(tmp_path):
+    # COCOeval rasterises only the ground truth of the evaluated categories; a bad polygon of
+    # another category is never read by pycocotools, so it is no error (as with mmdet)
+    data = _valid()
+    data["categories"].append({"id": 3, "name": "other"})
+    data["annotations"][0]["segmentation"] = [[1, 1, 6, 1, 6, 6, 1, 6]]
+    data["annotations"].append({"id": 6, "image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5], "area": 25,
+                                "iscrowd": 0, "segmentation": [[1, 1, 4, 4]]})  # fmt: skip
+    results = _evaluate_segm(_write(tmp_path, data, "gt.json"))
+    assert results["coco/segm_mAP_50"] == 1.0
