@@ -45,13 +45,14 @@ def check_segm_ground_truth(coco: COCO, ann_file: str, img_ids: Sequence[Any], c
     images and categories with pycocotools' ``annToRLE``. mmdet's metric defines no
     behaviour for the annotations below; pycocotools fails on them deep inside (a
     ``KeyError``, an ``IndexError``, ``TypeError: Argument 'bb' has incorrect type`` or
-    "input type is not supported"), or, for an RLE of another size than its image,
-    silently computes IoUs between masks of different sizes. visdet names them instead:
+    "input type is not supported"). visdet names them instead:
 
     * no ``segmentation``, or an empty one;
     * polygons whose first part has 4 coordinates or fewer (pycocotools reads a first
-      part of exactly 4 numbers as a box, and cannot read fewer);
-    * an RLE whose ``size`` is not its image's ``[height, width]``.
+      part of exactly 4 numbers as a box, and cannot read fewer).
+
+    An RLE whose ``size`` is not its image's is left to pycocotools, as in mmdet (whose own
+    ``test_evaluate`` relies on it; ported in ``parity/ported/test_coco_metric.py``).
 
     Short parts after the first one are fine (pycocotools rasterises them as thin lines),
     and the data pipeline handles short polygons as mmdet's does (``LoadAnnotations``).
@@ -66,12 +67,6 @@ def check_segm_ground_truth(coco: COCO, ann_file: str, img_ids: Sequence[Any], c
                 f"{where}: its first polygon has {len(seg[0])} coordinates; pycocotools cannot rasterise a "
                 "first polygon of fewer than 3 points (6 coordinates), which metric='segm' needs"
             )
-        if isinstance(seg, dict):
-            img = coco.imgs[ann["image_id"]]
-            size = [int(v) for v in seg.get("size", [])]
-            if size != [int(img["height"]), int(img["width"])]:
-                raise ValueError(f"{where}: RLE size {size} does not match image {ann['image_id']}'s "
-                                 f"[height, width] [{img['height']}, {img['width']}]")  # fmt: skip
 
 
 def _numpy(value: Any) -> Any:
