@@ -243,43 +243,52 @@ def _metric_outputs(results: Mapping[str, float], stats: list[np.ndarray]) -> Te
     return out
 
 
+def _run_metric(
+    metric_cls: Any, params: Mapping[str, Any], synth: Any, samples: list[dict[str, Any]],
+    reference_module: Any = None,
+) -> Tensors:
+    """Process ``samples`` and evaluate; the stats of each COCOeval run are returned too.
+
+    On the reference side (``reference_module``: mmdet's coco_metric module) the stats are
+    captured from its ``COCOeval.summarize``; visdet keeps them in ``metric.stats``.
+    """
+    captured: list[np.ndarray] = []
+    original = None
+    if reference_module is not None:
+        original = reference_module.COCOeval
+
+        class CapturingCOCOeval(original):  # type: ignore[misc, valid-type]
+            def summarize(self) -> None:
+                super().summarize()
+                captured.append(np.array(self.stats))
+
+        reference_module.COCOeval = CapturingCOCOeval
+    try:
+        metric = metric_cls(**_metric_kwargs(params, synth))
+        metric.dataset_meta = {"classes": synth.classes}
+        metric.process({}, samples)
+        results = metric.evaluate(size=len(samples))
+    finally:
+        if reference_module is not None:
+            reference_module.COCOeval = original
+    if reference_module is None:
+        captured = [metric.stats[m] for m in metric.metrics if m in metric.stats]
+    return _metric_outputs(results, captured)
+
+
 def _metric_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     import mmdet.evaluation.metrics.coco_metric as module
 
     with _synth(inputs) as synth:
-        return _run_reference_metric(module, params, inputs, synth)
-
-
-def _run_reference_metric(module: Any, params: Mapping[str, Any], inputs: Tensors, synth: Any) -> Tensors:
-    captured: list[np.ndarray] = []
-
-    class CapturingCOCOeval(module.COCOeval):
-        def summarize(self) -> None:
-            super().summarize()
-            captured.append(np.array(self.stats))
-
-    original, module.COCOeval = module.COCOeval, CapturingCOCOeval
-    try:
-        metric = module.CocoMetric(**_metric_kwargs(params, synth))
-        metric.dataset_meta = {"classes": synth.classes}
         samples = _predictions(synth, inputs, params.get("empty", False))
-        metric.process({}, samples)
-        results = metric.evaluate(size=len(samples))
-    finally:
-        module.COCOeval = original
-    return _metric_outputs(results, captured)
+        return _run_metric(module.CocoMetric, params, synth, samples, reference_module=module)
 
 
 def _metric_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.evaluation import CocoMetric
 
     with _synth(inputs) as synth:
-        metric = CocoMetric(**_metric_kwargs(params, synth))
-        metric.dataset_meta = {"classes": synth.classes}
-        samples = _predictions(synth, inputs, params.get("empty", False))
-        metric.process({}, samples)
-        results = metric.evaluate(size=len(samples))
-        return _metric_outputs(results, [metric.stats[m] for m in metric.metrics if m in metric.stats])
+        return _run_metric(CocoMetric, params, synth, _predictions(synth, inputs, params.get("empty", False)))
 
 
 for _name, _extra in {

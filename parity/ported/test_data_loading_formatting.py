@@ -1,7 +1,7 @@
 # Ported from mmdet tests/test_datasets/test_transforms/test_loading.py (TestLoadAnnotations)
 # and tests/test_datasets/test_transforms/test_formatting.py (TestPackDetInputs), mmdet 3.3.0.
-# Rewritten for visdet: boxes are a float32 Tensor, masks a uint8 array (BitmapMasks);
-# PolygonMasks (poly2mask=False), semantic maps and proposals are out of scope.
+# Rewritten for visdet: boxes are a float32 Tensor, masks visdet's BitmapMasks (poly2mask=True)
+# or PolygonMasks (poly2mask=False), as upstream; semantic maps and proposals are out of scope.
 import copy
 
 import numpy as np
@@ -66,7 +66,7 @@ def _pack_results(rng, with_ignore):
     results = {
         "img_id": 1, "img_path": "color.jpg", "ori_shape": (300, 400), "img_shape": (600, 800),
         "scale_factor": 2.0, "flip": False, "img": rng.rand(300, 400),
-        "gt_masks": (rng.rand(3, 300, 400) > 0.5).astype(np.uint8),
+        "gt_masks": BitmapMasks(rng.rand(3, 300, 400), height=300, width=400),
         "gt_bboxes_labels": rng.rand(3),
     }  # fmt: skip
     if with_ignore:
@@ -83,6 +83,11 @@ def test_pack_transform():
     assert isinstance(sample, DetDataSample)
     assert isinstance(sample.gt_instances, Instances) and isinstance(sample.ignored_instances, Instances)
     assert len(sample.gt_instances) == 2 and len(sample.ignored_instances) == 1
+    # the masks stay BitmapMasks, split by the ignore flags (visdet checks the split content too)
+    masks = _pack_results(np.random.RandomState(0), True)["gt_masks"].masks
+    assert isinstance(sample.gt_instances.masks, BitmapMasks)
+    assert np.array_equal(sample.gt_instances.masks.masks, masks[:2])
+    assert np.array_equal(sample.ignored_instances.masks.masks, masks[2:])
     assert set(sample.metainfo) == set(META_KEYS)
     assert out["inputs"].shape == (1, 300, 400)
 
@@ -91,6 +96,7 @@ def test_pack_transform_without_ignore():
     out = PackDetInputs(meta_keys=META_KEYS)(_pack_results(np.random.RandomState(0), False))
     sample = out["data_samples"]
     assert len(sample.gt_instances) == 3 and len(sample.ignored_instances) == 0
+    assert isinstance(sample.gt_instances.masks, BitmapMasks) and len(sample.gt_instances.masks) == 3
 
 
 def test_pack_repr():

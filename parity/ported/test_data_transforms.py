@@ -1,8 +1,9 @@
 # Ported from mmdet tests/test_datasets/test_transforms/test_transforms.py (mmdet 3.3.0):
 # TestResize, TestRandomFlip, TestPad, TestRandomCrop, TestPhotoMetricDistortion.
 # Rewritten for visdet: boxes are Tensor[N, 4] (mmdet's HorizontalBoxes and numpy
-# variants collapse into one), masks are uint8 arrays [N, H, W] (BitmapMasks), and
-# semantic-map (gt_seg_map) parts are out of scope. Error types are visdet's.
+# variants collapse into one), masks are visdet's BitmapMasks as upstream's (random float
+# masks included), and semantic-map (gt_seg_map) parts are out of scope. Error types are
+# visdet's.
 import copy
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from visdet.data.transforms import Pad, PhotoMetricDistortion, RandomCrop, RandomFlip, Resize
+from visdet.structures import BitmapMasks
 
 
 def _project(boxes: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
@@ -26,7 +28,7 @@ def _project(boxes: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
 def resize_infos():
     rng = np.random.RandomState(0)
     info1 = {"img": np.random.random((400, 500, 3)), "gt_bboxes": torch.tensor([[0.0, 0, 112, 112]]),
-             "gt_masks": (rng.rand(1, 400, 500) > 0.5).astype(np.uint8)}  # fmt: skip
+             "gt_masks": BitmapMasks(rng.rand(1, 400, 500), height=400, width=500)}  # fmt: skip
     info2 = {"img": np.random.random((200, 100, 3)), "gt_bboxes": torch.tensor([[20.0, 15, 60, 45]])}
     info3 = {"img": np.random.random((200, 100, 3))}
     return info1, info2, info3
@@ -38,7 +40,8 @@ def test_resize(resize_infos):
     assert r["img_shape"] == (80, 100) and r["scale_factor"] == (80 / 400, 100 / 500)
     r = Resize(scale_factor=(1.5, 2))(copy.deepcopy(info1))
     assert torch.equal(r["gt_bboxes"], torch.tensor([[0.0, 0, 168, 224]]))
-    assert r["gt_masks"].shape[1:] == (800, 750)
+    assert (r["gt_masks"].height, r["gt_masks"].width) == (800, 750)
+    assert r["gt_masks"].masks.shape == (1, 800, 750)
     r = Resize(scale=(200, 150), clip_object_border=False)(copy.deepcopy(info2))
     assert torch.equal(r["gt_bboxes"], torch.tensor([[40.0, 11.25, 120, 33.75]]))
     r = Resize(scale=(200, 150), clip_object_border=False)(copy.deepcopy(info3))
@@ -62,7 +65,7 @@ def test_resize_repr():
 def flip_results():
     rng = np.random.RandomState(0)
     return {"img": np.random.random((224, 224, 3)), "gt_bboxes": torch.tensor([[0.0, 1, 100, 101]]),
-            "gt_masks": (rng.rand(1, 224, 224) > 0.5).astype(np.uint8)}  # fmt: skip
+            "gt_masks": BitmapMasks(rng.rand(1, 224, 224), height=224, width=224)}  # fmt: skip
 
 
 def test_random_flip_transform(flip_results):
@@ -81,12 +84,13 @@ def test_random_flip_repr():
 
 def test_pad_transform():
     rng = np.random.RandomState(0)
-    results = {"img": np.random.random((100, 80, 3)), "gt_masks": (rng.rand(4, 100, 80) > 0.5).astype(np.uint8)}
+    results = {"img": np.random.random((100, 80, 3)),
+               "gt_masks": BitmapMasks(rng.rand(4, 100, 80), height=100, width=80)}  # fmt: skip
     for kwargs, shape in [({"size": (120, 110)}, (110, 120)), ({"size_divisor": 11}, (110, 88)),
                           ({"pad_to_square": True}, (100, 100)),
                           ({"pad_to_square": True, "size_divisor": 11}, (110, 110))]:  # fmt: skip
         r = Pad(**kwargs)(copy.deepcopy(results))
-        assert r["img"].shape[:2] == shape and r["gt_masks"].shape[1:] == shape
+        assert r["img"].shape[:2] == shape and r["gt_masks"].masks.shape[1:] == shape
 
 
 def test_pad_repr():
@@ -127,18 +131,20 @@ def test_random_crop_transform():
     masks = np.zeros((2, 10, 10), np.uint8)
     masks[0, 0:7, 0:7] = 1
     masks[1, 2:7, 3:8] = 1
-    src = {"img": img, "gt_bboxes": torch.tensor([[0.0, 0, 7, 7], [2, 3, 9, 9]]), "gt_masks": masks,
+    src = {"img": img, "gt_bboxes": torch.tensor([[0.0, 0, 7, 7], [2, 3, 9, 9]]),
+           "gt_masks": BitmapMasks(masks.copy(), height=10, width=10),
            "gt_bboxes_labels": np.array([0, 1]), "gt_ignore_flags": np.array([0, 1], dtype=bool)}  # fmt: skip
     r = RandomCrop(crop_size=(7, 5), allow_negative_crop=False, recompute_bbox=False)(copy.deepcopy(src))
     assert r["img"].shape == (5, 7) and r["img_shape"] == (5, 7)
     assert len(r["gt_bboxes"]) == len(r["gt_bboxes_labels"]) == len(r["gt_ignore_flags"]) == 2
+    assert r["gt_masks"].masks.shape == (2, 5, 7)  # visdet: the masks are cropped with the image
     projected = _project(src["gt_bboxes"], r["homography_matrix"])
     projected[:, 0::2] = projected[:, 0::2].clamp(0, 7)
     projected[:, 1::2] = projected[:, 1::2].clamp(0, 5)
     assert torch.equal(projected, r["gt_bboxes"])
 
     empty_masks = {"img": img, "gt_bboxes": torch.tensor([[0.1, 0.1, 0.2, 0.2]]),
-                   "gt_masks": np.zeros((1, 10, 10), np.uint8)}  # fmt: skip
+                   "gt_masks": BitmapMasks(np.zeros((1, 10, 10), np.uint8), height=10, width=10)}  # fmt: skip
     r = RandomCrop(crop_size=(10, 11), recompute_bbox=True)(copy.deepcopy(empty_masks))
     assert torch.equal(r["gt_bboxes"], torch.zeros(1, 4))
     r = RandomCrop(crop_size=(10, 11), recompute_bbox=True, bbox_clip_border=False)(

@@ -167,3 +167,95 @@ def test_masks_and_boxes_must_agree_in_count():
     with pytest.raises(ValueError, match="field 'masks' has length 1, but field 'bboxes' has length 2"):
         Instances(bboxes=torch.zeros(2, 4), labels=torch.zeros(2, dtype=torch.long),
                   masks=BitmapMasks(torch.zeros(1, 4, 4, dtype=torch.uint8).numpy(), 4, 4))
+
+
+def test_pack_det_inputs_names_the_image_when_masks_and_boxes_disagree():
+    # mmdet fails with an IndexError (masks indexed by the ignore flags) or an AssertionError
+    import numpy as np
+    import torch
+
+    from visdet.data.transforms import PackDetInputs
+    from visdet.structures import BitmapMasks
+
+    results = {"img": np.zeros((4, 5, 3), np.uint8), "img_shape": (4, 5), "img_id": 7, "img_path": "dir/x.png",
+               "gt_bboxes": torch.zeros(2, 4), "gt_bboxes_labels": np.zeros(2, np.int64),
+               "gt_ignore_flags": np.array([False, True]),
+               "gt_masks": BitmapMasks(np.zeros((1, 4, 5), np.uint8), 4, 5)}  # fmt: skip
+    with pytest.raises(ValueError, match=r"img_id=7 \(dir/x\.png\).*'gt_bboxes': 2.*'gt_masks': 1"):
+        PackDetInputs()(results)
+    results["gt_masks"] = BitmapMasks(np.zeros((2, 4, 5), np.uint8), 4, 5)
+    packed = PackDetInputs()(results)["data_samples"]
+    assert len(packed.gt_instances.masks) == 1 and len(packed.ignored_instances.masks) == 1
+
+
+def test_load_annotations_rle_of_another_size_names_the_image():
+    from visdet.data.transforms import LoadAnnotations
+
+    results = {"ori_shape": (10, 10), "img_id": 4, "img_path": "im/4.png",
+               "instances": [{"bbox": [0, 0, 2, 2], "bbox_label": 0, "ignore_flag": 0,
+                              "mask": {"size": [12, 10], "counts": [0, 120]}}]}  # fmt: skip
+    with pytest.raises(ValueError, match=r"img_id=4 \(im/4\.png\): an RLE mask of size \[12, 10\].*\[10, 10\]"):
+        LoadAnnotations(with_mask=True)(results)
+
+
+def _segm_metric_file(tmp_path, segmentation):
+    data = _valid()
+    data["annotations"][0]["segmentation"] = segmentation
+    data["annotations"].append({"id": 6, "image_id": 1, "category_id": 2, "bbox": [1, 1, 5, 5], "area": 25,
+                                "iscrowd": 0, "segmentation": [[1, 1, 6, 1, 6, 6, 1, 6]]})  # fmt: skip
+    return _write(tmp_path, data, "gt.json")
+
+
+def _evaluate_segm(ann_file):
+    import numpy as np
+    import torch
+
+    from visdet.evaluation import CocoMetric
+
+    metric = CocoMetric(ann_file=ann_file, metric=["bbox", "segm"])
+    metric.dataset_meta = {"classes": ("thing",)}
+    mask = np.zeros((1, 10, 10), bool)
+    mask[0, 1:6, 1:6] = True
+    metric.process({}, [{"img_id": 1, "ori_shape": (10, 10), "pred_instances": {
+        "bboxes": torch.tensor([[1.0, 1.0, 6.0, 6.0]]), "scores": torch.tensor([0.9]),
+        "labels": torch.tensor([0]), "masks": torch.from_numpy(mask)}}])  # fmt: skip
+    return metric.evaluate(size=1)
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "message"),
+    [
+        # pycocotools reads a first part of 4 numbers as a box (TypeError 'bb'), fewer is "not supported"
+        ([[1, 1, 4, 4]], r"annotation 5: its first polygon has 4 coordinates"),
+        ([[1, 1], [1, 1, 8, 1, 8, 8]], r"annotation 5: its first polygon has 2 coordinates"),
+    ],
+)
+def test_segm_metric_names_ground_truth_pycocotools_cannot_rasterise(tmp_path, segmentation, message):
+    ann_file = _segm_metric_file(tmp_path, segmentation)
+    with pytest.raises(ValueError, match=r"gt\.json: " + message):
+        _evaluate_segm(ann_file)
+
+
+def test_segm_metric_names_ground_truth_without_segmentation(tmp_path):
+    data = _valid()  # annotation 5 has no segmentation at all (pycocotools: KeyError 'segmentation')
+    with pytest.raises(ValueError, match=r"gt\.json: annotation 5 has no segmentation"):
+        _evaluate_segm(_write(tmp_path, data, "gt.json"))
+
+
+def test_segm_metric_accepts_short_parts_after_the_first(tmp_path):
+    # pycocotools rasterises a later short part as a thin line; mmdet's metric then works too
+    ann_file = _segm_metric_file(tmp_path, [[1, 1, 6, 1, 6, 6, 1, 6], [2, 2, 3, 3], [1, 1, 2, 2, 3]])
+    results = _evaluate_segm(ann_file)
+    assert results["coco/segm_mAP_50"] > 0.4 and results["coco/bbox_mAP_50"] > 0.4  # 1 of 2 identical gts found
+
+
+def test_segm_metric_checks_only_the_evaluated_categories(tmp_path):
+    # COCOeval rasterises only the ground truth of the evaluated categories; a bad polygon of
+    # another category is never read by pycocotools, so it is no error (as with mmdet)
+    data = _valid()
+    data["categories"].append({"id": 3, "name": "other"})
+    data["annotations"][0]["segmentation"] = [[1, 1, 6, 1, 6, 6, 1, 6]]
+    data["annotations"].append({"id": 6, "image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5], "area": 25,
+                                "iscrowd": 0, "segmentation": [[1, 1, 4, 4]]})  # fmt: skip
+    results = _evaluate_segm(_write(tmp_path, data, "gt.json"))
+    assert results["coco/segm_mAP_50"] == 1.0

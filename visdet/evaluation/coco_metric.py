@@ -38,6 +38,37 @@ DEFAULT_ITEMS = ("mAP", "mAP_50", "mAP_75", "mAP_s", "mAP_m", "mAP_l")
 DEFAULT_PROPOSAL_ITEMS = ("AR@100", "AR@300", "AR@1000", "AR_s@1000", "AR_m@1000", "AR_l@1000")
 
 
+def check_segm_ground_truth(coco: COCO, ann_file: str, img_ids: Sequence[Any], cat_ids: Sequence[Any]) -> None:
+    """Raise ``ValueError`` naming the file and annotation id for ground truth ``segm`` cannot use.
+
+    ``COCOeval(iouType='segm')`` rasterises every ground-truth annotation of the evaluated
+    images and categories with pycocotools' ``annToRLE``. mmdet's metric defines no
+    behaviour for the annotations below; pycocotools fails on them deep inside (a
+    ``KeyError``, an ``IndexError``, ``TypeError: Argument 'bb' has incorrect type`` or
+    "input type is not supported"). visdet names them instead:
+
+    * no ``segmentation``, or an empty one;
+    * polygons whose first part has 4 coordinates or fewer (pycocotools reads a first
+      part of exactly 4 numbers as a box, and cannot read fewer).
+
+    An RLE whose ``size`` is not its image's is left to pycocotools, as in mmdet (whose own
+    ``test_evaluate`` relies on it; ported in ``parity/ported/test_coco_metric.py``).
+
+    Short parts after the first one are fine (pycocotools rasterises them as thin lines),
+    and the data pipeline handles short polygons as mmdet's does (``LoadAnnotations``).
+    """
+    for ann in coco.loadAnns(coco.getAnnIds(imgIds=list(img_ids), catIds=list(cat_ids))):
+        seg, ann_id = ann.get("segmentation"), ann.get("id")
+        where = f"{ann_file}: annotation {ann_id}"
+        if not seg:
+            raise ValueError(f"{where} has no segmentation; metric='segm' needs one for every ground-truth instance")
+        if isinstance(seg, list) and len(seg[0]) <= 4:
+            raise ValueError(
+                f"{where}: its first polygon has {len(seg[0])} coordinates; pycocotools cannot rasterise a "
+                "first polygon of fewer than 3 points (6 coordinates), which metric='segm' needs"
+            )
+
+
 def _numpy(value: Any) -> Any:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
 
@@ -248,6 +279,8 @@ class CocoMetric:
             if metric not in result_files:
                 raise KeyError(f"{metric} is not in the result files {dict(result_files)}")
             predictions = self._load_predictions(result_files[metric], iou_type)
+            if iou_type == "segm":
+                check_segm_ground_truth(self._coco, self.ann_file, self.img_ids, self.cat_ids)
             if not predictions:
                 # mmdet logs "the testing results of the whole dataset is empty" and stops
                 logger.error("the predictions in %s are empty; no %s result", result_files[metric], metric)

@@ -39,6 +39,19 @@ def _to_tensor(value: Any) -> torch.Tensor:
     raise TypeError(f"cannot pack a {type(value).__name__} as a tensor")
 
 
+def _check_counts(results: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the image unless boxes, labels, masks and ignore flags agree in count.
+
+    mmdet defines no behaviour here: its ``PackDetInputs`` fails with an ``IndexError``
+    (indexing the masks by the ignore flags) or an ``AssertionError`` from
+    ``InstanceData``; visdet names the image and the lengths instead.
+    """
+    lengths = {key: len(results[key]) for key in (*FIELD_NAMES, "gt_ignore_flags") if results.get(key) is not None}
+    if len(set(lengths.values())) > 1:
+        where = f"img_id={results.get('img_id')} ({results.get('img_path')})"
+        raise ValueError(f"{where}: ground-truth fields disagree in count: {lengths}")
+
+
 class PackDetInputs:
     """Pack the image as a CHW tensor and the annotations as ``Instances``.
 
@@ -61,6 +74,7 @@ class PackDetInputs:
             else:
                 packed["inputs"] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         flags = results.get("gt_ignore_flags")
+        _check_counts(results)
         gt, ignored = Instances(), Instances()
         for key, name in FIELD_NAMES.items():
             if key not in results:

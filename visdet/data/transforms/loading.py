@@ -197,9 +197,10 @@ class LoadAnnotations:
                 continue
             mask = polygons_or_rle_to_mask(segmentation, height, width)
             if mask.shape != (height, width):  # an RLE keeps its own 'size'
+                # mmdet fails here with a reshape error; CocoDataset already names the annotation id
                 raise ValueError(
-                    f"img_id={results.get('img_id')}: an RLE mask of size {list(mask.shape)} on an image of "
-                    f"[height, width] {[height, width]}"
+                    f"img_id={results.get('img_id')} ({results.get('img_path')}): an RLE mask of size "
+                    f"{list(mask.shape)} on an image of [height, width] {[height, width]}"
                 )
             masks.append(mask)
             ignore_flags.append(inst["ignore_flag"])
