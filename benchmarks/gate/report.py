@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gate.stats import FASTER, NO_CHANGE, POSSIBLE, REGRESSION, Rule, ratios, summarize, verdict
+from benchmarks.gate.stats import FASTER, NO_CHANGE, POSSIBLE, REGRESSION, Rule, summarize, verdict
 
 EXIT_PASS, EXIT_REGRESSED, EXIT_ERROR = 0, 1, 2
 COUNTERS = {"flops": "FLOPs", "aten_calls": "ATen calls", "peak_bytes": "peak tensor bytes"}
@@ -40,7 +40,7 @@ def evaluate(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, case in result["cases"].items():
         row: dict[str, Any] = {"status": case["status"], "detail": case.get("detail", "")}
         if case["status"] == "ok":
-            summary = summarize(ratios(case["base"], case["head"]), rule.confidence)
+            summary = summarize(case["ratios"], rule.confidence)
             row.update(summary=summary, verdict=verdict(summary, rule),
                        base=statistics.median(case["base"]), head=statistics.median(case["head"]))  # fmt: skip
         out[name] = row
@@ -104,8 +104,9 @@ def render(result: Mapping[str, Any], asv_url: str = "") -> str:
         if row["status"] == "ok":
             s = row["summary"]
             coverage = "" if s.coverage >= rule.confidence else f" ({s.coverage:.0%} CI)"
-            lines.append(f"| {name} | {_seconds(row['base'])} | {_seconds(row['head'])} | "
-                         f"{s.median:.3f} [{s.low:.3f}, {s.high:.3f}]{coverage} | {s.n} | {MARKS[row['verdict']]} |")  # fmt: skip
+            ratio = f"{s.median:.3f} [{s.low:.3f}, {s.high:.3f}]{coverage}"
+            lines.append(f"| {name} | {_seconds(row['base'])} | {_seconds(row['head'])} | {ratio} | {s.n} | "
+                         f"{MARKS[row['verdict']]} |")  # fmt: skip
         else:
             detail = row["detail"].replace("|", "/").replace("\n", " ")[:200]
             lines.append(f"| {name} | | | | | {row['status']}: {detail} |")

@@ -3,9 +3,12 @@
 1. Both commits get their own worktree and environment (:mod:`benchmarks.gate.envs`).
 2. The harness (this ``benchmarks/`` folder) is copied beside them, so both sides run the
    same benchmark code against their own visdet.
-3. Pair i runs one fresh worker process per side, base first when i is even and head
-   first when it is odd (A B, B A, ...: drift of the machine's load hits both sides
-   alike and cancels in the order). Each worker measures every case still open.
+3. Pair i starts one fresh worker process per side (both built before any timing) and,
+   case by case, asks them in turn for blocks of calls: A B B A A B ... (the side going
+   first alternates with the pair), so the blocks compared are measured within about a
+   second of each other and the machine's drift hits both sides alike. The pair's ratio
+   is the median over repeats of head block / base block (the two blocks measured next
+   to each other); the figure shown per side is the median of its blocks.
 4. After ``--pairs`` pairs, cases whose verdict is ``possible`` get more pairs, up to
    ``--max-pairs``; the others are settled.
 5. The result JSON (every per-process time, the counters of pair 0) and the markdown
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,7 @@ from benchmarks._common import SLOWDOWN_COMMIT_ENV, SLOWDOWN_ENV, parse_slowdown
 from benchmarks.gate import envs
 from benchmarks.gate.cases import select
 from benchmarks.gate.report import EXIT_ERROR, evaluate, exit_status, render
-from benchmarks.gate.stats import POSSIBLE, Rule
+from benchmarks.gate.stats import POSSIBLE, Rule, ratios
 
 HARNESS = Path(__file__).resolve().parents[1]  # benchmarks/
 REPO = HARNESS.parent
@@ -54,27 +59,116 @@ def worker_env(harness: Path, threads: int, inject: str) -> dict[str, str]:
     return env
 
 
-def run_worker(env: envs.Env, harness: Path, names: list[str], args: argparse.Namespace, counters: bool,
-               inject: str) -> dict[str, Any]:  # fmt: skip
-    """One worker's cases (a worker that dies makes each of its cases an error)."""
-    out = harness / f"{env.role}-{time.monotonic_ns()}.json"
-    cmd = [str(env.python), "-m", "benchmarks.gate.worker", "--cases", ",".join(names), "--out", str(out),
-           "--repeats", str(args.repeats), "--min-block", str(args.min_block)]  # fmt: skip
+class Worker:
+    """A live worker process of one side (see :mod:`benchmarks.gate.worker`)."""
+
+    def __init__(self, env: envs.Env, harness: Path, names: list[str], threads: int, inject: str) -> None:
+        self.env = env
+        self.log = open(harness / f"{env.role}-{time.monotonic_ns()}.log", "w+", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(env.python), "-m", "benchmarks.gate.worker", "--cases", ",".join(names)],
+            cwd=harness, env=worker_env(harness, threads, inject), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, text=True,
+        )  # fmt: skip
+
+    def read(self) -> dict[str, Any]:
+        """The next answer; RuntimeError when the process died."""
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.log.seek(0)
+            raise RuntimeError(f"{self.env.role} worker exited {self.proc.returncode}: {self.log.read()[-800:]}")
+        return json.loads(line)
+
+    def ready(self) -> dict[str, Any]:
+        """The status of each case, after checking that visdet comes from this side's worktree."""
+        hello = self.read()
+        if not Path(hello["visdet_file"]).resolve().is_relative_to(self.env.src.resolve()):
+            where = hello["visdet_file"]
+            raise RuntimeError(f"{self.env.role} worker imported visdet from {where}, not {self.env.src}")
+        return hello["cases"]
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.proc.stdin.close()
+                self.proc.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def measure_pair(workers: dict[str, Worker], name: str, pair: int, args: argparse.Namespace,
+                 counters: bool) -> dict[str, Any]:  # fmt: skip
+    """One pair of ``name``: a warm-up block each, then ``repeats`` blocks each, alternating.
+
+    Both sides run the same number of calls per block (sized by the faster warm-up).
+    Returns ``{role: {"cpu": [...], "wall": [...]}, "counters": ...}`` or ``{"error": ...}``.
+    """
+    roles = ("base", "head") if pair % 2 == 0 else ("head", "base")
+    first = {}
+    for role in roles:
+        answer = workers[role].ask(op="block", case=name, number=1)
+        if "error" in answer:
+            return {"error": f"{role}: {answer['error']}"}
+        first[role] = answer["wall"]
+    number = max(1, math.ceil(args.min_block / max(min(first.values()), 1e-9)))
+    out: dict[str, Any] = {role: {"cpu": [], "wall": []} for role in roles}
+    for repeat in range(args.repeats):
+        for role in roles if repeat % 2 == 0 else roles[::-1]:
+            answer = workers[role].ask(op="block", case=name, number=number)
+            if "error" in answer:
+                return {"error": f"{role}: {answer['error']}"}
+            for clock in ("cpu", "wall"):
+                out[role][clock].append(answer[clock])
     if counters:
-        cmd.append("--counters")
+        out["counters"] = {role: workers[role].ask(op="count", case=name) for role in roles}
+    return out
+
+
+def run_pair(sides: dict[str, envs.Env], harness: Path, names: list[str], records: dict[str, dict[str, Any]],
+             pair: int, args: argparse.Namespace) -> None:  # fmt: skip
+    """Start a fresh worker per side, measure ``names`` and fold the results into ``records``."""
+    workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "")
+               for role, env in sides.items()}  # fmt: skip
     try:
-        done = subprocess.run(cmd, cwd=harness, env=worker_env(harness, args.threads, inject),
-                              capture_output=True, text=True, timeout=args.worker_timeout, check=False)  # fmt: skip
-        failure = "" if done.returncode == 0 and out.exists() else f"worker exit {done.returncode}: {done.stderr[-800:]}"
-    except subprocess.TimeoutExpired:
-        failure = f"worker timed out after {args.worker_timeout} s"
-    if failure:
-        return {name: {"status": "error", "error": failure} for name in names}
-    data = json.loads(out.read_text(encoding="utf-8"))
-    out.unlink()
-    if not Path(data["visdet_file"]).resolve().is_relative_to(env.src.resolve()):
-        raise RuntimeError(f"{env.role} worker imported visdet from {data['visdet_file']}, not {env.src}")
-    return data["cases"]
+        statuses = {role: worker.ready() for role, worker in workers.items()}
+        for name in names:
+            record = records[name]
+            bad = [(role, statuses[role][name]) for role in ("base", "head") if statuses[role][name]["status"] != "ok"]
+            if bad:
+                role, status = max(bad, key=lambda item: item[1]["status"] == "error")
+                record["status"] = status["status"]
+                record["detail"] = f"{role}: {status.get('error') or status.get('reason', '')}"
+                continue
+            measured = measure_pair(workers, name, pair, args, counters=pair == 0)
+            if "error" in measured:
+                record["status"], record["detail"] = "error", measured["error"]
+                continue
+            other = "wall" if args.clock == "cpu" else "cpu"
+            record.setdefault("other", {"clock": other, "base": [], "head": []})
+            blocks = {role: measured[role][args.clock] for role in ("base", "head")}
+            record["ratios"].append(statistics.median(ratios(blocks["base"], blocks["head"])))
+            for role in ("base", "head"):
+                record[role].append(statistics.median(measured[role][args.clock]))
+                record["other"][role].append(statistics.median(measured[role][other]))
+                record.setdefault("blocks", {}).setdefault(role, []).append(measured[role])
+            if "counters" in measured:
+                record["counters"] = measured["counters"]
+    except RuntimeError as exc:
+        for name in names:
+            if records[name]["status"] == "ok" and len(records[name]["base"]) <= pair:
+                records[name]["status"], records[name]["detail"] = "error", str(exc)
+    finally:
+        for worker in workers.values():
+            worker.close()
 
 
 def _load() -> str:
@@ -82,19 +176,6 @@ def _load() -> str:
         return f"{os.getloadavg()[0]:.2f}"
     except OSError:
         return "?"
-
-
-def merge(record: dict[str, Any], role: str, measured: dict[str, Any]) -> None:
-    """Fold one worker's record of a case into the run's record of that case."""
-    if measured["status"] != "ok":
-        if record["status"] != "error":  # an error beats n/a
-            record["status"] = measured["status"]
-            record["detail"] = f"{role}: {measured.get('error') or measured.get('reason', '')}"
-        return
-    record[role].append(measured["time"])
-    record.setdefault("repeats", {}).setdefault(role, []).append(measured["times"])
-    if "counters" in measured:
-        record.setdefault("counters", {})[role] = measured["counters"]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sides = {role: envs.prepare(REPO, workdir, role, sha, args.parent_python) for role, sha in shas.items()}
     parse_slowdowns(args.inject_head)  # a bad spec fails here, not in every worker
     cases = select(args.cases)
-    records: dict[str, dict[str, Any]] = {c.name: {"status": "ok", "base": [], "head": []} for c in cases}
+    records: dict[str, dict[str, Any]] = {c.name: {"status": "ok", "ratios": [], "base": [], "head": []} for c in cases}
     rule = Rule(lower=args.lower, median=args.median)
     harness = copy_harness(workdir)
     try:
@@ -118,16 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 open_cases = [n for n in open_cases if verdicts[n].get("verdict") == POSSIBLE]
             if not open_cases:
                 break
-            order = ("base", "head") if pair % 2 == 0 else ("head", "base")
-            for role in order:
-                inject = args.inject_head if role == "head" else ""
-                measured = run_worker(sides[role], harness, open_cases, args, pair == 0, inject)
-                for name in open_cases:
-                    merge(records[name], role, measured[name])
+            run_pair(sides, harness, open_cases, records, pair, args)
             if args.verbose:
-                done = {n: (round(r["head"][-1] / r["base"][-1], 3) if r["status"] == "ok" else r["status"])
+                done = {n: (round(r["ratios"][-1], 3) if r["status"] == "ok" else r["status"])
                         for n, r in records.items() if n in open_cases}  # fmt: skip
-                print(f"pair {pair} ({'/'.join(order)}): {done}", file=sys.stderr, flush=True)
+                print(f"pair {pair}: {done}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(harness, ignore_errors=True)
     return {
@@ -135,7 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "schema_version": 1,
         "meta": {
             "base": shas["base"], "head": shas["head"], "base_ref": args.base, "head_ref": args.head,
-            "inject_head": args.inject_head, "threads": args.threads, "repeats": args.repeats,
+            "inject_head": args.inject_head, "clock": args.clock, "threads": args.threads, "repeats": args.repeats,
             "min_block": args.min_block, "wall_s": time.monotonic() - start, "load_start": load_start,
             "load_end": _load(),
             "pairs_note": f"{args.pairs} pairs, up to {args.max_pairs} for a possible slowdown.",
@@ -155,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pairs", type=int, default=14, help="pairs at most, for a possible slowdown (default 14)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per process (default 5)")
     p.add_argument("--min-block", type=float, default=0.05, help="seconds per timed block at least")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="the time the verdict uses: the process's CPU time (default) or wall time")
     p.add_argument("--threads", type=int, default=int(os.environ.get("VISDET_BENCH_THREADS", "1")))
     p.add_argument("--lower", type=float, default=Rule.lower, help="regression: CI lower bound above this")
     p.add_argument("--median", type=float, default=Rule.median, help="regression: median ratio at least this")

@@ -1,7 +1,8 @@
 """Paired statistics of the gate: per-pair ratios, their median, its interval, the verdict.
 
-Pair i gives ``r_i = head_i / base_i`` (seconds per call in two fresh processes run back
-to back, in alternating order). The statistic is the median of the ``r_i``; its
+Pair i (a fresh process per side) gives one ratio ``r_i``: the median over the pair's
+repeats of head block / base block, two blocks of calls timed one right after the other
+(the runner alternates which side goes first). The statistic is the median of the ``r_i``; its
 confidence interval is the distribution-free one of the sign test: the k-th smallest
 and k-th largest ratio, k the largest order with ``P(Binom(n, 1/2) < k) <= alpha / 2``.
 It holds for any continuous distribution of the ratios (heavy tails from other

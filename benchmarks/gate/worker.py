@@ -1,18 +1,19 @@
-"""One fresh measuring process of the gate: time (and optionally count) some cases.
+"""One fresh measuring process of the gate: it builds some cases, then times blocks on request.
 
-Run by the runner in one commit's environment, with only the harness (a copy of
+Started by the runner in one commit's environment, with only the harness (a copy of
 ``benchmarks/``) on ``PYTHONPATH``, so ``import visdet`` is that commit's::
 
-    python -m benchmarks.gate.worker --cases nms,backbone --out result.json [--counters]
+    python -m benchmarks.gate.worker --cases nms,backbone   # JSON lines on stdin / stdout
 
-For each case: build it (the asv suite's ``setup_cache`` and ``setup``), one warm-up
-call, then ``--repeats`` timed blocks of calls, each block at least ``--min-block``
-seconds; a block's time is divided by its calls. With ``--counters`` it also counts,
-on one further call, FLOPs (``torch.utils.flop_counter``), ATen operator calls (a
-``TorchDispatchMode``) and the peak of live tensor bytes (visdet bench's tracker).
-These are deterministic for seeded inputs: any change is the code's, not the machine's.
-A case whose setup raises ``NotImplementedError`` (component missing at that commit)
-is ``n/a``; any other exception is an ``error`` with its message.
+The runner keeps one worker of each side alive per pair and asks them in turn for a
+block of calls of the same case (base, head, head, base, ...), so that blocks compared
+with each other are measured within a second of each other. A block is timed on two
+clocks: wall time and the process's CPU time. ``count`` measures, on one further call,
+FLOPs (``torch.utils.flop_counter``), ATen operator calls (a ``TorchDispatchMode``) and
+the peak of live tensor bytes (visdet bench's tracker): deterministic for seeded
+inputs, so any change is the code's, not the machine's. A case whose setup raises
+``NotImplementedError`` (component missing at that commit) is ``n/a``; any other
+exception is an ``error`` with its message.
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ import argparse
 import collections
 import importlib
 import json
-import math
-import statistics
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -92,60 +91,66 @@ def build(case: Case):  # noqa: ANN201
     return call, teardown
 
 
-def time_blocks(fn, repeats: int, min_block: float) -> list[float]:  # noqa: ANN001
-    """Seconds per call of ``repeats`` blocks, after one warm-up call that sizes the blocks."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    number = max(1, math.ceil(min_block / max(first, 1e-9)))
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        out.append((time.perf_counter() - start) / number)
-    return out
+def block(fn, number: int) -> dict[str, float]:  # noqa: ANN001
+    """Seconds per call of ``number`` calls, wall (``perf_counter``) and CPU (``process_time``)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(number):
+        fn()
+    return {"cpu": (time.process_time() - cpu) / number, "wall": (time.perf_counter() - wall) / number}
 
 
-def measure(case: Case, repeats: int, min_block: float, counters: bool) -> dict[str, Any]:
-    """The record of one case (status ok / n/a / error)."""
+def prepare(case: Case) -> tuple[dict[str, Any], Any]:
+    """(status record, (timed call, plain call, teardown) or None) of ``case``."""
     try:
         call, teardown = build(case)
     except NotImplementedError as exc:
-        return {"status": "n/a", "reason": str(exc)}
+        return {"status": "n/a", "reason": str(exc)}, None
     except Exception as exc:  # noqa: BLE001 - any failure of the case is reported, not raised
-        return {"status": "error", "error": f"setup: {type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
-    try:
-        timed = with_injected_slowdown(case.inject, call) if case.inject else call
-        times = time_blocks(timed, repeats, min_block)
-        record: dict[str, Any] = {"status": "ok", "times": times, "time": statistics.median(times)}
-        if counters:
-            record["counters"] = count(call)
-        teardown()
-        return record
-    except Exception as exc:  # noqa: BLE001
-        return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+        error = f"setup: {type(exc).__name__}: {exc}"
+        return {"status": "error", "error": error, "trace": traceback.format_exc()}, None
+    timed = with_injected_slowdown(case.inject, call) if case.inject else call
+    return {"status": "ok"}, (timed, call, teardown)
+
+
+def serve(cases: list[Case], stdin: TextIO, stdout: TextIO) -> None:
+    """Build ``cases``, say so on ``stdout``, then answer one JSON command per line of ``stdin``.
+
+    Commands: ``{"op": "block", "case": c, "number": k}`` (time k calls: ``{"cpu", "wall"}``
+    seconds per call; the first block of a case is its warm-up), ``{"op": "count", "case":
+    c}`` (the counters) and ``{"op": "quit"}``. A failing call answers ``{"error": ...}``.
+    """
+    import visdet
+
+    sys.stdout = sys.stderr  # anything the cases print stays out of the answers
+    built = {case.name: prepare(case) for case in cases}
+    ready = {"visdet_file": visdet.__file__, "torch": torch.__version__,
+             "cases": {name: status for name, (status, _) in built.items()}}  # fmt: skip
+    stdout.write(json.dumps(ready) + "\n")
+    stdout.flush()
+    for line in stdin:
+        command = json.loads(line)
+        if command["op"] == "quit":
+            break
+        timed, call, _ = built[command["case"]][1]
+        try:
+            if command["op"] == "block":
+                answer: dict[str, Any] = block(timed, int(command["number"]))
+            else:
+                answer = count(call)
+        except Exception as exc:  # noqa: BLE001
+            answer = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+        stdout.write(json.dumps(answer) + "\n")
+        stdout.flush()
+    for _, parts in built.values():
+        if parts is not None:
+            parts[2]()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="", help="comma-separated case names (default: the default set)")
-    parser.add_argument("--out", required=True, help="JSON file to write")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-block", type=float, default=0.05, help="seconds per timed block at least")
-    parser.add_argument("--counters", action="store_true", help="also count FLOPs, ATen calls, peak bytes")
     args = parser.parse_args(argv)
-    import visdet
-
-    result = {
-        "visdet_file": visdet.__file__,
-        "torch": torch.__version__,
-        "cases": {
-            case.name: measure(case, args.repeats, args.min_block, args.counters) for case in select(args.cases)
-        },
-    }
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
+    serve(select(args.cases), sys.stdin, sys.stdout)
     return 0
 
 
