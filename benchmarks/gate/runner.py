@@ -148,7 +148,7 @@ def run_pair(sides: dict[str, envs.Env], harness: Path, names: list[str], record
                 record["status"] = status["status"]
                 record["detail"] = f"{role}: {status.get('error') or status.get('reason', '')}"
                 continue
-            measured = measure_pair(workers, name, pair, args, counters=pair == 0)
+            measured = measure_pair(workers, name, pair, args, counters=pair == 0 and not args.no_counters)
             if "error" in measured:
                 record["status"], record["detail"] = "error", measured["error"]
                 continue
@@ -240,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
                    help="slow the head down on purpose, e.g. nms:1.2,backbone:1.2 (to test the gate)")
     p.add_argument("--workdir", default=str(REPO / ".gate"), help="worktrees and environments (default .gate/)")
     p.add_argument("--parent-python", default=sys.executable, help="environment whose packages both sides use")
-    p.add_argument("--worker-timeout", type=float, default=600.0)
+    p.add_argument("--no-counters", action="store_true", help="skip the work counters (FLOPs, ATen calls, bytes)")
     p.add_argument("--json", type=Path, help="write the result JSON here")
     p.add_argument("-o", "--output", type=Path, help="write the markdown report here")
     p.add_argument("--asv-url", default="", help="link to the asv HTML in the report")
