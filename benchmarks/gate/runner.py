@@ -182,9 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure and return the result (see the module docstring)."""
     start = time.monotonic()
     load_start = _load()
+    shas = {"base": envs.resolve(REPO, args.base), "head": envs.resolve(REPO, args.head)}
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    shas = {"base": envs.resolve(REPO, args.base), "head": envs.resolve(REPO, args.head)}
     sides = {role: envs.prepare(REPO, workdir, role, sha, args.parent_python) for role, sha in shas.items()}
     parse_slowdowns(args.inject_head)  # a bad spec fails here, not in every worker
     cases = select(args.cases)
