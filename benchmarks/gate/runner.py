@@ -210,12 +210,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "schema": "visdet.gate",
         "schema_version": 1,
         "meta": {
-            "base": shas["base"], "head": shas["head"], "base_ref": args.base, "head_ref": args.head,
-            "inject_head": args.inject_head, "clock": args.clock, "threads": args.threads, "repeats": args.repeats,
-            "min_block": args.min_block, "wall_s": time.monotonic() - start, "load_start": load_start,
+            "base": shas["base"],
+            "head": shas["head"],
+            "base_ref": args.base,
+            "head_ref": args.head,
+            "inject_head": args.inject_head,
+            "clock": args.clock,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "min_block": args.min_block,
+            "wall_s": time.monotonic() - start,
+            "load_start": load_start,
             "load_end": _load(),
             "pairs_note": f"{args.pairs} pairs, up to {args.max_pairs} for a possible slowdown.",
-        },  # fmt: skip
+        },
         "rule": asdict(rule),
         "cases": records,
     }
@@ -227,17 +235,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="main", help="base commit (default main)")
     p.add_argument("--head", default="HEAD", help="head commit (default HEAD)")
     p.add_argument("--cases", "-b", default="", help="comma-separated cases (default: the default set)")
-    p.add_argument("--pairs", type=int, default=8, help="pairs for every case (default 8)")
-    p.add_argument("--max-pairs", type=int, default=14, help="pairs at most, for a possible slowdown (default 14)")
+    p.add_argument("--pairs", type=int, default=6, help="pairs for every case (default 6)")
+    p.add_argument("--max-pairs", type=int, default=10, help="pairs at most, for a possible slowdown (default 10)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per process (default 5)")
     p.add_argument("--min-block", type=float, default=0.05, help="seconds per timed block at least")
-    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                   help="the time the verdict uses: the process's CPU time (default) or wall time")
+    p.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="the time the verdict uses: the process's CPU time (default) or wall time",
+    )
     p.add_argument("--threads", type=int, default=int(os.environ.get("VISDET_BENCH_THREADS", "1")))
     p.add_argument("--lower", type=float, default=Rule.lower, help="regression: CI lower bound above this")
     p.add_argument("--median", type=float, default=Rule.median, help="regression: median ratio at least this")
-    p.add_argument("--inject-head", default="", metavar="SPEC",
-                   help="slow the head down on purpose, e.g. nms:1.2,backbone:1.2 (to test the gate)")
+    p.add_argument(
+        "--inject-head",
+        default="",
+        metavar="SPEC",
+        help="slow the head down on purpose, e.g. nms:1.2,backbone:1.2 (to test the gate)",
+    )
     p.add_argument("--workdir", default=str(REPO / ".gate"), help="worktrees and environments (default .gate/)")
     p.add_argument("--parent-python", default=sys.executable, help="environment whose packages both sides use")
     p.add_argument("--no-counters", action="store_true", help="skip the work counters (FLOPs, ATen calls, bytes)")
