@@ -3,10 +3,7 @@
 1. Both commits get their own worktree and environment (:mod:`benchmarks.gate.envs`).
 2. The harness (this ``benchmarks/`` folder) is copied beside them, so both sides run the
    same benchmark code against their own visdet.
-3. Pair i starts one fresh worker process per side (both built before any timing, both
-   pinned to the same CPU, the pairs taking the CPUs in turn: a process's CPU time
-   depends on which core it runs on and what shares that core, and the OS keeps two
-   processes that take turns on different cores) and,
+3. Pair i starts one fresh worker process per side (both built before any timing) and,
    case by case, asks them in turn for blocks of calls: A B B A A B ... (the side going
    first alternates with the pair), so the blocks compared are measured within about a
    second of each other and the machine's drift hits both sides alike. The pair's ratio
@@ -65,14 +62,11 @@ def worker_env(harness: Path, threads: int, inject: str) -> dict[str, str]:
 class Worker:
     """A live worker process of one side (see :mod:`benchmarks.gate.worker`)."""
 
-    def __init__(
-        self, env: envs.Env, harness: Path, names: list[str], threads: int, inject: str, cpu: int | None
-    ) -> None:
+    def __init__(self, env: envs.Env, harness: Path, names: list[str], threads: int, inject: str) -> None:
         self.env = env
         self.log = open(harness / f"{env.role}-{time.monotonic_ns()}.log", "w+", encoding="utf-8")  # noqa: SIM115
-        pin = [] if cpu is None else ["--cpu", str(cpu)]
         self.proc = subprocess.Popen(
-            [str(env.python), "-m", "benchmarks.gate.worker", "--cases", ",".join(names), *pin],
+            [str(env.python), "-m", "benchmarks.gate.worker", "--cases", ",".join(names)],
             cwd=harness, env=worker_env(harness, threads, inject), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, text=True,
         )  # fmt: skip
@@ -139,19 +133,10 @@ def measure_pair(workers: dict[str, Worker], name: str, pair: int, args: argpars
     return out
 
 
-def pair_cpu(pair: int) -> int | None:
-    """The CPU both workers of ``pair`` run on (pairs take the allowed CPUs in turn)."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    return allowed[pair % len(allowed)]
-
-
 def run_pair(sides: dict[str, envs.Env], harness: Path, names: list[str], records: dict[str, dict[str, Any]],
              pair: int, args: argparse.Namespace) -> None:  # fmt: skip
     """Start a fresh worker per side, measure ``names`` and fold the results into ``records``."""
-    cpu = pair_cpu(pair) if args.pin and args.threads == 1 else None
-    workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "", cpu)
+    workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "")
                for role, env in sides.items()}  # fmt: skip
     try:
         statuses = {role: worker.ready() for role, worker in workers.items()}
@@ -230,7 +215,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "base_ref": args.base,
             "head_ref": args.head,
             "inject_head": args.inject_head,
-            "pin": args.pin,
             "clock": args.clock,
             "threads": args.threads,
             "repeats": args.repeats,
@@ -272,12 +256,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", default=str(REPO / ".gate"), help="worktrees and environments (default .gate/)")
     p.add_argument("--parent-python", default=sys.executable, help="environment whose packages both sides use")
-    p.add_argument(
-        "--no-pin",
-        dest="pin",
-        action="store_false",
-        help="let the OS place the workers (default: both workers of a pair on one CPU, 1 thread)",
-    )
     p.add_argument("--no-counters", action="store_true", help="skip the work counters (FLOPs, ATen calls, bytes)")
     p.add_argument("--json", type=Path, help="write the result JSON here")
     p.add_argument("-o", "--output", type=Path, help="write the markdown report here")

@@ -22,7 +22,6 @@ import argparse
 import collections
 import importlib
 import json
-import os
 import sys
 import time
 import traceback
@@ -150,10 +149,7 @@ def serve(cases: list[Case], stdin: TextIO, stdout: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="", help="comma-separated case names (default: the default set)")
-    parser.add_argument("--cpu", type=int, default=None, help="run on this CPU only (os.sched_setaffinity)")
     args = parser.parse_args(argv)
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
     serve(select(args.cases), sys.stdin, sys.stdout)
     return 0
 
