@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args)
     except (RuntimeError, ValueError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
+        if args.output:  # the PR still gets a comment saying why there is no table
+            args.output.write_text(f"## Benchmark gate: error (exit 2)\n\n```\n{str(exc)[-3000:]}\n```\n", "utf-8")
         return EXIT_ERROR
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

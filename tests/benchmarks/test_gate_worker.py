@@ -70,7 +70,9 @@ def test_select_cases():
 def test_bad_arguments_exit_2(capsys, tmp_path):
     assert runner.main(["--pairs", "4", "--max-pairs", "3"]) == 2
     assert "--max-pairs" in capsys.readouterr().err
-    workdir = tmp_path / "gate"
-    assert runner.main(["--base", "no-such-ref-here", "--workdir", str(workdir)]) == 2
+    workdir, report = tmp_path / "gate", tmp_path / "report.md"
+    assert runner.main(["--base", "no-such-ref-here", "--workdir", str(workdir), "-o", str(report)]) == 2
     assert "no-such-ref-here" in capsys.readouterr().err
     assert not workdir.exists()  # nothing is made before the commits are known
+    text = report.read_text()
+    assert text.startswith("## Benchmark gate: error (exit 2)") and "no-such-ref-here" in text
