@@ -57,7 +57,7 @@ def prepare(repo: Path, workdir: Path, role: str, sha: str, parent_python: str =
     src, venv = root / "src", root / "venv"
     python = venv / "bin" / "python"
     stamp = root / "installed"
-    if stamp.exists():
+    if stamp.exists() and (src / ".git").exists():  # (a removed worktree is made again)
         return Env(role, sha, src, python)
     root.mkdir(parents=True, exist_ok=True)
     if not (src / ".git").exists():
