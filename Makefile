@@ -10,7 +10,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare lint clean fuzz soak soak-train docs docs-serve mutation
+.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare gate lint clean fuzz soak soak-train docs docs-serve mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,16 @@ asv-compare: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[bench]"
 	$(VENV)/bin/asv machine --yes
 	ASV_SKIP_SLOW=1 PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m benchmarks.report main HEAD --run
+
+# The PR gate (successor of asv-compare): BASE and HEAD installed side by side, measured in
+# interleaved pairs of fresh processes; markdown report, exit 0 / 1 regression / 2 error.
+BASE ?= main
+HEAD ?= HEAD
+GATE_ARGS ?=
+gate: $(STAMP)
+	@mkdir -p reports/gate
+	$(PY) -m benchmarks.gate --base $(BASE) --head $(HEAD) --json reports/gate/result.json \
+		-o reports/gate/report.md $(GATE_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt ruff

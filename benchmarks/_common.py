@@ -6,7 +6,7 @@ Environment switches:
   (asv reports them as skipped).
 * ``VISDET_BENCH_THREADS``: torch threads for every benchmark (default 1).
 * ``VISDET_BENCH_INJECT_SLOWDOWN="nms:1.5,roi_align:2"``: the named visdet ops are
-  wrapped to take that many times as long (busy-waiting after the real call), so the
+  wrapped to take that many times as long (burning CPU time after the real call), so the
   harness itself can be tested: an A/A run must report nothing, an injected run must
   report the slowdown.
 * ``VISDET_BENCH_INJECT_COMMIT=<sha prefix>``: inject only while asv benchmarks that
@@ -91,10 +91,14 @@ def with_injected_slowdown(name: str, fn: Callable[..., Any]) -> Callable[..., A
         return fn
 
     def slowed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        # The wait burns CPU time (the process's clock), as much as the call took times
+        # (factor - 1): like more real work, it takes longer in wall time when the
+        # process gets less of the CPU, so it scales under load as the call itself does
+        # (a wall-clock wait would not), and a CPU-time measure sees it too.
+        start = time.process_time()
         result = fn(*args, **kwargs)
-        until = start + (time.perf_counter() - start) * factor
-        while time.perf_counter() < until:  # busy-wait: burn CPU like real work would
+        until = start + (time.process_time() - start) * factor
+        while time.process_time() < until:
             pass
         return result
 

@@ -79,6 +79,17 @@ def write_synth_set(root: str | Path, num_images: int = 20, size: tuple[int, int
     return ann_file
 
 
+def visdet_pipeline(steps: list[dict[str, Any]]) -> list[Any]:
+    """visdet's transforms of a pipeline config (``visdet.build.build_pipeline``; visdet's
+    ``Compose`` takes built transforms only). Commits before that function took the dicts.
+    """
+    try:
+        from visdet.build import build_pipeline
+    except ImportError:
+        return steps
+    return build_pipeline(steps)
+
+
 def build_dataset(impl: str, ann_file: Path) -> Any:
     """``impl``'s ``CocoDataset`` over the synthetic set with :data:`TRAIN_PIPELINE`."""
     kwargs = {"ann_file": str(ann_file), "data_prefix": {"img": str(ann_file.parent / "images")},
@@ -86,7 +97,7 @@ def build_dataset(impl: str, ann_file: Path) -> Any:
     if impl == "visdet":
         from visdet.data.datasets.coco import CocoDataset
 
-        return CocoDataset(**kwargs)
+        return CocoDataset(**{**kwargs, "pipeline": visdet_pipeline(TRAIN_PIPELINE)})
     from mmdet.datasets import CocoDataset as MMCocoDataset
     from mmdet.utils import register_all_modules
 

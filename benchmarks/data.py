@@ -58,11 +58,13 @@ class TrainPipeline:
     repeat = (2, 10, 20.0)
 
     def setup(self, impl, num_images):
-        from benchmarks.compare_pipeline import CLASSES, TRAIN_PIPELINE, write_synth_set
+        from benchmarks.compare_pipeline import CLASSES, TRAIN_PIPELINE, visdet_pipeline, write_synth_set
 
         configure_torch()
+        pipeline = TRAIN_PIPELINE
         if impl == "visdet":
             dataset_cls = load("visdet.data.datasets.coco:CocoDataset")
+            pipeline = visdet_pipeline(TRAIN_PIPELINE)
         else:
             load("mmdet.utils:register_all_modules")(init_default_scope=True)
             dataset_cls = load("mmdet.datasets:CocoDataset")
@@ -73,7 +75,7 @@ class TrainPipeline:
                 ann_file=str(ann_file),
                 data_prefix={"img": str(ann_file.parent / "images")},
                 metainfo={"classes": CLASSES},
-                pipeline=TRAIN_PIPELINE,
+                pipeline=pipeline,
                 test_mode=False,
             )
 
