@@ -196,3 +196,32 @@ def compare_outputs(
 def fnmatch_any(key: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``key`` matches any glob in ``patterns``."""
     return any(fnmatch(key, p) for p in patterns)
+
+
+def near_tie_order(ref_scores: torch.Tensor, ref_boxes: torch.Tensor, ref_labels: torch.Tensor,
+                   scores: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
+                   score_tol: float = 1e-7, box_tol: float = 1e-2) -> torch.Tensor:
+    """The order of visdet's detections that lines them up with the reference's, across near ties.
+
+    Detections are ranked by score. Two detections whose scores differ by a few float32
+    ulps in one library can tie (or swap) in the other, and then they come out in the
+    other order: every later comparison by position would see two unrelated boxes. This
+    pairs each reference detection with a visdet detection of the same label, a score
+    within ``score_tol`` and a box within ``box_tol`` px, looking only among detections whose
+    scores are within ``score_tol`` of each other. Returns the index order for visdet's
+    detections (the identity when nothing is swapped); a detection with no such partner
+    keeps its place, so a real difference still shows in the comparison that follows.
+    """
+    n = min(len(ref_scores), len(scores))
+    perm: list[int | None] = [None] * len(scores)
+    used: set[int] = set()
+    for i in range(n):
+        candidates = [j for j in range(len(scores)) if j not in used
+                      and abs(float(scores[j]) - float(ref_scores[i])) <= score_tol
+                      and int(labels[j]) == int(ref_labels[i])
+                      and float((boxes[j] - ref_boxes[i]).abs().max()) <= box_tol]
+        if candidates:
+            perm[i] = i if i in candidates else candidates[0]
+            used.add(perm[i])
+    rest = iter(j for j in range(len(scores)) if j not in used)
+    return torch.tensor([j if j is not None else next(rest) for j in perm], dtype=torch.long)

@@ -139,3 +139,21 @@ def test_partial_ports_count_in_scope_but_not_as_ported(tmp_path: Path) -> None:
     counts = summary(load_tracker(tmp_path))
     assert (counts["ported"], counts["partial"], counts["planned"], counts["not-applicable"]) == (1, 1, 1, 1)
     assert counts["ported_percent"] == round(100 / 3, 1)
+
+
+def test_near_tie_order_lines_up_swapped_near_ties_only() -> None:
+    from parity.compare import near_tie_order
+
+    ref_boxes = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [5, 5, 9, 9], [40, 40, 50, 50]])
+    ref_scores = torch.tensor([0.9, 0.5000001, 0.5, 0.1])
+    labels = torch.tensor([1, 2, 2, 3])
+    # visdet ranks the near-tied pair the other way round
+    swap = torch.tensor([0, 2, 1, 3])
+    order = near_tie_order(ref_scores, ref_boxes, labels, ref_scores[swap] * 0 + torch.tensor([0.9, 0.5, 0.5, 0.1]),
+                           ref_boxes[swap], labels[swap], score_tol=1e-6)
+    assert order.tolist() == [0, 2, 1, 3]
+    # a real difference (another box at the same score) is not hidden: nothing moves
+    moved = ref_boxes.clone()
+    moved[1] += 5
+    order = near_tie_order(ref_scores, ref_boxes, labels, ref_scores, moved, labels, score_tol=1e-6)
+    assert order.tolist() == [0, 1, 2, 3]
