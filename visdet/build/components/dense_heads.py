@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead`` and ``FCOSHead`` (one-stage ``train_cfg``/``test_cfg``)."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead`` (one-stage settings)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dense (per-location) heads: their shared base, RPN, RetinaNet and FCOS, and their target, loss and prediction functions."""
+"""Dense (per-location) heads: their shared base, RPN, RetinaNet, FCOS, and their targets, losses, prediction."""
 
 from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead

@@ -105,7 +105,7 @@ class AnchorFreeHead(BaseDenseHead):
         )
 
     def init_weights(self) -> None:
-        """mmdet's default init: every Conv2d of the head N(0, 0.01) with zero bias, ``conv_cls``'s bias at the prior."""
+        """Mmdet's default init: every Conv2d of the head N(0, 0.01), zero bias; ``conv_cls``'s bias at the prior."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 normal_init(module, std=INIT_STD)

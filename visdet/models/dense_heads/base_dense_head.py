@@ -73,7 +73,7 @@ class BaseDenseHead(nn.Module):
         return tuple(list(outputs) for outputs in zip(*per_level))
 
     def forward_level(self, level: int, x: Tensor) -> tuple[Tensor, ...]:
-        """Raw outputs of level ``level``: ``forward_single(x)``; heads with per-level modules (FCOS's scales) override."""
+        """Raw outputs of level ``level``: ``forward_single(x)``; heads with per-level modules (FCOS) override."""
         return self.forward_single(x)
 
     def predict_by_feat(
