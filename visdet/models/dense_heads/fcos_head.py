@@ -21,6 +21,7 @@ plus ``conv_centerness`` and ``scales`` (one :class:`~visdet.models.layers.Scale
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -33,6 +34,8 @@ from visdet.models.layers import Scale
 from visdet.structures import ImageMeta, Instances, image_metas
 
 DEFAULT_REGRESS_RANGES = ((-1, 64), (64, 128), (128, 256), (256, 512), (512, INF))
+#: FCOS's towers use GroupNorm by default (unlike ``AnchorFreeHead``'s).
+GN_CFG: Mapping[str, Any] = MappingProxyType({"type": "GN", "num_groups": 32, "requires_grad": True})
 # mmdet's lower bound of the centerness normaliser of the box loss
 CENTERNESS_DENORM_MIN = 1e-6
 
@@ -49,9 +52,10 @@ class FCOSHead(AnchorFreeHead):
         norm_on_bbox: Regress distances in strides, with a ReLU instead of ``exp``.
         centerness_on_reg: Centerness from the regression tower (else the classification tower).
         loss_centerness: The centerness loss (``CrossEntropyLoss(use_sigmoid=True)``).
+        norm_cfg: Norm of the tower convs (GN with 32 groups by default, as mmdet).
         **kwargs: :class:`AnchorFreeHead`'s arguments (``feat_channels``, ``stacked_convs``,
             ``strides``, ``conv_bias``, ``loss_cls``, ``loss_bbox``, ``bbox_coder``,
-            ``conv_cfg``, ``norm_cfg``, ``test_cfg``).
+            ``conv_cfg``, ``test_cfg``).
     """
 
     def __init__(
@@ -65,9 +69,11 @@ class FCOSHead(AnchorFreeHead):
         norm_on_bbox: bool = False,
         centerness_on_reg: bool = False,
         loss_centerness: nn.Module,
+        norm_cfg: Mapping[str, Any] | None = GN_CFG,
         **kwargs: Any,
     ) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, **kwargs)
+        super().__init__(num_classes=num_classes, in_channels=in_channels,
+                         norm_cfg=dict(norm_cfg) if norm_cfg is not None else None, **kwargs)  # fmt: skip
         if len(regress_ranges) != len(self.strides):
             raise ValueError(f"regress_ranges has {len(regress_ranges)} levels, strides {len(self.strides)}")
         self.regress_ranges = regress_ranges
