@@ -88,7 +88,8 @@ def exercise_prior_generator(built: Any, config: Any, ctx: dict) -> None:
     flags = built.valid_flags(sizes, (32, 32))
     assert len(priors) == len(flags) == built.num_levels
     width = 2 if type(built).__name__ == "MlvlPointGenerator" else 4  # points (x, y) or anchors (xyxy)
-    assert all(p.shape == (s[0] * s[1] * built.num_base_priors[i], width) for i, (p, s) in enumerate(zip(priors, sizes)))
+    for i, (p, s) in enumerate(zip(priors, sizes)):
+        assert p.shape == (s[0] * s[1] * built.num_base_priors[i], width)
 
 
 def exercise_bbox_coder(built: Any, config: Any, ctx: dict) -> None:
