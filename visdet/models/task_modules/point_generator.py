@@ -11,12 +11,11 @@ offset, so it is computed in torch's default dtype and then cast to ``dtype``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from visdet.models.task_modules.anchor_generator import _as_pair
+from visdet.models.task_modules.anchor_generator import _as_pair, grid_valid_flags, valid_feat_size
 
 Device = torch.device | str
 
@@ -123,29 +122,16 @@ class MlvlPointGenerator:
             One ``BoolTensor[H_l * W_l]`` per level.
         """
         self._check_levels(featmap_sizes)
-        img_h, img_w = pad_shape[:2]
-        flags = []
-        for i, (stride_w, stride_h) in enumerate(self.strides):
-            feat_h, feat_w = featmap_sizes[i]
-            valid_h = min(int(math.ceil(img_h / stride_h)), feat_h)
-            valid_w = min(int(math.ceil(img_w / stride_w)), feat_w)
-            flags.append(self.single_level_valid_flags((feat_h, feat_w), (valid_h, valid_w), device=device))
-        return flags
+        return [
+            grid_valid_flags(featmap_sizes[i], valid_feat_size(featmap_sizes[i], pad_shape, stride), device)
+            for i, stride in enumerate(self.strides)
+        ]
 
     def single_level_valid_flags(
         self, featmap_size: tuple[int, int], valid_size: tuple[int, int], device: Device = "cpu"
     ) -> torch.Tensor:
         """Flags of one level: cells in the top-left ``valid_size`` block are valid."""
-        feat_h, feat_w = featmap_size
-        valid_h, valid_w = valid_size
-        if valid_h > feat_h or valid_w > feat_w:
-            raise ValueError(f"valid_size {valid_size} exceeds featmap_size {featmap_size}")
-        valid_x = torch.zeros(feat_w, dtype=torch.bool, device=device)
-        valid_y = torch.zeros(feat_h, dtype=torch.bool, device=device)
-        valid_x[:valid_w] = True
-        valid_y[:valid_h] = True
-        valid_xx, valid_yy = self._meshgrid(valid_x, valid_y)
-        return valid_xx & valid_yy
+        return grid_valid_flags(featmap_size, valid_size, device)
 
     def sparse_priors(
         self,
