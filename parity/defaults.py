@@ -104,6 +104,15 @@ TABLE: dict[str, Entry] = {
     "detector/RetinaNet": Entry(f"{_MM}.detectors.retinanet.RetinaNet"),
     "dense_head/RetinaHead": Entry(f"{_MM}.dense_heads.retina_head.RetinaHead"),
     "loss/FocalLoss": Entry(f"{_MM}.losses.focal_loss.FocalLoss"),
+    "detector/FCOS": Entry(f"{_MM}.detectors.fcos.FCOS"),
+    "dense_head/FCOSHead": Entry(f"{_MM}.dense_heads.fcos_head.FCOSHead"),
+    "loss/IoULoss": Entry(f"{_MM}.losses.iou_loss.IoULoss"),
+    "bbox_coder/DistancePointBBoxCoder": Entry(
+        f"{_MM}.task_modules.coders.distance_point_bbox_coder.DistancePointBBoxCoder"
+    ),
+    "prior_generator/MlvlPointGenerator": Entry(
+        f"{_MM}.task_modules.prior_generators.point_generator.MlvlPointGenerator"
+    ),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),
     "transform/LoadAnnotations": Entry("mmdet.datasets.transforms.loading.LoadAnnotations"),
@@ -192,6 +201,20 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.losses.focal_loss.py_focal_loss_with_prob",
         visdet="visdet.models.losses.focal_loss.focal_loss_with_prob",
     ),
+    "function/iou_loss": Entry(f"{_MM}.losses.iou_loss.iou_loss", visdet="visdet.models.losses.iou_loss.iou_loss"),
+    "function/bbox2distance": Entry(
+        "mmdet.structures.bbox.transforms.bbox2distance",
+        visdet="visdet.models.task_modules.distance_point_coder.bbox2distance",
+    ),
+    "function/distance2bbox": Entry(
+        "mmdet.structures.bbox.transforms.distance2bbox",
+        visdet="visdet.models.task_modules.distance_point_coder.distance2bbox",
+    ),
+    "class/AnchorFreeHead": Entry(
+        f"{_MM}.dense_heads.anchor_free_head.AnchorFreeHead",
+        visdet="visdet.models.dense_heads.anchor_free_head.AnchorFreeHead",
+    ),
+    "class/Scale": Entry("mmcv.cnn.bricks.scale.Scale", visdet="visdet.models.layers.scale.Scale"),
     "function/accuracy": Entry(f"{_MM}.losses.accuracy.accuracy", visdet="visdet.models.losses.accuracy.accuracy"),
     "class/RoIAlign": Entry("mmcv.ops.roi_align.RoIAlign", visdet="visdet.models.roi_heads.roi_align_layer.RoIAlign"),
     # --- Swin Transformer parts and the transformer layers they use

@@ -45,6 +45,10 @@ What float64 needs on the reference side (:func:`reference_precision`):
   through a data preprocessor promote its output to float64 before the network (both
   sides, explicitly, with :func:`to_default_float`); normalising uint8 pixels is two
   correctly rounded operations per element, the same on every CPU.
+* mmdet's ``FCOSHead`` casts its box regression with ``.float()`` (for fp16 training),
+  which in a float64 run would put float32 rounding into the middle of the head. FCOS's
+  float64 cases run both sides inside :func:`float_keeps_float64` (``.float()`` leaves
+  float64 tensors alone); visdet keeps the cast, so both sides execute the same code.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ class _Float32Nms:
 
     def nms(self, bboxes: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         if bboxes.dtype == torch.float64:
-            bboxes, scores = bboxes.float(), scores.float()
+            bboxes, scores = bboxes.to(torch.float32), scores.to(torch.float32)
         return self._ext.nms(bboxes, scores, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -112,7 +116,7 @@ def reference_precision(dtype: str) -> Iterator[None]:
         paste = fcn._do_paste_mask
 
         def paste_float32_boxes(masks: torch.Tensor, boxes: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            return paste(masks, boxes.float(), *args, **kwargs)
+            return paste(masks, boxes.to(torch.float32), *args, **kwargs)
 
         fcn._do_paste_mask = paste_float32_boxes
         try:
@@ -135,13 +139,31 @@ def visdet_precision(dtype: str) -> Iterator[None]:
         indices, split = nms_module.nms_indices, nms_module._split_nms
 
         def float32_indices(boxes: torch.Tensor, scores: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-            return indices(boxes.float(), scores.float(), *args, **kwargs)
+            return indices(boxes.to(torch.float32), scores.to(torch.float32), *args, **kwargs)
 
         def float32_split(boxes: torch.Tensor, scores: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-            return split(boxes.float(), scores.float(), *args, **kwargs)
+            return split(boxes.to(torch.float32), scores.to(torch.float32), *args, **kwargs)
 
         nms_module.nms_indices, nms_module._split_nms = float32_indices, float32_split
         try:
             yield
         finally:
             nms_module.nms_indices, nms_module._split_nms = indices, split
+
+
+@contextlib.contextmanager
+def float_keeps_float64() -> Iterator[None]:
+    """``Tensor.float()`` returns float64 tensors unchanged inside the body (see the module docstring).
+
+    Other dtypes convert as usual (uint8 images, fp16); the original method is restored after.
+    """
+    original = torch.Tensor.float
+
+    def float_unless_float64(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self if self.dtype == torch.float64 else original(self, *args, **kwargs)
+
+    torch.Tensor.float = float_unless_float64  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.Tensor.float = original  # type: ignore[method-assign]

@@ -87,11 +87,15 @@ def exercise_prior_generator(built: Any, config: Any, ctx: dict) -> None:
     priors = built.grid_priors(sizes)
     flags = built.valid_flags(sizes, (32, 32))
     assert len(priors) == len(flags) == built.num_levels
-    assert all(p.shape == (s[0] * s[1] * built.num_base_priors[i], 4) for i, (p, s) in enumerate(zip(priors, sizes)))
+    width = 2 if type(built).__name__ == "MlvlPointGenerator" else 4  # points (x, y) or anchors (xyxy)
+    for i, (p, s) in enumerate(zip(priors, sizes)):
+        assert p.shape == (s[0] * s[1] * built.num_base_priors[i], width)
 
 
 def exercise_bbox_coder(built: Any, config: Any, ctx: dict) -> None:
     boxes, targets = _boxes(6), _boxes(6, seed=3)
+    if type(built).__name__ == "DistancePointBBoxCoder":  # its priors are points (the targets' centres here)
+        boxes = (targets[:, :2] + targets[:, 2:]) / 2
     assert torch.allclose(built.decode(boxes, built.encode(boxes, targets)), targets, atol=1e-3)
 
 
@@ -118,6 +122,9 @@ def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     if getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, torch.arange(8) % 4)
+    elif type(built).__name__.endswith("IoULoss"):  # box losses: valid overlapping xyxy boxes
+        pred = _boxes(8).requires_grad_(True)
+        loss = built(pred, _boxes(8) + 2.0, torch.ones(8), avg_factor=8)
     else:
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, torch.randn(8, 4), torch.ones(8, 4), avg_factor=8)

@@ -21,8 +21,8 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
-from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
+from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
+from visdet.models.losses import CrossEntropyLoss, FocalLoss, IoULoss, L1Loss, SmoothL1Loss
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss",
@@ -42,7 +42,9 @@ BUILDS: dict[str, Any] = {
     "DeltaXYWHBBoxCoder": task_modules.DeltaXYWHBBoxCoder, "AnchorGenerator": task_modules.AnchorGenerator,
     "DetDataPreprocessor": DetDataPreprocessor, "FasterRCNN": FasterRCNN, "RPN": RPN, "MaskRCNN": MaskRCNN,
     "FCNMaskHead": roi_heads.FCNMaskHead, "RetinaHead": dense_heads.RetinaHead, "RetinaNet": RetinaNet,
-    "FocalLoss": FocalLoss,
+    "FocalLoss": FocalLoss, "IoULoss": IoULoss, "FCOSHead": dense_heads.FCOSHead, "FCOS": FCOS,
+    "DistancePointBBoxCoder": task_modules.DistancePointBBoxCoder,
+    "MlvlPointGenerator": task_modules.MlvlPointGenerator,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
@@ -54,7 +56,7 @@ BUILT = {"anchor_generator", "bbox_coder", "loss_cls", "loss_bbox", "assigner", 
          "test_proposals", "train_proposals", "allowed_border", "pos_weight", "roi_layers", "backbone", "neck",
          "rpn_head", "roi_head", "data_preprocessor", "bbox_roi_extractor", "bbox_head", "bbox_assigner",
          "bbox_sampler", "test_cfg", "featmap_strides", "mask_size", "soft_mask_target", "loss_mask",
-         "upsample_method", "scale_factor"}  # fmt: skip
+         "upsample_method", "scale_factor", "loss_centerness"}  # fmt: skip
 # init-only keys: accepted by the schema and ignored (the classes keep mmdet's default init)
 NOT_COMPARED = {"init_cfg", "pretrained"}
 # keywords a subclass fixes before passing the rest on (mmdet's classes fix the same ones)

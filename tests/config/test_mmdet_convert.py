@@ -305,3 +305,32 @@ def test_cascade_presets_match_the_mmdet_configs(preset, path):
     assert [a.pos_iou_thr for a in built.roi_head.bbox_assigner] == [0.5, 0.6, 0.7]
     assert built.roi_head.with_mask == (preset == "cascade_mask_rcnn_r50_fpn")
     validate_config(cfg)
+
+
+def test_fcos_preset_matches_the_mmdet_config():
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(CONFIGS / "fcos" / "fcos_r50-caffe_fpn_gn-head_1x_coco.py")
+    assert dropped == []
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"] == {"type": "Pretrained",
+                                             "checkpoint": "open-mmlab://detectron/resnet50_caffe"}
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("fcos_r50_caffe_fpn_gn_head")["model"] == model
+    built = build_detector("fcos_r50_caffe_fpn_gn_head")
+    head = built.bbox_head
+    assert type(head).__name__ == "FCOSHead" and head.cls_out_channels == 80
+    assert head.cls_convs[0].norm_name == "gn" and head.cls_convs[0].gn.num_groups == 32
+    assert not head.cls_convs[0].with_bias  # conv_bias "auto" with GN
+    assert head.regress_ranges == [[-1, 64], [64, 128], [128, 256], [256, 512], [512, 1e8]]
+    assert [s.scale.item() for s in head.scales] == [1.0] * 5
+    assert type(head.loss_bbox).__name__ == "IoULoss" and head.loss_bbox.mode == "log"
+    assert head.loss_centerness.use_sigmoid
+    assert built.backbone.style == "caffe" and built.backbone.layer1[0].conv1.stride == (1, 1)
+    assert built.backbone.layer2[0].conv1.stride == (2, 2)  # caffe: the stride on the first 1x1 conv
+    assert built.neck.relu_before_extra_convs and built.neck.add_extra_convs == "on_output"
+    preprocessor = built.data_preprocessor
+    assert not preprocessor.channel_conversion and preprocessor.std.flatten().tolist() == [1.0, 1.0, 1.0]
+    assert "bbox_head.scales.4.scale" in built.state_dict()
+    assert cfg["optim_wrapper"]["clip_grad"] == {"max_norm": 35, "norm_type": 2}
+    assert cfg["param_scheduler"][0]["type"] == "ConstantLR"

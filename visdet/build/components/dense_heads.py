@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``) and ``RetinaHead`` (one-stage ``train_cfg``/``test_cfg``)."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead`` (one-stage settings)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from visdet.build.component import Component, ComponentOf, InitConfig, component
 from visdet.build.components.common import NormConfig
 from visdet.build.components.train_settings import AnchorTrainSettings
 from visdet.build.registry import registry
-from visdet.models.dense_heads import DenseTestConfig, ProposalConfig, RetinaHead, RPNHead
+from visdet.models.dense_heads import DenseTestConfig, FCOSHead, ProposalConfig, RetinaHead, RPNHead
+from visdet.models.dense_heads.fcos_head import DEFAULT_REGRESS_RANGES
 
 
 @registry("dense_head").register
@@ -123,4 +124,69 @@ class RetinaHeadConfig(Component):
             reg_decoded_bbox=self.reg_decoded_bbox,
             test_cfg=self.test_cfg,
             **(self.train_cfg.parts() if self.train_cfg is not None else {}),
+        )
+
+
+@registry("dense_head").register
+class FCOSHeadConfig(Component):
+    """``FCOSHead``: per-point sigmoid class scores, side distances and centerness (GN towers by default)."""
+
+    type: Literal["FCOSHead"]
+    num_classes: int = Field(ge=1)
+    in_channels: int = Field(ge=1)
+    feat_channels: int = Field(256, ge=1)
+    stacked_convs: int = Field(4, ge=0)
+    strides: list[int | list[int]] = Field([4, 8, 16, 32, 64], min_length=1)
+    regress_ranges: list[list[float]] = Field([list(r) for r in DEFAULT_REGRESS_RANGES], min_length=1)
+    center_sampling: bool = False
+    center_sample_radius: float = 1.5
+    norm_on_bbox: bool = False
+    centerness_on_reg: bool = False
+    dcn_on_last_conv: Literal[False] = Field(False, description="deformable convs are not implemented")
+    conv_bias: bool | Literal["auto"] = "auto"
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: NormConfig | None = Field(default_factory=lambda: NormConfig(type="GN", num_groups=32,
+                                                                            requires_grad=True))  # fmt: skip
+    cls_predictor_cfg: None = Field(None, description="NormedConv2d classifiers are not implemented")
+    loss_cls: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25, "loss_weight": 1.0}
+    )
+    loss_bbox: Annotated[Component, ComponentOf("loss")] = component_default({"type": "IoULoss", "loss_weight": 1.0})
+    loss_centerness: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0}
+    )
+    bbox_coder: Annotated[Component, ComponentOf("bbox_coder")] = component_default(
+        {"type": "DistancePointBBoxCoder"}
+    )
+    train_cfg: dict[str, Any] | None = Field(None, description="mmdet stores it; FCOS assigns by itself, unused")
+    test_cfg: DenseTestConfig | None = Field(None, description="mmdet's test_cfg of a one-stage detector")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {
+        "type": "FCOSHead", "num_classes": 3, "in_channels": 4, "feat_channels": 4, "stacked_convs": 1,
+        "strides": [4, 8], "regress_ranges": [[-1, 16], [16, 1e8]], "norm_cfg": {"type": "GN", "num_groups": 2},
+        "test_cfg": {"nms_pre": 50, "score_thr": 0.05, "min_bbox_size": 0,
+                     "nms": {"type": "nms", "iou_threshold": 0.5}, "max_per_img": 20},
+    }  # fmt: skip
+
+    def build(self) -> FCOSHead:
+        """The head."""
+        return FCOSHead(
+            num_classes=self.num_classes,
+            in_channels=self.in_channels,
+            feat_channels=self.feat_channels,
+            stacked_convs=self.stacked_convs,
+            strides=self.strides,
+            regress_ranges=self.regress_ranges,
+            center_sampling=self.center_sampling,
+            center_sample_radius=self.center_sample_radius,
+            norm_on_bbox=self.norm_on_bbox,
+            centerness_on_reg=self.centerness_on_reg,
+            conv_bias=self.conv_bias,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg.plain() if self.norm_cfg is not None else None,
+            loss_cls=self.loss_cls.build(),
+            loss_bbox=self.loss_bbox.build(),
+            loss_centerness=self.loss_centerness.build(),
+            bbox_coder=self.bbox_coder.build(),
+            test_cfg=self.test_cfg,
         )

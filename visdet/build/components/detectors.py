@@ -1,4 +1,4 @@
-"""Detector schemas: FasterRCNN, MaskRCNN, CascadeRCNN, RPN, RetinaNet, and their DetDataPreprocessor.
+"""Detector schemas: FasterRCNN, MaskRCNN, CascadeRCNN, RPN, RetinaNet, FCOS, and their DetDataPreprocessor.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
@@ -15,12 +15,12 @@ from torch import nn
 
 from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
 from visdet.build.components.backbones import SMALL_RESNET
-from visdet.build.components.dense_heads import RetinaHeadConfig, RPNHeadConfig
+from visdet.build.components.dense_heads import FCOSHeadConfig, RetinaHeadConfig, RPNHeadConfig
 from visdet.build.components.roi_heads import CascadeRoIHeadConfig, StandardRoIHeadConfig
 from visdet.build.registry import registry
 from visdet.build.routing import RPN_ROUTES, SINGLE_STAGE_ROUTES, TWO_STAGE_ROUTES, Route
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
+from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
 
 ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
 NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
@@ -184,3 +184,22 @@ class RetinaNetConfig(_DetectorFields):
     def build(self) -> RetinaNet:
         """The detector."""
         return RetinaNet(bbox_head=self.bbox_head.build(), **self.parts())
+
+
+TINY_FCOS = {**FCOSHeadConfig.example, "strides": [8, 16, 32, 64, 128],
+             "regress_ranges": [[-1, 64], [64, 128], [128, 256], [256, 512], [512, 1e8]]}  # fmt: skip
+
+
+@registry("detector").register
+class FCOSConfig(_DetectorFields):
+    """``FCOS``: backbone, optional neck and an ``FCOSHead`` (one-stage settings on the head)."""
+
+    type: Literal["FCOS"]
+    routes: ClassVar[tuple[Route, ...]] = SINGLE_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("bbox_head.num_classes",)
+    bbox_head: Annotated[Component, ComponentOf("dense_head")]
+    example: ClassVar[dict[str, Any]] = {"type": "FCOS", **TINY_PARTS, "bbox_head": TINY_FCOS}
+
+    def build(self) -> FCOS:
+        """The detector."""
+        return FCOS(bbox_head=self.bbox_head.build(), **self.parts())

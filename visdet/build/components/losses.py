@@ -1,4 +1,4 @@
-"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``."""
+"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``, ``IoULoss``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field
 
 from visdet.build.component import Component
 from visdet.build.registry import registry
-from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
+from visdet.models.losses import CrossEntropyLoss, FocalLoss, IoULoss, L1Loss, SmoothL1Loss
 
 Reduction = Literal["none", "mean", "sum"]
 
@@ -77,3 +77,20 @@ class FocalLossConfig(Component):
     def build(self) -> FocalLoss:
         """The loss module."""
         return FocalLoss(**self.arguments())
+
+
+@registry("loss").register
+class IoULossConfig(Component):
+    """``IoULoss``: ``-log(IoU)``, ``1 - IoU`` or ``1 - IoU**2`` of aligned boxes (FCOS's box loss)."""
+
+    type: Literal["IoULoss"]
+    linear: bool = Field(False, description='deprecated in mmdet: mode="linear"')
+    eps: float = Field(1e-6, gt=0)
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    mode: Literal["linear", "square", "log"] = "log"
+    example: ClassVar[dict[str, Any]] = {"type": "IoULoss"}
+
+    def build(self) -> IoULoss:
+        """The loss module."""
+        return IoULoss(**self.arguments())

@@ -12,7 +12,9 @@ from visdet.models.task_modules import (
     AnchorGenerator,
     BboxOverlaps2D,
     DeltaXYWHBBoxCoder,
+    DistancePointBBoxCoder,
     MaxIoUAssigner,
+    MlvlPointGenerator,
     PseudoSampler,
     RandomSampler,
 )
@@ -40,6 +42,20 @@ class AnchorGeneratorConfig(Component):
         return AnchorGenerator(**self.arguments())
 
 
+@registry("prior_generator").register
+class MlvlPointGeneratorConfig(Component):
+    """``MlvlPointGenerator``: one point per feature-map cell (anchor-free heads)."""
+
+    type: Literal["MlvlPointGenerator"]
+    strides: list[int | list[int]] = Field(min_length=1)
+    offset: float = Field(0.5, description="point offset inside a cell, in strides (0.5: the centre)")
+    example: ClassVar[dict[str, Any]] = {"type": "MlvlPointGenerator", "strides": [4, 8]}
+
+    def build(self) -> MlvlPointGenerator:
+        """The prior generator."""
+        return MlvlPointGenerator(**self.arguments())
+
+
 @registry("bbox_coder").register
 class DeltaXYWHBBoxCoderConfig(Component):
     """``DeltaXYWHBBoxCoder``: (dx, dy, dw, dh) deltas, normalised by means and stds."""
@@ -55,6 +71,19 @@ class DeltaXYWHBBoxCoderConfig(Component):
     def build(self) -> DeltaXYWHBBoxCoder:
         """The box coder."""
         return DeltaXYWHBBoxCoder(**self.arguments())
+
+
+@registry("bbox_coder").register
+class DistancePointBBoxCoderConfig(Component):
+    """``DistancePointBBoxCoder``: boxes as distances from a point to their four sides."""
+
+    type: Literal["DistancePointBBoxCoder"]
+    clip_border: bool = True
+    example: ClassVar[dict[str, Any]] = {"type": "DistancePointBBoxCoder"}
+
+    def build(self) -> DistancePointBBoxCoder:
+        """The box coder."""
+        return DistancePointBBoxCoder(**self.arguments())
 
 
 @registry("iou_calculator").register

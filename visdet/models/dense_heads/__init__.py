@@ -1,9 +1,19 @@
-"""Dense (per-location) heads: their shared base, RPN and RetinaNet, and their target, loss and prediction functions."""
+"""Dense (per-location) heads: their shared base, RPN, RetinaNet, FCOS, and their targets, losses, prediction."""
 
+from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
 from visdet.models.dense_heads.dense_predict import DenseTestConfig
+from visdet.models.dense_heads.fcos_head import FCOSHead
 from visdet.models.dense_heads.proposals import ProposalConfig
 from visdet.models.dense_heads.retina_head import RetinaHead
 from visdet.models.dense_heads.rpn_head import RPNHead
 
-__all__ = ["BaseDenseHead", "DenseTestConfig", "ProposalConfig", "RPNHead", "RetinaHead"]
+__all__ = [
+    "AnchorFreeHead",
+    "BaseDenseHead",
+    "DenseTestConfig",
+    "FCOSHead",
+    "ProposalConfig",
+    "RPNHead",
+    "RetinaHead",
+]

@@ -69,8 +69,12 @@ class BaseDenseHead(nn.Module):
             if x.dim() != 4 or x.shape[1] != self.in_channels:
                 name = type(self).__name__
                 raise ValueError(f"{name} level {level}: expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-            per_level.append(self.forward_single(x))
+            per_level.append(self.forward_level(level, x))
         return tuple(list(outputs) for outputs in zip(*per_level))
+
+    def forward_level(self, level: int, x: Tensor) -> tuple[Tensor, ...]:
+        """Raw outputs of level ``level``: ``forward_single(x)``; heads with per-level modules (FCOS) override."""
+        return self.forward_single(x)
 
     def predict_by_feat(
         self,

@@ -3,6 +3,7 @@
 from visdet.models.detectors.base import Detector
 from visdet.models.detectors.cascade_rcnn import CascadeRCNN
 from visdet.models.detectors.faster_rcnn import FasterRCNN
+from visdet.models.detectors.fcos import FCOS
 from visdet.models.detectors.mask_rcnn import MaskRCNN
 from visdet.models.detectors.retinanet import RetinaNet
 from visdet.models.detectors.rpn import RPN
@@ -12,6 +13,7 @@ from visdet.models.detectors.two_stage import TwoStageDetector
 __all__ = [
     "RPN",
     "CascadeRCNN",
+    "FCOS",
     "Detector",
     "FasterRCNN",
     "MaskRCNN",

@@ -9,6 +9,7 @@ from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
 from visdet.models.layers.patch_embed import AdaptivePadding, PatchEmbed
 from visdet.models.layers.patch_merging import PatchMerging
 from visdet.models.layers.res_layer import ResLayer
+from visdet.models.layers.scale import Scale
 from visdet.models.layers.weight_init import (
     bias_init_with_prob,
     constant_init,
@@ -26,6 +27,7 @@ __all__ = [
     "PatchEmbed",
     "PatchMerging",
     "ResLayer",
+    "Scale",
     "bias_init_with_prob",
     "build_activation_layer",
     "build_conv_layer",

@@ -13,6 +13,7 @@ from visdet.models.losses.focal_loss import (
     sigmoid_focal_loss,
     sigmoid_focal_loss_kernel,
 )
+from visdet.models.losses.iou_loss import IoULoss, iou_loss
 from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
 from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from visdet.models.losses.weighted_loss import WeightedLoss
@@ -21,6 +22,7 @@ __all__ = [
     "Accuracy",
     "CrossEntropyLoss",
     "FocalLoss",
+    "IoULoss",
     "L1Loss",
     "SmoothL1Loss",
     "WeightedLoss",
@@ -28,6 +30,7 @@ __all__ = [
     "binary_cross_entropy",
     "cross_entropy",
     "focal_loss_with_prob",
+    "iou_loss",
     "l1_loss",
     "mask_cross_entropy",
     "reduce_loss",

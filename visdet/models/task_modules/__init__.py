@@ -8,8 +8,10 @@ from visdet.models.task_modules.anchor_generator import AnchorGenerator
 from visdet.models.task_modules.assign_result import AssignResult
 from visdet.models.task_modules.bbox_overlaps_2d import BboxOverlaps2D
 from visdet.models.task_modules.delta_xywh_coder import DeltaXYWHBBoxCoder, bbox2delta, delta2bbox
+from visdet.models.task_modules.distance_point_coder import DistancePointBBoxCoder, bbox2distance, distance2bbox
 from visdet.models.task_modules.max_iou_assigner import MaxIoUAssigner
 from visdet.models.task_modules.nms_config import NMSConfig
+from visdet.models.task_modules.point_generator import MlvlPointGenerator
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
 from visdet.models.task_modules.pseudo_sampler import PseudoSampler
 from visdet.models.task_modules.random_sampler import RandomSampler
@@ -22,7 +24,9 @@ __all__ = [
     "BboxOverlaps2D",
     "BoxCoder",
     "DeltaXYWHBBoxCoder",
+    "DistancePointBBoxCoder",
     "MaxIoUAssigner",
+    "MlvlPointGenerator",
     "NMSConfig",
     "PriorGenerator",
     "PseudoSampler",
@@ -30,5 +34,7 @@ __all__ = [
     "Sampler",
     "SamplingResult",
     "bbox2delta",
+    "bbox2distance",
     "delta2bbox",
+    "distance2bbox",
 ]

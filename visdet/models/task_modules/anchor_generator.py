@@ -27,6 +27,27 @@ def _as_pair(stride: int | float | Sequence[int | float], index: int) -> tuple[f
     return (stride[0], stride[1])
 
 
+def valid_feat_size(
+    featmap_size: Sequence[int], pad_shape: Sequence[int], stride: tuple[float, float]
+) -> tuple[int, int]:
+    """``(h, w)`` cells of a ``featmap_size`` level that cover the padded image (mmdet's ``ceil`` rule)."""
+    feat_h, feat_w = featmap_size
+    return min(int(math.ceil(pad_shape[0] / stride[1])), feat_h), min(int(math.ceil(pad_shape[1] / stride[0])), feat_w)
+
+
+def grid_valid_flags(featmap_size: Sequence[int], valid_size: Sequence[int], device: Device = "cpu") -> torch.Tensor:
+    """``BoolTensor[H * W]``, row by row: the cells in the top-left ``valid_size`` block are valid."""
+    feat_h, feat_w = featmap_size
+    valid_h, valid_w = valid_size
+    if valid_h > feat_h or valid_w > feat_w:
+        raise ValueError(f"valid_size {tuple(valid_size)} exceeds featmap_size {tuple(featmap_size)}")
+    valid_x = torch.zeros(feat_w, dtype=torch.bool, device=device)
+    valid_y = torch.zeros(feat_h, dtype=torch.bool, device=device)
+    valid_x[:valid_w] = True
+    valid_y[:valid_h] = True
+    return valid_x.repeat(feat_h) & valid_y.view(-1, 1).repeat(1, feat_w).view(-1)
+
+
 class AnchorGenerator:
     """Square-grid anchors of several aspect ratios and scales on every feature level.
 
@@ -264,19 +285,11 @@ class AnchorGenerator:
             One ``BoolTensor[H_l * W_l * A_l]`` per level.
         """
         self._check_levels(featmap_sizes)
-        img_h, img_w = pad_shape[:2]
-        flags = []
-        for i in range(self.num_levels):
-            stride_w, stride_h = self.strides[i]
-            feat_h, feat_w = featmap_sizes[i]
-            valid_h = min(int(math.ceil(img_h / stride_h)), feat_h)
-            valid_w = min(int(math.ceil(img_w / stride_w)), feat_w)
-            flags.append(
-                self.single_level_valid_flags(
-                    (feat_h, feat_w), (valid_h, valid_w), self.num_base_priors[i], device=device
-                )
-            )
-        return flags
+        return [
+            self.single_level_valid_flags(featmap_sizes[i], valid_feat_size(featmap_sizes[i], pad_shape, stride),
+                                          self.num_base_priors[i], device=device)  # fmt: skip
+            for i, stride in enumerate(self.strides)
+        ]
 
     def single_level_valid_flags(
         self,
@@ -286,16 +299,7 @@ class AnchorGenerator:
         device: Device = "cpu",
     ) -> torch.Tensor:
         """Flags of one level: cells in the top-left ``valid_size`` block are valid."""
-        feat_h, feat_w = featmap_size
-        valid_h, valid_w = valid_size
-        if valid_h > feat_h or valid_w > feat_w:
-            raise ValueError(f"valid_size {valid_size} exceeds featmap_size {featmap_size}")
-        valid_x = torch.zeros(feat_w, dtype=torch.bool, device=device)
-        valid_y = torch.zeros(feat_h, dtype=torch.bool, device=device)
-        valid_x[:valid_w] = True
-        valid_y[:valid_h] = True
-        valid_xx, valid_yy = self._meshgrid(valid_x, valid_y)
-        valid = valid_xx & valid_yy
+        valid = grid_valid_flags(featmap_size, valid_size, device)
         return valid[:, None].expand(valid.size(0), num_base_anchors).contiguous().view(-1)
 
     def __repr__(self) -> str:
