@@ -7,6 +7,7 @@
 import pytest
 import torch
 
+from parity.ported.test_two_stage import _inputs  # upstream's demo_mm_inputs: 128x128 and 125x130
 from visdet import build_detector
 from visdet.config import load_config
 from visdet.structures import Instances
@@ -17,15 +18,6 @@ def _retinanet_r18():
     cfg["backbone"].update(depth=18, init_cfg=None)
     cfg["neck"]["in_channels"] = [64, 128, 256, 512]
     return cfg
-
-
-def _inputs(detector):
-    g = torch.Generator().manual_seed(0)
-    images = [torch.randint(0, 256, (3, 128, 128), generator=g, dtype=torch.uint8),
-              torch.randint(0, 256, (3, 125, 130), generator=g, dtype=torch.uint8)]
-    metas = [{"img_shape": (128, 128), "ori_shape": (128, 128), "scale_factor": (1.0, 1.0)},
-             {"img_shape": (125, 130), "ori_shape": (125, 130), "scale_factor": (1.0, 1.0)}]
-    return detector.data_preprocessor(images, metas)
 
 
 def test_init():
