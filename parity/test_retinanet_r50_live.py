@@ -45,17 +45,17 @@ def _mmdet_config():
 
 def _inputs():
     g = torch.Generator().manual_seed(2026)
-    shapes = [(320, 416), (288, 400), (256, 352), (224, 320)]
+    shapes = [(256, 320), (224, 288), (192, 256), (160, 224)]
     images = [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for h, w in shapes]
-    metas = [{"img_shape": (320, 416), "ori_shape": (640, 832), "scale_factor": (0.5, 0.5)},
-             {"img_shape": (288, 400), "ori_shape": (288, 400), "scale_factor": (1.0, 1.0)},
-             {"img_shape": (256, 352), "ori_shape": (320, 440), "scale_factor": (0.8, 0.8)},
-             {"img_shape": (224, 320), "ori_shape": (168, 240), "scale_factor": (320 / 240, 224 / 168)}]
-    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, 400.0, 300.0], [5.0, 5.0, 60.0, 90.0]]),
+    metas = [{"img_shape": (256, 320), "ori_shape": (512, 640), "scale_factor": (0.5, 0.5)},
+             {"img_shape": (224, 288), "ori_shape": (224, 288), "scale_factor": (1.0, 1.0)},
+             {"img_shape": (192, 256), "ori_shape": (240, 320), "scale_factor": (0.8, 0.8)},
+             {"img_shape": (160, 224), "ori_shape": (120, 168), "scale_factor": (224 / 168, 160 / 120)}]
+    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, 310.0, 250.0], [5.0, 5.0, 60.0, 90.0]]),
             torch.tensor([0, 17, 79])),
            (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)),
-           (torch.tensor([[10.0, 12.0, 120.0, 200.0], [100.0, 50.0, 340.0, 250.0]]), torch.tensor([3, 45])),
-           (torch.tensor([[0.0, 0.0, 319.0, 223.0], [60.0, 70.0, 76.0, 90.0], [61.0, 69.0, 79.0, 92.0]]),
+           (torch.tensor([[10.0, 12.0, 120.0, 180.0], [100.0, 50.0, 250.0, 190.0]]), torch.tensor([3, 45])),
+           (torch.tensor([[0.0, 0.0, 223.0, 159.0], [60.0, 70.0, 76.0, 90.0], [61.0, 69.0, 79.0, 92.0]]),
             torch.tensor([5, 5, 62]))]
     return images, metas, gts
 
