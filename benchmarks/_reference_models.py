@@ -26,11 +26,14 @@ CONFIGS = {
     "mask_rcnn": ("mask_rcnn", "mask-rcnn_r50_fpn_1x_coco.py"),
     "cascade_rcnn": ("cascade_rcnn", "cascade-rcnn_r50_fpn_1x_coco.py"),
     "cascade_mask_rcnn": ("cascade_rcnn", "cascade-mask-rcnn_r50_fpn_1x_coco.py"),
+    "retinanet": ("retinanet", "retinanet_r50_fpn_1x_coco.py"),
 }
+# the one-stage detectors among them (a dense head, no RPN or RoI head)
+SINGLE_STAGE = frozenset({"retinanet"})
 
 
 def mmdet_config(name: str, score_thr: float) -> Any:
-    """mmdet's config of ``name`` with no weight download and a lowered rcnn ``score_thr``."""
+    """mmdet's config of ``name`` with no weight download and a lowered (rcnn) ``score_thr``."""
     import mmdet
     from mmengine.config import Config
 
@@ -38,7 +41,10 @@ def mmdet_config(name: str, score_thr: float) -> Any:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(CONFIGS)}")
     cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", *CONFIGS[name]))
     cfg.model.backbone.init_cfg = None
-    cfg.model.test_cfg.rcnn.score_thr = score_thr
+    if name in SINGLE_STAGE:
+        cfg.model.test_cfg.score_thr = score_thr
+    else:
+        cfg.model.test_cfg.rcnn.score_thr = score_thr
     return cfg
 
 
@@ -60,7 +66,7 @@ def build_models(name: str, score_thr: float) -> tuple[torch.nn.Module, torch.nn
 
 def has_mask(model: torch.nn.Module) -> bool:
     """Whether the detector's RoI head has a mask branch."""
-    return getattr(model.roi_head, "mask_head", None) is not None
+    return getattr(getattr(model, "roi_head", None), "mask_head", None) is not None
 
 
 def patch_each(timer: StageTimer, owner: Any, attr: str, stage: str) -> None:

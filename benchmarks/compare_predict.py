@@ -1,4 +1,4 @@
-"""visdet vs mmdet: two-stage detector ``predict`` in one process, stage by stage.
+"""visdet vs mmdet: detector ``predict`` in one process, stage by stage.
 
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
@@ -20,10 +20,12 @@ anchors, top-k, decode, NMS; its ``batched_nms`` is also shown alone), ``roi ext
 (``predict_by_feat``: softmax, decode, ``multiclass_nms``, shown alone too); with a mask
 branch also ``mask roi extractor``, ``mask_head.forward`` and ``mask postprocess
 (paste)`` (``predict_by_feat``: sigmoid, pasting into the image, threshold). Cascade heads'
-per-stage modules add up under the same names. ``other`` is ``predict`` minus the timed
-stages. The two implementations alternate repeat by repeat. ``--fuse`` times visdet's
-model after :func:`visdet.models.fuse.fuse_for_inference` (BatchNorm folded, channels-last
-weights), as ``init_detector`` and ``visdet predict`` run it.
+per-stage modules add up under the same names. A one-stage detector (``--model retinanet``)
+has ``backbone``, ``neck``, ``bbox_head.forward`` (the dense head) and ``dense postprocess``
+(``predict_by_feat``: top-k per level, decode, ``batched_nms``, shown alone too). ``other``
+is ``predict`` minus the timed stages. The two implementations alternate repeat by repeat.
+``--fuse`` times visdet's model after :func:`visdet.models.fuse.fuse_for_inference`
+(BatchNorm folded, channels-last weights), as ``init_detector`` and ``visdet predict`` run it.
 """
 
 from __future__ import annotations
@@ -52,16 +54,19 @@ STAGES = (
     "mask roi extractor",
     "mask_head.forward",
     "mask postprocess (paste)",
+    "dense postprocess",
     "other",
     "predict (total)",
 )
 TOP_STAGES = ("backbone", "neck", "rpn_head.forward", "rpn proposals", "roi extractor", "bbox_head.forward",
-              "bbox postprocess", "mask roi extractor", "mask_head.forward", "mask postprocess (paste)")  # fmt: skip
+              "bbox postprocess", "mask roi extractor", "mask_head.forward", "mask postprocess (paste)",
+              "dense postprocess")  # fmt: skip
 # module globals holding the NMS functions each implementation's heads call
 NMS_GLOBALS = {
     "visdet": (("visdet.models.dense_heads.dense_postprocess", "batched_nms", "  of which batched_nms"),
                ("visdet.models.roi_heads.bbox_postprocess", "multiclass_nms", "  of which multiclass_nms")),
     "mmdet": (("mmdet.models.dense_heads.rpn_head", "batched_nms", "  of which batched_nms"),
+              ("mmdet.models.dense_heads.base_dense_head", "batched_nms", "  of which batched_nms"),
               ("mmdet.models.roi_heads.bbox_heads.bbox_head", "multiclass_nms", "  of which multiclass_nms")),
 }  # fmt: skip
 
@@ -105,9 +110,15 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, image: torch.T
 def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
     """A :class:`StageTimer` wrapped around ``model``'s stages (restore it when done)."""
     timer = StageTimer()
-    roi = model.roi_head
     timer.patch(model.backbone, "forward", "backbone")
     timer.patch(model.neck, "forward", "neck")
+    for module_name, attr, stage in NMS_GLOBALS[impl]:
+        timer.patch(importlib.import_module(module_name), attr, stage)
+    if not hasattr(model, "roi_head"):  # one-stage: the dense head does the rest
+        timer.patch(model.bbox_head, "forward", "bbox_head.forward")
+        timer.patch(model.bbox_head, "predict_by_feat", "dense postprocess")
+        return timer
+    roi = model.roi_head
     timer.patch(model.rpn_head, "forward", "rpn_head.forward")
     timer.patch(model.rpn_head, "predict_by_feat", "rpn proposals")
     patch_each(timer, roi.bbox_roi_extractor, "forward", "roi extractor")
@@ -117,8 +128,6 @@ def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
         patch_each(timer, mask_extractor(model), "forward", "mask roi extractor")
         patch_each(timer, roi.mask_head, "forward", "mask_head.forward")
         patch_each(timer, roi.mask_head, "predict_by_feat", "mask postprocess (paste)")
-    for module_name, attr, stage in NMS_GLOBALS[impl]:
-        timer.patch(importlib.import_module(module_name), attr, stage)
     return timer
 
 

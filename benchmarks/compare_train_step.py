@@ -35,7 +35,15 @@ from typing import Any
 import torch
 
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
-from benchmarks._reference_models import CONFIGS, build_models, ellipse_masks, has_mask, mask_extractor, patch_each
+from benchmarks._reference_models import (
+    CONFIGS,
+    SINGLE_STAGE,
+    build_models,
+    ellipse_masks,
+    has_mask,
+    mask_extractor,
+    patch_each,
+)
 from visdet.benchmark.load import background_load
 
 STAGES = (
@@ -186,7 +194,7 @@ def step_call(impl: str, model: torch.nn.Module, timer: StageTimer, batch: Any, 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the table. Returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(CONFIGS), default="mask_rcnn")
+    parser.add_argument("--model", choices=sorted(set(CONFIGS) - SINGLE_STAGE), default="mask_rcnn")
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--width", type=int, default=1216)
     parser.add_argument("--images", type=int, default=2)

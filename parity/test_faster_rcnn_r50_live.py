@@ -96,40 +96,53 @@ def _save_like_mmengine_runner(ref_model: torch.nn.Module, path) -> None:
     save_checkpoint(checkpoint, str(path))
 
 
-@pytest.mark.live
-def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
-    missing = reference_missing()
-    if missing:
-        pytest.skip(missing)
+def build_pair(cfg, path, *, init_weights: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """mmdet's ``cfg.model`` (seed 0), saved to ``path`` as mmengine does and loaded strictly into visdet's.
+
+    Args:
+        cfg: mmengine ``Config`` with ``model``.
+        path: Where the checkpoint is written.
+        init_weights: Run mmdet's ``init_weights`` (``MODELS.build`` alone keeps torch's default init).
+
+    Returns:
+        ``(ref_model, model)``.
+    """
     from mmdet.registry import MODELS
-    from mmdet.structures import DetDataSample
     from mmdet.utils import register_all_modules
-    from mmengine.structures import InstanceData
 
     import visdet
-    from visdet.structures import Instances
 
     register_all_modules()
-    cfg = _mmdet_config()
     torch.manual_seed(0)
     ref_model = MODELS.build(cfg.model)
-    path = tmp_path / "faster_rcnn_random.pth"
+    if init_weights:
+        ref_model.init_weights()
     _save_like_mmengine_runner(ref_model, path)
-
     model = visdet.build_detector(cfg.model.to_dict())
     assert set(model.state_dict()) == set(ref_model.state_dict())
     visdet.load_checkpoint(model, path)
+    return ref_model, model
 
-    images, metas, gts = _inputs()
+
+def mmdet_samples(metas, gts) -> list:
+    """mmdet ``DetDataSample``s with the metas and ground-truth boxes and labels."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
     samples = []
     for meta, (boxes, labels) in zip(metas, gts):
         sample = DetDataSample(metainfo=meta)
         sample.gt_instances = InstanceData(bboxes=boxes.clone(), labels=labels.clone())
         samples.append(sample)
+    return samples
 
-    ref_out: dict[str, torch.Tensor] = {}
-    got: dict[str, torch.Tensor] = {}
-    # predict
+
+def predict_both(ref_model, model, images, metas, samples, ref_out, got) -> list:
+    """Both models' float32 ``predict`` (rescaled) on one batch; inputs and detections recorded.
+
+    Returns:
+        visdet's results.
+    """
     ref_model.eval()
     model.eval()
     data = ref_model.data_preprocessor({"inputs": [im.clone() for im in images], "data_samples": samples})
@@ -138,11 +151,30 @@ def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
     with torch.no_grad():
         ref_results = ref_model.predict(data["inputs"], data["data_samples"], rescale=True)
         results = model.predict(batch, batch_metas, rescale=True)
+    assert len(results) == len(ref_results) == len(images)
     for i, (ref_res, res) in enumerate(zip(ref_results, results)):
         pred = ref_res.pred_instances
         for field in ("bboxes", "scores", "labels"):
             ref_out[f"pred.{i}.{field}"] = getattr(pred, field).clone()
             got[f"pred.{i}.{field}"] = getattr(res, field).clone()
+    return results
+
+
+@pytest.mark.live
+def test_full_size_faster_rcnn_matches_mmdet(tmp_path, parity_record) -> None:
+    missing = reference_missing()
+    if missing:
+        pytest.skip(missing)
+    from visdet.structures import Instances
+
+    cfg = _mmdet_config()
+    ref_model, model = build_pair(cfg, tmp_path / "faster_rcnn_random.pth")
+    images, metas, gts = _inputs()
+    samples = mmdet_samples(metas, gts)
+
+    ref_out: dict[str, torch.Tensor] = {}
+    got: dict[str, torch.Tensor] = {}
+    results = predict_both(ref_model, model, images, metas, samples, ref_out, got)
     assert len(results[0]) > 0, "lower SCORE_THR: random weights gave no detections"
 
     # loss and gradients, in float64 (ground truth boxes too, as a float64 pipeline gives them)

@@ -1,13 +1,14 @@
 # Ported from mmdet tests/test_models/test_losses/test_loss.py (mmdet 3.3.0): the
-# CrossEntropyLoss, L1Loss and SmoothL1Loss parts, rewritten for visdet. Where upstream
+# CrossEntropyLoss, L1Loss, SmoothL1Loss and FocalLoss parts, rewritten for visdet. Where upstream
 # expects AssertionError for a bad reduction_override, visdet raises ValueError naming it.
 import pytest
 import torch
+import torch.nn.functional as F
 
-from visdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
+from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
 
 
-@pytest.mark.parametrize("loss_class", [CrossEntropyLoss, L1Loss, SmoothL1Loss])
+@pytest.mark.parametrize("loss_class", [CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss])
 def test_loss_with_reduction_override(loss_class):
     pred = torch.rand((10, 4))
     target = torch.rand((10, 4))
@@ -80,3 +81,38 @@ def test_loss_with_ignore_index(use_sigmoid, reduction, avg_non_ignore):
     pred = torch.rand((10, 5))
     target = torch.ones((10,), dtype=torch.long) * 255
     assert loss_class(pred, target, reduction_override=reduction) == 0
+
+
+def _focal_by_hand(pred, one_hot, gamma=2.0, alpha=0.25):
+    """The focal-loss formula written out elementwise (Lin et al., eq. 5 with alpha)."""
+    p = pred.sigmoid()
+    t = one_hot.to(pred.dtype)
+    p_t = p * t + (1 - p) * (1 - t)
+    alpha_t = alpha * t + (1 - alpha) * (1 - t)
+    return -alpha_t * (1 - p_t) ** gamma * torch.log(p_t)
+
+
+@pytest.mark.parametrize("input_shape", [(10, 5), (3, 5, 40, 40)])
+def test_focal_loss(input_shape):
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(input_shape, generator=g, dtype=torch.float64)
+    if len(input_shape) == 2:
+        target = torch.randint(0, 5, (input_shape[0],), generator=g)  # class indices
+        one_hot = F.one_hot(target, 6)[:, :5]
+    else:
+        b, n, w, h = input_shape
+        target = F.one_hot(torch.randint(0, 5, (b * w * h,), generator=g), 5).reshape(b, w, h, n).permute(0, 3, 1, 2)
+        one_hot = target
+    elementwise = _focal_by_hand(pred, one_hot)
+
+    loss = FocalLoss()(pred, target)
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0
+    torch.testing.assert_close(loss, elementwise.mean())
+    torch.testing.assert_close(FocalLoss()(pred, target, reduction_override="mean"), elementwise.mean())
+    torch.testing.assert_close(FocalLoss()(pred, target, avg_factor=10), elementwise.sum() / 10)
+    with pytest.raises(ValueError):
+        # avg_factor works only with the reductions None, "none" and "mean"
+        FocalLoss()(pred, target, avg_factor=10, reduction_override="sum")
+    torch.testing.assert_close(FocalLoss()(pred, target, avg_factor=10, reduction_override="none"), elementwise)
+    torch.testing.assert_close(FocalLoss()(pred, target, avg_factor=10, reduction_override="mean"),
+                               elementwise.sum() / 10)

@@ -23,7 +23,7 @@ def _needs_reference() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("model", ["faster_rcnn", "mask_rcnn"])
+@pytest.mark.parametrize("model", ["faster_rcnn", "mask_rcnn", "retinanet"])
 def test_compare_predict_runs(model: str, capsys) -> None:
     from benchmarks import compare_predict
 
@@ -36,6 +36,7 @@ def test_compare_predict_runs(model: str, capsys) -> None:
     rows = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert {"backbone", "neck", "bbox_head.forward"} <= rows
     assert ("mask_head.forward" in rows) == (model == "mask_rcnn")
+    assert ("dense" in rows) == (model == "retinanet") != ("rpn" in rows)  # "dense postprocess", "rpn proposals"
     if model == "mask_rcnn":
         assert "mask pixels differing" in out
 

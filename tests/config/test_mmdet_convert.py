@@ -334,3 +334,35 @@ def test_fcos_preset_matches_the_mmdet_config():
     assert "bbox_head.scales.4.scale" in built.state_dict()
     assert cfg["optim_wrapper"]["clip_grad"] == {"max_norm": 35, "norm_type": 2}
     assert cfg["param_scheduler"][0]["type"] == "ConstantLR"
+
+
+RETINANET = CONFIGS / "retinanet" / "retinanet_r50_fpn_1x_coco.py"
+
+
+def test_retinanet_preset_matches_the_mmdet_config():
+    from visdet import build_detector
+
+    cfg, dropped = convert_mmdet_config(RETINANET)
+    # retinanet_tta.py's test-time augmentation (not in visdet) and its helper variable
+    assert sorted(dropped) == ["img_scales", "tta_model", "tta_pipeline"]
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"] == {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("retinanet_r50_fpn")["model"] == model
+    # the rest of the 1x config is the shared presets, except the optimizer's lr (0.01, not 0.02)
+    assert cfg["optim_wrapper"]["optimizer"] == {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0001}
+    schedule = load_config("1x")
+    assert all(schedule[key] == cfg[key] for key in ("train_cfg", "val_cfg", "test_cfg", "param_scheduler"))
+    built = build_detector("retinanet_r50_fpn")
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["bbox_head.retina_cls.weight"] == (9 * 80, 256, 3, 3)
+    assert shapes["bbox_head.retina_reg.weight"] == (9 * 4, 256, 3, 3)
+    assert shapes["bbox_head.cls_convs.3.conv.weight"] == (256, 256, 3, 3)
+    assert shapes["neck.fpn_convs.4.conv.weight"] == (256, 256, 3, 3)  # extra conv on the backbone's C5
+    assert shapes["neck.fpn_convs.3.conv.weight"] == (256, 2048, 3, 3)
+    assert "neck.lateral_convs.3.conv.weight" not in shapes  # start_level=1: no lateral on C2
+    head = built.bbox_head
+    assert head.num_base_priors == 9 and head.use_sigmoid_cls and head.allowed_border == -1
+    assert head.test_cfg.nms_pre == 1000 and head.test_cfg.score_thr == 0.05
+    assert head.assigner.neg_iou_thr == 0.4 and type(head.sampler).__name__ == "PseudoSampler"
+    validate_config(cfg)
