@@ -66,7 +66,8 @@ def test_full_size_mask_rcnn_swin_t_matches_mmdet(tmp_path, parity_record) -> No
     # Random Swin weights give RPN scores packed near 0.91, where float32 spacing is 6e-8: with
     # seeds 0 and 1 two of the 1000 proposals of image 0 round to one float32 score and swap
     # places, so other negatives are sampled and loss_cls moves (3e-4) while every other term
-    # agrees exactly. Seed 2 has no such tie.
+    # agrees exactly. Seed 2 has no such tie. (Since then visdet's side ranks float32-rounded
+    # scores in float64 cases too, parity.precision.visdet_precision, so ties no longer matter.)
     torch.manual_seed(BUILD_SEED)
     ref_model = MODELS.build(cfg.model)
     with torch.no_grad():
