@@ -117,12 +117,20 @@ class RetinaHead(BaseDenseHead):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """Initialise the output convs as mmdet: Normal(0, 0.01), the classifier's bias at the prior 0.01.
+        """Initialise as mmdet's ``init_cfg``: every conv Normal(0, 0.01), the classifier's bias at 0.01.
 
-        The subnets' convs keep ConvModule's He init, as mmdet's children init overrides its head's.
+        Every ``Conv2d`` gets Normal(0, 0.01) with zero bias, then ``retina_cls`` is drawn again
+        with its bias at the prior 0.01.
+
+        mmdet quirk: the subnets' ``ConvModule`` convs get Normal(0, 0.01) too, not ConvModule's He
+        init. mmengine runs the head's ``init_cfg`` first and then ``init_weights`` of the head's
+        direct children only, and those are ``nn.ModuleList`` (no ``init_weights``), so the
+        ConvModules inside are never re-initialised. The convs are visited in ``Module.apply``'s
+        post-order, as mmengine's layer-based init visits them; the override draws ``retina_cls``
+        a second time, as mmengine's ``override`` does.
         """
+        self.apply(lambda m: normal_init(m, std=0.01) if isinstance(m, nn.Conv2d) else None)
         normal_init(self.retina_cls, std=0.01, bias=bias_init_with_prob(PRIOR_PROB))
-        normal_init(self.retina_reg, std=0.01)
 
     def forward_single(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Scores ``[B, A * C, H, W]`` and deltas ``[B, 4A, H, W]`` of one level."""
