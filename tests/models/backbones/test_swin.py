@@ -240,3 +240,12 @@ def test_swin_optimizer_groups_match_mmengine(reference):
     assert got == pytest.approx(expected)
     assert got["stages.0.blocks.0.attn.w_msa.relative_position_bias_table"] == 0.0
     assert got["stages.0.blocks.0.attn.w_msa.qkv.weight"] == 0.05
+
+
+def test_deprecated_pretrained_loads_nothing_as_in_mmdet(tmp_path):
+    """mmdet 3.3's SwinTransformer overwrites the Pretrained init_cfg it builds from `pretrained`."""
+    missing_file = tmp_path / "not_there.pth"
+    with pytest.warns(UserWarning, match="loads nothing"):
+        model = SwinTransformer(**TINY, pretrained=str(missing_file))
+    assert model.init_cfg is None
+    model.init_weights()  # raises FileNotFoundError if it tries to load the missing file

@@ -115,7 +115,8 @@ class SwinTransformerConfig(Component):
     act_cfg: ActConfig = ActConfig(type="GELU")
     norm_cfg: SwinNormConfig = SwinNormConfig(type="LN")
     with_cp: bool = False
-    pretrained: str | None = Field(None, description="deprecated in mmdet; load a checkpoint into the built model")
+    pretrained: str | None = Field(
+        None, description="deprecated; mmdet 3.3 ignores it for Swin (init_cfg overwrites it), and so does visdet")
     convert_weights: bool = Field(
         False, description="the Pretrained checkpoint has the original Swin naming (swin_converter renames it)"
     )

@@ -59,7 +59,8 @@ class SwinTransformer(nn.Module):
         act_cfg: FFN activation (``{"type": "GELU"}``).
         norm_cfg: Norm layers (``{"type": "LN"}``).
         with_cp: Gradient checkpointing in every block.
-        pretrained: Deprecated path of a checkpoint (becomes a ``Pretrained`` init_cfg).
+        pretrained: Deprecated path of a checkpoint; ignored with a warning, as mmdet 3.3 ignores it
+            (pass a ``Pretrained`` ``init_cfg`` instead).
         convert_weights: The ``Pretrained`` checkpoint uses the original Swin naming;
             :func:`swin_converter` renames it when ``init_weights`` loads it.
         frozen_stages: Patch embedding and stages 1..frozen_stages (with their output
@@ -108,8 +109,12 @@ class SwinTransformer(nn.Module):
         if init_cfg and pretrained:
             raise ValueError("init_cfg and pretrained cannot be specified at the same time")
         if isinstance(pretrained, str):
-            warnings.warn("pretrained is deprecated in mmdet, use init_cfg instead", DeprecationWarning, stacklevel=2)
-            init_cfg = {"type": "Pretrained", "checkpoint": pretrained}
+            # mmdet 3.3 quirk: SwinTransformer turns `pretrained` into a Pretrained init_cfg and then
+            # overwrites it with the `init_cfg` argument (None) in BaseModule.__init__, so the file is
+            # never loaded. visdet does the same, and says so louder than mmdet's deprecation warning.
+            warnings.warn(f"SwinTransformer(pretrained={pretrained!r}) loads nothing, as in mmdet 3.3 (its "
+                          "init_cfg is overwritten); use init_cfg={'type': 'Pretrained', 'checkpoint': ...}",
+                          UserWarning, stacklevel=2)  # fmt: skip
         elif pretrained is not None:
             raise TypeError(f"pretrained must be a str or None, got {type(pretrained).__name__}")
         if init_cfg is not None and (init_cfg.get("type") != "Pretrained" or "checkpoint" not in init_cfg):
