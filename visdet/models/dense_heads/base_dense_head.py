@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from visdet.models.dense_heads.dense_predict import dense_predict_single
 from visdet.structures import ImageMeta, Instances, image_metas
 
 
@@ -48,8 +49,18 @@ class BaseDenseHead(nn.Module):
         cfg: Any,
         rescale: bool,
     ) -> Instances:
-        """Detections of one image from its per-level maps (``[*, H_l, W_l]``) and priors."""
-        raise NotImplementedError
+        """Detections of one image from its per-level maps (``[*, H_l, W_l]``) and priors.
+
+        The one-stage path (RetinaNet, FCOS, ...):
+        :func:`~visdet.models.dense_heads.dense_predict.dense_predict_single` with the head's
+        ``bbox_coder``, ``cls_out_channels`` and ``use_sigmoid_cls``. ``RPNHead`` has its own.
+        """
+        if cfg is None:
+            raise ValueError(f"{type(self).__name__} has no test settings (test_cfg): give nms, max_per_img, ...")
+        return dense_predict_single(
+            cls_scores, bbox_preds, score_factors, priors, meta, cfg=cfg, bbox_coder=self.bbox_coder,
+            cls_out_channels=self.cls_out_channels, use_sigmoid_cls=self.use_sigmoid_cls, rescale=rescale,
+        )  # fmt: skip
 
     def loss_by_feat(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The loss dict from the raw outputs and the ground truth."""

@@ -28,7 +28,6 @@ import torch
 from torch import Tensor, nn
 
 from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
-from visdet.models.dense_heads.dense_predict import DenseTestConfig, dense_predict_single
 from visdet.models.dense_heads.fcos_targets import INF, centerness_target, fcos_targets
 from visdet.models.layers import Scale
 from visdet.structures import ImageMeta, Instances, image_metas
@@ -179,22 +178,3 @@ class FCOSHead(AnchorFreeHead):
         cls_scores, bbox_preds, centernesses = self(feats)
         return self.predict_by_feat(cls_scores, bbox_preds, batch_img_metas, rescale=rescale,
                                     score_factors=centernesses)  # fmt: skip
-
-    def predict_single(
-        self,
-        cls_scores: Sequence[Tensor],
-        bbox_preds: Sequence[Tensor],
-        score_factors: Sequence[Tensor] | None,
-        priors: Sequence[Tensor],
-        meta: ImageMeta,
-        *,
-        cfg: DenseTestConfig | None,
-        rescale: bool,
-    ) -> Instances:
-        """Detections of one image (see :func:`~visdet.models.dense_heads.dense_predict.dense_predict_single`)."""
-        if cfg is None:
-            raise ValueError("FCOSHead has no test settings (test_cfg): give nms, max_per_img, ...")
-        return dense_predict_single(
-            cls_scores, bbox_preds, score_factors, priors, meta, cfg=cfg, bbox_coder=self.bbox_coder,
-            cls_out_channels=self.cls_out_channels, use_sigmoid_cls=self.use_sigmoid_cls, rescale=rescale,
-        )  # fmt: skip

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from visdet.models.dense_heads.anchor_loss import anchor_head_loss
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
-from visdet.models.dense_heads.dense_predict import DenseTestConfig, dense_predict_single
+from visdet.models.dense_heads.dense_predict import DenseTestConfig
 from visdet.models.layers import ConvModule, normal_init
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
 from visdet.structures import ImageMeta, Instances
@@ -182,30 +182,3 @@ class RetinaHead(BaseDenseHead):
             head=type(self).__name__,
         )
         return {"loss_cls": losses_cls, "loss_bbox": losses_bbox}
-
-    def predict_single(
-        self,
-        cls_scores: Sequence[Tensor],
-        bbox_preds: Sequence[Tensor],
-        score_factors: Sequence[Tensor] | None,
-        priors: Sequence[Tensor],
-        meta: ImageMeta,
-        *,
-        cfg: DenseTestConfig | None,
-        rescale: bool,
-    ) -> Instances:
-        """Detections of one image (see :func:`~visdet.models.dense_heads.dense_predict.dense_predict_single`)."""
-        if cfg is None:
-            raise ValueError(f"{type(self).__name__} has no test settings (test_cfg): give nms, max_per_img, ...")
-        return dense_predict_single(
-            cls_scores,
-            bbox_preds,
-            score_factors,
-            priors,
-            meta,
-            cfg=cfg,
-            bbox_coder=self.bbox_coder,
-            cls_out_channels=self.cls_out_channels,
-            use_sigmoid_cls=self.use_sigmoid_cls,
-            rescale=rescale,
-        )
