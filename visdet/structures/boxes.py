@@ -1,4 +1,4 @@
-"""Box helpers: scale boxes, stack per-image boxes into RoIs (pure functions).
+"""Box helpers: scale and translate boxes, stack per-image boxes into RoIs (pure functions).
 
 Conventions: boxes are ``Tensor[N, 4k]`` absolute ``(x1, y1, x2, y2)`` in pixels (k boxes
 per row, e.g. one per class); RoIs are ``Tensor[R, 5]`` ``(batch_index, x1, y1, x2, y2)``.
@@ -27,6 +27,20 @@ def scale_boxes(boxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
     """
     factor = boxes.new_tensor(list(scale_factor)).repeat((1, boxes.size(-1) // 2))
     return boxes * factor
+
+
+def translate_boxes(boxes: Tensor, distances: Sequence[float]) -> Tensor:
+    """Add ``distances[0]`` to x and ``distances[1]`` to y (mmdet's ``translate_``).
+
+    Args:
+        boxes: ``Tensor[N, 4k]``.
+        distances: ``(dx, dy)`` in pixels, turned into ``boxes``' dtype first.
+
+    Returns:
+        ``Tensor[N, 4k]``, a new tensor.
+    """
+    shift = boxes.new_tensor(list(distances)).repeat((1, boxes.size(-1) // 2))
+    return boxes + shift
 
 
 def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:

@@ -14,6 +14,9 @@ from pydantic import Field
 from visdet.build.component import Component, ComponentOf
 from visdet.build.registry import registry
 from visdet.data.transforms import (
+    CachedMixUp,
+    CachedMosaic,
+    FilterAnnotations,
     LoadAnnotations,
     LoadImageFromFile,
     PackDetInputs,
@@ -23,6 +26,7 @@ from visdet.data.transforms import (
     RandomFlip,
     RandomResize,
     Resize,
+    YOLOXHSVRandomAug,
 )
 
 Pair = list[int] | int
@@ -155,6 +159,66 @@ class PhotoMetricDistortionConfig(_Transform):
     saturation_range: list[Number] = [0.5, 1.5]
     hue_delta: int = 18
     example: ClassVar[dict[str, Any]] = {"type": "PhotoMetricDistortion"}
+
+
+@registry("transform").register
+class CachedMosaicConfig(_Transform):
+    """``CachedMosaic``: the image and three cached ones tiled around a random center."""
+
+    type: Literal["CachedMosaic"]
+    builds: ClassVar = CachedMosaic
+    img_scale: list[int] = Field([640, 640], min_length=2, max_length=2, description="(w, h) of one tile")
+    center_ratio_range: list[Number] = Field([0.5, 1.5], min_length=2, max_length=2)
+    bbox_clip_border: bool = True
+    pad_val: Number = 114.0
+    prob: float = Field(1.0, ge=0, le=1)
+    max_cached_images: int = Field(40, ge=4)
+    random_pop: bool = True
+    example: ClassVar[dict[str, Any]] = {"type": "CachedMosaic", "img_scale": [32, 32], "max_cached_images": 4}
+
+
+@registry("transform").register
+class CachedMixUpConfig(_Transform):
+    """``CachedMixUp``: blend with a cached image, scaled, flipped and cropped at random."""
+
+    type: Literal["CachedMixUp"]
+    builds: ClassVar = CachedMixUp
+    img_scale: list[int] = Field([640, 640], min_length=2, max_length=2, description="(w, h) of the canvas")
+    ratio_range: list[Number] = Field([0.5, 1.5], min_length=2, max_length=2)
+    flip_ratio: float = 0.5
+    pad_val: Number | list[Number] = 114.0
+    max_iters: int = Field(15, ge=1)
+    bbox_clip_border: bool = True
+    max_cached_images: int = Field(20, ge=2)
+    random_pop: bool = True
+    prob: float = Field(1.0, ge=0, le=1)
+    example: ClassVar[dict[str, Any]] = {"type": "CachedMixUp", "img_scale": [32, 32], "max_cached_images": 2}
+
+
+@registry("transform").register
+class YOLOXHSVRandomAugConfig(_Transform):
+    """``YOLOXHSVRandomAug``: random hue, saturation and value shifts."""
+
+    type: Literal["YOLOXHSVRandomAug"]
+    builds: ClassVar = YOLOXHSVRandomAug
+    hue_delta: Number = 5
+    saturation_delta: Number = 30
+    value_delta: Number = 30
+    example: ClassVar[dict[str, Any]] = {"type": "YOLOXHSVRandomAug"}
+
+
+@registry("transform").register
+class FilterAnnotationsConfig(_Transform):
+    """``FilterAnnotations``: drop instances with small boxes or masks."""
+
+    type: Literal["FilterAnnotations"]
+    builds: ClassVar = FilterAnnotations
+    min_gt_bbox_wh: list[Number] = Field([1, 1], min_length=2, max_length=2)
+    min_gt_mask_area: int = 1
+    by_box: bool = True
+    by_mask: bool = False
+    keep_empty: bool = True
+    example: ClassVar[dict[str, Any]] = {"type": "FilterAnnotations", "min_gt_bbox_wh": [1, 1]}
 
 
 @registry("transform").register

@@ -2,15 +2,22 @@
 
 from visdet.data.transforms.compose import Compose
 from visdet.data.transforms.crop import RandomCrop
+from visdet.data.transforms.filter_annotations import FilterAnnotations
 from visdet.data.transforms.flip import RandomFlip
 from visdet.data.transforms.formatting import PackDetInputs
+from visdet.data.transforms.hsv_aug import YOLOXHSVRandomAug
 from visdet.data.transforms.loading import LoadAnnotations, LoadImageFromFile
+from visdet.data.transforms.mixup import CachedMixUp
+from visdet.data.transforms.mosaic import CachedMosaic
 from visdet.data.transforms.pad import Pad
 from visdet.data.transforms.photometric import PhotoMetricDistortion
 from visdet.data.transforms.resize import RandomResize, Resize
 
 __all__ = [
+    "CachedMixUp",
+    "CachedMosaic",
     "Compose",
+    "FilterAnnotations",
     "LoadAnnotations",
     "LoadImageFromFile",
     "PackDetInputs",
@@ -20,4 +27,5 @@ __all__ = [
     "RandomFlip",
     "RandomResize",
     "Resize",
+    "YOLOXHSVRandomAug",
 ]
