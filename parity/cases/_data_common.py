@@ -22,6 +22,36 @@ import torch
 from parity.cases.base import Tensors
 
 FLIP_CODES = {None: -1, "horizontal": 0, "vertical": 1, "diagonal": 2}
+TUPLE_KEYS = ("scale", "ratio_range", "crop_size", "size", "contrast_range", "saturation_range", "scale_factor",
+              "img_scale", "center_ratio_range", "min_gt_bbox_wh", "pad_val")  # fmt: skip
+
+
+def transform_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples mmcv expects (``scale=(w, h)``, ``[(w, h), (w, h)]``)."""
+    out = dict(cfg)
+    for key in TUPLE_KEYS:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [tuple(v) for v in value] if value and isinstance(value[0], list) else tuple(value)
+    if isinstance(out.get("pad_val"), dict):
+        out["pad_val"] = {k: tuple(v) if isinstance(v, list) else v for k, v in out["pad_val"].items()}
+    return out
+
+
+def mmdet_transform(cfg: Mapping[str, Any]) -> Any:
+    """The reference's transform, built by mmdet's ``TRANSFORMS`` registry."""
+    from mmdet.registry import TRANSFORMS
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    return TRANSFORMS.build(transform_config(cfg))
+
+
+def visdet_transform(cfg: Mapping[str, Any]) -> Any:
+    """visdet's transform, built at the config boundary from the same dict."""
+    from visdet.build import build_component
+
+    return build_component("transform", transform_config(cfg))
 
 
 def transform_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
@@ -145,8 +175,17 @@ def collect(results: Mapping[str, Any] | None) -> Tensors:
 
 
 EXACT_TRANSFORM_KEYS = (
-    "rejected", "img", "img_shape", "ori_shape", "pad_shape", "scale", "flip",
-    "flip_direction", "gt_masks", "gt_bboxes_labels", "gt_ignore_flags",
+    "rejected",
+    "img",
+    "img_shape",
+    "ori_shape",
+    "pad_shape",
+    "scale",
+    "flip",
+    "flip_direction",
+    "gt_masks",
+    "gt_bboxes_labels",
+    "gt_ignore_flags",
 )
 # with mask structures: their (height, width) and the polygon layout are exact too
 EXACT_STRUCTURE_KEYS = (*EXACT_TRANSFORM_KEYS, "gt_masks_hw", "gt_polygon_counts", "gt_polygon_sizes")  # fmt: skip

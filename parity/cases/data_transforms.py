@@ -20,51 +20,25 @@ from parity.cases._data_common import (
     FILE_PREFIX,
     collect,
     materialized,
+    mmdet_transform,
     reference_results,
     seed_numpy,
     transform_inputs,
     visdet_results,
+    visdet_transform,
 )
 from parity.cases.base import Case, Tensors, register
 
-TUPLE_KEYS = ("scale", "ratio_range", "crop_size", "size", "contrast_range", "saturation_range", "scale_factor")
-
-
-def _config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON lists back to the tuples mmcv expects (``scale=(w, h)``, ``[(w, h), (w, h)]``)."""
-    out = dict(cfg)
-    for key in TUPLE_KEYS:
-        value = out.get(key)
-        if isinstance(value, list):
-            out[key] = [tuple(v) for v in value] if value and isinstance(value[0], list) else tuple(value)
-    if isinstance(out.get("pad_val"), dict):
-        out["pad_val"] = {k: tuple(v) if isinstance(v, list) else v for k, v in out["pad_val"].items()}
-    return out
-
-
-def _mmdet_transform(cfg: Mapping[str, Any]) -> Any:
-    from mmdet.registry import TRANSFORMS
-    from mmdet.utils import register_all_modules
-
-    register_all_modules(init_default_scope=True)
-    return TRANSFORMS.build(_config(cfg))
-
-
-def _visdet_transform(cfg: Mapping[str, Any]) -> Any:
-    from visdet.build import build_component
-
-    return build_component("transform", _config(cfg))
-
 
 def _ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    transform = _mmdet_transform(params["cfg"])
+    transform = mmdet_transform(params["cfg"])
     results = reference_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
     return collect(transform(results))
 
 
 def _vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    transform = _visdet_transform(params["cfg"])
+    transform = visdet_transform(params["cfg"])
     results = visdet_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
     return collect(transform(results))
@@ -181,11 +155,11 @@ def _load(params: Mapping[str, Any], inputs: Tensors, transform: Any) -> Tensors
 
 
 def _load_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    return _load(params, inputs, _mmdet_transform(params["cfg"]))
+    return _load(params, inputs, mmdet_transform(params["cfg"]))
 
 
 def _load_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    return _load(params, inputs, _visdet_transform(params["cfg"]))
+    return _load(params, inputs, visdet_transform(params["cfg"]))
 
 
 for _ext in (".png", ".jpg"):
@@ -222,13 +196,13 @@ def _packed(packed: Mapping[str, Any]) -> Tensors:
 def _pack_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     results = reference_results(inputs)
     results["scale_factor"] = (1.0, 1.0)
-    return _packed(_mmdet_transform(params["cfg"])(results))
+    return _packed(mmdet_transform(params["cfg"])(results))
 
 
 def _pack_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     results = visdet_results(inputs)
     results["scale_factor"] = (1.0, 1.0)
-    return _packed(_visdet_transform(params["cfg"])(results))
+    return _packed(visdet_transform(params["cfg"])(results))
 
 
 register(Case(
