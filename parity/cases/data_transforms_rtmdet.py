@@ -7,8 +7,9 @@ once: the cached transforms keep state from item to item (cache warm-up, FIFO or
 pops), so every step's results are compared (``s<k>.<key>``; ``s<k>.rejected`` = 1 when a
 transform returned ``None``, after which the next item starts afresh, as a dataset would).
 
-Masks are ``BitmapMasks`` (or ``PolygonMasks``) on both sides, compared bit-packed (``gt_masks_bits``, with each mask's sum and the array shape),
-which keeps the goldens small. The pipelines stop before ``PackDetInputs`` (pinned by its
+Masks are ``BitmapMasks`` (or ``PolygonMasks``) on both sides; bitmaps are compared
+bit-packed (``gt_masks_bits``, with each mask's sum and the array shape), which keeps the
+goldens small. The pipelines stop before ``PackDetInputs`` (pinned by its
 own case) and start after loading (the items are the loaded results).
 """
 
