@@ -48,7 +48,8 @@ BUILDS: dict[str, Any] = {
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
-                                                    "PackDetInputs")},
+                                                    "PackDetInputs", "CachedMosaic", "CachedMixUp",
+                                                    "YOLOXHSVRandomAug", "FilterAnnotations")},
 }  # fmt: skip
 # constructor keywords a config does not give directly: built parts, or settings the
 # schema holds in another shape (train_cfg/test_cfg, the layers of an extractor)

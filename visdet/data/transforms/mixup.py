@@ -121,6 +121,8 @@ class CachedMixUp:
         if len(drawn["gt_bboxes"]) == 0:
             return results
         with_mask = "gt_masks" in results
+        if with_mask and drawn.get("gt_masks") is None:
+            raise ValueError("CachedMixUp: these results have gt_masks, the drawn cached one is without gt_masks")
         jitter = random.uniform(*self.ratio_range)
         is_flip = random.uniform(0, 1) > self.flip_ratio
 

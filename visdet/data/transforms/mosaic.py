@@ -128,7 +128,9 @@ class CachedMosaic:
             boxes.append(translate_boxes(scale_boxes(tile["gt_bboxes"], (ratio, ratio)), (pad_w, pad_h)))
             labels.append(tile["gt_bboxes_labels"])
             ignore.append(tile["gt_ignore_flags"])
-            if with_mask and tile.get("gt_masks") is not None:
+            if with_mask:
+                if tile.get("gt_masks") is None:
+                    raise ValueError("CachedMosaic: these results have gt_masks, a cached one is without gt_masks")
                 tile_masks = as_mask_structure(tile["gt_masks"]).rescale(float(ratio))
                 tile_masks = tile_masks.translate(out_shape=mask_shape, offset=pad_w, direction="horizontal")
                 masks.append(tile_masks.translate(out_shape=mask_shape, offset=pad_h, direction="vertical"))
