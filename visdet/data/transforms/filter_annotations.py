@@ -80,4 +80,7 @@ class FilterAnnotations:
         return results
 
     def __repr__(self) -> str:
-        return f"FilterAnnotations(min_gt_bbox_wh={self.min_gt_bbox_wh}, keep_empty={self.keep_empty})"
+        return (
+            f"FilterAnnotations(min_gt_bbox_wh={self.min_gt_bbox_wh}, min_gt_mask_area={self.min_gt_mask_area}, "
+            f"by_box={self.by_box}, by_mask={self.by_mask}, keep_empty={self.keep_empty})"
+        )
