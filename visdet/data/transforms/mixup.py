@@ -1,8 +1,9 @@
 """``CachedMixUp``: blend the image half and half with one drawn from a cache of earlier ones.
 
-mmdet 3.3's ``CachedMixUp``, draw for draw: python's global ``random`` gives the cache pop
-when full, the ``prob`` test, up to ``max_iters`` cache indices (until one has boxes), the
-scale jitter, the flip, then the crop's y and x offsets.
+mmdet 3.3's ``CachedMixUp``, draw for draw: numpy's global RNG gives the cache pop when
+full, the ``prob`` test, up to ``max_iters`` cache indices (until one has boxes; never the
+newest entry, the image itself), the scale jitter, the flip, then the crop's y and x offsets
+(``randint`` excluding its upper end, as mmdet calls it).
 
 The drawn image is resized keeping its ratio into an ``img_scale`` canvas filled with
 ``pad_val`` (top-left), the canvas is resized by the jitter, maybe flipped horizontally,
@@ -18,7 +19,6 @@ rounds; the drawn masks are rescaled with ``int(x + 0.5)`` sizes while the image
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,7 +115,7 @@ class CachedMixUp:
         self.results_cache.push(results)
         if len(self.results_cache) <= 1:
             return results
-        if random.uniform(0, 1) > self.prob:
+        if np.random.uniform(0, 1) > self.prob:
             return results
         drawn = self.results_cache[self._draw_index()]
         if len(drawn["gt_bboxes"]) == 0:
@@ -123,8 +123,8 @@ class CachedMixUp:
         with_mask = "gt_masks" in results
         if with_mask and drawn.get("gt_masks") is None:
             raise ValueError("CachedMixUp: these results have gt_masks, the drawn cached one is without gt_masks")
-        jitter = random.uniform(*self.ratio_range)
-        is_flip = random.uniform(0, 1) > self.flip_ratio
+        jitter = np.random.uniform(*self.ratio_range)
+        is_flip = np.random.uniform(0, 1) > self.flip_ratio
 
         drawn_img = drawn["img"]
         scale_w, scale_h = self.dynamic_scale
@@ -142,8 +142,8 @@ class CachedMixUp:
         target_h, target_w = img.shape[:2]
         padded = (np.ones((max(origin_h, target_h), max(origin_w, target_w), 3)) * self.pad_val).astype(np.uint8)
         padded[:origin_h, :origin_w] = canvas
-        y_offset = random.randint(0, padded.shape[0] - target_h) if padded.shape[0] > target_h else 0
-        x_offset = random.randint(0, padded.shape[1] - target_w) if padded.shape[1] > target_w else 0
+        y_offset = np.random.randint(0, padded.shape[0] - target_h) if padded.shape[0] > target_h else 0
+        x_offset = np.random.randint(0, padded.shape[1] - target_w) if padded.shape[1] > target_w else 0
         cropped = padded[y_offset : y_offset + target_h, x_offset : x_offset + target_w]
 
         boxes = scale_boxes(drawn["gt_bboxes"], (ratio, ratio))

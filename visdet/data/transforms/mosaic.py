@@ -1,8 +1,10 @@
 """``CachedMosaic``: four images (this one and three cached ones) tiled around a random center.
 
-mmdet 3.3's ``CachedMosaic``, draw for draw: every random number comes from python's
-global ``random`` in mmdet's order (the cache pop when full, the ``prob`` test, three cache
-indices, then the center's x and y), so the same seed gives the same mosaic.
+mmdet 3.3's ``CachedMosaic``, draw for draw: every random number comes from numpy's global
+RNG in mmdet's order (the cache pop when full, the ``prob`` test, three cache indices, then
+the center's x and y), so the same seed gives the same mosaic. As in mmdet, the three
+tiles are drawn from the cache without its newest entry (the image itself, see
+:data:`~visdet.data.transforms.result_cache.NEWEST_NEVER_DRAWN`).
 
 The output canvas is ``(2 * h, 2 * w)`` for ``img_scale = (w, h)``, filled with
 ``pad_val``; each tile is resized keeping its ratio to fit ``img_scale`` (cv2 bilinear, the
@@ -13,7 +15,6 @@ overlap it are dropped, with their labels, ignore flags and masks.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,7 +103,7 @@ class CachedMosaic:
         self.results_cache.push(results)
         if len(self.results_cache) <= 4:
             return results
-        if random.uniform(0, 1) > self.prob:
+        if np.random.uniform(0, 1) > self.prob:
             return results
         tiles = [results] + [self.results_cache[self.results_cache.draw_index()] for _ in range(3)]
         img = results["img"]
@@ -110,8 +111,8 @@ class CachedMosaic:
         canvas_shape = (int(scale_h * 2), int(scale_w * 2)) + tuple(img.shape[2:3])
         mosaic = np.full(canvas_shape, self.pad_val, dtype=img.dtype)
         center = (
-            int(random.uniform(*self.center_ratio_range) * scale_w),
-            int(random.uniform(*self.center_ratio_range) * scale_h),
+            int(np.random.uniform(*self.center_ratio_range) * scale_w),
+            int(np.random.uniform(*self.center_ratio_range) * scale_h),
         )
         with_mask = "gt_masks" in results
         # mmdet passes (2 * w, 2 * h) as the masks' (h, w): the same for a square img_scale

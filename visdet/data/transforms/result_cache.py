@@ -1,7 +1,7 @@
 """Shared pieces of the multi-image transforms (``CachedMosaic``, ``CachedMixUp``).
 
 * :class:`ResultCache`: the bounded cache of earlier ``results`` dicts that mmdet's cached
-  transforms sample from. Pops draw from python's global ``random`` (mmdet's calls).
+  transforms sample from, with mmdet's draws (see :data:`NEWEST_NEVER_DRAWN`).
 * :func:`as_mask_structure` / :func:`like_input`: plain ``uint8[N, H, W]`` masks (visdet's
   array form) go through the same ``BitmapMasks`` operations as mmdet's structures.
 * :func:`require_keys`, :func:`check_pair`, :func:`check_img_scale`: clear errors for bad
@@ -11,13 +11,17 @@
 from __future__ import annotations
 
 import copy
-import random
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from visdet.data.transforms.image_geometry import is_mask_structure
+
+# mmdet's cached transforms import ``random`` from numpy, so their ``random.randint(0, len - 1)``
+# excludes its upper end: a random pop or a drawn index never takes the newest entry (the
+# results being transformed). Kept for parity: the same seed draws the same images.
+NEWEST_NEVER_DRAWN = True
 
 # what both cached transforms read from every results dict
 REQUIRED_KEYS = ("img", "gt_bboxes", "gt_bboxes_labels", "gt_ignore_flags")
@@ -28,7 +32,8 @@ class ResultCache:
 
     Args:
         max_size: how many to keep.
-        random_pop: when full, drop a random entry (``random.randint``) instead of the oldest.
+        random_pop: when full, drop a random entry (numpy's global RNG, never the newest)
+            instead of the oldest.
     """
 
     def __init__(self, *, max_size: int, random_pop: bool) -> None:
@@ -40,12 +45,12 @@ class ResultCache:
         """Store a deep copy of ``results``; drop one entry if that overfills the cache."""
         self.items.append(copy.deepcopy(results))
         if len(self.items) > self.max_size:
-            index = random.randint(0, len(self.items) - 1) if self.random_pop else 0
+            index = self.draw_index() if self.random_pop else 0
             self.items.pop(index)
 
     def draw_index(self) -> int:
-        """A uniformly drawn index into the cache (``random.randint``, both ends included)."""
-        return random.randint(0, len(self.items) - 1)
+        """An index drawn with ``np.random.randint(0, len - 1)``: any entry but the newest (mmdet's draw)."""
+        return int(np.random.randint(0, len(self.items) - 1))
 
     def __len__(self) -> int:
         return len(self.items)
