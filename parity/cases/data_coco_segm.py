@@ -73,7 +73,7 @@ def _pipeline(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     return steps
 
 
-def _inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+def coco_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     """The file's bytes (written with a seed drawn from ``gen``) and the numpy seed of the random steps."""
     from parity.cases._coco_segm_file import write_coco_segm_file
 
@@ -85,7 +85,7 @@ def _inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
 
 
 @contextlib.contextmanager
-def _file(inputs: Tensors) -> Iterator[Any]:
+def coco_file(inputs: Tensors) -> Iterator[Any]:
     from parity.cases._coco_segm_file import CLASSES
 
     with materialized(inputs) as root:
@@ -93,7 +93,7 @@ def _file(inputs: Tensors) -> Iterator[Any]:
         yield SimpleNamespace(root=root, ann_file=ann_file, classes=CLASSES, data=json.loads(ann_file.read_text()))
 
 
-def _dataset_kwargs(params: Mapping[str, Any], f: Any) -> dict[str, Any]:
+def dataset_kwargs(params: Mapping[str, Any], f: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "ann_file": str(f.ann_file),
         "metainfo": {"classes": f.classes},
@@ -156,7 +156,7 @@ def _items(dataset: Any, np_seed: int) -> list[dict[str, Any]]:
     return [dataset[i] for i in range(len(dataset))]
 
 
-def _pipeline_outputs(items: list[dict[str, Any]]) -> Tensors:
+def packed_outputs(items: list[dict[str, Any]]) -> Tensors:
     out: Tensors = {"num_items": torch.tensor(len(items))}
     for i, packed in enumerate(items):
         out[f"item{i}.inputs"] = packed["inputs"].contiguous()
@@ -169,7 +169,7 @@ def _reference_dataset(params: Mapping[str, Any], f: Any) -> Any:
     from mmdet.utils import register_all_modules
 
     register_all_modules(init_default_scope=True)
-    return CocoDataset(**_dataset_kwargs(params, f), pipeline=_pipeline(params))
+    return CocoDataset(**dataset_kwargs(params, f), pipeline=_pipeline(params))
 
 
 def _visdet_dataset(params: Mapping[str, Any], f: Any) -> Any:
@@ -180,17 +180,17 @@ def _visdet_dataset(params: Mapping[str, Any], f: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CocoDataset(**_dataset_kwargs(params, f), pipeline=build_pipeline(_pipeline(params)))
+        return CocoDataset(**dataset_kwargs(params, f), pipeline=build_pipeline(_pipeline(params)))
 
 
 def _pipeline_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    with _file(inputs) as f:
-        return _pipeline_outputs(_items(_reference_dataset(params, f), int(inputs["np_seed"])))
+    with coco_file(inputs) as f:
+        return packed_outputs(_items(_reference_dataset(params, f), int(inputs["np_seed"])))
 
 
 def _pipeline_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    with _file(inputs) as f:
-        return _pipeline_outputs(_items(_visdet_dataset(params, f), int(inputs["np_seed"])))
+    with coco_file(inputs) as f:
+        return packed_outputs(_items(_visdet_dataset(params, f), int(inputs["np_seed"])))
 
 
 # everything but box coordinates, scale factors and polygon coordinates is exact (fnmatch patterns)
@@ -216,7 +216,7 @@ _PIPELINE_CASES = {
 for _k, (_name, _params) in enumerate(_PIPELINE_CASES.items()):
     register(Case(
         component="data/datasets/coco_pipeline", name=_name, params=_params, seed=120 + _k,
-        make_inputs=_inputs, reference=_pipeline_ref, visdet=_pipeline_vis, exact=EXACT,
+        make_inputs=coco_inputs, reference=_pipeline_ref, visdet=_pipeline_vis, exact=EXACT,
         description="CocoDataset + mmdet's Mask R-CNN pipeline on polygons, RLE and crowd annotations; "
                     "mask structures compared",
     ))  # fmt: skip
@@ -227,7 +227,7 @@ def _batch_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.data_preprocessors import DetDataPreprocessor
     from mmengine.dataset import pseudo_collate
 
-    with _file(inputs) as f:
+    with coco_file(inputs) as f:
         data = pseudo_collate(_items(_reference_dataset(params, f), int(inputs["np_seed"])))
     out = DetDataPreprocessor(**PREPROCESSOR)(data, training=True)
     result: Tensors = {"num_items": torch.tensor(len(out["inputs"]))}
@@ -241,7 +241,7 @@ def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.data.collate import pseudo_collate
     from visdet.models.data_preprocessors import DetDataPreprocessor
 
-    with _file(inputs) as f:
+    with coco_file(inputs) as f:
         data = pseudo_collate(_items(_visdet_dataset(params, f), int(inputs["np_seed"])))
     pre = DetDataPreprocessor(**PREPROCESSOR)
     batch, metas = pre(list(data["inputs"]), [dict(s.metainfo) for s in data["data_samples"]])
@@ -257,7 +257,7 @@ def _batch_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 for _k, _name in enumerate(("mask_rcnn_train_bitmap", "mask_rcnn_train_polygon")):
     register(Case(
         component="data/datasets/coco_pipeline", name=f"{_name}_pad_mask_batch", params=_PIPELINE_CASES[_name],
-        seed=130 + _k, make_inputs=_inputs, reference=_batch_ref, visdet=_batch_vis, exact=EXACT,
+        seed=130 + _k, make_inputs=coco_inputs, reference=_batch_ref, visdet=_batch_vis, exact=EXACT,
         description="the Mask R-CNN train items -> pseudo_collate -> DetDataPreprocessor(pad_mask=True, "
                     "pad_size_divisor=32, mask_pad_value=0) in training: gt masks padded to the batch",
     ))  # fmt: skip
@@ -272,7 +272,7 @@ def _metric_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
 
     n = len(IMAGES) * PREDS_PER_IMAGE
     return {
-        **_inputs(params, gen),
+        **coco_inputs(params, gen),
         "jitter": torch.rand(n, 4, generator=gen) * 3.0 - 1.5,
         "shift": torch.randint(-2, 3, (n, 2), generator=gen),
         "random_boxes": torch.rand(n, 4, generator=gen),
@@ -347,7 +347,7 @@ def _metric_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 
     from parity.cases.data_coco import _run_metric
 
-    with _file(inputs) as f:
+    with coco_file(inputs) as f:
         return _run_metric(module.CocoMetric, params, f, _predictions(f, inputs), reference_module=module)
 
 
@@ -355,7 +355,7 @@ def _metric_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from parity.cases.data_coco import _run_metric
     from visdet.evaluation import CocoMetric
 
-    with _file(inputs) as f:
+    with coco_file(inputs) as f:
         return _run_metric(CocoMetric, params, f, _predictions(f, inputs))
 
 

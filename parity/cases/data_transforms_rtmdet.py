@@ -201,3 +201,72 @@ _add("rtmdet_pipeline", "stage2", _STAGE2, items=5, seed=62, np_seed=62, with_ma
 _add("rtmdet_pipeline", "ins_stage1_polygons", _INS_STAGE1, items=8, seed=63, np_seed=63, mask_struct="polygon")
 _add("rtmdet_pipeline", "ins_stage1_bitmaps", _INS_STAGE1, items=7, seed=64, np_seed=64, mask_struct="bitmap")
 _add("rtmdet_pipeline", "ins_stage2_polygons", _INS_STAGE2, items=5, seed=65, np_seed=65, mask_struct="polygon")
+
+
+# ------------------------------- RTMDet's pipelines over a COCO file, load to pack
+# CocoDataset (mmdet's / visdet's) with the whole pipeline, LoadImageFromFile to
+# PackDetInputs, on the COCO file with every kind of segmentation (polygons, RLE, crowd,
+# empty images; parity.cases._coco_segm_file). The items are read twice over, so the caches
+# warm up and pop; a rejected item is redrawn by the dataset (numpy's RNG), as in training.
+_LOAD = [{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations", "with_bbox": True}]
+_LOAD_INS = [{"type": "LoadImageFromFile"},
+             {"type": "LoadAnnotations", "with_bbox": True, "with_mask": True, "poly2mask": False}]  # fmt: skip
+_PACK = [{"type": "PackDetInputs"}]
+_COCO_PIPELINES = {
+    "det_stage1": _LOAD + _STAGE1 + _PACK,
+    "det_stage2": _LOAD + _STAGE2 + _PACK,
+    "ins_stage1_polygons": _LOAD_INS + _INS_STAGE1 + _PACK,
+    "ins_stage1_bitmaps": [_LOAD_INS[0], {**_LOAD_INS[1], "poly2mask": True}] + _INS_STAGE1 + _PACK,
+    "ins_stage2_polygons": _LOAD_INS + _INS_STAGE2 + _PACK,
+}
+
+
+def _coco_run(params: Mapping[str, Any], inputs: Tensors, reference: bool) -> Tensors:
+    import warnings
+
+    from parity.cases._data_common import transform_config
+    from parity.cases.data_coco_segm import coco_file, dataset_kwargs, packed_outputs
+
+    steps = [transform_config(step) for step in params["steps"]]
+    with coco_file(inputs) as f:
+        kwargs = dataset_kwargs({"pipeline": "train"}, f)
+        if reference:
+            from mmdet.datasets import CocoDataset
+            from mmdet.utils import register_all_modules
+
+            register_all_modules(init_default_scope=True)
+            dataset = CocoDataset(**kwargs, pipeline=steps)
+        else:
+            from visdet.build import build_pipeline
+            from visdet.data.datasets import CocoDataset as VisdetCocoDataset
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dataset = VisdetCocoDataset(**kwargs, pipeline=build_pipeline(steps))
+        seed_numpy(int(inputs["np_seed"]))
+        items = [dataset[k % len(dataset)] for k in range(params["items"])]
+    return packed_outputs(items)
+
+
+def _coco_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    return _coco_run(params, inputs, reference=True)
+
+
+def _coco_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    return _coco_run(params, inputs, reference=False)
+
+
+def _register_coco_cases() -> None:
+    from parity.cases.data_coco_segm import EXACT as COCO_EXACT
+    from parity.cases.data_coco_segm import coco_inputs
+
+    for k, (name, steps) in enumerate(_COCO_PIPELINES.items()):
+        register(Case(
+            component="data/datasets/coco_pipeline", name=f"rtmdet_{name}",
+            params={"steps": steps, "items": 10}, seed=170 + k,
+            make_inputs=coco_inputs, reference=_coco_ref, visdet=_coco_vis, exact=COCO_EXACT,
+            description=f"CocoDataset with RTMDet's {name} pipeline (reduced sizes), 10 items",
+        ))  # fmt: skip
+
+
+_register_coco_cases()
