@@ -109,9 +109,8 @@ def _add(component: str, name: str, cfgs: Sequence[dict[str, Any]], items: int, 
 
 # ---------------------------------------------------------------------- CachedMosaic
 _MOSAIC = {"type": "CachedMosaic", "img_scale": [24, 24], "max_cached_images": 5}
+_add("cached_mosaic", "fifo_0", [{**_MOSAIC, "random_pop": False}], items=7, seed=0, np_seed=0)
 for _s in range(2):
-    _add("cached_mosaic", f"fifo_{_s}", [{**_MOSAIC, "random_pop": False}], items=7, seed=_s, np_seed=_s)
-for _s in range(3):
     _add("cached_mosaic", f"random_pop_{_s}", [_MOSAIC], items=7, seed=10 + _s, np_seed=10 + _s)
 _add("cached_mosaic", "max4_never_mixes", [{**_MOSAIC, "max_cached_images": 4}], items=6, seed=20, with_masks=False)
 _add("cached_mosaic", "prob_half", [{**_MOSAIC, "prob": 0.5}], items=8, seed=21, np_seed=21, with_masks=False)
