@@ -284,6 +284,8 @@ def test_filter_clear_errors():
         FilterAnnotations(by_box=False)
     with pytest.raises(KeyError, match="gt_bboxes"):
         FilterAnnotations()({"img": np.zeros((2, 2, 3))})
+    with pytest.raises(ValueError, match=r"\[N, 4\]"):
+        FilterAnnotations()({"gt_bboxes": torch.zeros(3, 5)})
     item = _boxes_item()
     del item["gt_masks"]
     with pytest.raises(KeyError, match="gt_masks"):

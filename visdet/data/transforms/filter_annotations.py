@@ -60,6 +60,9 @@ class FilterAnnotations:
         boxes = results.get("gt_bboxes")
         if boxes is None:
             raise KeyError(f"FilterAnnotations needs results['gt_bboxes'] (has {sorted(results)})")
+        boxes = torch.as_tensor(boxes)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"FilterAnnotations needs gt_bboxes of shape [N, 4], got {tuple(boxes.shape)}")
         if len(boxes) == 0:
             return results
         keep = np.ones(len(boxes), dtype=bool)
