@@ -60,7 +60,8 @@ def _hooks(config: VisdetConfig, *, by_epoch: bool, validation: bool, plan: Trai
     placed += [(BUILTIN_PRIORITY["logger"], hook) for hook in built.values()]
     if validation:
         placed.append((BUILTIN_PRIORITY["eval"],
-                       EvalHook(interval=plan.val_interval, by_epoch=by_epoch, begin=plan.val_begin)))  # fmt: skip
+                       EvalHook(interval=plan.val_interval, by_epoch=by_epoch, begin=plan.val_begin,
+                                dynamic_intervals=plan.dynamic_intervals)))  # fmt: skip
     placed.append((BUILTIN_PRIORITY["checkpoint"], checkpoint))
     if config.visdet.early_stopping is not None:
         placed.append((BUILTIN_PRIORITY["early_stopping"], config.visdet.early_stopping.build()))
