@@ -61,8 +61,8 @@ def _schedule_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
         cfg.setdefault(
             "end", params["epochs"] if cfg.get("by_epoch", True) else params["epochs"] * params["epoch_length"]
         )
-        schedulers.append(PARAM_SCHEDULERS.build(cfg, default_args={"optimizer": optimizer,
-                                                                    "epoch_length": params["epoch_length"]}))  # fmt: skip
+        defaults = {"optimizer": optimizer, "epoch_length": params["epoch_length"]}
+        schedulers.append(PARAM_SCHEDULERS.build(cfg, default_args=defaults))
 
     def step(by_epoch: bool) -> None:
         for scheduler in schedulers:
@@ -227,6 +227,7 @@ def _ema_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     return _ema_run(params, inputs, lambda model, **kw: AVERAGED_MODELS[params["ema_type"]](model, **kw))
 
 
+EMA_EXACT = tuple(f"step{s}.{k}" for s in (0, 5) for k in ("steps", "module.bn.num_batches_tracked"))
 for _name, _params in {
     "exp_momentum_buffers": {"ema_type": "ExpMomentumEMA", "momentum": 0.0002, "gamma": 4, "interval": 1,
                              "update_buffers": True},
@@ -236,7 +237,6 @@ for _name, _params in {
 }.items():  # fmt: skip
     register(Case(
         component="engine/ema", name=_name, params={**_params, "updates": 6}, make_inputs=_ema_inputs,
-        reference=_ema_ref, visdet=_ema_vis, dtype="float64", exact=tuple(f"step{s}.{k}" for s in (0, 5)
-                                                                        for k in ("steps", "module.bn.num_batches_tracked")),
+        reference=_ema_ref, visdet=_ema_vis, dtype="float64", exact=EMA_EXACT,
         description="the averaged model's state_dict after the first and the sixth update",
     ))  # fmt: skip
