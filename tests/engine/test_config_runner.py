@@ -31,9 +31,10 @@ def test_optim_wrapper_and_visdet_options_reach_the_runner(tmp_path):
     assert runner.precision == "bf16" and runner.scaler is None
     assert runner.accumulate_steps == 2 and runner.grad_clip == 0.1  # the adamw preset clips at 0.1
     assert isinstance(runner.optimizer, torch.optim.AdamW)
-    assert isinstance(runner.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    (cycle,) = runner.scheduler.per_optimizer_step  # OneCycleLR: torch's, alone, per optimizer step
+    assert isinstance(cycle, torch.optim.lr_scheduler.OneCycleLR) and runner.scheduler.schedulers == []
     assert runner.max_iters == 4 * 4  # 4 images (no filter), batch 1, 4 epochs
-    assert runner.scheduler.total_steps == 8  # optimizer steps: batches / accumulation
+    assert cycle.total_steps == 8  # optimizer steps: batches / accumulation
     peaks = sorted({round(g["max_lr"], 12) for g in runner.optimizer.param_groups})
     assert peaks == pytest.approx([2e-3 * 0.5**k for k in range(4, -1, -1)])  # layer-wise decay of the peak
     assert any(isinstance(h, ProgressiveResizeHook) for h in runner.hooks)
