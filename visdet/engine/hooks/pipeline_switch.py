@@ -10,8 +10,8 @@ hold a copy of the dataset. visdet's training loop starts a fresh loader (and wo
 every epoch from the dataset as it is then (see :mod:`visdet.engine.train_loop`), so the
 new pipeline reaches the workers with nothing more to do.
 
-Resuming: the switch also happens when a run resumes at or after ``switch_epoch`` (mmdet
-switches only at exactly that epoch, so a run resumed later would keep stage 1).
+Resuming: as mmdet 3.3's, the hook switches at the first epoch at or after
+``switch_epoch`` it sees, once, so a run resumed after the switch trains with stage 2.
 """
 
 from __future__ import annotations
