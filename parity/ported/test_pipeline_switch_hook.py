@@ -5,8 +5,6 @@
 # pipeline is replaced once, at or after the switch epoch, whether workers persist or not.
 from types import SimpleNamespace
 
-import pytest
-
 from visdet.build import build_pipeline
 from visdet.data.transforms.compose import Compose
 from visdet.engine.hooks import PipelineSwitchHook
@@ -20,8 +18,7 @@ def _runner(epoch, persistent_workers):
     return SimpleNamespace(epoch=epoch, loop=SimpleNamespace(loader=loader))
 
 
-@pytest.mark.parametrize("persistent_workers", [True, False])
-def test_persistent_workers_on_and_off(persistent_workers):
+def _switches_once_at_the_switch_epoch(persistent_workers):
     runner = _runner(284, persistent_workers)
     hook = PipelineSwitchHook(switch_epoch=285, switch_pipeline=build_pipeline(STAGE2))
     hook.before_train_epoch(runner)
@@ -33,6 +30,14 @@ def test_persistent_workers_on_and_off(persistent_workers):
     runner.epoch = 286
     hook.before_train_epoch(runner)
     assert runner.loop.loader.dataset.pipeline is stage2 and len(stage2.transforms) == 1
+
+
+def test_persistent_workers_on():
+    _switches_once_at_the_switch_epoch(True)
+
+
+def test_persistent_workers_off():
+    _switches_once_at_the_switch_epoch(False)
 
 
 def test_initialize_after_switching():
