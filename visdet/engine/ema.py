@@ -7,9 +7,10 @@ checkpoint. Per :meth:`update_parameters` call (mmengine 0.10's order):
 
 * the first call copies the source values;
 * later calls, every ``interval``-th one (counted from 0), move each floating-point
-  averaged value towards the source: ``avg = avg.lerp(src, m)`` (``ExpMomentumEMA``,
-  ``m = (1 - momentum) * exp(-(1 + steps) / gamma) + momentum``) or
-  ``avg.lerp(src, momentum)`` (``ExponentialMovingAverage``);
+  averaged value towards the source: ``avg = avg * (1 - m) + src * m`` (``ExpMomentumEMA``,
+  ``m = (1 - momentum) * exp(-(1 + steps) / gamma) + momentum``, mmdet 3.3's in-place
+  multiply-add) or ``avg.lerp(src, momentum)`` (mmengine's ``ExponentialMovingAverage``);
+  the two round differently in the last bit, so each keeps its own operations;
 * with ``update_buffers=False`` only parameters are averaged and the buffers (BN running
   statistics) are copied from the source every call; with ``True`` every floating
   ``state_dict`` entry is averaged (integer ones, ``num_batches_tracked``, copied once).
@@ -116,9 +117,9 @@ class ExpMomentumEMA(ExponentialMovingAverage):
         self.gamma = gamma
 
     def avg_func(self, averaged: Tensor, source: Tensor, steps: int) -> None:
-        """``averaged.lerp_(source, m(steps))``."""
+        """``averaged * (1 - m) + source * m`` in place, ``m = m(steps)`` (mmdet's operations, not ``lerp``)."""
         momentum = (1 - self.momentum) * math.exp(-float(1 + steps) / self.gamma) + self.momentum
-        averaged.lerp_(source, momentum)
+        averaged.mul_(1 - momentum).add_(source, alpha=momentum)
 
 
 AVERAGED_MODELS: dict[str, type[ExponentialMovingAverage]] = {
