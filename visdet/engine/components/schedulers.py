@@ -11,6 +11,7 @@ optimizer step over the whole run, and must be the only entry.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -24,12 +25,14 @@ from visdet.engine.optim import build_scheduler
 from visdet.engine.optim.param_schedulers import INF, ParamScheduler, ParamSchedulers, build_param_scheduler
 
 
+@dataclass(frozen=True, kw_only=True)
 class RunLength:
-    """The run's lengths a scheduler needs (batches per epoch, epochs, iterations, accumulation)."""
+    """The run's lengths a scheduler needs: batches per epoch, epochs, iterations (batches), accumulation."""
 
-    def __init__(self, *, epoch_length: int, max_epochs: int, max_iters: int, accumulate: int = 1) -> None:
-        self.epoch_length, self.max_epochs, self.max_iters = epoch_length, max_epochs, max_iters
-        self.accumulate = accumulate
+    epoch_length: int
+    max_epochs: int
+    max_iters: int
+    accumulate: int = 1
 
 
 class _SchedulerFields(Component):
