@@ -145,6 +145,7 @@ TABLE: dict[str, Entry] = {
     "scheduler/StepLR": Entry(f"{_SCHED}.StepLR"),
     "scheduler/CosineAnnealingLR": Entry(f"{_SCHED}.CosineAnnealingLR"),
     "scheduler/OneCycleLR": Entry(f"{_SCHED}.OneCycleLR"),
+    "scheduler/ConstantLR": Entry(f"{_SCHED}.ConstantLR"),
     "hook/IterTimerHook": Entry("mmengine.hooks.iter_timer_hook.IterTimerHook"),
     "hook/ParamSchedulerHook": Entry("mmengine.hooks.param_scheduler_hook.ParamSchedulerHook"),
     "hook/DistSamplerSeedHook": Entry("mmengine.hooks.sampler_seed_hook.DistSamplerSeedHook"),
@@ -152,6 +153,8 @@ TABLE: dict[str, Entry] = {
     "hook/LoggerHook": Entry("mmengine.hooks.logger_hook.LoggerHook"),
     "hook/CheckpointHook": Entry("mmengine.hooks.checkpoint_hook.CheckpointHook"),
     "hook/EarlyStoppingHook": Entry("mmengine.hooks.early_stopping_hook.EarlyStoppingHook"),
+    "hook/EMAHook": Entry("mmengine.hooks.ema_hook.EMAHook"),
+    "hook/PipelineSwitchHook": Entry("mmdet.engine.hooks.pipeline_switch_hook.PipelineSwitchHook"),
     "hook/ProgressiveResizeHook": Entry(
         None, reason="visdet's own hook (resolution schedule); mmdet 3.3 has no such hook"
     ),

@@ -134,8 +134,9 @@ def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
 
 
 def _metas(n: int = 2) -> list[ImageMeta]:
-    return [ImageMeta(img_shape=(64, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0), ori_shape=(64, 64))
-            for _ in range(n)]
+    return [
+        ImageMeta(img_shape=(64, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0), ori_shape=(64, 64)) for _ in range(n)
+    ]
 
 
 def exercise_dense_head(built: torch.nn.Module, config: Any, ctx: dict) -> None:
@@ -306,19 +307,19 @@ def exercise_optim_wrapper(built: Any, config: Any, ctx: dict) -> None:
 
 
 def exercise_scheduler(built: Any, config: Any, ctx: dict) -> None:
-    from visdet.engine.components.schedulers import scheduler_settings
-    from visdet.engine.optim import build_scheduler
+    from visdet.engine.components.schedulers import RunLength, build_param_schedulers
 
-    settings = scheduler_settings([config], epoch_len=5, total=20, accumulate=1)
-    settings.pop("eta_min", None)
-    peak = settings.pop("eta_max", None)
-    optimizer = torch.optim.SGD(_toy_model().parameters(), lr=peak or 0.1, momentum=0.9)
-    scheduler = build_scheduler(optimizer, **settings)
+    optimizer = torch.optim.SGD(_toy_model().parameters(), lr=0.1, momentum=0.9)
+    schedulers = build_param_schedulers([config], optimizer=optimizer,
+                                        run=RunLength(epoch_length=5, max_epochs=4, max_iters=20))  # fmt: skip
     lrs = []
-    for _ in range(20):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    for _ in range(4):
+        for _ in range(5):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedulers.after_optimizer_step()
+            schedulers.after_iter()
+        schedulers.after_epoch()
     assert len(set(lrs)) > 1, "the schedule never changed the lr"
 
 

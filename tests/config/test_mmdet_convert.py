@@ -334,6 +334,7 @@ def test_fcos_preset_matches_the_mmdet_config():
     assert "bbox_head.scales.4.scale" in built.state_dict()
     assert cfg["optim_wrapper"]["clip_grad"] == {"max_norm": 35, "norm_type": 2}
     assert cfg["param_scheduler"][0]["type"] == "ConstantLR"
+    validate_config(cfg)  # the whole config, its ConstantLR warm-up and bias_lr_mult included
 
 
 RETINANET = CONFIGS / "retinanet" / "retinanet_r50_fpn_1x_coco.py"

@@ -8,7 +8,7 @@ import torch
 from visdet.config import ConfigError
 from visdet.engine.components import validate_config
 from visdet.engine.components.optimizers import ParamwiseSettings
-from visdet.engine.components.schedulers import scheduler_settings
+from visdet.engine.components.schedulers import RunLength, build_param_schedulers
 from visdet.engine.config_runner import _hooks
 from visdet.engine.hooks import CheckpointHook, EarlyStoppingHook, EvalHook, LoggerHook
 from visdet.engine.progressive_resize import ProgressiveResizeHook
@@ -23,16 +23,22 @@ def _error(config: dict) -> str:
 
 
 def test_what_the_engine_cannot_do_is_rejected_with_its_path():
-    assert "param_scheduler[0].begin: 150 is not one of 0" in _error(
-        {"param_scheduler": [{"type": "MultiStepLR", "milestones": [2], "begin": 150}]})
-    two_main = [{"type": "MultiStepLR", "milestones": [2]}, {"type": "CosineAnnealingLR"}]
-    assert "param_scheduler: [1] (CosineAnnealingLR): only one main schedule" in _error({"param_scheduler": two_main})
+    assert "param_scheduler[0]: end (100) must be larger than begin (150)" in _error(
+        {"param_scheduler": [{"type": "MultiStepLR", "milestones": [2], "begin": 150, "end": 100}]}
+    )
+    assert "convert_to_iter_based needs by_epoch: true" in _error(
+        {"param_scheduler": [{"type": "CosineAnnealingLR", "by_epoch": False, "convert_to_iter_based": True}]}
+    )
+    assert "gamma: only ExpMomentumEMA takes a gamma" in _error({"custom_hooks": [{"type": "EMAHook", "gamma": 5}]})
     assert "optim_wrapper: dtype: only AmpOptimWrapper takes a dtype" in _error(
-        {"optim_wrapper": {**SGD, "dtype": "bf16"}})
+        {"optim_wrapper": {**SGD, "dtype": "bf16"}}
+    )
     assert "optim_wrapper.clip_grad.norm_type: 1 is not one of 2" in _error(
-        {"optim_wrapper": {**SGD, "clip_grad": {"max_norm": 1.0, "norm_type": 1}}})
+        {"optim_wrapper": {**SGD, "clip_grad": {"max_norm": 1.0, "norm_type": 1}}}
+    )
     assert "default_hooks.visualization.draw:" in _error(
-        {"default_hooks": {"visualization": {"type": "DetVisualizationHook", "draw": True}}})
+        {"default_hooks": {"visualization": {"type": "DetVisualizationHook", "draw": True}}}
+    )
     assert "randomness.diff_rank_seed:" in _error({"randomness": {"diff_rank_seed": True}})
     assert "visdet.layer_decay:" in _error({"visdet": {"layer_decay": 2.0}})
 
@@ -46,9 +52,12 @@ def test_what_the_engine_supports_is_accepted():
         "visdet": {"device": "cpu", "precision": "fp16", "loggers": []},
     })  # fmt: skip
     assert config.optim_wrapper.precision() == "bf16" and config.visdet.precision == "fp16"
-    settings = scheduler_settings(config.param_scheduler, epoch_len=10, total=100, accumulate=2)
-    assert settings == {"name": "step", "total_steps": 50, "warmup_steps": 5, "warmup_ratio": 1 / 3,
-                        "step_size": 15, "gamma": 0.1}  # fmt: skip
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    built = build_param_schedulers(config.param_scheduler, optimizer=optimizer,
+                                   run=RunLength(epoch_length=10, max_epochs=10, max_iters=100))  # fmt: skip
+    warmup, step = built.schedulers
+    assert (warmup.begin, warmup.end, warmup.by_epoch, warmup.start_factor) == (0, 10, False, 1 / 3)
+    assert (step.begin, step.end, step.by_epoch, step.step_size) == (0, 10, True, 3)  # end: the run's epochs
 
 
 def test_optimizer_options_reach_torch():
@@ -67,11 +76,14 @@ def test_optimizer_options_reach_torch():
     assert adamw.optim_wrapper.paramwise_cfg == ParamwiseSettings(norm_decay_mult=0.0)
 
 
-def test_scheduler_lengths_other_than_the_run_are_errors():
-    cosine = [{"type": "CosineAnnealingLR", "T_max": 5, "by_epoch": True}]
-    with pytest.raises(ConfigError, match=r"param_scheduler\[0\]: T_max=5 is not the length of the run"):
-        scheduler_settings(cosine, epoch_len=10, total=120, accumulate=1)
-    assert scheduler_settings(cosine, epoch_len=10, total=50, accumulate=1)["name"] == "cosine"
+def test_one_cycle_must_be_alone_and_span_the_run():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    run = RunLength(epoch_length=10, max_epochs=12, max_iters=120)
+    cycle = {"type": "OneCycleLR", "eta_max": 0.1, "total_steps": 50}
+    with pytest.raises(ConfigError, match=r"param_scheduler\[0\] \(OneCycleLR\): total_steps=50 is not the run's 120"):
+        build_param_schedulers([cycle], optimizer=optimizer, run=run)
+    with pytest.raises(ConfigError, match=r"param_scheduler\[1\]: OneCycleLR .* must be the only schedule"):
+        build_param_schedulers([{"type": "LinearLR"}, {**cycle, "total_steps": None}], optimizer=optimizer, run=run)
 
 
 def test_default_hooks_merge_into_mmdets_default_runtime_and_keep_their_order():

@@ -11,7 +11,7 @@ from visdet.apis.simple_runner import (
     list_schedules,
     show_preset,
 )
-from visdet.engine.components.schedulers import scheduler_settings
+from visdet.engine.components.schedulers import RunLength, build_param_schedulers
 from visdet.testing.coco_synth import write_coco_synth
 from visdet.testing.tiny_models import tiny_faster_rcnn_config
 
@@ -48,11 +48,22 @@ def test_mmdet_1x_schedule_maps_onto_iterations():
         {"type": "LinearLR", "start_factor": 0.001, "by_epoch": False, "begin": 0, "end": 500},
         {"type": "MultiStepLR", "by_epoch": True, "begin": 0, "end": 12, "milestones": [8, 11], "gamma": 0.1},
     ]
-    got = scheduler_settings(mmdet_1x, epoch_len=100, total=1200, accumulate=1)
-    assert got == {"name": "multistep", "total_steps": 1200, "warmup_steps": 500, "warmup_ratio": 0.001,
-                   "milestones": [800, 1100], "gamma": 0.1}  # fmt: skip
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    schedulers = build_param_schedulers(mmdet_1x, optimizer=optimizer,
+                                        run=RunLength(epoch_length=100, max_epochs=12, max_iters=1200))  # fmt: skip
+    lrs = []
+    for _epoch in range(12):
+        for _ in range(100):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            schedulers.after_iter()
+        schedulers.after_epoch()
+    # hand-derived: warm-up factor 0.001 + 0.999 * t / 499 over iterations 0..499, x0.1 at epochs 8 and 11
+    assert lrs[0] == pytest.approx(0.02 * 0.001) and lrs[250] == pytest.approx(0.02 * (0.001 + 0.999 * 250 / 499))
+    assert lrs[499] == pytest.approx(0.02) and lrs[799] == pytest.approx(0.02)
+    assert lrs[800] == pytest.approx(0.002) and lrs[1100] == pytest.approx(0.0002)
     with pytest.raises(ValueError, match="PolyLR"):
-        scheduler_settings([{"type": "PolyLR"}], epoch_len=10, total=10, accumulate=1)
+        build_param_schedulers([{"type": "PolyLR"}], optimizer=optimizer,
+                               run=RunLength(epoch_length=10, max_epochs=1, max_iters=10))  # fmt: skip
 
 
 def test_train_val_predict_on_local_coco(tmp_path):

@@ -21,10 +21,9 @@ from typing import Any
 from visdet.config.errors import ConfigError
 from visdet.engine.components import VisdetConfig, validate_config
 from visdet.engine.components.loops import EvalLoopConfig, TrainLoopPlan
-from visdet.engine.components.schedulers import scheduler_settings
+from visdet.engine.components.schedulers import RunLength, build_param_schedulers
 from visdet.engine.dist import get_world_size
 from visdet.engine.hooks import EvalHook, Hook
-from visdet.engine.optim import build_scheduler
 from visdet.engine.progressive_resize import ProgressiveResizeHook
 from visdet.engine.runner import Runner
 
@@ -32,28 +31,50 @@ DEFAULT_WORK_DIR = "work_dirs/visdet"
 REQUIRED = ("model", "train_dataloader", "train_cfg", "optim_wrapper")
 
 
+# mmengine's priorities of the hooks visdet builds itself (validation runs where mmengine's loop runs it,
+# between the training hooks and the checkpoint's; early stopping after everything else)
+BUILTIN_PRIORITY = {"logger": 60, "external": 60, "progressive_resize": 50, "eval": 85, "checkpoint": 90,
+                    "early_stopping": 100}  # fmt: skip
+
+
 def _hooks(config: VisdetConfig, *, by_epoch: bool, validation: bool, plan: TrainLoopPlan) -> list[Hook]:
     """The hooks in the order they run.
 
     ``default_hooks`` (logger first), the ``visdet`` section's loggers and progressive
     resizing, validation, the checkpoint hook (after validation, so ``save_best`` sees
-    the metrics), early stopping, then ``custom_hooks``.
+    the metrics), early stopping, then ``custom_hooks``. A custom hook with a
+    ``priority`` runs before the first of those whose mmengine priority is larger
+    (RTMDet's ``EMAHook`` at 49: before the logger, validation and checkpoints), as
+    mmengine orders hooks; one without runs last, in list order.
     """
     progress = config.visdet.progress
     built = {name: hook.build(by_epoch=by_epoch, progress=progress) for name, hook in config.default_hooks.items()
              if hook is not None}  # fmt: skip
     logger, checkpoint = built.pop("logger", None), built.pop("checkpoint", None)
-    hooks: list[Hook | None] = [logger, *config.visdet.logger_hooks(interval=getattr(logger, "interval", 50))]
+    placed: list[tuple[int, Hook | None]] = [(BUILTIN_PRIORITY["logger"], logger)]
+    placed += [(BUILTIN_PRIORITY["external"], hook)
+               for hook in config.visdet.logger_hooks(interval=getattr(logger, "interval", 50))]  # fmt: skip
     if config.visdet.progressive_resize:
-        hooks.append(ProgressiveResizeHook(stages=config.visdet.progressive_resize))
-    hooks += built.values()
+        placed.append((BUILTIN_PRIORITY["progressive_resize"],
+                       ProgressiveResizeHook(stages=config.visdet.progressive_resize)))  # fmt: skip
+    placed += [(BUILTIN_PRIORITY["logger"], hook) for hook in built.values()]
     if validation:
-        hooks.append(EvalHook(interval=plan.val_interval, by_epoch=by_epoch, begin=plan.val_begin))
-    hooks.append(checkpoint)
+        placed.append((BUILTIN_PRIORITY["eval"],
+                       EvalHook(interval=plan.val_interval, by_epoch=by_epoch, begin=plan.val_begin,
+                                dynamic_intervals=plan.dynamic_intervals)))  # fmt: skip
+    placed.append((BUILTIN_PRIORITY["checkpoint"], checkpoint))
     if config.visdet.early_stopping is not None:
-        hooks.append(config.visdet.early_stopping.build())
-    hooks += [hook.build(by_epoch=by_epoch, progress=progress) for hook in config.custom_hooks]
-    return [hook for hook in hooks if hook is not None]
+        placed.append((BUILTIN_PRIORITY["early_stopping"], config.visdet.early_stopping.build()))
+    placed = [(priority, hook) for priority, hook in placed if hook is not None]
+    last: list[Hook] = []
+    for custom in config.custom_hooks:
+        hook, priority = custom.build(by_epoch=by_epoch, progress=progress), custom.priority_value()
+        if priority is None:
+            last.append(hook)
+            continue
+        position = next((i for i, (p, _) in enumerate(placed) if p > priority), len(placed))
+        placed.insert(position, (priority, hook))
+    return [hook for _, hook in placed] + last
 
 
 def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, source: str = "") -> Runner:
@@ -94,17 +115,9 @@ def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, so
         for group in optimizer.param_groups:
             group["lr"] *= ratio
         optimizer.defaults["lr"] *= ratio
-    settings = scheduler_settings(
-        config.param_scheduler or [], epoch_len=len(train_loader), total=total, accumulate=accumulate
-    )
-    eta_min, eta_max = settings.pop("eta_min", None), settings.pop("eta_max", None)
-    base_lr = optimizer.defaults["lr"]
-    if eta_min is not None:
-        settings["min_lr_ratio"] = float(eta_min) / base_lr
-    if eta_max is not None:  # mmengine's OneCycleLR peaks at eta_max
-        for group in optimizer.param_groups:
-            group["lr"] = float(eta_max) * group.get("lr_mult", 1.0)
-    scheduler = build_scheduler(optimizer, **settings)
+    run = RunLength(epoch_length=len(train_loader), max_epochs=loop.length if loop.by_epoch else 1, max_iters=total,
+                    accumulate=accumulate)  # fmt: skip
+    scheduler = build_param_schedulers(config.param_scheduler or [], optimizer=optimizer, run=run)
     val_loop = None
     if config.val_dataloader is not None and config.val_evaluator is not None:
         val_cfg = config.val_cfg or EvalLoopConfig(type="ValLoop")

@@ -170,7 +170,11 @@ class Runner:
         """Write :meth:`state` atomically to ``path`` (rank 0 only; returns ``None`` elsewhere)."""
         if not self.at_step_boundary:
             raise RuntimeError("checkpoints are taken between optimizer steps, not during gradient accumulation")
-        return atomic_torch_save(self.state(), path) if is_main_process() else None
+        if not is_main_process():
+            return None
+        checkpoint = self.state()
+        self.call_hook("before_save_checkpoint", checkpoint)
+        return atomic_torch_save(checkpoint, path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save_checkpoint` (model, optimizer, RNGs, counters).
@@ -183,6 +187,7 @@ class Runner:
         """
         ckpt = read_checkpoint(path)
         check_model_matches(self.model, ckpt, path)
+        self.call_hook("after_load_checkpoint", ckpt)
         for key in ("epoch", "iter", "inner_iter"):
             if key not in ckpt:
                 raise ValueError(f"resume checkpoint {str(path)!r} has no {key!r} entry")
@@ -308,6 +313,7 @@ class Runner:
         """Run the validation loop and the ``after_val`` hooks; returns the metrics."""
         if self.val_loop is None:
             raise RuntimeError("this runner has no val_loop")
+        self.call_hook("before_val")
         metrics = self.val_loop.run(self.model, self.device)
         self.val_history.append(metrics)
         self.call_hook("after_val", metrics)

@@ -84,6 +84,7 @@ class TrainLoop:
         while runner.iter < self.max_iters and runner.stop_reason is None:
             runner.restart_loader = False
             epoch_done = False
+            runner.call_hook("before_train_epoch")
             for batch in epoch_batches(self.loader, epoch=runner.epoch, skip=runner.inner_iter):
                 runner.run_iter(batch)
                 if runner.inner_iter >= self.epoch_len:

@@ -9,14 +9,17 @@ config's entries merge into those of the same name, and ``null`` removes one.
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from visdet.build.component import Component
+from visdet.build.components.transforms import TransformConfig
 from visdet.build.registry import registry
-from visdet.engine.hooks import CheckpointHook, EarlyStoppingHook, Hook, LoggerHook
+from visdet.engine.ema import AVERAGED_MODELS
+from visdet.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook, LoggerHook, PipelineSwitchHook
 from visdet.engine.progressive_resize import ProgressiveResizeHook
 
 BUILTIN = "built into visdet's runner: nothing to configure"
@@ -31,11 +34,24 @@ DEFAULT_HOOKS: dict[str, dict[str, Any]] = {
 }
 
 
+# mmengine's named priorities (a smaller number runs earlier)
+PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NORMAL": 50, "BELOW_NORMAL": 60,
+              "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}  # fmt: skip
+
+
 class _HookFields(Component):
     """What every hook config has."""
 
     builtin: ClassVar[bool] = False
-    priority: str | int | None = Field(None, description="mmengine's hook order; visdet runs hooks in list order")
+    priority: Literal[tuple(PRIORITIES)] | int | None = Field(  # type: ignore[valid-type]
+        None,
+        description="mmengine's hook order (a name or 0-100); a custom hook that sets it runs before visdet's "
+        "hooks of a larger one, one that does not runs after them all",
+    )
+
+    def priority_value(self) -> int | None:
+        """The priority as a number (``None`` when unset)."""
+        return PRIORITIES[self.priority] if isinstance(self.priority, str) else self.priority
 
     @abstractmethod
     def build(self, *, by_epoch: bool = True, progress: bool = True) -> Hook | None:
@@ -167,3 +183,56 @@ class ProgressiveResizeHookConfig(_HookFields):
     def build(self, *, by_epoch: bool = True, progress: bool = True) -> ProgressiveResizeHook:
         """The hook (``by_epoch`` is its own: stage starts count iterations by default)."""
         return ProgressiveResizeHook(stages=self.stages, by_epoch=self.by_epoch)
+
+
+@registry("hook").register
+class EMAHookConfig(_HookFields):
+    """``EMAHook``: an exponential moving average of the weights, used for validation and saved as the weights."""
+
+    type: Literal["EMAHook"]
+    ema_type: Literal[tuple(AVERAGED_MODELS)] = "ExponentialMovingAverage"  # type: ignore[valid-type]
+    momentum: float = Field(0.0002, gt=0, lt=1)
+    gamma: int | None = Field(None, gt=0, description="ExpMomentumEMA only (default 2000)")
+    interval: int = Field(1, ge=1)
+    update_buffers: bool = False
+    device: str | None = None
+    strict_load: bool = False
+    begin_iter: int = Field(0, ge=0)
+    begin_epoch: int = Field(0, ge=0)
+    example: ClassVar[dict[str, Any]] = {"type": "EMAHook", "ema_type": "ExpMomentumEMA", "update_buffers": True}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EMAHookConfig:
+        if self.begin_iter and self.begin_epoch:
+            raise ValueError("give begin_iter or begin_epoch, not both")
+        if self.gamma is not None and self.ema_type != "ExpMomentumEMA":
+            raise ValueError(f"gamma: only ExpMomentumEMA takes a gamma, not {self.ema_type}")
+        return self
+
+    def build(self, *, by_epoch: bool = True, progress: bool = True) -> EMAHook:
+        """The hook."""
+        options = {"momentum": self.momentum, "interval": self.interval, "update_buffers": self.update_buffers,
+                   "device": self.device}  # fmt: skip
+        if self.gamma is not None:
+            options["gamma"] = self.gamma
+        averaged = functools.partial(AVERAGED_MODELS[self.ema_type], **options)
+        return EMAHook(averaged_model=averaged, strict_load=self.strict_load, begin_iter=self.begin_iter,
+                       begin_epoch=self.begin_epoch)  # fmt: skip
+
+
+@registry("hook").register
+class PipelineSwitchHookConfig(_HookFields):
+    """``PipelineSwitchHook``: train with ``switch_pipeline`` from epoch ``switch_epoch`` (0-based) on."""
+
+    type: Literal["PipelineSwitchHook"]
+    switch_epoch: int = Field(ge=0)
+    switch_pipeline: list[TransformConfig]
+    example: ClassVar[dict[str, Any]] = {
+        "type": "PipelineSwitchHook", "switch_epoch": 1,
+        "switch_pipeline": [{"type": "RandomFlip", "prob": 0.5}, {"type": "PackDetInputs"}],
+    }  # fmt: skip
+
+    def build(self, *, by_epoch: bool = True, progress: bool = True) -> PipelineSwitchHook:
+        """The hook, its pipeline built."""
+        return PipelineSwitchHook(switch_epoch=self.switch_epoch,
+                                  switch_pipeline=[step.build() for step in self.switch_pipeline])  # fmt: skip

@@ -20,6 +20,7 @@ class TrainLoopPlan:
     length: int
     val_interval: int
     val_begin: int
+    dynamic_intervals: tuple[tuple[int, int], ...] = ()
 
     @property
     def max_epochs(self) -> int | None:
@@ -37,12 +38,15 @@ class _TrainLoopFields(Component):
 
     by_epoch: ClassVar[bool]
     val_begin: int = Field(1, ge=1)
-    dynamic_intervals: None = Field(None, description="changing the interval during training is not implemented")
+    dynamic_intervals: list[tuple[int, int]] | None = Field(
+        None, description="[[milestone, interval], ...]: validate every interval from milestone on (mmengine's rule)"
+    )
 
     def build(self) -> TrainLoopPlan:
         """The plan."""
         length = self.max_epochs if self.by_epoch else self.max_iters  # type: ignore[attr-defined]
-        return TrainLoopPlan(self.by_epoch, length, self.val_interval, self.val_begin)  # type: ignore[attr-defined]
+        return TrainLoopPlan(self.by_epoch, length, self.val_interval, self.val_begin,  # type: ignore[attr-defined]
+                             tuple(tuple(pair) for pair in self.dynamic_intervals or ()))  # fmt: skip
 
 
 @registry("train_loop").register

@@ -18,10 +18,17 @@ from visdet.engine.optim import build_optimizer, layerwise_lr_mults
 
 
 class ParamwiseSettings(Section):
-    """``paramwise_cfg``: per-parameter lr and weight-decay multipliers."""
+    """``paramwise_cfg``: per-parameter lr and weight-decay multipliers (mmengine's rules).
 
-    norm_decay_mult: float = Field(1.0, ge=0)
-    bias_decay_mult: float = Field(1.0, ge=0)
+    An unset multiplier is no rule (mmengine's ``None``); see :mod:`visdet.engine.optim.builder`.
+    """
+
+    norm_decay_mult: float | None = Field(None, ge=0)
+    bias_decay_mult: float | None = Field(None, ge=0)
+    bias_lr_mult: float | None = Field(None, ge=0)
+    dwconv_decay_mult: float | None = Field(None, ge=0)
+    flat_decay_mult: float | None = Field(None, ge=0)
+    bypass_duplicate: bool = False
     custom_keys: dict[str, dict[Literal["lr_mult", "decay_mult"], float]] | None = None
 
 

@@ -22,7 +22,6 @@ from visdet.build.validate import validate
 from visdet.config.merge import merge
 from visdet.engine.components.hooks import DEFAULT_HOOKS
 from visdet.engine.components.runtime import AutoScaleLRSettings, RandomnessSettings, VisdetSettings
-from visdet.engine.components.schedulers import check_combination
 
 RUNTIME_NOTE = "accepted for mmdet compatibility; not used by visdet"
 Hooks = dict[str, Annotated[Component, ComponentOf("hook")] | None]
@@ -75,13 +74,6 @@ class VisdetConfig(Section):
     def _over_defaults(cls, value: Any) -> Any:
         # as if every config inherited mmdet's default_runtime.py: entries merge into it
         return merge(DEFAULT_HOOKS, value) if isinstance(value, Mapping) else value
-
-    @field_validator("param_scheduler")
-    @classmethod
-    def _one_warmup_one_main(cls, value: list[Component] | None) -> list[Component] | None:
-        if value:
-            check_combination(value)
-        return value
 
 
 def validate_config(data: Mapping[str, Any], *, source: str = "") -> VisdetConfig:

@@ -5,14 +5,24 @@ Per parameter, the learning rate and weight decay are the base values times:
 * ``lr_mults[prefix]`` for the longest prefix of the parameter's name in ``lr_mults``
   (discriminative / layer-wise learning rates, see :mod:`.discriminative`);
 * ``custom_keys[key]["lr_mult"]`` / ``["decay_mult"]`` for the first key found as a
-  substring of the name, longest keys tried first (mmengine's rule);
-* ``norm_decay_mult`` on the weight and bias of normalisation layers, and
-  ``bias_decay_mult`` on other biases (``0.0`` means no decay; ``1.0``, the default,
-  keeps mmdet's behaviour).
+  substring of the name, longest keys tried first (mmengine's rule); a parameter that
+  matches a custom key gets none of the rules below (as mmengine's
+  ``DefaultOptimWrapperConstructor``);
+* otherwise ``bias_lr_mult`` on the learning rate of every bias except those of
+  normalisation layers, and for the weight decay the first rule that applies, in
+  mmengine's order: ``norm_decay_mult`` on the weight and bias of normalisation layers
+  (``_BatchNorm``, ``_InstanceNorm``, ``GroupNorm``, ``LayerNorm``), ``bias_decay_mult``
+  on other biases (and on norm biases when ``norm_decay_mult`` is unset),
+  ``dwconv_decay_mult`` on depth-wise convolutions (``in_channels == groups``),
+  ``flat_decay_mult`` on other one-dimensional parameters. An unset (``None``)
+  multiplier is no rule; ``0.0`` means no decay.
 
-Parameters with ``requires_grad=False`` (frozen stages) are left out. Parameters that end
-up with the same (lr, weight decay) share one group; each group records ``lr_mult`` and
-``decay_mult`` and lists its parameter names under ``"names"``.
+Parameters with ``requires_grad=False`` (frozen stages) are left out. A parameter shared
+by two modules (``RTMDetSepBNHead(share_conv=True)``) is an error unless
+``bypass_duplicate=True``, which keeps its first name (mmengine: torch refuses a
+parameter in two groups). Parameters that end up with the same (lr, weight decay) share
+one group; each group records ``lr_mult`` and ``decay_mult`` and lists its parameter
+names under ``"names"``.
 """
 
 from __future__ import annotations
@@ -35,13 +45,51 @@ def _longest_prefix(name: str, prefixes: Mapping[str, float]) -> float:
     return mult
 
 
+def _named_parameters(model: nn.Module, prefix: str = "") -> Any:
+    """``(module, module name, parameter name, parameter)`` in mmengine's recursion order.
+
+    Unlike ``named_modules``, a module reachable twice is visited twice (as mmengine's
+    ``add_params`` does), so shared parameters show up as duplicates.
+    """
+    for param_name, param in model.named_parameters(recurse=False):
+        yield model, prefix, param_name, param
+    for child_name, child in model.named_children():
+        yield from _named_parameters(child, f"{prefix}.{child_name}" if prefix else child_name)
+
+
+def _multipliers(
+    module: nn.Module, param_name: str, param: nn.Parameter, rules: Mapping[str, float | None]
+) -> tuple[float, float]:
+    """``(lr_mult, decay_mult)`` of the bias/norm/dwconv/flat rules (mmengine's order)."""
+    is_norm = isinstance(module, NORM_TYPES)
+    is_bias = param_name == "bias"
+    lr_mult = decay_mult = 1.0
+    if is_bias and not is_norm and rules["bias_lr_mult"] is not None:
+        lr_mult = rules["bias_lr_mult"]
+    if is_norm and rules["norm_decay_mult"] is not None:
+        decay_mult = rules["norm_decay_mult"]
+    elif is_bias and rules["bias_decay_mult"] is not None:
+        decay_mult = rules["bias_decay_mult"]
+    elif (
+        isinstance(module, nn.Conv2d) and module.in_channels == module.groups and rules["dwconv_decay_mult"] is not None
+    ):
+        decay_mult = rules["dwconv_decay_mult"]
+    elif param.ndim == 1 and rules["flat_decay_mult"] is not None:
+        decay_mult = rules["flat_decay_mult"]
+    return lr_mult, decay_mult
+
+
 def param_groups(
     model: nn.Module,
     *,
     lr: float,
     weight_decay: float,
-    norm_decay_mult: float = 1.0,
-    bias_decay_mult: float = 1.0,
+    norm_decay_mult: float | None = None,
+    bias_decay_mult: float | None = None,
+    bias_lr_mult: float | None = None,
+    dwconv_decay_mult: float | None = None,
+    flat_decay_mult: float | None = None,
+    bypass_duplicate: bool = False,
     custom_keys: Mapping[str, Mapping[str, float]] | None = None,
     lr_mults: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
@@ -49,6 +97,11 @@ def param_groups(
 
     Returns:
         Groups with ``params``, ``names``, ``lr``, ``weight_decay``, ``lr_mult``, ``decay_mult``.
+
+    Raises:
+        ValueError: A parameter is shared and ``bypass_duplicate`` is false, or no
+            parameter is trainable.
+        KeyError: A custom key has an option other than ``lr_mult`` / ``decay_mult``.
     """
     custom_keys = dict(custom_keys or {})
     ordered_keys = sorted(sorted(custom_keys), key=len, reverse=True)
@@ -56,40 +109,37 @@ def param_groups(
         unknown = set(opts) - {"lr_mult", "decay_mult"}
         if unknown:
             raise KeyError(f"custom_keys[{key!r}] has unknown options {sorted(unknown)} (use lr_mult, decay_mult)")
+    rules = {"norm_decay_mult": norm_decay_mult, "bias_decay_mult": bias_decay_mult, "bias_lr_mult": bias_lr_mult,
+             "dwconv_decay_mult": dwconv_decay_mult, "flat_decay_mult": flat_decay_mult}  # fmt: skip
     groups: dict[tuple[float, float], dict[str, Any]] = {}
-    seen: set[int] = set()
-    for module_name, module in model.named_modules():
-        is_norm = isinstance(module, NORM_TYPES)
-        for param_name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad or id(param) in seen:
-                continue
-            seen.add(id(param))
-            name = f"{module_name}.{param_name}" if module_name else param_name
-            lr_mult = _longest_prefix(name, lr_mults or {})
-            decay_mult = 1.0
-            if is_norm:
-                decay_mult *= norm_decay_mult
-            elif param_name == "bias":
-                decay_mult *= bias_decay_mult
-            for key in ordered_keys:
-                if key in name:
-                    lr_mult *= custom_keys[key].get("lr_mult", 1.0)
-                    decay_mult *= custom_keys[key].get("decay_mult", 1.0)
-                    break
-            slot = (lr_mult, decay_mult)
-            group = groups.setdefault(
-                slot,
-                {
-                    "params": [],
-                    "names": [],
-                    "lr": lr * lr_mult,
-                    "weight_decay": weight_decay * decay_mult,
-                    "lr_mult": lr_mult,
-                    "decay_mult": decay_mult,
-                },  # fmt: skip
-            )
-            group["params"].append(param)
-            group["names"].append(name)
+    seen: dict[int, str] = {}
+    for module, module_name, param_name, param in _named_parameters(model):
+        name = f"{module_name}.{param_name}" if module_name else param_name
+        if id(param) in seen:
+            if not bypass_duplicate:
+                raise ValueError(
+                    f"parameter {name!r} is the same tensor as {seen[id(param)]!r} (a shared module); "
+                    "set paramwise_cfg.bypass_duplicate=True to keep it once, as mmengine does"
+                )
+            continue
+        seen[id(param)] = name
+        if not param.requires_grad:
+            continue
+        lr_mult = _longest_prefix(name, lr_mults or {})
+        custom = next((key for key in ordered_keys if key in f"{module_name}.{param_name}"), None)
+        if custom is not None:  # a custom key overrides every other rule (mmengine)
+            lr_mult *= custom_keys[custom].get("lr_mult", 1.0)
+            decay_mult = custom_keys[custom].get("decay_mult", 1.0)
+        else:
+            rule_lr, decay_mult = _multipliers(module, param_name, param, rules)
+            lr_mult *= rule_lr
+        group = groups.setdefault(
+            (lr_mult, decay_mult),
+            {"params": [], "names": [], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult,
+             "lr_mult": lr_mult, "decay_mult": decay_mult},
+        )  # fmt: skip
+        group["params"].append(param)
+        group["names"].append(name)
     if not groups:
         raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
     return list(groups.values())
@@ -103,8 +153,12 @@ def build_optimizer(
     weight_decay: float = 1e-4,
     momentum: float = 0.9,
     betas: tuple[float, float] = (0.9, 0.999),
-    norm_decay_mult: float = 1.0,
-    bias_decay_mult: float = 1.0,
+    norm_decay_mult: float | None = None,
+    bias_decay_mult: float | None = None,
+    bias_lr_mult: float | None = None,
+    dwconv_decay_mult: float | None = None,
+    flat_decay_mult: float | None = None,
+    bypass_duplicate: bool = False,
     custom_keys: Mapping[str, Mapping[str, float]] | None = None,
     lr_mults: Mapping[str, float] | None = None,
     options: Mapping[str, Any] | None = None,
@@ -119,7 +173,11 @@ def build_optimizer(
         momentum: SGD momentum.
         betas: Adam(W) betas.
         norm_decay_mult: Weight-decay multiplier of normalisation parameters.
-        bias_decay_mult: Weight-decay multiplier of (non-norm) biases.
+        bias_decay_mult: Weight-decay multiplier of biases (see the module docstring).
+        bias_lr_mult: Learning-rate multiplier of non-norm biases.
+        dwconv_decay_mult: Weight-decay multiplier of depth-wise convolutions.
+        flat_decay_mult: Weight-decay multiplier of other 1-d parameters.
+        bypass_duplicate: Keep a shared parameter once instead of raising.
         custom_keys: mmengine-style ``{substring: {"lr_mult": .., "decay_mult": ..}}``.
         lr_mults: ``{module-name prefix: lr multiplier}`` (see :mod:`.discriminative`).
         options: Further keyword arguments of the torch optimizer (``nesterov``,
@@ -139,6 +197,10 @@ def build_optimizer(
         weight_decay=weight_decay,
         norm_decay_mult=norm_decay_mult,
         bias_decay_mult=bias_decay_mult,
+        bias_lr_mult=bias_lr_mult,
+        dwconv_decay_mult=dwconv_decay_mult,
+        flat_decay_mult=flat_decay_mult,
+        bypass_duplicate=bypass_duplicate,
         custom_keys=custom_keys,
         lr_mults=lr_mults,
     )
