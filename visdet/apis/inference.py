@@ -22,6 +22,7 @@ from torch import nn
 
 from visdet.apis.builder import build_detector, load_detector_config
 from visdet.config.merge import merge
+from visdet.download import download, is_url
 from visdet.structures.instances import Instances
 
 # mmdet's COCO test pipeline (configs/_base_/datasets/coco_detection.py), without
@@ -85,7 +86,9 @@ def init_detector(
 
     Args:
         config: A preset name, a YAML or mmdet ``.py`` path, or a config dict.
-        checkpoint: An mmdet or visdet checkpoint; ``None`` keeps random weights.
+        checkpoint: An mmdet or visdet checkpoint, or its ``http(s)://`` URL (downloaded
+            once into the cache, hash-checked: :mod:`visdet.download`); ``None`` keeps
+            random weights.
         device: Where the model runs.
         cfg_options: Overrides merged into the config, as nested dicts or with dotted
             keys (``{"model.test_cfg.rcnn.score_thr": 0.3}``), as in mmdet.
@@ -103,6 +106,7 @@ def init_detector(
     Raises:
         ConfigError: For bad configs.
         FileNotFoundError: When ``checkpoint`` does not exist.
+        DownloadError: When a checkpoint URL cannot be downloaded or fails its hash.
         ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model.
     """
     from visdet.checkpoint import load_checkpoint
@@ -112,6 +116,8 @@ def init_detector(
         resolved = merge(resolved, _nest(cfg_options))
     model = build_detector(resolved)
     classes = _class_names(model)
+    if is_url(checkpoint):
+        checkpoint = download(checkpoint)  # DownloadError names the URL; outside the catch-all below
     if checkpoint is not None:
         try:
             loaded = load_checkpoint(model, checkpoint, map_location="cpu")
