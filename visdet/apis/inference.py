@@ -22,6 +22,7 @@ from torch import nn
 
 from visdet.apis.builder import build_detector, load_detector_config
 from visdet.config.merge import merge
+from visdet.config.model_zoo import zoo_entry
 from visdet.download import download, is_url
 from visdet.structures.instances import Instances
 
@@ -81,6 +82,8 @@ def init_detector(
     device: str | torch.device = "cpu",
     cfg_options: Mapping[str, Any] | None = None,
     fuse: bool = True,
+    *,
+    pretrained: bool = False,
 ) -> nn.Module:
     """Build a detector, load its weights and put it in eval mode on ``device``.
 
@@ -98,19 +101,28 @@ def init_detector(
             rounding, about a quarter faster on CPU). A fused model cannot train and its
             ``state_dict`` no longer has mmdet's keys: pass ``False`` to get the plain
             model (to train it, save it or compare it with mmdet).
+        pretrained: Load mmdet's released COCO checkpoint of the model preset ``config``
+            (its URL from :mod:`visdet.config.model_zoo`; downloaded once, then cached).
+            Only with a preset name and no ``checkpoint``.
 
     Returns:
         The detector, with ``cfg`` (the whole resolved config) and ``dataset_meta``
         (``{"classes": names}``: COCO's for 80 classes) attached, as mmdet does.
 
     Raises:
-        ConfigError: For bad configs.
+        ConfigError: For bad configs, or ``pretrained=True`` for a preset the zoo lacks.
         FileNotFoundError: When ``checkpoint`` does not exist.
         DownloadError: When a checkpoint URL cannot be downloaded or fails its hash.
         ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model.
     """
     from visdet.checkpoint import load_checkpoint
 
+    if pretrained:
+        if checkpoint is not None:
+            raise ValueError("pass either checkpoint=... or pretrained=True, not both")
+        if not isinstance(config, str):
+            raise ValueError(f"pretrained=True needs a model preset name, got a {type(config).__name__}")
+        checkpoint = zoo_entry(config).url
     resolved = load_detector_config(config)
     if cfg_options:
         resolved = merge(resolved, _nest(cfg_options))
