@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("config/build", ("visdet.config", "visdet.build")),
     ("engine", ("visdet.engine",)),
-    ("apis", ("visdet.apis", "visdet.benchmark", "visdet.testing")),
+    ("apis", ("visdet.apis", "visdet.benchmark", "visdet.testing", "visdet.export")),
     ("cli", ("visdet.cli", "visdet.commands", "visdet")),
 )
 # what the parent loads before forking (so children time only visdet's own imports)
