@@ -73,7 +73,11 @@ class TwoStageGraph(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = model
+        # the parts, not the detector: a fused detector refuses state_dict(), which export calls
+        self.backbone = model.backbone
+        self.neck = getattr(model, "neck", None)
+        self.rpn_head = model.rpn_head
+        self.roi_head = model.roi_head
         rpn = model.rpn_head.test_proposals
         self.rpn_nms_pre = int(rpn.nms_pre)
         self.rpn_max = _cap(rpn.max_per_img, rpn.nms.options().max_num)
@@ -86,16 +90,15 @@ class TwoStageGraph(nn.Module):
 
     def forward(self, inputs: Tensor, img_shape: Tensor, scale_factor: Tensor) -> tuple[Tensor, ...]:
         """Detections of the batch: ``boxes``, ``scores``, ``labels``, ``batch_index``."""
-        model = self.model
-        feats = extract_features(model.backbone, getattr(model, "neck", None), inputs)
-        cls_scores, bbox_preds = model.rpn_head(feats)
+        feats = extract_features(self.backbone, self.neck, inputs)
+        cls_scores, bbox_preds = self.rpn_head(feats)
         boxes, batch_index = self._proposals(cls_scores, bbox_preds, img_shape)
         return self._detections(feats, boxes, batch_index, img_shape, scale_factor)
 
     # ------------------------------------------------------------------ RPN
     def _anchors(self, level: int, feat: Tensor) -> Tensor:
         """``[H * W * A, 4]`` anchors of ``level``, as ``AnchorGenerator.single_level_grid_priors``."""
-        generator = self.model.rpn_head.prior_generator
+        generator = self.rpn_head.prior_generator
         base = generator.base_anchors[level].to(feat)
         stride_w, stride_h = generator.strides[level]
         shift_x = torch.arange(_count(feat, 3), device=feat.device).to(feat.dtype) * stride_w
@@ -107,14 +110,14 @@ class TwoStageGraph(nn.Module):
         return (base[None, :, :] + shifts[:, None, :]).reshape(-1, 4)
 
     def _clip(self, boxes: Tensor, max_xyxy: Tensor) -> Tensor:
-        if not self.model.rpn_head.bbox_coder.clip_border:
+        if not self.rpn_head.bbox_coder.clip_border:
             return boxes
         return torch.clamp(boxes, min=torch.zeros_like(max_xyxy), max=max_xyxy)
 
     def _proposals(
         self, cls_scores: list[Tensor], bbox_preds: list[Tensor], img_shape: Tensor
     ) -> tuple[Tensor, Tensor]:
-        head = self.model.rpn_head
+        head = self.rpn_head
         max_xy = img_shape.flip(-1)
         max_xyxy = torch.cat([max_xy, max_xy], -1)[:, None, :]  # [B, 1, 4]
         level_boxes, level_scores, level_ids = [], [], []
@@ -152,7 +155,7 @@ class TwoStageGraph(nn.Module):
 
     # ------------------------------------------------------------------ RoI head
     def _roi_features(self, feats: tuple[Tensor, ...], boxes: Tensor, batch_index: Tensor) -> Tensor:
-        extractor = self.model.roi_head.bbox_roi_extractor
+        extractor = self.roi_head.bbox_roi_extractor
         num_levels = extractor.num_inputs
         rois = torch.cat([batch_index[:, None].to(boxes.dtype), boxes], 1)
         levels = map_roi_levels(rois, num_levels, extractor.finest_scale)
@@ -176,7 +179,7 @@ class TwoStageGraph(nn.Module):
     def _detections(
         self, feats: tuple[Tensor, ...], boxes: Tensor, batch_index: Tensor, img_shape: Tensor, scale_factor: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        bbox_head = self.model.roi_head.bbox_head
+        bbox_head = self.roi_head.bbox_head
         num_classes = int(bbox_head.num_classes)
         cls_score, bbox_pred = bbox_head(self._roi_features(feats, boxes, batch_index))
         scores = torch.softmax(cls_score, dim=-1)[:, :num_classes]
