@@ -3,6 +3,7 @@
 Run from the repository root (a benchmark, not a test; keep it short on shared machines)::
 
     python -m benchmarks.onnx_latency [--height 800 --width 1216 --repeats 3 --warmup 1 --threads 2]
+        [--onnx frcnn.onnx]   # keep (and reuse) the exported file: the export takes minutes on 2 cores
 
 The model is the full-size preset with seeded random weights (mmdet's, loaded strictly,
 when mmdet is importable: then mmdet's ``predict`` is timed too). visdet's model is exported
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--score-thr", type=float, default=0.0, help="rcnn score_thr (random weights need it low)")
+    parser.add_argument("--onnx", type=Path, help="keep the exported file here (and reuse it if it exists)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     import onnxruntime
@@ -62,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     model, ref = _build(args.score_thr)
     inputs, metas = random_batch(args.height, args.width, seed=2024, scale_factor=(1.0, 1.0))
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        path = to_onnx(model, Path(folder) / "faster_rcnn.onnx", input_shape=(1, 3, args.height, args.width))
-        print(f"export: {time.perf_counter() - start:.1f} s, {path.stat().st_size / 2**20:.1f} MiB")
+        path = args.onnx or Path(folder) / "faster_rcnn.onnx"
+        if not path.exists():
+            start = time.perf_counter()
+            to_onnx(model, path, input_shape=(1, 3, args.height, args.width))
+            print(f"export: {time.perf_counter() - start:.1f} s, {path.stat().st_size / 2**20:.1f} MiB")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = args.threads
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
