@@ -10,7 +10,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare gate lint clean fuzz soak soak-train docs docs-serve mutation
+.PHONY: setup parity test test-slow reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare gate lint clean fuzz soak soak-train docs docs-serve mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ parity: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests/ parity/ -n auto --cov=visdet --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+# Full-size checks skipped by default (the ONNX export of Faster R-CNN R50-FPN against eager).
+test-slow: $(STAMP)
+	VISDET_SLOW=1 $(PY) -m pytest tests/ -m slow -p no:xdist $(PYTEST_ARGS)
 
 reference:
 	bash scripts/make_reference.sh

@@ -249,11 +249,21 @@ def _tests_naming(text: str) -> list[str]:
     return found
 
 
+def _zoo_cell(entry: Any) -> str:
+    """Published metrics and URL of a zoo entry (``visdet list-models`` prints the same)."""
+    if entry is None:
+        return "none"
+    metrics = ", ".join(f"{name} {value:.1f}" for name, value in entry.metrics.items())
+    return f"{metrics} (as published by mmdet 3.3): <{entry.url}>"
+
+
 def model_zoo_page() -> str:
     """Every packaged preset, the mmdet config it mirrors and its parity evidence."""
     from visdet.config import list_presets, model_preset
+    from visdet.config.model_zoo import model_zoo
 
     goldens = _golden_components()
+    zoo = model_zoo()
     out = [
         GENERATED_NOTE,
         "# Model zoo",
@@ -262,7 +272,8 @@ def model_zoo_page() -> str:
         "preset is mmdet 3.3's `_base_` model file of the same name; with the `coco_detection`",
         "dataset, `sgd` optimizer and `1x` schedule presets it is mmdet's `*_1x_coco.py` config",
         "(what `visdet train PRESET` uses). An mmdet checkpoint trained with that config loads",
-        "into the preset strictly (`visdet.init_detector(PRESET, checkpoint=...)`).",
+        "into the preset strictly (`visdet.init_detector(PRESET, checkpoint=...)`); mmdet's own released",
+        "checkpoint is fetched by `visdet.init_detector(PRESET, pretrained=True)` (`visdet list-models`).",
         "",
         "Parity evidence, per model: the components of the preset that have golden cases (written",
         "by mmdet/mmcv, checked by `make parity`), and the test files that build mmdet's own",
@@ -298,6 +309,7 @@ def model_zoo_page() -> str:
             f"| components with goldens (cases) | {', '.join(with_golden) or 'none'} |",
             f"| components without a golden of their own | {', '.join(without) or 'none'} |",
             f"| live comparisons with mmdet's config | {', '.join(f'`{t}`' for t in live) or 'none'} |",
+            f"| mmdet's released checkpoint (`pretrained=True`) | {_zoo_cell(zoo.get(short))} |",
             "",
         ]
     out += ["## Other presets", "", "| preset | what it is |", "|---|---|"]

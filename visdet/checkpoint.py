@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from visdet.download import download, is_url
+
 STATE_DICT_KEYS = ("state_dict", "model")
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
 _GLOBAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -192,16 +194,20 @@ def load_checkpoint(
     *,
     strict: bool = True,
     map_location: str | torch.device = "cpu",
+    sha256: str | None = None,
 ) -> LoadResult:
     """Load the weights in ``path`` into ``model``.
 
     Args:
         model: The module to fill, e.g. a ``FasterRCNN``.
-        path: An mmdet/mmengine checkpoint (``.pth``) or a saved visdet state dict.
+        path: An mmdet/mmengine checkpoint (``.pth``) or a saved visdet state dict, or
+            an ``http(s)://`` URL of one, downloaded once into the cache and verified
+            (:func:`visdet.download.download`: the hash in mmdet's file names, or ``sha256``).
         strict: Require the keys to match exactly (the default; mmdet and visdet keys are
             identical for the same config). With ``strict=False`` the mismatches are
             returned instead.
         map_location: Where tensors are loaded.
+        sha256: For a URL: the file's SHA-256 (or a prefix of 8+ hex digits) to check.
 
     Returns:
         A ``LoadResult`` with missing/unexpected keys (empty when strict) and the names of
@@ -209,11 +215,14 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: When ``path`` does not exist.
+        DownloadError: When a URL cannot be downloaded or fails its hash (an ``OSError``).
         ValueError: When the file is not a checkpoint (junk, truncated, a pickle naming
             globals it cannot read past, a ``state_dict`` that is not a dict of tensors),
             when shapes or dtype kinds do not match, or (strict) when keys are missing or
             unexpected; the message names the file and the keys.
     """
+    if is_url(path):
+        path = download(path, sha256=sha256)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "bench": "visdet.benchmark.cli",
     "config": "visdet.commands.config_cmd",
+    "export": "visdet.commands.export_cmd",
+    "list-models": "visdet.commands.list_models_cmd",
     "parity": "visdet.commands.parity_cmd",
     "predict": "visdet.commands.predict_cmd",
     "train": "visdet.commands.train_cmd",

@@ -22,6 +22,8 @@ from torch import nn
 
 from visdet.apis.builder import build_detector, load_detector_config
 from visdet.config.merge import merge
+from visdet.config.model_zoo import zoo_entry
+from visdet.download import download, is_url
 from visdet.structures.instances import Instances
 
 # mmdet's COCO test pipeline (configs/_base_/datasets/coco_detection.py), without
@@ -80,12 +82,16 @@ def init_detector(
     device: str | torch.device = "cpu",
     cfg_options: Mapping[str, Any] | None = None,
     fuse: bool = True,
+    *,
+    pretrained: bool = False,
 ) -> nn.Module:
     """Build a detector, load its weights and put it in eval mode on ``device``.
 
     Args:
         config: A preset name, a YAML or mmdet ``.py`` path, or a config dict.
-        checkpoint: An mmdet or visdet checkpoint; ``None`` keeps random weights.
+        checkpoint: An mmdet or visdet checkpoint, or its ``http(s)://`` URL (downloaded
+            once into the cache, hash-checked: :mod:`visdet.download`); ``None`` keeps
+            random weights.
         device: Where the model runs.
         cfg_options: Overrides merged into the config, as nested dicts or with dotted
             keys (``{"model.test_cfg.rcnn.score_thr": 0.3}``), as in mmdet.
@@ -95,23 +101,35 @@ def init_detector(
             rounding, about a quarter faster on CPU). A fused model cannot train and its
             ``state_dict`` no longer has mmdet's keys: pass ``False`` to get the plain
             model (to train it, save it or compare it with mmdet).
+        pretrained: Load mmdet's released COCO checkpoint of the model preset ``config``
+            (its URL from :mod:`visdet.config.model_zoo`; downloaded once, then cached).
+            Only with a preset name and no ``checkpoint``.
 
     Returns:
         The detector, with ``cfg`` (the whole resolved config) and ``dataset_meta``
         (``{"classes": names}``: COCO's for 80 classes) attached, as mmdet does.
 
     Raises:
-        ConfigError: For bad configs.
+        ConfigError: For bad configs, or ``pretrained=True`` for a preset the zoo lacks.
         FileNotFoundError: When ``checkpoint`` does not exist.
+        DownloadError: When a checkpoint URL cannot be downloaded or fails its hash.
         ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model.
     """
     from visdet.checkpoint import load_checkpoint
 
+    if pretrained:
+        if checkpoint is not None:
+            raise ValueError("pass either checkpoint=... or pretrained=True, not both")
+        if not isinstance(config, str):
+            raise ValueError(f"pretrained=True needs a model preset name, got a {type(config).__name__}")
+        checkpoint = zoo_entry(config).url
     resolved = load_detector_config(config)
     if cfg_options:
         resolved = merge(resolved, _nest(cfg_options))
     model = build_detector(resolved)
     classes = _class_names(model)
+    if is_url(checkpoint):
+        checkpoint = download(checkpoint)  # DownloadError names the URL; outside the catch-all below
     if checkpoint is not None:
         try:
             loaded = load_checkpoint(model, checkpoint, map_location="cpu")

@@ -24,10 +24,13 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ops", ("visdet.ops",)),
     ("structures", ("visdet.structures",)),
-    ("models/data", ("visdet.models", "visdet.data", "visdet.evaluation", "visdet.checkpoint", "visdet.presets")),
+    (
+        "models/data",
+        ("visdet.models", "visdet.data", "visdet.evaluation", "visdet.checkpoint", "visdet.download", "visdet.presets"),
+    ),
     ("config/build", ("visdet.config", "visdet.build")),
     ("engine", ("visdet.engine",)),
-    ("apis", ("visdet.apis", "visdet.benchmark", "visdet.testing")),
+    ("apis", ("visdet.apis", "visdet.benchmark", "visdet.testing", "visdet.export")),
     ("cli", ("visdet.cli", "visdet.commands", "visdet")),
 )
 # what the parent loads before forking (so children time only visdet's own imports)
