@@ -366,3 +366,18 @@ def test_retinanet_preset_matches_the_mmdet_config():
     assert head.test_cfg.nms_pre == 1000 and head.test_cfg.score_thr == 0.05
     assert head.assigner.neg_iou_thr == 0.4 and type(head.sampler).__name__ == "PseudoSampler"
     validate_config(cfg)
+
+
+@pytest.mark.parametrize(("preset", "path"), [("rtmdet_tiny", "rtmdet_tiny_8xb32-300e_coco.py"),
+                                              ("rtmdet_s", "rtmdet_s_8xb32-300e_coco.py")])  # fmt: skip
+def test_rtmdet_presets_match_the_mmdet_configs(preset, path):
+    cfg, dropped = convert_mmdet_config(CONFIGS / "rtmdet" / path)
+    # the TTA model and the stage-2 pipeline are not part of the model; the rest are plain variables
+    assert {"tta_model", "tta_pipeline", "train_pipeline_stage2"} <= set(dropped)
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config(preset)["model"] == model
+    head = model["bbox_head"]
+    assert head["type"] == "RTMDetSepBNHead" and head["exp_on_reg"] is False and head["with_objectness"] is False
+    assert model["train_cfg"]["assigner"] == {"type": "DynamicSoftLabelAssigner", "topk": 13}
