@@ -10,8 +10,9 @@ weight 1 (``pos_weight`` if positive); negatives weight 1; dropped priors weight
 label K. Targets are then split per level into ``[B, A_l, ...]``.
 
 Dtypes follow mmdet: box targets take the priors' dtype (float32 by mmdet's
-``grid_priors`` default, so gt boxes are rounded to float32 in a float64 model), label
-weights and assign metrics are float32.
+``grid_priors`` default, so gt boxes are rounded to float32 in a float64 model, where mmdet
+itself fails on the index-put of float64 boxes), label weights and assign metrics are
+float32.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def rtmdet_targets_single(
     assign_metrics = priors.new_zeros(num_valid, dtype=torch.float)
     pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
     if len(pos_inds) > 0:
-        bbox_targets[pos_inds, :] = sampling_result.pos_gt_bboxes
+        bbox_targets[pos_inds, :] = sampling_result.pos_gt_bboxes.to(bbox_targets.dtype)
         labels[pos_inds] = sampling_result.pos_gt_labels
         label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
         # mmdet copies the overlaps gt by gt; every positive gets its own, so one copy is the same

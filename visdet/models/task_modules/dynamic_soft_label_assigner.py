@@ -18,7 +18,10 @@ Shape shorthand: N priors ``[N, 4]`` (x, y, stride_w, stride_h), their decoded b
 Result: matched priors get their gt (1-based ``gt_inds``), its label and ``max_overlaps`` =
 the IoU with it; every other prior is a negative (0) with ``max_overlaps = -1e8``. The
 overlaps are float32 whatever the boxes' dtype (mmdet fills a float32 tensor; kept, as the
-soft IoU targets of RTMDet's classification loss come from here). Without gt or priors, or
+soft IoU targets of RTMDet's classification loss come from here). With float64 boxes mmdet
+fails there (an index-put of float64 IoUs into the float32 tensor); visdet rounds them to
+float32, which is what the parity suite's float64 reference is given too
+(:mod:`parity.precision`). Without gt or priors, or
 without candidates, everything is negative with overlap 0.
 """
 
@@ -133,7 +136,7 @@ class DynamicSoftLabelAssigner:
         assigned_labels = assigned_gt_inds.new_full((num_bboxes,), -1)
         assigned_labels[matched] = gt_labels[matched_gt_inds].long()
         max_overlaps = assigned_gt_inds.new_full((num_bboxes,), -INF, dtype=torch.float32)
-        max_overlaps[matched] = matched_ious
+        max_overlaps[matched] = matched_ious.to(max_overlaps.dtype)
         return AssignResult(num_gt, assigned_gt_inds, max_overlaps, labels=assigned_labels)
 
     def dynamic_k_matching(self, cost: Tensor, pairwise_ious: Tensor, num_gt: int) -> tuple[Tensor, Tensor, Tensor]:
