@@ -179,7 +179,7 @@ _CASES = {
         {"num_gts": [0, 0]},
         "no gt in the batch: QFL on negatives only, normalisers clamped to 1, box loss zero and connected",
     ),
-}
+}  # fmt: skip
 for _seed, (_name, (_overrides, _description)) in enumerate(_CASES.items(), start=60):
     register(Case(
         component=HEAD_COMPONENT, dtype="float64", name=_name, params={**_PARAMS, **_overrides}, seed=_seed,
