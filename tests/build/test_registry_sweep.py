@@ -105,6 +105,15 @@ def exercise_iou_calculator(built: Any, config: Any, ctx: dict) -> None:
 
 
 def exercise_assigner(built: Any, config: Any, ctx: dict) -> None:
+    if type(built).__name__ == "DynamicSoftLabelAssigner":  # point priors with strides, boxes and logits
+        points = (_boxes(20)[:, :2] + _boxes(20)[:, 2:]) / 2
+        pred = Instances(priors=torch.cat([points, torch.full((20, 2), 8.0)], 1), bboxes=_boxes(20),
+                         scores=torch.randn(20, 4))  # fmt: skip
+        result = built.assign(pred, _gt())
+        assert result.gt_inds.shape == (20,) and result.num_gts == 3
+        empty = built.assign(pred, Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
+        assert bool((empty.gt_inds == 0).all())
+        return
     result = built.assign(Instances(priors=_boxes(20)), _gt())
     assert result.gt_inds.shape == (20,) and result.num_gts == 3
     empty = built.assign(Instances(priors=_boxes(5)), Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
@@ -119,7 +128,10 @@ def exercise_sampler(built: Any, config: Any, ctx: dict) -> None:
 
 
 def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
-    if getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
+    if type(built).__name__ == "QualityFocalLoss":  # (labels, IoU scores); label 4 is background
+        pred = torch.randn(8, 4, requires_grad=True)
+        loss = built(pred, (torch.arange(8) % 5, torch.rand(8)))
+    elif getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, torch.arange(8) % 4)
     elif type(built).__name__.endswith("IoULoss"):  # box losses: valid overlapping xyxy boxes

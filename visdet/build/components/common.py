@@ -25,3 +25,13 @@ class ActConfig(Section):
     type: Literal["ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "ReLU6", "HSwish", "Swish"] = "ReLU"
     inplace: bool | None = None
     negative_slope: float | None = None
+
+
+def norm_default(**fields: object) -> NormConfig:
+    """A ``norm_cfg`` default holding exactly ``fields`` (``requires_grad`` left unset, so it dumps as given).
+
+    For mmdet defaults such as ``dict(type="BN", momentum=0.03, eps=0.001)``: the built layer
+    is the same (``requires_grad`` defaults to True when building), and the default reads as
+    mmdet's dict in the schema and in the defaults comparison.
+    """
+    return NormConfig.model_construct(**{"requires_grad": None, **fields})  # type: ignore[arg-type]

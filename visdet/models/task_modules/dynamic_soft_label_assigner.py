@@ -89,7 +89,8 @@ class DynamicSoftLabelAssigner:
         Args:
             pred_instances: ``priors [N, 4]`` (centre x, y and strides), ``bboxes [N, 4]``
                 decoded predictions, ``scores [N, C]`` class logits.
-            gt_instances: ``bboxes [G, 4]``, ``labels [G]``; optional ``masks [G, H, W]``.
+            gt_instances: ``bboxes [G, 4]``, ``labels [G]``; optional ``masks`` (``[G, H, W]``
+                tensor, or bitmap/polygon masks, converted to one).
             gt_instances_ignore: Not used (as in mmdet).
         """
         gt_bboxes, gt_labels = gt_instances.bboxes, gt_instances.labels
@@ -110,7 +111,10 @@ class DynamicSoftLabelAssigner:
             return _all_negative(num_gt, assigned_gt_inds, decoded)
 
         if gt_instances.has("masks"):
-            gt_center = center_of_mass(gt_instances.masks, eps=EPS)
+            masks = gt_instances.masks
+            if not isinstance(masks, Tensor):  # BitmapMasks / PolygonMasks (mmdet takes tensors only)
+                masks = masks.to_tensor(dtype=gt_bboxes.dtype, device=gt_bboxes.device)
+            gt_center = center_of_mass(masks, eps=EPS)
         else:
             gt_center = (gt_bboxes[:, :2] + gt_bboxes[:, 2:]) / 2.0
         valid_prior = priors[valid_mask]
