@@ -139,8 +139,10 @@ def test_tiny_head_has_mmdets_layout_and_init():
 
 
 def _metas():
-    return [{"img_shape": (60, 64), "pad_shape": (64, 64), "scale_factor": (2.0, 2.0), "ori_shape": (30, 32)},
-            {"img_shape": (40, 48), "pad_shape": (40, 48), "scale_factor": (1.0, 1.0), "ori_shape": (40, 48)}]
+    return [
+        {"img_shape": (60, 64), "pad_shape": (64, 64), "scale_factor": (2.0, 2.0), "ori_shape": (30, 32)},
+        {"img_shape": (40, 48), "pad_shape": (40, 48), "scale_factor": (1.0, 1.0), "ori_shape": (40, 48)},
+    ]
 
 
 def test_forward_distances_are_scaled_by_the_stride():
