@@ -69,6 +69,8 @@ TABLE: dict[str, Entry] = {
     "backbone/ResNeXt": Entry(f"{_MM}.backbones.resnext.ResNeXt"),
     "backbone/SwinTransformer": Entry(f"{_MM}.backbones.swin.SwinTransformer"),
     "neck/FPN": Entry(f"{_MM}.necks.fpn.FPN"),
+    "backbone/CSPNeXt": Entry(f"{_MM}.backbones.cspnext.CSPNeXt"),
+    "neck/CSPNeXtPAFPN": Entry(f"{_MM}.necks.cspnext_pafpn.CSPNeXtPAFPN"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),

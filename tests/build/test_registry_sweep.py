@@ -70,7 +70,7 @@ def _flatten(value: Any) -> list[torch.Tensor]:
 
 # ------------------------------------------------------------------- per kind
 def exercise_backbone(built: torch.nn.Module, config: Any, ctx: dict) -> None:
-    outs = built(torch.randn(1, config.in_channels, 64, 64))
+    outs = built(torch.randn(1, getattr(config, "in_channels", 3), 64, 64))  # CSPNeXt: always 3
     assert len(outs) == len(config.out_indices)
     _backward(outs, built)
 
@@ -78,7 +78,8 @@ def exercise_backbone(built: torch.nn.Module, config: Any, ctx: dict) -> None:
 def exercise_neck(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     feats = [torch.randn(1, c, 32 >> i, 32 >> i, requires_grad=True) for i, c in enumerate(config.in_channels)]
     outs = built(feats)
-    assert len(outs) == config.num_outs and all(o.shape[1] == config.out_channels for o in outs)
+    num_outs = getattr(config, "num_outs", len(config.in_channels))  # CSPNeXtPAFPN: one output per input
+    assert len(outs) == num_outs and all(o.shape[1] == config.out_channels for o in outs)
     _backward(outs, built)
 
 

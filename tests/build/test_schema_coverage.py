@@ -38,7 +38,7 @@ MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extra
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
-    "SwinTransformer": backbones.SwinTransformer,
+    "SwinTransformer": backbones.SwinTransformer, "CSPNeXt": backbones.CSPNeXt, "CSPNeXtPAFPN": necks.CSPNeXtPAFPN,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
