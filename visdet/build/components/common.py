@@ -26,12 +26,3 @@ class ActConfig(Section):
     inplace: bool | None = None
     negative_slope: float | None = None
 
-
-def norm_default(**fields: object) -> NormConfig:
-    """A ``norm_cfg`` default holding exactly ``fields`` (``requires_grad`` left unset, so it dumps as given).
-
-    For mmdet defaults such as ``dict(type="BN", momentum=0.03, eps=0.001)``: the built layer
-    is the same (``requires_grad`` defaults to True when building), and the default reads as
-    mmdet's dict in the schema and in the defaults comparison.
-    """
-    return NormConfig.model_construct(**{"requires_grad": None, **fields})  # type: ignore[arg-type]

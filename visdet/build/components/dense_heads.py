@@ -8,7 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, ComponentOf, InitConfig, component_default, init_field
-from visdet.build.components.common import ActConfig, NormConfig, norm_default
+from visdet.build.components.backbones import CSPNormConfig
+from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.components.train_settings import AnchorTrainSettings
 from visdet.build.registry import registry
 from visdet.models.dense_heads import (
@@ -278,7 +279,9 @@ class RTMDetSepBNHeadConfig(RTMDetHeadConfig):
     type: Literal["RTMDetSepBNHead"]  # type: ignore[assignment]
     share_conv: bool = True
     use_depthwise: bool = False
-    norm_cfg: NormConfig | None = Field(default_factory=lambda: norm_default(type="BN", momentum=0.03, eps=0.001))
+    norm_cfg: CSPNormConfig | None = Field(  # type: ignore[assignment]
+        default_factory=lambda: CSPNormConfig(type="BN", momentum=0.03, eps=0.001)
+    )
     act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="SiLU"))
     pred_kernel_size: int = Field(1, ge=1)
     exp_on_reg: bool = False
