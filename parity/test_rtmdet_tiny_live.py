@@ -2,7 +2,8 @@
 
 mmdet builds ``configs/rtmdet/rtmdet_tiny_8xb32-300e_coco.py`` (backbone ``init_cfg=None``;
 seeded random weights, ``MODELS.build`` does not run the head's init, so scores spread over
-the threshold; norm layers and conv biases given non-trivial values); its ``state_dict`` is
+the threshold; norm layers and conv biases given non-trivial values, the regression biases
+raised by 2 so the random model's boxes have positive sides); its ``state_dict`` is
 saved as an mmengine checkpoint and loaded into ``visdet.build_detector(cfg.model)`` with
 ``visdet.load_checkpoint`` (strict). Predictions after rescale are compared in float32, as
 users run them (two images of different sizes in one batch, so the second has priors
@@ -28,6 +29,9 @@ from parity.test_faster_rcnn_r50_live import _grads, _save_like_mmengine_runner
 
 CASE_KEY = "models/detectors/rtmdet_tiny_full/live"
 LOSS_NAMES = ("loss_cls", "loss_bbox")
+# added to the regression biases of the random model; without it every decoded box has a
+# negative width or height (mmdet and visdet then both predict nothing)
+REG_BIAS = 2.0
 
 
 def _mmdet_config():
@@ -80,6 +84,9 @@ def test_full_size_rtmdet_tiny_matches_mmdet(tmp_path, parity_record) -> None:
     torch.manual_seed(0)
     ref_model = MODELS.build(cfg.model)
     _randomise_state(ref_model, 5)
+    with torch.no_grad():  # distances of about two strides: random weights alone give boxes with negative sides
+        for conv in ref_model.bbox_head.rtm_reg:
+            conv.bias += REG_BIAS
     path = tmp_path / "rtmdet_tiny_random.pth"
     _save_like_mmengine_runner(ref_model, path)
 
