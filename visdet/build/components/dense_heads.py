@@ -247,7 +247,6 @@ class RTMDetHeadConfig(Component):
     train_cfg: AnchorTrainSettings | None = Field(None, description="mmdet's train_cfg of a one-stage detector")
     test_cfg: DenseTestConfig | None = Field(None, description="mmdet's test_cfg of a one-stage detector")
     init_cfg: InitConfig = init_field()
-    head_class: ClassVar[type[RTMDetHead]] = RTMDetHead
     example: ClassVar[dict[str, Any]] = {"type": "RTMDetHead", **RTMDET_EXAMPLE_PARTS,
                                          "norm_cfg": {"type": "GN", "num_groups": 2}}  # fmt: skip
 
@@ -269,7 +268,7 @@ class RTMDetHeadConfig(Component):
 
     def build(self) -> RTMDetHead:
         """The head, with its training parts when ``train_cfg`` is given."""
-        return self.head_class(**self.head_arguments())
+        return RTMDetHead(**self.head_arguments())
 
 
 @registry("dense_head").register
@@ -285,6 +284,9 @@ class RTMDetSepBNHeadConfig(RTMDetHeadConfig):
     act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="SiLU"))
     pred_kernel_size: int = Field(1, ge=1)
     exp_on_reg: bool = False
-    head_class: ClassVar[type[RTMDetHead]] = RTMDetSepBNHead
     example: ClassVar[dict[str, Any]] = {"type": "RTMDetSepBNHead", **RTMDET_EXAMPLE_PARTS, "with_objectness": False,
                                          "exp_on_reg": True}  # fmt: skip
+
+    def build(self) -> RTMDetSepBNHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return RTMDetSepBNHead(**self.head_arguments())
