@@ -9,11 +9,11 @@ Compared:
 
 * initialisation: the same seed gives the same weights (construction and ``init_weights``
   draw in mmdet's order), exactly;
-* eval mode in float32, as users run it: the feature maps of a batch of two 320x320
-  images and of one 256x384 image;
+* eval mode in float32, as users run it: the feature maps of a batch of two 256x256
+  images and of one 160x224 image;
 * train mode in float64 (:mod:`parity.precision`): the features, every parameter gradient
   and the updated running statistics of SyncBN on one process (batch norm), for a batch
-  of two 192x256 images.
+  of two 128x160 images.
 
 Runs only where the reference is installed (marker ``live``).
 """
@@ -118,7 +118,7 @@ def test_rtmdet_backbone_and_neck_match_mmdet(config_name, parity_record) -> Non
     neck.load_state_dict(ref_neck.state_dict(), strict=True)
 
     g = torch.Generator().manual_seed(2026)
-    batches = {"eval_a": torch.randn(2, 3, 320, 320, generator=g), "eval_b": torch.randn(1, 3, 256, 384, generator=g)}
+    batches = {"eval_a": torch.randn(2, 3, 256, 256, generator=g), "eval_b": torch.randn(1, 3, 160, 224, generator=g)}
     for modules in ((ref_backbone, ref_neck), (backbone, neck)):
         for module in modules:
             module.eval()
@@ -127,7 +127,7 @@ def test_rtmdet_backbone_and_neck_match_mmdet(config_name, parity_record) -> Non
             ref_out.update(_features(ref_backbone, ref_neck, images.clone(), prefix))
             got.update(_features(backbone, neck, images.clone(), prefix))
 
-    images = torch.randn(2, 3, 192, 256, generator=g, dtype=torch.float64)
+    images = torch.randn(2, 3, 128, 160, generator=g, dtype=torch.float64)
     with reference_precision("float64"):
         ref_out.update(_train_step(ref_backbone.double(), ref_neck.double(), images.clone()))
     with visdet_precision("float64"):

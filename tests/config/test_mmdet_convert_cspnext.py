@@ -41,7 +41,7 @@ def test_rtmdet_backbone_and_neck_convert_and_build(name, deepen, widen, neck_in
 
 def test_the_schemas_hold_mmdets_defaults():
     backbone = validate_component("backbone", {"type": "CSPNeXt"})
-    assert backbone.out_indices == [2, 3, 4] and backbone.spp_kernal_sizes == [5, 9, 13]
+    assert backbone.out_indices == [2, 3, 4] and backbone.spp_kernel_sizes == [5, 9, 13]
     assert backbone.norm_cfg.plain() == {"type": "BN", "momentum": 0.03, "eps": 0.001}
     assert backbone.act_cfg.plain() == {"type": "SiLU"} and not backbone.norm_eval
     neck = validate_component("neck", {"type": "CSPNeXtPAFPN", "in_channels": [4, 8], "out_channels": 4})
@@ -53,7 +53,7 @@ def test_the_schemas_hold_mmdets_defaults():
     ("kind", "config", "where"),
     [
         ("backbone", {"type": "CSPNeXt", "arch": "P7"}, "arch"),
-        ("backbone", {"type": "CSPNeXt", "spp_kernel_sizes": [5]}, "spp_kernel_sizes"),  # mmdet spells it kernal
+        ("backbone", {"type": "CSPNeXt", "spp_kernal_sizes": [5]}, "spp_kernal_sizes"),  # a misspelt key
         ("backbone", {"type": "CSPNeXt", "widen_factor": 0}, "widen_factor"),
         ("neck", {"type": "CSPNeXtPAFPN", "in_channels": [4], "out_channels": 4}, "in_channels"),
     ],

@@ -184,3 +184,26 @@ def test_bad_arguments_are_clear_errors(kwargs, match):
 def test_bad_input_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         CSPNeXt(**TINY)(torch.randn(1, 4, 32, 32))
+
+
+def test_fused_for_inference_matches_with_no_batch_norm_left():
+    from visdet.models.fuse import fuse_for_inference
+    from visdet.models.necks import CSPNeXtPAFPN
+
+    torch.manual_seed(0)
+    backbone = CSPNeXt(deepen_factor=0.167, widen_factor=0.125, use_depthwise=True).eval()
+    neck = CSPNeXtPAFPN(in_channels=[32, 64, 128], out_channels=32, num_csp_blocks=1, use_depthwise=True).eval()
+    with torch.no_grad():  # non-trivial statistics, so folding them changes the conv weights
+        for norm in [m for m in (*backbone.modules(), *neck.modules()) if isinstance(m, nn.BatchNorm2d)]:
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.normal_(0, 0.1)
+            norm.running_mean.normal_(0, 0.1)
+            norm.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = neck(backbone(x))
+        fused_backbone, fused_neck = fuse_for_inference(backbone), fuse_for_inference(neck)
+        got = fused_neck(fused_backbone(x))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in (*fused_backbone.modules(), *fused_neck.modules()))
+    for out, ref in zip(got, expected):
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

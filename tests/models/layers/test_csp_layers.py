@@ -92,7 +92,7 @@ def test_blocks_identity_only_with_equal_widths():
 
 
 def test_csp_layer_widths_and_order():
-    layer = CSPLayer(in_channels=6, out_channels=8, expand_ratio=0.5, num_blocks=2, use_lk_block=True,
+    layer = CSPLayer(in_channels=6, out_channels=8, expand_ratio=0.5, num_blocks=2, use_cspnext_block=True,
                      channel_attention=True)  # fmt: skip
     assert layer.main_conv.conv.out_channels == 4 and layer.short_conv.conv.out_channels == 4
     assert layer.final_conv.conv.in_channels == 8 and layer.attention.fc.in_channels == 8

@@ -72,6 +72,8 @@ def test_four_levels_and_depthwise_downsamples():
     assert len(neck.reduce_layers) == len(neck.downsamples) == 3
     assert all(isinstance(m, DepthwiseSeparableConvModule) for m in neck.downsamples)
     assert all(isinstance(m, ConvModule) for m in neck.reduce_layers)
+    assert all(isinstance(m, DepthwiseSeparableConvModule) for m in neck.out_convs)
+    assert isinstance(neck.top_down_blocks[0].blocks[0].conv1, DepthwiseSeparableConvModule)
     outs = neck.eval()(_feats([4, 8, 16, 32], size=32))
     assert [o.shape[-1] for o in outs] == [32, 16, 8, 4]
 

@@ -163,7 +163,7 @@ class CSPNeXtConfig(Component):
     arch_ovewrite: list[tuple[int, int, int, bool, bool]] | None = Field(
         None, description="mmdet's spelling: [in, out, num_blocks, add_identity, use_spp] per stage, replacing arch's"
     )
-    spp_kernal_sizes: list[int] = Field([5, 9, 13], min_length=1, description="mmdet's spelling")
+    spp_kernel_sizes: list[int] = Field([5, 9, 13], min_length=1)
     channel_attention: bool = True
     conv_cfg: dict[str, Any] | None = None
     norm_cfg: CSPNormConfig = CSP_NORM_DEFAULT

@@ -53,7 +53,7 @@ class CSPNeXt(nn.Module):
         expand_ratio: Hidden-width ratio of each CSP layer.
         arch_ovewrite: Stage settings ``[[in, out, num_blocks, add_identity, use_spp], ...]``
             replacing ``arch``'s (mmdet's spelling of the keyword).
-        spp_kernal_sizes: Max-pool kernels of the SPP block (mmdet's spelling).
+        spp_kernel_sizes: Max-pool kernels of the SPP block.
         channel_attention: ``ChannelAttention`` in every CSP layer.
         conv_cfg: Conv config of the stages (mmdet builds the stem without it).
         norm_cfg: Norm config (mmdet's default BN with momentum 0.03, eps 0.001).
@@ -82,7 +82,7 @@ class CSPNeXt(nn.Module):
         use_depthwise: bool = False,
         expand_ratio: float = 0.5,
         arch_ovewrite: Sequence[Sequence[Any]] | None = None,
-        spp_kernal_sizes: Sequence[int] = (5, 9, 13),
+        spp_kernel_sizes: Sequence[int] = (5, 9, 13),
         channel_attention: bool = True,
         conv_cfg: Mapping[str, Any] | None = None,
         norm_cfg: NormConfig = CSP_NORM_CFG,
@@ -137,7 +137,7 @@ class CSPNeXt(nn.Module):
             ]
             if use_spp:
                 stage.append(
-                    SPPBottleneck(in_channels=cout, out_channels=cout, kernel_sizes=spp_kernal_sizes, **common)
+                    SPPBottleneck(in_channels=cout, out_channels=cout, kernel_sizes=spp_kernel_sizes, **common)
                 )
             stage.append(
                 CSPLayer(
@@ -146,7 +146,7 @@ class CSPNeXt(nn.Module):
                     num_blocks=max(round(num_blocks * deepen_factor), 1),
                     add_identity=add_identity,
                     use_depthwise=use_depthwise,
-                    use_lk_block=True,
+                    use_cspnext_block=True,
                     expand_ratio=expand_ratio,
                     channel_attention=channel_attention,
                     **common,

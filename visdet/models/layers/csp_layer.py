@@ -37,7 +37,7 @@ class CSPLayer(nn.Module):
         num_blocks: Residual blocks in the main branch.
         add_identity: Identity connection inside each block.
         use_depthwise: Depthwise-separable convs inside the blocks.
-        use_lk_block: ``CSPNeXtBlock`` (RTMDet) instead of ``DarknetBottleneck`` (YOLOX).
+        use_cspnext_block: ``CSPNeXtBlock`` (RTMDet) instead of ``DarknetBottleneck`` (YOLOX).
         channel_attention: ``ChannelAttention`` on the 2M concatenated channels.
         conv_cfg: Conv config.
         norm_cfg: Norm config.
@@ -53,7 +53,7 @@ class CSPLayer(nn.Module):
         num_blocks: int = 1,
         add_identity: bool = True,
         use_depthwise: bool = False,
-        use_lk_block: bool = False,
+        use_cspnext_block: bool = False,
         channel_attention: bool = False,
         conv_cfg: Mapping[str, Any] | None = None,
         norm_cfg: NormConfig | None = CSP_NORM_CFG,
@@ -73,7 +73,7 @@ class CSPLayer(nn.Module):
         self.main_conv = ConvModule(in_channels=in_channels, out_channels=mid_channels, kernel_size=1, **common)
         self.short_conv = ConvModule(in_channels=in_channels, out_channels=mid_channels, kernel_size=1, **common)
         self.final_conv = ConvModule(in_channels=2 * mid_channels, out_channels=out_channels, kernel_size=1, **common)
-        block = CSPNeXtBlock if use_lk_block else DarknetBottleneck
+        block = CSPNeXtBlock if use_cspnext_block else DarknetBottleneck
         self.blocks = nn.Sequential(
             *(
                 block(

@@ -11,6 +11,8 @@ to the next finer level's width, which is upsampled, concatenated with that fine
 Bottom-up, from the finest: ``downsamples[k]`` (3x3, stride 2) of the running map,
 concatenated with the top-down map of the next coarser level, fused by
 ``bottom_up_blocks[k]``. Finally ``out_convs[l]`` (3x3) maps each level to out_channels.
+With ``use_depthwise`` the 3x3 convs (downsamples, out convs, the blocks' ``conv1``) are
+depthwise-separable.
 
 State-dict keys, as mmdet's: ``reduce_layers.<k>.*``, ``top_down_blocks.<k>.*``,
 ``downsamples.<k>.*``, ``bottom_up_blocks.<k>.*``, ``out_convs.<l>.*``.
@@ -44,7 +46,8 @@ class CSPNeXtPAFPN(nn.Module):
         in_channels: Channels of each input level, finest first (at least 2 levels).
         out_channels: Channels of every output level.
         num_csp_blocks: ``CSPNeXtBlock``s in each CSP layer.
-        use_depthwise: Depthwise-separable stride-2 convs on the bottom-up path.
+        use_depthwise: Depthwise-separable convs: the bottom-up stride-2 convs, the output convs and the
+            CSP blocks' ``conv1``.
         expand_ratio: Hidden-width ratio of each CSP layer.
         upsample_cfg: ``nn.Upsample`` options of the top-down path.
         conv_cfg: Conv config.
@@ -76,7 +79,12 @@ class CSPNeXtPAFPN(nn.Module):
         self.init_cfg = check_init_cfg(init_cfg, "CSPNeXtPAFPN")
         common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         csp_common = dict(
-            num_blocks=num_csp_blocks, add_identity=False, use_lk_block=True, expand_ratio=expand_ratio, **common
+            num_blocks=num_csp_blocks,
+            add_identity=False,
+            use_depthwise=use_depthwise,
+            use_cspnext_block=True,
+            expand_ratio=expand_ratio,
+            **common,
         )
         channels = self.in_channels
 
@@ -109,7 +117,10 @@ class CSPNeXtPAFPN(nn.Module):
             )
 
         self.out_convs = nn.ModuleList(
-            ConvModule(in_channels=c, out_channels=out_channels, kernel_size=3, padding=1, **common) for c in channels
+            conv_module_class(use_depthwise)(
+                in_channels=c, out_channels=out_channels, kernel_size=3, padding=1, **common
+            )
+            for c in channels
         )
 
     def init_weights(self) -> None:
