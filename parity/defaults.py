@@ -69,6 +69,8 @@ TABLE: dict[str, Entry] = {
     "backbone/ResNeXt": Entry(f"{_MM}.backbones.resnext.ResNeXt"),
     "backbone/SwinTransformer": Entry(f"{_MM}.backbones.swin.SwinTransformer"),
     "neck/FPN": Entry(f"{_MM}.necks.fpn.FPN"),
+    "backbone/CSPNeXt": Entry(f"{_MM}.backbones.cspnext.CSPNeXt"),
+    "neck/CSPNeXtPAFPN": Entry(f"{_MM}.necks.cspnext_pafpn.CSPNeXtPAFPN"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),
@@ -112,6 +114,14 @@ TABLE: dict[str, Entry] = {
     ),
     "prior_generator/MlvlPointGenerator": Entry(
         f"{_MM}.task_modules.prior_generators.point_generator.MlvlPointGenerator"
+    ),
+    "detector/RTMDet": Entry(f"{_MM}.detectors.rtmdet.RTMDet"),
+    "dense_head/RTMDetHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetHead"),
+    "dense_head/RTMDetSepBNHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetSepBNHead"),
+    "loss/QualityFocalLoss": Entry(f"{_MM}.losses.gfocal_loss.QualityFocalLoss"),
+    "loss/GIoULoss": Entry(f"{_MM}.losses.iou_loss.GIoULoss"),
+    "assigner/DynamicSoftLabelAssigner": Entry(
+        f"{_MM}.task_modules.assigners.dynamic_soft_label_assigner.DynamicSoftLabelAssigner"
     ),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),
@@ -209,6 +219,17 @@ TABLE: dict[str, Entry] = {
         visdet="visdet.models.losses.focal_loss.focal_loss_with_prob",
     ),
     "function/iou_loss": Entry(f"{_MM}.losses.iou_loss.iou_loss", visdet="visdet.models.losses.iou_loss.iou_loss"),
+    "function/giou_loss": Entry(f"{_MM}.losses.iou_loss.giou_loss", visdet="visdet.models.losses.iou_loss.giou_loss"),
+    "function/quality_focal_loss": Entry(
+        f"{_MM}.losses.gfocal_loss.quality_focal_loss", visdet="visdet.models.losses.gfocal_loss.quality_focal_loss"
+    ),
+    "function/inverse_sigmoid": Entry(
+        f"{_MM}.layers.transformer.utils.inverse_sigmoid", visdet="visdet.models.layers.sigmoid_mean.inverse_sigmoid"
+    ),
+    "function/center_of_mass": Entry(
+        f"{_MM}.task_modules.assigners.dynamic_soft_label_assigner.center_of_mass",
+        visdet="visdet.models.task_modules.dynamic_soft_label_assigner.center_of_mass",
+    ),
     "function/bbox2distance": Entry(
         "mmdet.structures.bbox.transforms.bbox2distance",
         visdet="visdet.models.task_modules.distance_point_coder.bbox2distance",

@@ -45,6 +45,12 @@ What float64 needs on the reference side (:func:`reference_precision`):
   through a data preprocessor promote its output to float64 before the network (both
   sides, explicitly, with :func:`to_default_float`); normalising uint8 pixels is two
   correctly rounded operations per element, the same on every CPU.
+* mmdet's ``DynamicSoftLabelAssigner`` (RTMDet) stores the matched IoUs in a float32
+  tensor by an index-put, which fails for float64 IoUs. The reference's
+  ``dynamic_k_matching`` returns them rounded to float32 (what the store would hold;
+  visdet's assigner rounds them the same way), and RTMDet's float64 cases keep the gt
+  boxes float32, as mmdet's data pipeline gives them (its box targets are float32 and
+  the same index-put fails for float64 boxes).
 * mmdet's ``FCOSHead`` casts its box regression with ``.float()`` (for fp16 training),
   which in a float64 run would put float32 rounding into the middle of the head. FCOS's
   float64 cases run both sides inside :func:`float_keeps_float64` (``.float()`` leaves
@@ -119,11 +125,20 @@ def reference_precision(dtype: str) -> Iterator[None]:
             return paste(masks, boxes.to(torch.float32), *args, **kwargs)
 
         fcn._do_paste_mask = paste_float32_boxes
+        dsla = importlib.import_module("mmdet.models.task_modules.assigners.dynamic_soft_label_assigner")
+        matching = dsla.DynamicSoftLabelAssigner.dynamic_k_matching
+
+        def matching_float32_ious(self: Any, *args: Any, **kwargs: Any) -> Any:
+            ious, gt_inds = matching(self, *args, **kwargs)
+            return ious.to(torch.float32), gt_inds
+
+        dsla.DynamicSoftLabelAssigner.dynamic_k_matching = matching_float32_ious
         try:
             yield
         finally:
             mmcv_nms.ext_module = original
             fcn._do_paste_mask = paste
+            dsla.DynamicSoftLabelAssigner.dynamic_k_matching = matching
 
 
 @contextlib.contextmanager

@@ -24,6 +24,23 @@ HEADS = {
                "loss_bbox": {"type": "L1Loss"}},
     "fcos": {"type": "FCOSHead", "num_classes": 5, "in_channels": 8, "stacked_convs": 2, "feat_channels": 8,
              "strides": [8, 16, 32, 64, 128], "norm_cfg": {"type": "GN", "num_groups": 4, "requires_grad": True}},
+    "rtmdet_sepbn": {"type": "RTMDetSepBNHead", "num_classes": 5, "in_channels": 8, "stacked_convs": 2,
+                     "feat_channels": 8, "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0,
+                                                              "strides": [8, 16, 32]},
+                     "bbox_coder": {"type": "DistancePointBBoxCoder"},
+                     "loss_cls": {"type": "QualityFocalLoss", "use_sigmoid": True, "beta": 2.0},
+                     "loss_bbox": {"type": "GIoULoss", "loss_weight": 2.0}, "with_objectness": True},
+    "rtmdet_sepbn_depthwise": {"type": "RTMDetSepBNHead", "num_classes": 5, "in_channels": 8, "stacked_convs": 2,
+                               "feat_channels": 8, "use_depthwise": True, "share_conv": False,
+                               "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0, "strides": [8, 16]},
+                               "bbox_coder": {"type": "DistancePointBBoxCoder"},
+                               "loss_cls": {"type": "QualityFocalLoss", "use_sigmoid": True}},
+    "rtmdet_shared": {"type": "RTMDetHead", "num_classes": 5, "in_channels": 8, "stacked_convs": 2,
+                      "feat_channels": 8, "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0,
+                                                               "strides": [8, 16, 32]},
+                      "bbox_coder": {"type": "DistancePointBBoxCoder"},
+                      "norm_cfg": {"type": "GN", "num_groups": 4, "requires_grad": True},
+                      "loss_cls": {"type": "QualityFocalLoss", "use_sigmoid": True}, "loss_bbox": {"type": "GIoULoss"}},
 }  # fmt: skip
 
 

@@ -70,7 +70,7 @@ def _flatten(value: Any) -> list[torch.Tensor]:
 
 # ------------------------------------------------------------------- per kind
 def exercise_backbone(built: torch.nn.Module, config: Any, ctx: dict) -> None:
-    outs = built(torch.randn(1, config.in_channels, 64, 64))
+    outs = built(torch.randn(1, getattr(config, "in_channels", 3), 64, 64))  # CSPNeXt: always 3
     assert len(outs) == len(config.out_indices)
     _backward(outs, built)
 
@@ -78,7 +78,8 @@ def exercise_backbone(built: torch.nn.Module, config: Any, ctx: dict) -> None:
 def exercise_neck(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     feats = [torch.randn(1, c, 32 >> i, 32 >> i, requires_grad=True) for i, c in enumerate(config.in_channels)]
     outs = built(feats)
-    assert len(outs) == config.num_outs and all(o.shape[1] == config.out_channels for o in outs)
+    num_outs = getattr(config, "num_outs", len(config.in_channels))  # CSPNeXtPAFPN: one output per input
+    assert len(outs) == num_outs and all(o.shape[1] == config.out_channels for o in outs)
     _backward(outs, built)
 
 
@@ -105,6 +106,15 @@ def exercise_iou_calculator(built: Any, config: Any, ctx: dict) -> None:
 
 
 def exercise_assigner(built: Any, config: Any, ctx: dict) -> None:
+    if type(built).__name__ == "DynamicSoftLabelAssigner":  # point priors with strides, boxes and logits
+        points = (_boxes(20)[:, :2] + _boxes(20)[:, 2:]) / 2
+        pred = Instances(priors=torch.cat([points, torch.full((20, 2), 8.0)], 1), bboxes=_boxes(20),
+                         scores=torch.randn(20, 4))  # fmt: skip
+        result = built.assign(pred, _gt())
+        assert result.gt_inds.shape == (20,) and result.num_gts == 3
+        empty = built.assign(pred, Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
+        assert bool((empty.gt_inds == 0).all())
+        return
     result = built.assign(Instances(priors=_boxes(20)), _gt())
     assert result.gt_inds.shape == (20,) and result.num_gts == 3
     empty = built.assign(Instances(priors=_boxes(5)), Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
@@ -119,7 +129,10 @@ def exercise_sampler(built: Any, config: Any, ctx: dict) -> None:
 
 
 def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
-    if getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
+    if type(built).__name__ == "QualityFocalLoss":  # (labels, IoU scores); label 4 is background
+        pred = torch.randn(8, 4, requires_grad=True)
+        loss = built(pred, (torch.arange(8) % 5, torch.rand(8)))
+    elif getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, torch.arange(8) % 4)
     elif type(built).__name__.endswith("IoULoss"):  # box losses: valid overlapping xyxy boxes

@@ -21,8 +21,16 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
-from visdet.models.losses import CrossEntropyLoss, FocalLoss, IoULoss, L1Loss, SmoothL1Loss
+from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
+from visdet.models.losses import (
+    CrossEntropyLoss,
+    FocalLoss,
+    GIoULoss,
+    IoULoss,
+    L1Loss,
+    QualityFocalLoss,
+    SmoothL1Loss,
+)
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss",
@@ -30,7 +38,7 @@ MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extra
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
-    "SwinTransformer": backbones.SwinTransformer,
+    "SwinTransformer": backbones.SwinTransformer, "CSPNeXt": backbones.CSPNeXt, "CSPNeXtPAFPN": necks.CSPNeXtPAFPN,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
@@ -45,6 +53,9 @@ BUILDS: dict[str, Any] = {
     "FocalLoss": FocalLoss, "IoULoss": IoULoss, "FCOSHead": dense_heads.FCOSHead, "FCOS": FCOS,
     "DistancePointBBoxCoder": task_modules.DistancePointBBoxCoder,
     "MlvlPointGenerator": task_modules.MlvlPointGenerator,
+    "RTMDetHead": dense_heads.RTMDetHead, "RTMDetSepBNHead": dense_heads.RTMDetSepBNHead, "RTMDet": RTMDet,
+    "QualityFocalLoss": QualityFocalLoss, "GIoULoss": GIoULoss,
+    "DynamicSoftLabelAssigner": task_modules.DynamicSoftLabelAssigner,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",

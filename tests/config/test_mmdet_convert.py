@@ -367,3 +367,31 @@ def test_retinanet_preset_matches_the_mmdet_config():
     assert head.test_cfg.nms_pre == 1000 and head.test_cfg.score_thr == 0.05
     assert head.assigner.neg_iou_thr == 0.4 and type(head.sampler).__name__ == "PseudoSampler"
     validate_config(cfg)
+
+
+@pytest.mark.parametrize(("preset", "path"), [("rtmdet_tiny", "rtmdet_tiny_8xb32-300e_coco.py"),
+                                              ("rtmdet_s", "rtmdet_s_8xb32-300e_coco.py")])  # fmt: skip
+def test_rtmdet_presets_match_the_mmdet_configs(preset, path):
+    cfg, dropped = convert_mmdet_config(CONFIGS / "rtmdet" / path)
+    # the TTA model and the stage-2 pipeline are not part of the model; the rest are plain variables
+    assert {"tta_model", "tta_pipeline", "train_pipeline_stage2"} <= set(dropped)
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config(preset)["model"] == model
+    head = model["bbox_head"]
+    assert head["type"] == "RTMDetSepBNHead" and head["exp_on_reg"] is False and head["with_objectness"] is False
+    assert model["train_cfg"]["assigner"] == {"type": "DynamicSoftLabelAssigner", "topk": 13}
+
+
+def test_rtmdet_tiny_preset_builds_with_mmdets_head_layout():
+    from visdet import build_detector
+
+    built = build_detector("rtmdet_tiny")
+    head = built.bbox_head
+    assert type(built).__name__ == "RTMDet" and type(head).__name__ == "RTMDetSepBNHead"
+    assert len(head.cls_convs) == 3 and head.cls_convs[2][0].conv is head.cls_convs[0][0].conv
+    assert head.rtm_cls[0].weight.shape == (80, 96, 1, 1) and not hasattr(head, "rtm_obj")
+    assert [s[0] for s in head.prior_generator.strides] == [8, 16, 32] and head.prior_generator.offset == 0
+    assert type(head.assigner).__name__ == "DynamicSoftLabelAssigner" and head.assigner.topk == 13
+    assert head.test_cfg.nms_pre == 30000 and head.test_cfg.max_per_img == 300

@@ -1,4 +1,7 @@
-"""Backbone schemas: ``ResNet``, ``ResNetV1d``, ``ResNeXt``, ``SwinTransformer`` (mmdet's keywords and defaults)."""
+"""Backbone schemas: ``ResNet``, ``ResNetV1d``, ``ResNeXt``, ``SwinTransformer``, ``CSPNeXt``.
+
+mmdet's keywords and defaults.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pydantic import Field
 from visdet.build.component import Component, InitConfig, init_field
 from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.registry import registry
-from visdet.models.backbones import ResNet, ResNetV1d, ResNeXt, SwinTransformer
+from visdet.models.backbones import CSPNeXt, ResNet, ResNetV1d, ResNeXt, SwinTransformer
 
 NOT_IMPLEMENTED = "not implemented in visdet (must be null)"
 SMALL_RESNET = {"depth": 18, "base_channels": 4}
@@ -129,3 +132,46 @@ class SwinTransformerConfig(Component):
     def build(self) -> SwinTransformer:
         """The backbone (``init_cfg``/``pretrained`` are not passed: weights come from load_checkpoint)."""
         return SwinTransformer(**self.arguments())
+
+
+class CSPNormConfig(NormConfig):
+    """``norm_cfg`` of CSPNeXt/CSPNeXtPAFPN: mmdet's default is BN, momentum 0.03, eps 0.001, no ``requires_grad``.
+
+    RTMDet's configs write ``dict(type='SyncBN')``, which visdet builds as ``nn.SyncBatchNorm``:
+    plain batch norm without a process group (see ``visdet/models/layers/norm.py``).
+    """
+
+    requires_grad: bool | None = None
+
+
+#: mmdet's default ``norm_cfg`` of the CSPNeXt family (``dict(type='BN', momentum=0.03, eps=0.001)``).
+CSP_NORM_DEFAULT = CSPNormConfig(type="BN", momentum=0.03, eps=0.001)
+
+
+@registry("backbone").register
+class CSPNeXtConfig(Component):
+    """``CSPNeXt`` (RTMDet's backbone; P5 with deepen/widen 1.0 is RTMDet-l's)."""
+
+    type: Literal["CSPNeXt"]
+    arch: Literal["P5", "P6"] = "P5"
+    deepen_factor: float = Field(1.0, gt=0)
+    widen_factor: float = Field(1.0, gt=0)
+    out_indices: list[int] = Field([2, 3, 4], min_length=1)
+    frozen_stages: int = Field(-1, ge=-1)
+    use_depthwise: bool = False
+    expand_ratio: float = Field(0.5, gt=0)
+    arch_ovewrite: list[tuple[int, int, int, bool, bool]] | None = Field(
+        None, description="mmdet's spelling: [in, out, num_blocks, add_identity, use_spp] per stage, replacing arch's"
+    )
+    spp_kernel_sizes: list[int] = Field([5, 9, 13], min_length=1)
+    channel_attention: bool = True
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: CSPNormConfig = CSP_NORM_DEFAULT
+    act_cfg: ActConfig = ActConfig(type="SiLU")
+    norm_eval: bool = False
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "CSPNeXt", "deepen_factor": 0.167, "widen_factor": 0.125}
+
+    def build(self) -> CSPNeXt:
+        """The backbone (``init_cfg`` is not passed: weights come from load_checkpoint)."""
+        return CSPNeXt(**self.arguments())

@@ -25,3 +25,4 @@ class ActConfig(Section):
     type: Literal["ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "ReLU6", "HSwish", "Swish"] = "ReLU"
     inplace: bool | None = None
     negative_slope: float | None = None
+

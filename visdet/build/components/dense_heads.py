@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead`` (one-stage settings)."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead``, the two RTMDet heads."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, ComponentOf, InitConfig, component_default, init_field
-from visdet.build.components.common import NormConfig
+from visdet.build.components.backbones import CSPNormConfig
+from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.components.train_settings import AnchorTrainSettings
 from visdet.build.registry import registry
-from visdet.models.dense_heads import DenseTestConfig, FCOSHead, ProposalConfig, RetinaHead, RPNHead
+from visdet.models.dense_heads import (
+    DenseTestConfig,
+    FCOSHead,
+    ProposalConfig,
+    RetinaHead,
+    RPNHead,
+    RTMDetHead,
+    RTMDetSepBNHead,
+)
 from visdet.models.dense_heads.fcos_head import DEFAULT_REGRESS_RANGES
 
 
@@ -190,3 +199,94 @@ class FCOSHeadConfig(Component):
             bbox_coder=self.bbox_coder.build(),
             test_cfg=self.test_cfg,
         )
+
+
+RTMDET_EXAMPLE_PARTS: dict[str, Any] = {
+    "num_classes": 3, "in_channels": 4, "feat_channels": 4, "stacked_convs": 1,
+    "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0, "strides": [8, 16]},
+    "bbox_coder": {"type": "DistancePointBBoxCoder"},
+    "loss_cls": {"type": "QualityFocalLoss", "use_sigmoid": True, "beta": 2.0, "loss_weight": 1.0},
+    "loss_bbox": {"type": "GIoULoss", "loss_weight": 2.0},
+    "train_cfg": {"assigner": {"type": "DynamicSoftLabelAssigner", "topk": 13}, "allowed_border": -1,
+                  "pos_weight": -1, "debug": False},
+    "test_cfg": {"nms_pre": 100, "min_bbox_size": 0, "score_thr": 0.001,
+                 "nms": {"type": "nms", "iou_threshold": 0.65}, "max_per_img": 30},
+}  # fmt: skip
+
+
+@registry("dense_head").register
+class RTMDetHeadConfig(Component):
+    """``RTMDetHead``: shared towers, QFL/GIoU with dynamic soft labels (mmdet's ATSSHead/AnchorHead defaults)."""
+
+    type: Literal["RTMDetHead"]
+    num_classes: int = Field(ge=1)
+    in_channels: int = Field(ge=1)
+    with_objectness: bool = True
+    act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="ReLU"))
+    feat_channels: int = Field(256, ge=1)
+    stacked_convs: int = Field(4, ge=0)
+    pred_kernel_size: int = Field(3, ge=1)
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: NormConfig | None = Field(default_factory=lambda: NormConfig(type="GN", num_groups=32,
+                                                                            requires_grad=True))  # fmt: skip
+    # mmdet's AnchorHead defaults (RTMDet's configs give points, a distance coder, QFL and GIoU)
+    anchor_generator: Annotated[Component, ComponentOf("prior_generator")] = component_default(
+        {"type": "AnchorGenerator", "scales": [8, 16, 32], "ratios": [0.5, 1.0, 2.0], "strides": [4, 8, 16, 32, 64]}
+    )
+    bbox_coder: Annotated[Component, ComponentOf("bbox_coder")] = component_default({"type": "DeltaXYWHBBoxCoder"})
+    loss_cls: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0}
+    )
+    loss_bbox: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "SmoothL1Loss", "beta": 1.0 / 9.0, "loss_weight": 1.0}
+    )
+    reg_decoded_bbox: bool = True
+    loss_centerness: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "CrossEntropyLoss", "use_sigmoid": True, "loss_weight": 1.0}
+    )
+    train_cfg: AnchorTrainSettings | None = Field(None, description="mmdet's train_cfg of a one-stage detector")
+    test_cfg: DenseTestConfig | None = Field(None, description="mmdet's test_cfg of a one-stage detector")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetHead", **RTMDET_EXAMPLE_PARTS,
+                                         "norm_cfg": {"type": "GN", "num_groups": 2}}  # fmt: skip
+
+    def head_arguments(self) -> dict[str, Any]:
+        """The constructor keywords shared by both RTMDet heads."""
+        parts = self.arguments("act_cfg", "norm_cfg", "anchor_generator", "bbox_coder", "loss_cls", "loss_bbox",
+                               "loss_centerness", "train_cfg")  # fmt: skip
+        return {
+            **parts,
+            "act_cfg": self.act_cfg.plain() if self.act_cfg is not None else None,
+            "norm_cfg": self.norm_cfg.plain() if self.norm_cfg is not None else None,
+            "anchor_generator": self.anchor_generator.build(),
+            "bbox_coder": self.bbox_coder.build(),
+            "loss_cls": self.loss_cls.build(),
+            "loss_bbox": self.loss_bbox.build(),
+            "loss_centerness": self.loss_centerness.build(),
+            **(self.train_cfg.parts() if self.train_cfg is not None else {}),
+        }
+
+    def build(self) -> RTMDetHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return RTMDetHead(**self.head_arguments())
+
+
+@registry("dense_head").register
+class RTMDetSepBNHeadConfig(RTMDetHeadConfig):
+    """``RTMDetSepBNHead``: per-level towers sharing convs, separate BN (RTMDet's configs)."""
+
+    type: Literal["RTMDetSepBNHead"]  # type: ignore[assignment]
+    share_conv: bool = True
+    use_depthwise: bool = False
+    norm_cfg: CSPNormConfig | None = Field(  # type: ignore[assignment]
+        default_factory=lambda: CSPNormConfig(type="BN", momentum=0.03, eps=0.001)
+    )
+    act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="SiLU"))
+    pred_kernel_size: int = Field(1, ge=1)
+    exp_on_reg: bool = False
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetSepBNHead", **RTMDET_EXAMPLE_PARTS, "with_objectness": False,
+                                         "exp_on_reg": True}  # fmt: skip
+
+    def build(self) -> RTMDetSepBNHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return RTMDetSepBNHead(**self.head_arguments())

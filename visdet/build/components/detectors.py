@@ -1,4 +1,4 @@
-"""Detector schemas: FasterRCNN, MaskRCNN, CascadeRCNN, RPN, RetinaNet, FCOS, and their DetDataPreprocessor.
+"""Detector schemas: FasterRCNN, MaskRCNN, CascadeRCNN, RPN, RetinaNet, FCOS, RTMDet, and their DetDataPreprocessor.
 
 A detector schema names its :mod:`~visdet.build.routing` routes: where mmdet's
 ``train_cfg``/``test_cfg`` entries go. :func:`visdet.build.build_model` routes a config
@@ -15,12 +15,12 @@ from torch import nn
 
 from visdet.build.component import Component, ComponentOf, InitConfig, build_optional, init_field
 from visdet.build.components.backbones import SMALL_RESNET
-from visdet.build.components.dense_heads import FCOSHeadConfig, RetinaHeadConfig, RPNHeadConfig
+from visdet.build.components.dense_heads import FCOSHeadConfig, RetinaHeadConfig, RPNHeadConfig, RTMDetSepBNHeadConfig
 from visdet.build.components.roi_heads import CascadeRoIHeadConfig, StandardRoIHeadConfig
 from visdet.build.registry import registry
 from visdet.build.routing import RPN_ROUTES, SINGLE_STAGE_ROUTES, TWO_STAGE_ROUTES, Route
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet
+from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 
 ROUTED_NOTE = "mmdet's place for the heads' {}; moved onto the heads before validation (see visdet.build.routing)"
 NOT_USED = "no effect on image tensors; accepted for mmdet compatibility"
@@ -203,3 +203,24 @@ class FCOSConfig(_DetectorFields):
     def build(self) -> FCOS:
         """The detector."""
         return FCOS(bbox_head=self.bbox_head.build(), **self.parts())
+
+
+TINY_RTMDET_HEAD = {**RTMDetSepBNHeadConfig.example, "anchor_generator": {
+    "type": "MlvlPointGenerator", "offset": 0, "strides": [4, 8, 16, 32, 64]}}  # fmt: skip
+
+
+@registry("detector").register
+class RTMDetConfig(_DetectorFields):
+    """``RTMDet``: backbone, neck and an RTMDet head (one-stage settings on the head)."""
+
+    type: Literal["RTMDet"]
+    routes: ClassVar[tuple[Route, ...]] = SINGLE_STAGE_ROUTES
+    num_classes_paths: ClassVar[tuple[str, ...]] = ("bbox_head.num_classes",)
+    neck: Annotated[Component, ComponentOf("neck")]  # type: ignore[assignment]
+    bbox_head: Annotated[Component, ComponentOf("dense_head")]
+    use_syncbn: bool = Field(True, description="SyncBatchNorm under a multi-process group (no effect on one process)")
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDet", **TINY_PARTS, "bbox_head": TINY_RTMDET_HEAD}
+
+    def build(self) -> RTMDet:
+        """The detector."""
+        return RTMDet(bbox_head=self.bbox_head.build(), use_syncbn=self.use_syncbn, **self.parts())

@@ -1,4 +1,4 @@
-"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``, ``IoULoss``."""
+"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``, ``IoULoss``, ``GIoULoss``, QFL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pydantic import Field
 
 from visdet.build.component import Component
 from visdet.build.registry import registry
-from visdet.models.losses import CrossEntropyLoss, FocalLoss, IoULoss, L1Loss, SmoothL1Loss
+from visdet.models.losses import (
+    CrossEntropyLoss,
+    FocalLoss,
+    GIoULoss,
+    IoULoss,
+    L1Loss,
+    QualityFocalLoss,
+    SmoothL1Loss,
+)
 
 Reduction = Literal["none", "mean", "sum"]
 
@@ -94,3 +102,35 @@ class IoULossConfig(Component):
     def build(self) -> IoULoss:
         """The loss module."""
         return IoULoss(**self.arguments())
+
+
+@registry("loss").register
+class GIoULossConfig(Component):
+    """``GIoULoss``: ``1 - GIoU`` of aligned boxes (RTMDet's box loss)."""
+
+    type: Literal["GIoULoss"]
+    eps: float = Field(1e-6, gt=0)
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "GIoULoss"}
+
+    def build(self) -> GIoULoss:
+        """The loss module."""
+        return GIoULoss(**self.arguments())
+
+
+@registry("loss").register
+class QualityFocalLossConfig(Component):
+    """``QualityFocalLoss``: sigmoid focal loss towards soft (IoU) targets (GFL, RTMDet)."""
+
+    type: Literal["QualityFocalLoss"]
+    use_sigmoid: Literal[True] = Field(True, description="mmdet supports only the sigmoid QFL")
+    beta: float = 2.0
+    reduction: Reduction = "mean"
+    loss_weight: float = 1.0
+    activated: bool = Field(False, description="the predictions are probabilities, not logits")
+    example: ClassVar[dict[str, Any]] = {"type": "QualityFocalLoss"}
+
+    def build(self) -> QualityFocalLoss:
+        """The loss module."""
+        return QualityFocalLoss(**self.arguments())

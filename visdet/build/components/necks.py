@@ -1,4 +1,4 @@
-"""Neck schemas: ``FPN``."""
+"""Neck schemas: ``FPN``, ``CSPNeXtPAFPN``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from visdet.build.component import Component, InitConfig, init_field
+from visdet.build.components.backbones import CSP_NORM_DEFAULT, CSPNormConfig
 from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.registry import registry
-from visdet.models.necks import FPN
+from visdet.models.necks import FPN, CSPNeXtPAFPN
 
 
 @registry("neck").register
@@ -36,3 +37,26 @@ class FPNConfig(Component):
     def build(self) -> FPN:
         """The neck."""
         return FPN(**self.arguments())
+
+
+@registry("neck").register
+class CSPNeXtPAFPNConfig(Component):
+    """``CSPNeXtPAFPN``: RTMDet's path-aggregation neck of CSP layers."""
+
+    type: Literal["CSPNeXtPAFPN"]
+    in_channels: list[int] = Field(min_length=2)
+    out_channels: int = Field(ge=1)
+    num_csp_blocks: int = Field(3, ge=0)
+    use_depthwise: bool = False
+    expand_ratio: float = Field(0.5, gt=0)
+    upsample_cfg: dict[str, Any] = {"scale_factor": 2, "mode": "nearest"}
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: CSPNormConfig = CSP_NORM_DEFAULT
+    act_cfg: ActConfig = ActConfig(type="Swish")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "CSPNeXtPAFPN", "in_channels": [4, 8, 16], "out_channels": 4,
+                                         "num_csp_blocks": 1}  # fmt: skip
+
+    def build(self) -> CSPNeXtPAFPN:
+        """The neck (``init_cfg`` is not passed: weights come from load_checkpoint)."""
+        return CSPNeXtPAFPN(**self.arguments())

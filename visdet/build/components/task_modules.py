@@ -13,6 +13,7 @@ from visdet.models.task_modules import (
     BboxOverlaps2D,
     DeltaXYWHBBoxCoder,
     DistancePointBBoxCoder,
+    DynamicSoftLabelAssigner,
     MaxIoUAssigner,
     MlvlPointGenerator,
     PseudoSampler,
@@ -122,6 +123,25 @@ class MaxIoUAssignerConfig(Component):
         """The assigner."""
         kwargs = self.arguments("iou_calculator")
         return MaxIoUAssigner(iou_calculator=build_optional(self.iou_calculator), **kwargs)
+
+
+@registry("assigner").register
+class DynamicSoftLabelAssignerConfig(Component):
+    """``DynamicSoftLabelAssigner``: RTMDet's soft-label cost with dynamic-k matching."""
+
+    type: Literal["DynamicSoftLabelAssigner"]
+    soft_center_radius: float = 3.0
+    topk: int = Field(13, ge=1)
+    iou_weight: float = 3.0
+    iou_calculator: Annotated[Component, ComponentOf("iou_calculator")] = component_default(
+        {"type": "BboxOverlaps2D"}
+    )
+    example: ClassVar[dict[str, Any]] = {"type": "DynamicSoftLabelAssigner"}
+
+    def build(self) -> DynamicSoftLabelAssigner:
+        """The assigner."""
+        return DynamicSoftLabelAssigner(iou_calculator=self.iou_calculator.build(),
+                                        **self.arguments("iou_calculator"))  # fmt: skip
 
 
 @registry("sampler").register

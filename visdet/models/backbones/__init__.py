@@ -1,5 +1,6 @@
 """Backbones: image Tensor[N, 3, H, W] -> tuple of multi-scale feature maps."""
 
+from visdet.models.backbones.cspnext import CSPNeXt
 from visdet.models.backbones.resnet import ResNet, ResNetV1d
 from visdet.models.backbones.resnet_blocks import BasicBlock, Bottleneck
 from visdet.models.backbones.resnext import ResNeXt
@@ -10,6 +11,7 @@ from visdet.models.backbones.swin_converter import swin_converter
 __all__ = [
     "BasicBlock",
     "Bottleneck",
+    "CSPNeXt",
     "ResNeXt",
     "ResNet",
     "ResNetV1d",

@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from visdet.models.backbones.resnet_blocks import STYLES, BasicBlock, Bottleneck
 from visdet.models.layers.conv import build_conv_layer
-from visdet.models.layers.norm import NormConfig, build_norm_layer
+from visdet.models.layers.norm import NormConfig, batch_norms_to_eval, build_norm_layer
 from visdet.models.layers.res_layer import ResLayer
 from visdet.models.layers.weight_init import constant_init, kaiming_init
 
@@ -289,9 +289,7 @@ class ResNet(nn.Module):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            batch_norms_to_eval(self)
         return self
 
 

@@ -1,4 +1,4 @@
-"""Dense (per-location) heads: their shared base, RPN, RetinaNet, FCOS, and their targets, losses, prediction."""
+"""Dense (per-location) heads: their shared base, RPN, RetinaNet, FCOS, RTMDet; their targets, losses, prediction."""
 
 from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
@@ -7,6 +7,7 @@ from visdet.models.dense_heads.fcos_head import FCOSHead
 from visdet.models.dense_heads.proposals import ProposalConfig
 from visdet.models.dense_heads.retina_head import RetinaHead
 from visdet.models.dense_heads.rpn_head import RPNHead
+from visdet.models.dense_heads.rtmdet_head import RTMDetHead, RTMDetSepBNHead
 
 __all__ = [
     "AnchorFreeHead",
@@ -15,5 +16,7 @@ __all__ = [
     "FCOSHead",
     "ProposalConfig",
     "RPNHead",
+    "RTMDetHead",
+    "RTMDetSepBNHead",
     "RetinaHead",
 ]

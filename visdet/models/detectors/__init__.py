@@ -7,11 +7,13 @@ from visdet.models.detectors.fcos import FCOS
 from visdet.models.detectors.mask_rcnn import MaskRCNN
 from visdet.models.detectors.retinanet import RetinaNet
 from visdet.models.detectors.rpn import RPN
+from visdet.models.detectors.rtmdet import RTMDet
 from visdet.models.detectors.single_stage import SingleStageDetector
 from visdet.models.detectors.two_stage import TwoStageDetector
 
 __all__ = [
     "RPN",
+    "RTMDet",
     "CascadeRCNN",
     "FCOS",
     "Detector",

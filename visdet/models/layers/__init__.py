@@ -1,8 +1,12 @@
 """Small reusable layers and their builders from mmdet-style config dicts."""
 
-from visdet.models.layers.activation import build_activation_layer
+from visdet.models.layers.activation import Swish, build_activation_layer
+from visdet.models.layers.channel_attention import ChannelAttention
 from visdet.models.layers.conv import build_conv_layer
 from visdet.models.layers.conv_module import ConvModule
+from visdet.models.layers.csp_blocks import CSPNeXtBlock, DarknetBottleneck
+from visdet.models.layers.csp_layer import CSPLayer
+from visdet.models.layers.depthwise_separable_conv_module import DepthwiseSeparableConvModule
 from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
 from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
@@ -10,6 +14,7 @@ from visdet.models.layers.patch_embed import AdaptivePadding, PatchEmbed
 from visdet.models.layers.patch_merging import PatchMerging
 from visdet.models.layers.res_layer import ResLayer
 from visdet.models.layers.scale import Scale
+from visdet.models.layers.spp_bottleneck import SPPBottleneck
 from visdet.models.layers.weight_init import (
     bias_init_with_prob,
     constant_init,
@@ -21,13 +26,20 @@ from visdet.models.layers.weight_init import (
 
 __all__ = [
     "AdaptivePadding",
+    "CSPLayer",
+    "CSPNeXtBlock",
+    "ChannelAttention",
     "ConvModule",
+    "DarknetBottleneck",
+    "DepthwiseSeparableConvModule",
     "DropPath",
     "FFN",
     "PatchEmbed",
     "PatchMerging",
     "ResLayer",
+    "SPPBottleneck",
     "Scale",
+    "Swish",
     "bias_init_with_prob",
     "build_activation_layer",
     "build_conv_layer",

@@ -5,7 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
+
+
+class Swish(nn.Module):
+    """mmcv's ``Swish``: ``x * sigmoid(x)`` written as that product (no ``inplace``).
+
+    The same function as ``nn.SiLU`` (mmcv's ``SiLU``), but torch's fused SiLU kernel may
+    round differently in the last bit, so a config that names ``Swish`` gets this product,
+    as mmcv computes it (YOLOX-style necks default to it).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tensor of any shape -> the same shape."""
+        return x * torch.sigmoid(x)
+
 
 #: An activation config: an mmdet dict or a zero-argument callable returning a module.
 ActConfig = Mapping[str, Any] | Callable[[], nn.Module]
@@ -20,11 +35,13 @@ ACTIVATION_TYPES: Mapping[str, type[nn.Module]] = {
     "Sigmoid": nn.Sigmoid,
     "Tanh": nn.Tanh,
     "SiLU": nn.SiLU,
+    "Swish": Swish,
+    "HSwish": nn.Hardswish,
     "GELU": nn.GELU,
 }
 
-# Types whose constructor has no ``inplace`` argument (mmcv does not pass one to them).
-NO_INPLACE_TYPES = frozenset({"Tanh", "PReLU", "Sigmoid", "GELU"})
+# Types mmcv's ConvModule gives no ``inplace`` argument (their constructors take none).
+NO_INPLACE_TYPES = frozenset({"Tanh", "PReLU", "Sigmoid", "Swish", "GELU"})
 
 
 def build_activation_layer(cfg: ActConfig, *, inplace: bool | None = None) -> nn.Module:

@@ -121,3 +121,14 @@ def _build_from_mapping(cfg: Mapping[str, Any], num_features: int) -> nn.Module:
     for param in layer.parameters():
         param.requires_grad = requires_grad
     return layer
+
+
+def batch_norms_to_eval(module: nn.Module) -> None:
+    """Put every batch-norm layer in ``module`` in eval mode (mmdet's ``norm_eval``: running stats frozen).
+
+    Only ``_BatchNorm`` subclasses (BN, SyncBN) are affected, as in mmdet; GroupNorm and
+    LayerNorm have no running statistics.
+    """
+    for sub in module.modules():
+        if isinstance(sub, _BatchNorm):
+            sub.eval()

@@ -13,7 +13,8 @@ from visdet.models.losses.focal_loss import (
     sigmoid_focal_loss,
     sigmoid_focal_loss_kernel,
 )
-from visdet.models.losses.iou_loss import IoULoss, iou_loss
+from visdet.models.losses.gfocal_loss import QualityFocalLoss, quality_focal_loss
+from visdet.models.losses.iou_loss import GIoULoss, IoULoss, giou_loss, iou_loss
 from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
 from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from visdet.models.losses.weighted_loss import WeightedLoss
@@ -22,17 +23,21 @@ __all__ = [
     "Accuracy",
     "CrossEntropyLoss",
     "FocalLoss",
+    "GIoULoss",
     "IoULoss",
     "L1Loss",
+    "QualityFocalLoss",
     "SmoothL1Loss",
     "WeightedLoss",
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",
     "focal_loss_with_prob",
+    "giou_loss",
     "iou_loss",
     "l1_loss",
     "mask_cross_entropy",
+    "quality_focal_loss",
     "reduce_loss",
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_kernel",

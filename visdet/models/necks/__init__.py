@@ -1,5 +1,6 @@
 """Necks: multi-scale backbone features -> multi-scale features for the heads."""
 
+from visdet.models.necks.cspnext_pafpn import CSPNeXtPAFPN
 from visdet.models.necks.fpn import FPN
 
-__all__ = ["FPN"]
+__all__ = ["CSPNeXtPAFPN", "FPN"]

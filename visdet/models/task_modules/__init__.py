@@ -9,6 +9,7 @@ from visdet.models.task_modules.assign_result import AssignResult
 from visdet.models.task_modules.bbox_overlaps_2d import BboxOverlaps2D
 from visdet.models.task_modules.delta_xywh_coder import DeltaXYWHBBoxCoder, bbox2delta, delta2bbox
 from visdet.models.task_modules.distance_point_coder import DistancePointBBoxCoder, bbox2distance, distance2bbox
+from visdet.models.task_modules.dynamic_soft_label_assigner import DynamicSoftLabelAssigner
 from visdet.models.task_modules.max_iou_assigner import MaxIoUAssigner
 from visdet.models.task_modules.nms_config import NMSConfig
 from visdet.models.task_modules.point_generator import MlvlPointGenerator
@@ -25,6 +26,7 @@ __all__ = [
     "BoxCoder",
     "DeltaXYWHBBoxCoder",
     "DistancePointBBoxCoder",
+    "DynamicSoftLabelAssigner",
     "MaxIoUAssigner",
     "MlvlPointGenerator",
     "NMSConfig",
