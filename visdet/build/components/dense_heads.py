@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead``, the RTMDet and RTMDet-Ins heads."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead``, RTMDet and RTMDet-Ins heads."""
 
 from __future__ import annotations
 

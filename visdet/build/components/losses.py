@@ -1,4 +1,4 @@
-"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``, ``IoULoss``, ``GIoULoss``, QFL, Dice."""
+"""Loss schemas: cross entropy, L1, smooth L1, focal, IoU, GIoU, Quality Focal and Dice losses."""
 
 from __future__ import annotations
 

@@ -46,11 +46,11 @@ from torch import Tensor, nn
 from visdet.models.dense_heads.dense_predict import DenseTestConfig, filter_scores_and_topk
 from visdet.models.dense_heads.mask_feat_module import MaskFeatModule
 from visdet.models.dense_heads.rtmdet_head import (
+    _NORM_TYPES,
     INIT_STD,
     PRIOR_PROB,
     RTMDetHead,
     _mean_over_processes,
-    _NORM_TYPES,
 )
 from visdet.models.dense_heads.rtmdet_ins_masks import dynamic_mask_logits, dynamic_param_sizes
 from visdet.models.layers import ConvModule, bias_init_with_prob, constant_init, normal_init
@@ -126,9 +126,11 @@ class RTMDetInsHead(RTMDetHead):
         ])  # fmt: skip
 
     def _mask_head(self) -> MaskFeatModule:
-        return MaskFeatModule(in_channels=self.in_channels, feat_channels=self.feat_channels,
-                              stacked_convs=MASK_HEAD_CONVS, num_levels=len(self.prior_generator.strides),
-                              num_prototypes=self.num_prototypes, act_cfg=self.act_cfg, norm_cfg=self.norm_cfg)  # fmt: skip
+        return MaskFeatModule(
+            in_channels=self.in_channels, feat_channels=self.feat_channels, stacked_convs=MASK_HEAD_CONVS,
+            num_levels=len(self.prior_generator.strides), num_prototypes=self.num_prototypes, act_cfg=self.act_cfg,
+            norm_cfg=self.norm_cfg,
+        )  # fmt: skip
 
     def _init_layers(self) -> None:
         """RTMDet's layers, then ``kernel_convs``, ``rtm_kernel`` and ``mask_head`` (mmdet's order)."""
@@ -286,7 +288,8 @@ class RTMDetInsHead(RTMDetHead):
             inverse = [1 / s for s in meta.scale_factor]  # type: ignore[union-attr]
             bboxes = scale_boxes(bboxes, inverse)
         if cfg.min_bbox_size >= 0:
-            valid = (bboxes[:, 2] - bboxes[:, 0] > cfg.min_bbox_size) & (bboxes[:, 3] - bboxes[:, 1] > cfg.min_bbox_size)
+            widths, heights = bboxes[:, 2] - bboxes[:, 0], bboxes[:, 3] - bboxes[:, 1]
+            valid = (widths > cfg.min_bbox_size) & (heights > cfg.min_bbox_size)
             if not valid.all():
                 bboxes, scores, labels, kernels, priors = (t[valid] for t in (bboxes, scores, labels, kernels, priors))
         if bboxes.numel() == 0:
