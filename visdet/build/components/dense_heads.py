@@ -319,6 +319,10 @@ class RTMDetInsHeadConfig(RTMDetHeadConfig):
         """RTMDet's keywords plus the mask branch's."""
         return {**super().head_arguments(), "loss_mask": self.loss_mask.build()}
 
+    def build(self) -> RTMDetInsHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return self.head_class(**self.head_arguments())  # type: ignore[return-value]
+
 
 @registry("dense_head").register
 class RTMDetInsSepBNHeadConfig(RTMDetInsHeadConfig):
@@ -333,3 +337,7 @@ class RTMDetInsSepBNHeadConfig(RTMDetInsHeadConfig):
     head_class: ClassVar[type[RTMDetHead]] = RTMDetInsSepBNHead
     example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsSepBNHead", **RTMDET_EXAMPLE_PARTS,
                                          "test_cfg": RTMDET_INS_TEST}  # fmt: skip
+
+    def build(self) -> RTMDetInsSepBNHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return self.head_class(**self.head_arguments())  # type: ignore[return-value]
