@@ -34,15 +34,13 @@ def _cfg(head_type: str) -> dict:
 
 
 META = {"img_shape": (S, S), "pad_shape": (S, S), "ori_shape": (S // 2, S // 2), "scale_factor": (2.0, 2.0)}
-HEADS = ["RTMDetInsHead", "RTMDetInsSepBNHead"]
 
 
 def _feats() -> list[torch.Tensor]:
     return [torch.rand(1, 1, S // s, S // s) for s in STRIDES]
 
 
-@pytest.mark.parametrize("head_type", HEADS)
-def test_rtmdet_ins_head_init(head_type):
+def _check_init(head_type):
     head = build_component("dense_head", _cfg(head_type))
     assert head.num_gen_params == (4 + 2) * 4 + 4 + 4 * 4 + 4 + 4 + 1
     keys = head.state_dict().keys()
@@ -51,9 +49,7 @@ def test_rtmdet_ins_head_init(head_type):
     assert any(k.startswith("kernel_convs") for k in keys)
 
 
-@pytest.mark.parametrize("head_type", HEADS)
-@pytest.mark.parametrize("rescale", [True, False])
-def test_rtmdet_ins_head_predict_by_feat(head_type, rescale):
+def _check_predict(head_type, rescale):
     torch.manual_seed(0)
     head = build_component("dense_head", _cfg(head_type)).eval()
     with torch.no_grad():
@@ -65,8 +61,7 @@ def test_rtmdet_ins_head_predict_by_feat(head_type, rescale):
     assert res.masks.shape == (10, *size) and res.masks.dtype == torch.bool
 
 
-@pytest.mark.parametrize("head_type", HEADS)
-def test_rtmdet_ins_head_loss_by_feat(head_type):
+def _check_loss(head_type):
     torch.manual_seed(0)
     head = build_component("dense_head", _cfg(head_type))
     head.train()
@@ -85,3 +80,29 @@ def test_rtmdet_ins_head_loss_by_feat(head_type):
     assert sum(losses["loss_cls"]).item() > 0
     assert sum(losses["loss_bbox"]).item() > 0
     assert losses["loss_mask"].item() > 0
+
+
+def test_rtmdet_ins_head_init():
+    _check_init("RTMDetInsHead")
+
+
+def test_rtmdet_ins_sepbn_head_init():
+    _check_init("RTMDetInsSepBNHead")
+
+
+@pytest.mark.parametrize("rescale", [True, False])
+def test_rtmdet_ins_head_predict_by_feat(rescale):
+    _check_predict("RTMDetInsHead", rescale)
+
+
+@pytest.mark.parametrize("rescale", [True, False])
+def test_rtmdet_ins_sepbn_head_predict_by_feat(rescale):
+    _check_predict("RTMDetInsSepBNHead", rescale)
+
+
+def test_rtmdet_ins_head_loss_by_feat():
+    _check_loss("RTMDetInsHead")
+
+
+def test_rtmdet_ins_sepbn_head_loss_by_feat():
+    _check_loss("RTMDetInsSepBNHead")
