@@ -294,6 +294,11 @@ class RTMDetSepBNHeadConfig(RTMDetHeadConfig):
 
 
 RTMDET_INS_TEST = {**RTMDET_EXAMPLE_PARTS["test_cfg"], "mask_thr_binary": 0.5}
+# strides 4 and 8: the gt masks of the examples' images are 4x the first level (the mask loss's stride)
+RTMDET_INS_EXAMPLE_PARTS = {
+    **RTMDET_EXAMPLE_PARTS, "test_cfg": RTMDET_INS_TEST,
+    "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0, "strides": [4, 8]},
+}  # fmt: skip
 
 
 @registry("dense_head").register
@@ -312,7 +317,7 @@ class RTMDetInsHeadConfig(RTMDetHeadConfig):
         None, description="mmdet's test_cfg of a one-stage detector, with mask_thr_binary"
     )
     head_class: ClassVar[type[RTMDetHead]] = RTMDetInsHead
-    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsHead", **RTMDET_EXAMPLE_PARTS, "test_cfg": RTMDET_INS_TEST,
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsHead", **RTMDET_INS_EXAMPLE_PARTS,
                                          "norm_cfg": {"type": "GN", "num_groups": 2}}  # fmt: skip
 
     def head_arguments(self) -> dict[str, Any]:
@@ -335,8 +340,7 @@ class RTMDetInsSepBNHeadConfig(RTMDetInsHeadConfig):
     act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="SiLU", inplace=True))
     pred_kernel_size: int = Field(1, ge=1)
     head_class: ClassVar[type[RTMDetHead]] = RTMDetInsSepBNHead
-    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsSepBNHead", **RTMDET_EXAMPLE_PARTS,
-                                         "test_cfg": RTMDET_INS_TEST}  # fmt: skip
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsSepBNHead", **RTMDET_INS_EXAMPLE_PARTS}
 
     def build(self) -> RTMDetInsSepBNHead:
         """The head, with its training parts when ``train_cfg`` is given."""
