@@ -280,6 +280,15 @@ TABLE: dict[str, Entry] = {
     "function/weight_reduce_loss": Entry(
         f"{_MM}.losses.utils.weight_reduce_loss", visdet="visdet.models.losses.reduction.weight_reduce_loss"
     ),
+    # --- RTMDet-Ins
+    "dense_head/RTMDetInsHead": Entry(f"{_MM}.dense_heads.rtmdet_ins_head.RTMDetInsHead"),
+    "dense_head/RTMDetInsSepBNHead": Entry(f"{_MM}.dense_heads.rtmdet_ins_head.RTMDetInsSepBNHead"),
+    "loss/DiceLoss": Entry(f"{_MM}.losses.dice_loss.DiceLoss"),
+    "function/dice_loss": Entry(f"{_MM}.losses.dice_loss.dice_loss", visdet="visdet.models.losses.dice_loss.dice_loss"),
+    "class/MaskFeatModule": Entry(
+        f"{_MM}.dense_heads.rtmdet_ins_head.MaskFeatModule",
+        visdet="visdet.models.dense_heads.mask_feat_module.MaskFeatModule",
+    ),
 }
 
 

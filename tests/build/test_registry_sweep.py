@@ -132,6 +132,9 @@ def exercise_loss(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     if type(built).__name__ == "QualityFocalLoss":  # (labels, IoU scores); label 4 is background
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, (torch.arange(8) % 5, torch.rand(8)))
+    elif type(built).__name__ == "DiceLoss":  # mask logits [N, H, W] against 0/1 masks, one weight per mask
+        pred = torch.randn(8, 5, 5, requires_grad=True)
+        loss = built(pred, torch.rand(8, 5, 5) > 0.5, torch.rand(8), avg_factor=8)
     elif getattr(built, "use_sigmoid", False) or type(built).__name__ == "CrossEntropyLoss":
         pred = torch.randn(8, 4, requires_grad=True)
         loss = built(pred, torch.arange(8) % 4)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from visdet import build_detector
 from visdet.cli import main
 from visdet.config import ConfigError, load_config, load_config_tree
 from visdet.config.mmdet_convert import read_mmdet_config
@@ -395,3 +396,27 @@ def test_rtmdet_tiny_preset_builds_with_mmdets_head_layout():
     assert [s[0] for s in head.prior_generator.strides] == [8, 16, 32] and head.prior_generator.offset == 0
     assert type(head.assigner).__name__ == "DynamicSoftLabelAssigner" and head.assigner.topk == 13
     assert head.test_cfg.nms_pre == 30000 and head.test_cfg.max_per_img == 300
+
+
+@pytest.mark.parametrize(("preset", "path"), [("rtmdet_ins_tiny", "rtmdet-ins_tiny_8xb32-300e_coco.py")])
+def test_rtmdet_ins_preset_matches_the_mmdet_config(preset, path):
+    cfg, dropped = convert_mmdet_config(CONFIGS / "rtmdet" / path)
+    assert {"tta_model", "tta_pipeline", "train_pipeline_stage2"} <= set(dropped)
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config(preset)["model"] == model
+    head = model["bbox_head"]  # mmdet's _delete_ replaced RTMDet's head wholesale
+    assert head["type"] == "RTMDetInsSepBNHead" and "exp_on_reg" not in head
+    assert head["loss_mask"] == {"type": "DiceLoss", "loss_weight": 2.0, "eps": 5e-6, "reduction": "mean"}
+    assert model["test_cfg"]["mask_thr_binary"] == 0.5
+
+
+def test_rtmdet_ins_s_converts_and_builds():
+    cfg, _ = convert_mmdet_config(CONFIGS / "rtmdet" / "rtmdet-ins_s_8xb32-300e_coco.py")
+    head = cfg["model"]["bbox_head"]
+    assert head["type"] == "RTMDetInsSepBNHead" and head["in_channels"] == 128 and head["feat_channels"] == 128
+    cfg["model"]["backbone"]["init_cfg"] = None
+    model = build_detector(cfg["model"])  # RTMDet's training transforms (mosaic, mixup) are not mirrored yet
+    assert type(model.bbox_head).__name__ == "RTMDetInsSepBNHead"
+    assert model.bbox_head.mask_head.projection.weight.shape == (8, 128, 1, 1)

@@ -1,4 +1,4 @@
-"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead``, the two RTMDet heads."""
+"""Dense-head schemas: ``RPNHead`` (``train_cfg.rpn``), ``RetinaHead``, ``FCOSHead``, RTMDet and RTMDet-Ins heads."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from visdet.models.dense_heads import (
     RetinaHead,
     RPNHead,
     RTMDetHead,
+    RTMDetInsHead,
+    RTMDetInsSepBNHead,
+    RTMDetInsTestConfig,
     RTMDetSepBNHead,
 )
 from visdet.models.dense_heads.fcos_head import DEFAULT_REGRESS_RANGES
@@ -290,3 +293,57 @@ class RTMDetSepBNHeadConfig(RTMDetHeadConfig):
     def build(self) -> RTMDetSepBNHead:
         """The head, with its training parts when ``train_cfg`` is given."""
         return RTMDetSepBNHead(**self.head_arguments())
+
+
+RTMDET_INS_TEST = {**RTMDET_EXAMPLE_PARTS["test_cfg"], "mask_thr_binary": 0.5}
+# strides 4 and 8: the gt masks of the examples' images are 4x the first level (the mask loss's stride)
+RTMDET_INS_EXAMPLE_PARTS = {
+    **RTMDET_EXAMPLE_PARTS, "test_cfg": RTMDET_INS_TEST,
+    "anchor_generator": {"type": "MlvlPointGenerator", "offset": 0, "strides": [4, 8]},
+}  # fmt: skip
+
+
+@registry("dense_head").register
+class RTMDetInsHeadConfig(RTMDetHeadConfig):
+    """``RTMDetInsHead``: RTMDet's shared head plus dynamic-conv instance masks (Dice loss)."""
+
+    type: Literal["RTMDetInsHead"]  # type: ignore[assignment]
+    num_prototypes: int = Field(8, ge=1)
+    dyconv_channels: int = Field(8, ge=1)
+    num_dyconvs: int = Field(3, ge=1)
+    mask_loss_stride: int = Field(4, ge=1)
+    loss_mask: Annotated[Component, ComponentOf("loss")] = component_default(
+        {"type": "DiceLoss", "loss_weight": 2.0, "eps": 5e-6, "reduction": "mean"}
+    )
+    test_cfg: RTMDetInsTestConfig | None = Field(  # type: ignore[assignment]
+        None, description="mmdet's test_cfg of a one-stage detector, with mask_thr_binary"
+    )
+    head_class: ClassVar[type[RTMDetHead]] = RTMDetInsHead
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsHead", **RTMDET_INS_EXAMPLE_PARTS,
+                                         "norm_cfg": {"type": "GN", "num_groups": 2}}  # fmt: skip
+
+    def head_arguments(self) -> dict[str, Any]:
+        """RTMDet's keywords plus the mask branch's."""
+        return {**super().head_arguments(), "loss_mask": self.loss_mask.build()}
+
+    def build(self) -> RTMDetInsHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return self.head_class(**self.head_arguments())  # type: ignore[return-value]
+
+
+@registry("dense_head").register
+class RTMDetInsSepBNHeadConfig(RTMDetInsHeadConfig):
+    """``RTMDetInsSepBNHead``: per-level towers and predictors, BN, SiLU (RTMDet-Ins's configs)."""
+
+    type: Literal["RTMDetInsSepBNHead"]  # type: ignore[assignment]
+    share_conv: bool = True
+    with_objectness: bool = False
+    norm_cfg: NormConfig | None = Field(default_factory=lambda: NormConfig(type="BN", requires_grad=True))
+    act_cfg: ActConfig | None = Field(default_factory=lambda: ActConfig(type="SiLU", inplace=True))
+    pred_kernel_size: int = Field(1, ge=1)
+    head_class: ClassVar[type[RTMDetHead]] = RTMDetInsSepBNHead
+    example: ClassVar[dict[str, Any]] = {"type": "RTMDetInsSepBNHead", **RTMDET_INS_EXAMPLE_PARTS}
+
+    def build(self) -> RTMDetInsSepBNHead:
+        """The head, with its training parts when ``train_cfg`` is given."""
+        return self.head_class(**self.head_arguments())  # type: ignore[return-value]

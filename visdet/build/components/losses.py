@@ -1,4 +1,4 @@
-"""Loss schemas: ``CrossEntropyLoss``, ``L1Loss``, ``SmoothL1Loss``, ``FocalLoss``, ``IoULoss``, ``GIoULoss``, QFL."""
+"""Loss schemas: cross entropy, L1, smooth L1, focal, IoU, GIoU, Quality Focal and Dice losses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from visdet.build.component import Component
 from visdet.build.registry import registry
 from visdet.models.losses import (
     CrossEntropyLoss,
+    DiceLoss,
     FocalLoss,
     GIoULoss,
     IoULoss,
@@ -134,3 +135,21 @@ class QualityFocalLossConfig(Component):
     def build(self) -> QualityFocalLoss:
         """The loss module."""
         return QualityFocalLoss(**self.arguments())
+
+
+@registry("loss").register
+class DiceLossConfig(Component):
+    """``DiceLoss``: one minus the soft Dice coefficient per mask (RTMDet-Ins's mask loss)."""
+
+    type: Literal["DiceLoss"]
+    use_sigmoid: bool = True
+    activate: bool = Field(True, description="apply the sigmoid to the predictions (False: probabilities)")
+    reduction: Reduction = "mean"
+    naive_dice: bool = Field(False, description="first powers in the denominator instead of squares")
+    loss_weight: float = 1.0
+    eps: float = 1e-3
+    example: ClassVar[dict[str, Any]] = {"type": "DiceLoss"}
+
+    def build(self) -> DiceLoss:
+        """The loss module."""
+        return DiceLoss(**self.arguments())

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
 from visdet.models.dense_heads.dense_predict import DenseTestConfig
-from visdet.models.dense_heads.rtmdet_targets import rtmdet_targets
+from visdet.models.dense_heads.rtmdet_targets import RTMDetTargets, rtmdet_targets
 from visdet.models.layers import ConvModule, Scale, bias_init_with_prob, constant_init, normal_init
 from visdet.models.layers.sigmoid_mean import inverse_sigmoid, sigmoid_geometric_mean
 from visdet.models.task_modules import distance2bbox
@@ -247,6 +247,18 @@ class RTMDetHead(BaseDenseHead):
             batch_img_metas: Per image metas with ``img_shape`` and ``pad_shape``.
             batch_gt_instances_ignore: Per image ignored boxes (given to the assigner), or ``None``.
         """
+        return self._detection_losses(cls_scores, bbox_preds, batch_gt_instances, batch_img_metas,
+                                      batch_gt_instances_ignore)[0]  # fmt: skip
+
+    def _detection_losses(
+        self,
+        cls_scores: Sequence[Tensor],
+        bbox_preds: Sequence[Tensor],
+        batch_gt_instances: Sequence[Instances],
+        batch_img_metas: Sequence[ImageMeta | Mapping[str, Any]],
+        batch_gt_instances_ignore: Sequence[Instances | None] | None = None,
+    ) -> tuple[dict[str, list[Tensor]], RTMDetTargets]:
+        """``loss_by_feat``'s losses and the targets they came from (RTMDet-Ins reads the sampling results)."""
         name = type(self).__name__
         if self.assigner is None or self.sampler is None:
             raise ValueError(f"{name}: the loss needs an assigner and a sampler (the training settings, train_cfg)")
@@ -286,8 +298,9 @@ class RTMDetHead(BaseDenseHead):
             bbox_factors.append(bbox_factor)
         cls_avg_factor = _mean_over_processes(sum(cls_factors)).clamp_(min=1).item()
         bbox_avg_factor = _mean_over_processes(sum(bbox_factors)).clamp_(min=1).item()
-        return {"loss_cls": [loss / cls_avg_factor for loss in losses_cls],
-                "loss_bbox": [loss / bbox_avg_factor for loss in losses_bbox]}  # fmt: skip
+        losses = {"loss_cls": [loss / cls_avg_factor for loss in losses_cls],
+                  "loss_bbox": [loss / bbox_avg_factor for loss in losses_bbox]}  # fmt: skip
+        return losses, targets
 
     def _level_loss(
         self,

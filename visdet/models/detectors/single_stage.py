@@ -100,9 +100,11 @@ class SingleStageDetector(nn.Module):
     def forward(self, inputs: Tensor) -> tuple[Tensor, ...]:
         """The head's raw outputs, tensors only: every level of its first output, then of the next.
 
+        An output that is one tensor rather than per-level ones (RTMDet-Ins's prototypes) stays whole.
+
         Args:
             inputs: ``[B, C, H, W]`` preprocessed batch.
         """
         check_inputs(inputs, self.backbone)
         outputs = self.bbox_head(self.extract_feat(inputs))
-        return tuple(level for levels in outputs for level in levels)
+        return tuple(level for levels in outputs for level in ((levels,) if isinstance(levels, Tensor) else levels))

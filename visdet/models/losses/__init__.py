@@ -7,6 +7,7 @@ from visdet.models.losses.cross_entropy_loss import (
     cross_entropy,
     mask_cross_entropy,
 )
+from visdet.models.losses.dice_loss import DiceLoss, dice_loss
 from visdet.models.losses.focal_loss import (
     FocalLoss,
     focal_loss_with_prob,
@@ -22,6 +23,7 @@ from visdet.models.losses.weighted_loss import WeightedLoss
 __all__ = [
     "Accuracy",
     "CrossEntropyLoss",
+    "DiceLoss",
     "FocalLoss",
     "GIoULoss",
     "IoULoss",
@@ -32,6 +34,7 @@ __all__ = [
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",
+    "dice_loss",
     "focal_loss_with_prob",
     "giou_loss",
     "iou_loss",
