@@ -24,6 +24,7 @@ from visdet.models.data_preprocessors import DetDataPreprocessor
 from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 from visdet.models.losses import (
     CrossEntropyLoss,
+    DiceLoss,
     FocalLoss,
     GIoULoss,
     IoULoss,
@@ -56,6 +57,8 @@ BUILDS: dict[str, Any] = {
     "RTMDetHead": dense_heads.RTMDetHead, "RTMDetSepBNHead": dense_heads.RTMDetSepBNHead, "RTMDet": RTMDet,
     "QualityFocalLoss": QualityFocalLoss, "GIoULoss": GIoULoss,
     "DynamicSoftLabelAssigner": task_modules.DynamicSoftLabelAssigner,
+    "RTMDetInsHead": dense_heads.RTMDetInsHead, "RTMDetInsSepBNHead": dense_heads.RTMDetInsSepBNHead,
+    "DiceLoss": DiceLoss,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
