@@ -157,7 +157,8 @@ def test_load_pretrained_keeps_fresh_class_layers_when_classes_change(tmp_path):
     assert set(skipped) == HEAD_KEYS
     assert torch.equal(model.roi_head.bbox_head.fc_cls.weight, fresh_cls)
     assert torch.equal(model.backbone.layer2[0].conv1.weight, trained.backbone.layer2[0].conv1.weight)
-    wider = build_model({**tiny_faster_rcnn_config(3), "neck": {**tiny_faster_rcnn_config(3)["neck"], "out_channels": 16}})
+    cfg = tiny_faster_rcnn_config(3)
+    wider = build_model({**cfg, "neck": {**cfg["neck"], "out_channels": 16}})
     with pytest.raises(ValueError, match="shape mismatches"):
         load_pretrained(wider, tmp_path / "trained.pth")
 
@@ -198,3 +199,51 @@ def test_resuming_a_lora_run_is_exact(synth, tmp_path):
     assert len(full.logs) == 4 and first.logs + second.logs == full.logs
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_train_command_with_the_preset_and_finetune_lora(synth, tmp_path, capsys):
+    from visdet.cli import main
+
+    trained = tiny_faster_rcnn(3, seed=1)
+    torch.save({"state_dict": trained.state_dict()}, tmp_path / "trained.pth")
+    pipeline = ("[{type: LoadImageFromFile}, {type: LoadAnnotations, with_bbox: true}, "
+                "{type: Resize, scale: [64, 48], keep_ratio: false}, {type: PackDetInputs}]")  # fmt: skip
+    sets = {
+        "finetune.method": "lora", "finetune.rank": 2, "load_from": tmp_path / "trained.pth",
+        "model.backbone.depth": 18, "model.backbone.base_channels": 4, "model.backbone.init_cfg": "null",
+        "model.neck.in_channels": "[4, 8, 16, 32]", "model.neck.out_channels": 8,
+        "model.rpn_head.in_channels": 8, "model.rpn_head.feat_channels": 8,
+        "model.roi_head.bbox_roi_extractor.out_channels": 8,
+        "model.roi_head.bbox_head.in_channels": 8, "model.roi_head.bbox_head.fc_out_channels": 16,
+        "model.roi_head.bbox_head.num_classes": 2,  # other classes than the checkpoint's 3
+        "train_dataloader.dataset.data_root": "''", "train_dataloader.dataset.ann_file": synth.ann_file,
+        "train_dataloader.dataset.data_prefix.img": synth.img_dir,
+        "train_dataloader.dataset.metainfo.classes": "[dog, cat]",
+        "train_dataloader.dataset.pipeline": pipeline, "train_dataloader.num_workers": 0,
+        "train_dataloader.persistent_workers": "false", "train_dataloader.batch_size": 1,
+        "val_dataloader": "null", "val_evaluator": "null", "test_dataloader": "null", "test_evaluator": "null",
+        "train_cfg": "{_delete_: true, type: IterBasedTrainLoop, max_iters: 2}", "param_scheduler": "null",
+        "visdet.progress": "false", "randomness.seed": 0,
+    }  # fmt: skip
+    argv = ["train", "faster_rcnn_r50_fpn", "--work-dir", str(tmp_path / "work")]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={value}"]
+    with pytest.warns(UserWarning, match="fresh initialisation"):
+        code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    state = torch.load(tmp_path / "work" / "latest.pth", weights_only=True)["state_dict"]
+    assert any(k.endswith(".lora_A") for k in state)
+    assert torch.equal(state["backbone.layer2.0.conv1.weight"], trained.backbone.layer2[0].conv1.weight)  # frozen
+    code = main([*argv, "--set", "finetune.method=lora_x"])
+    assert code == 2 and "finetune.method" in capsys.readouterr().err
+
+
+def test_simple_runner_finetune_argument():
+    from visdet.apis.simple_runner import SimpleRunner
+
+    assert SimpleRunner(finetune="lora").config["finetune"]["method"] == "lora"
+    assert SimpleRunner(finetune="full").config["finetune"]["method"] == "full"
+    assert SimpleRunner(finetune="head_only", load_from="x.pth").config["load_from"] == "x.pth"
+    assert SimpleRunner(finetune={"method": "lora", "rank": 4}).config["finetune"]["rank"] == 4
+    with pytest.raises(ValueError, match="finetune='lorra'"):
+        SimpleRunner(finetune="lorra")

@@ -59,8 +59,11 @@ def list_finetune() -> list[str]:
 
 
 def finetune_section(value: str | Mapping[str, Any]) -> dict[str, Any]:
-    """``finetune=`` of :class:`SimpleRunner` as config: a preset (``"lora"``, ``"full"``), a method
-    (``"head_only"``) or the section's settings as a dict."""
+    """``finetune=`` of :class:`SimpleRunner` as config.
+
+    ``value`` is a preset (``"lora"``, ``"full"``), a method (``"head_only"``) or the
+    section's settings as a dict.
+    """
     if isinstance(value, Mapping):
         return {"finetune": dict(value)}
     if value in list_finetune():

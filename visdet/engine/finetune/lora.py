@@ -122,8 +122,10 @@ def load_trainable_state_dict(model: nn.Module, state: Mapping[str, Tensor]) -> 
     unknown = [key for key in state if key not in own]
     missing = [key for key in own if key.endswith(ADAPTER_SUFFIXES) and key not in state]
     if unknown or missing:
-        raise ValueError(f"adapter state does not fit the model: unknown keys {unknown[:10]}, "
-                         f"missing adapters {missing[:10]} (was apply_lora called with the same settings?)")  # fmt: skip
+        raise ValueError(
+            f"adapter state does not fit the model: unknown keys {unknown[:10]}, missing adapters {missing[:10]} "
+            "(was apply_lora called with the same settings?)"
+        )
     model.load_state_dict(dict(state), strict=False)
 
 

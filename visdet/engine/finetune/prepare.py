@@ -80,7 +80,9 @@ def prepare_finetune(
     return summary
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike[str], *, reinit: Sequence[str] = CLASS_LAYERS) -> list[str]:
+def load_pretrained(
+    model: nn.Module, path: str | os.PathLike[str], *, reinit: Sequence[str] = CLASS_LAYERS
+) -> list[str]:
     """Load ``path`` into ``model``, leaving ``reinit`` layers whose shapes differ as they are.
 
     Returns:

@@ -56,11 +56,15 @@ class _LoRAMixin:
         """``(alpha / r) * B @ A`` in the weight's shape."""
         return (self.lora_B @ self.lora_A).view(self.weight.shape) * self.scaling
 
+    def extra_repr(self) -> str:
+        """The base layer's description plus rank and alpha."""
+        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}"  # type: ignore[misc]
+
     def _dropout_active(self) -> bool:
         return isinstance(self.lora_dropout, nn.Dropout) and self.training  # type: ignore[attr-defined]
 
 
-class LoRALinear(nn.Linear, _LoRAMixin):
+class LoRALinear(_LoRAMixin, nn.Linear):
     """``nn.Linear`` with a LoRA update; see the module docstring.
 
     Args:
@@ -95,11 +99,8 @@ class LoRALinear(nn.Linear, _LoRAMixin):
         layer.train(self.training)
         return layer
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}"
 
-
-class LoRAConv2d(nn.Conv2d, _LoRAMixin):
+class LoRAConv2d(_LoRAMixin, nn.Conv2d):
     """``nn.Conv2d`` with a LoRA update of its weight (any stride, padding, dilation, groups).
 
     Args:
@@ -136,9 +137,6 @@ class LoRAConv2d(nn.Conv2d, _LoRAMixin):
                 layer.bias.copy_(self.bias)
         layer.train(self.training)
         return layer
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha}"
 
 
 LoRALayer = LoRALinear | LoRAConv2d
