@@ -25,4 +25,4 @@ from visdet.build.components import (
 MODULES = (
     backbones, batch_augments, necks, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms,
     datasets, metrics,
-)
+)  # fmt: skip

@@ -90,6 +90,7 @@ class BatchRandomFlip(nn.Module):
         widths = torch.tensor([int(m["img_shape"][1]) if f else 0 for m, f in zip(metas, flip)], device=device)
         source = torch.where(cols < widths.view(-1, 1), widths.view(-1, 1) - 1 - cols, cols)  # [B, Wp]
         out = inputs.gather(3, source.view(len(metas), 1, 1, width).expand_as(inputs))
+        out = torch.where(_valid_region(metas, inputs.shape, device), out, inputs)  # padding rows stay
         new_gt = []
         for instances, meta, flipped in zip(gt, metas, flip):
             if flipped:
@@ -172,7 +173,8 @@ class BatchRandomResizedCrop(nn.Module):
         """Crop ``windows[i] = (x, y, w, h)`` of image ``i`` and resize it to its ``img_shape``."""
         new_gt, kept_windows = [], []
         for instances, meta, window in zip(gt, metas, windows):
-            cropped = None if window is None else _crop_resize_instances(instances, tuple(meta["img_shape"][:2]), window)
+            img_shape = tuple(meta["img_shape"][:2])
+            cropped = None if window is None else _crop_resize_instances(instances, img_shape, window)
             kept_windows.append(window if cropped is not None else None)
             new_gt.append(instances if cropped is None else cropped)
         if all(window is None for window in kept_windows):
