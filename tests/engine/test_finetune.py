@@ -234,6 +234,12 @@ def test_train_command_with_the_preset_and_finetune_lora(synth, tmp_path, capsys
     state = torch.load(tmp_path / "work" / "latest.pth", weights_only=True)["state_dict"]
     assert any(k.endswith(".lora_A") for k in state)
     assert torch.equal(state["backbone.layer2.0.conv1.weight"], trained.backbone.layer2[0].conv1.weight)  # frozen
+    plain = tiny_faster_rcnn(2, seed=4)
+    from visdet import load_checkpoint
+
+    load_checkpoint(plain, tmp_path / "work" / "finetune_merged.pth")  # strict: a plain model's keys
+    adapters = read_adapters(tmp_path / "work" / "finetune_adapters.pth")
+    assert set(adapters) == {k for k in state if ".lora_" in k} | HEAD_KEYS
     code = main([*argv, "--set", "finetune.method=lora_x"])
     assert code == 2 and "finetune.method" in capsys.readouterr().err
 

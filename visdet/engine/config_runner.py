@@ -54,6 +54,8 @@ def _hooks(config: VisdetConfig, *, by_epoch: bool, validation: bool, plan: Trai
     if config.visdet.early_stopping is not None:
         hooks.append(config.visdet.early_stopping.build())
     hooks += [hook.build(by_epoch=by_epoch, progress=progress) for hook in config.custom_hooks]
+    if config.finetune is not None:
+        hooks += config.finetune.hooks()
     return [hook for hook in hooks if hook is not None]
 
 

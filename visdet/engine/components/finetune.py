@@ -13,7 +13,9 @@ from pydantic import Field
 from torch import nn
 
 from visdet.build.component import Section
+from visdet.engine.finetune.export_hook import FinetuneExportHook
 from visdet.engine.finetune.prepare import CLASS_LAYERS, FinetuneSummary, prepare_finetune
+from visdet.engine.hooks import Hook
 
 
 class FinetuneSettings(Section):
@@ -29,6 +31,14 @@ class FinetuneSettings(Section):
     trainable: list[str] = Field(
         list(CLASS_LAYERS), description="fnmatch patterns of layers trained in full (head_only and lora)"
     )
+    export: list[Literal["adapters", "merged"]] = Field(
+        ["adapters", "merged"],
+        description="lora: after training, write work_dir/finetune_adapters.pth and/or finetune_merged.pth",
+    )
+
+    def hooks(self) -> list[Hook]:
+        """The export hook of a LoRA run (none for the other methods: their checkpoints are plain)."""
+        return [FinetuneExportHook(export=self.export)] if self.method == "lora" and self.export else []
 
     def apply(self, model: nn.Module) -> FinetuneSummary:
         """Set ``model`` up for this method (in place)."""

@@ -1,5 +1,6 @@
 """Fine-tuning a trained detector on new data: full, head-only, or with LoRA adapters."""
 
+from visdet.engine.finetune.export_hook import FinetuneExportHook
 from visdet.engine.finetune.lora import (
     apply_lora,
     load_trainable_state_dict,
@@ -13,6 +14,7 @@ from visdet.engine.finetune.prepare import CLASS_LAYERS, FinetuneSummary, load_p
 
 __all__ = [
     "CLASS_LAYERS",
+    "FinetuneExportHook",
     "FinetuneSummary",
     "apply_lora",
     "load_pretrained",
