@@ -168,6 +168,11 @@ TABLE: dict[str, Entry] = {
     "hook/ProgressiveResizeHook": Entry(
         None, reason="visdet's own hook (resolution schedule); mmdet 3.3 has no such hook"
     ),
+    "batch_augment/BatchRandomFlip": Entry(None, reason="visdet's device augmentation; mmdet 3.3 has no such type"),
+    "batch_augment/BatchRandomResizedCrop": Entry(
+        None, reason="visdet's device augmentation; mmdet 3.3 has no such type"
+    ),
+    "batch_augment/BatchColorJitter": Entry(None, reason="visdet's device augmentation; mmdet 3.3 has no such type"),
     "train_loop/EpochBasedTrainLoop": Entry("mmengine.runner.loops.EpochBasedTrainLoop"),
     "train_loop/IterBasedTrainLoop": Entry("mmengine.runner.loops.IterBasedTrainLoop"),
     "eval_loop/ValLoop": Entry("mmengine.runner.loops.ValLoop"),

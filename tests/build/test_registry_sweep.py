@@ -358,13 +358,27 @@ def exercise_eval_loop(built: Any, config: Any, ctx: dict) -> None:
     assert loop.loader == [] and hasattr(loop, "run")
 
 
+def exercise_batch_augment(built: Any, config: Any, ctx: dict) -> None:
+    from visdet.structures.instances import Instances
+
+    if config.type == "BatchColorJitter":
+        pytest.importorskip("kornia")
+    augment = config.build()
+    images = torch.rand(2, 3, 16, 20)
+    metas = [{"img_shape": (16, 20)}, {"img_shape": (12, 14)}]
+    gt = [Instances(bboxes=torch.tensor([[2.0, 3.0, 9.0, 11.0]]), labels=torch.tensor([0])) for _ in range(2)]
+    out, out_metas, out_gt = augment(images, metas, gt, mean=None, std=None, rgb=True)
+    assert out.shape == images.shape and out_metas == metas and len(out_gt) == 2
+    assert torch.equal(out[1, :, 12:], images[1, :, 12:]) and torch.equal(out[1, :, :, 14:], images[1, :, :, 14:])
+
+
 EXERCISES: dict[str, Callable[[Any, Any, dict], None]] = {
     name.removeprefix("exercise_"): fn for name, fn in globals().items() if name.startswith("exercise_")
 }
 # kinds whose factory needs context or files: the exercise builds them itself (None), or with this context
 CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "batch_sampler": None,
                  "optimizer": None, "optim_wrapper": None, "scheduler": None, "eval_loop": None,
-                 "metric": None}  # fmt: skip
+                 "metric": None, "batch_augment": None}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,26 @@ def list_schedules() -> list[str]:
     return _names("schedules")
 
 
+def list_finetune() -> list[str]:
+    """Fine-tuning preset names."""
+    return _names("finetune")
+
+
+def finetune_section(value: str | Mapping[str, Any]) -> dict[str, Any]:
+    """``finetune=`` of :class:`SimpleRunner` as config.
+
+    ``value`` is a preset (``"lora"``, ``"full"``), a method (``"head_only"``) or the
+    section's settings as a dict.
+    """
+    if isinstance(value, Mapping):
+        return {"finetune": dict(value)}
+    if value in list_finetune():
+        return resolve_config(f"finetune/{value}")
+    if value == "head_only":
+        return {"finetune": {"method": "head_only"}}
+    raise ValueError(f"finetune={value!r}: expected one of {[*list_finetune(), 'head_only']} or a dict of settings")
+
+
 def show_preset(name: str) -> str:
     """The YAML text of preset ``name`` (short or ``group/name``)."""
     _, file = find_preset(name)
@@ -141,6 +161,9 @@ class SimpleRunner:
         device: ``"cpu"``, ``"cuda"``...
         precision: ``"fp32"``, ``"bf16"``, ``"fp16"``.
         seed: Seed of every RNG.
+        finetune: Fine-tune ``load_from``'s model: ``"lora"``, ``"full"``, ``"head_only"``
+            or the ``finetune`` section's settings (see :mod:`visdet.engine.finetune`).
+        load_from: Checkpoint to start from.
         overrides: Merged last (nested dicts or dotted keys).
     """
 
@@ -161,6 +184,8 @@ class SimpleRunner:
         device: str = "cpu",
         precision: str | None = None,
         seed: int | None = None,
+        finetune: str | Mapping[str, Any] | None = None,
+        load_from: str | os.PathLike[str] | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
         cfg = _section(model, "models")
@@ -195,6 +220,10 @@ class SimpleRunner:
             extra["visdet"]["precision"] = precision
         if seed is not None:
             extra["randomness"] = {"seed": seed}
+        if load_from is not None:
+            extra["load_from"] = os.fspath(load_from)
+        if finetune is not None:
+            cfg = merge(cfg, finetune_section(finetune))
         cfg = merge(cfg, extra)
         if image_scale is not None:
             set_resize_scale(cfg, image_scale)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from visdet.build.components import (
     backbones,
+    batch_augments,
     datasets,
     dense_heads,
     detectors,
@@ -22,6 +23,6 @@ from visdet.build.components import (
 )
 
 MODULES = (
-    backbones, necks, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms, datasets,
-    metrics,
-)
+    backbones, batch_augments, necks, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms,
+    datasets, metrics,
+)  # fmt: skip

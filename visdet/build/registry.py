@@ -39,6 +39,7 @@ KINDS: dict[str, str] = {
     "bbox_coder": "encodes boxes as regression targets and decodes them",
     "prior_generator": "anchors or points per feature level",
     "data_preprocessor": "normalises and pads images into a batch",
+    "batch_augment": "augments a whole training batch on its device (data_preprocessor.batch_augments)",
     "detector": "a whole detector",
     "transform": "one step of a data pipeline",
     "dataset": "a dataset",

@@ -15,7 +15,7 @@ from typing import Any
 from visdet.config.errors import ConfigError
 
 PRESET_PACKAGE = "visdet.presets"
-PRESET_GROUPS = ("models", "datasets", "optimizers", "schedules")
+PRESET_GROUPS = ("models", "datasets", "optimizers", "schedules", "finetune")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 

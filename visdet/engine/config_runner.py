@@ -9,7 +9,8 @@ from its typed schema. Sections read (mmengine's names): ``model``,
 ``param_scheduler`` (see :mod:`visdet.engine.components.schedulers`), ``auto_scale_lr``,
 ``train_cfg`` (``EpochBasedTrainLoop`` / ``IterBasedTrainLoop``), ``default_hooks`` and
 ``custom_hooks``, ``randomness`` (``seed``, ``deterministic``), ``work_dir``,
-``resume``, ``load_from``, and visdet's own ``visdet`` section (see
+``resume``, ``load_from``, ``finetune`` (see
+:mod:`visdet.engine.finetune`), and visdet's own ``visdet`` section (see
 :class:`~visdet.engine.components.runtime.VisdetSettings`).
 """
 
@@ -74,7 +75,9 @@ def _hooks(config: VisdetConfig, *, by_epoch: bool, validation: bool, plan: Trai
             continue
         position = next((i for i, (p, _) in enumerate(placed) if p > priority), len(placed))
         placed.insert(position, (priority, hook))
-    return [hook for _, hook in placed] + last
+    if config.finetune is not None:
+        last += config.finetune.hooks()
+    return [hook for _, hook in placed] + [hook for hook in last if hook is not None]
 
 
 def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, source: str = "") -> Runner:
@@ -100,10 +103,16 @@ def build_runner(cfg: Mapping[str, Any] | VisdetConfig, *, model: Any = None, so
         seed_everything(seed, deterministic=config.randomness.deterministic)
     if model is None:
         model = config.model.build()
-    if config.load_from:
+    if config.load_from and config.finetune is not None:  # the class-dependent layers may change shape
+        from visdet.engine.finetune import load_pretrained
+
+        load_pretrained(model, config.load_from, reinit=config.finetune.trainable)
+    elif config.load_from:
         from visdet.checkpoint import load_checkpoint
 
         load_checkpoint(model, config.load_from, map_location="cpu")
+    if config.finetune is not None:
+        config.finetune.apply(model)
     train_loader = config.train_dataloader.build(seed=seed)
     loop = config.train_cfg.build()
     total = loop.length * len(train_loader) if loop.by_epoch else loop.length

@@ -29,6 +29,7 @@ def detection_losses(model: nn.Module, batch: Mapping[str, Any], device: torch.d
     """``model.loss`` on a loader batch (mmdet's loss names)."""
     inputs, metas = _preprocess(model, batch, device)
     gt = [sample.gt_instances.to(device) for sample in batch["data_samples"]]
+    inputs, metas, gt = model.data_preprocessor.augment(inputs, metas, gt)  # batch_augments, in training
     gt = model.data_preprocessor.pad_gt_masks(gt, metas)
     return model.loss(inputs, metas, gt)
 

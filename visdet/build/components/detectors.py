@@ -43,15 +43,18 @@ class DetDataPreprocessorConfig(Component):
     seg_pad_value: int = Field(255, description=NOT_USED)
     boxtype2tensor: bool = Field(True, description=NOT_USED)
     non_blocking: bool = Field(False, description=NOT_USED)
-    batch_augments: None = Field(None, description="batch augments are not implemented")
+    batch_augments: list[Annotated[Component, ComponentOf("batch_augment")]] | None = Field(
+        None, description="augmentations of the batch on the model's device, in training (visdet's types)"
+    )
     example: ClassVar[dict[str, Any]] = {"type": "DetDataPreprocessor", "mean": [0.0, 0.0, 0.0],
                                          "std": [255.0, 255.0, 255.0], "pad_size_divisor": 8}  # fmt: skip
 
     def build(self) -> DetDataPreprocessor:
         """The preprocessor."""
+        augments = [augment.build() for augment in self.batch_augments] if self.batch_augments else None
         return DetDataPreprocessor(
-            **self.arguments("pad_seg", "seg_pad_value", "boxtype2tensor",
-                             "non_blocking", "batch_augments")  # fmt: skip
+            **self.arguments("pad_seg", "seg_pad_value", "boxtype2tensor", "non_blocking", "batch_augments"),
+            batch_augments=augments,
         )
 
 

@@ -20,6 +20,7 @@ from visdet.build.components.datasets import DataLoaderConfig
 from visdet.build.components.transforms import TransformConfig
 from visdet.build.validate import validate
 from visdet.config.merge import merge
+from visdet.engine.components.finetune import FinetuneSettings
 from visdet.engine.components.hooks import DEFAULT_HOOKS
 from visdet.engine.components.runtime import AutoScaleLRSettings, RandomnessSettings, VisdetSettings
 
@@ -58,6 +59,7 @@ class VisdetConfig(Section):
     custom_hooks: list[Annotated[Component, ComponentOf("hook")]] = []
     visdet: VisdetSettings = VisdetSettings()
     randomness: RandomnessSettings = RandomnessSettings()
+    finetune: FinetuneSettings | None = Field(None, description="fine-tune load_from's model: full, head_only, lora")
     load_from: str | None = Field(None, description="checkpoint to load before training or testing")
     resume: bool | str = Field(False, description="true: continue from work_dir/latest.pth; a path: from it")
     work_dir: str | None = None

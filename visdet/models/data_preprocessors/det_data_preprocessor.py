@@ -42,6 +42,9 @@ class DetDataPreprocessor(nn.Module):
         pad_mask: Pad ground-truth masks to the batch's size in training
             (:meth:`pad_gt_masks`, mmdet's ``pad_mask``).
         mask_pad_value: Value of the padded mask pixels.
+        batch_augments: Augmentations of the whole batch on its device, applied in
+            training by :meth:`augment` (mmdet's ``batch_augments``; see
+            :mod:`visdet.data.batch_augments`).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class DetDataPreprocessor(nn.Module):
         rgb_to_bgr: bool = False,
         pad_mask: bool = False,
         mask_pad_value: int = 0,
+        batch_augments: Sequence[nn.Module] | None = None,
     ) -> None:
         super().__init__()
         if bgr_to_rgb and rgb_to_bgr:
@@ -78,6 +82,23 @@ class DetDataPreprocessor(nn.Module):
         self.channel_conversion = bgr_to_rgb or rgb_to_bgr
         self.pad_mask = pad_mask
         self.mask_pad_value = mask_pad_value
+        self.rgb_output = bgr_to_rgb  # loaders give BGR (cv2): the batch is RGB only after conversion
+        self.batch_augments = nn.ModuleList(batch_augments) if batch_augments else None
+
+    def augment(
+        self, inputs: Tensor, metas: list[dict[str, Any]], gt_instances: list[Any]
+    ) -> tuple[Tensor, list[dict[str, Any]], list[Any]]:
+        """Apply ``batch_augments`` in training (unchanged otherwise, or without any).
+
+        Called by the training step after :meth:`forward` and before :meth:`pad_gt_masks`,
+        so masks still have each image's ``img_shape``.
+        """
+        if not self.training or not self.batch_augments:
+            return inputs, metas, gt_instances
+        mean, std = (self.mean, self.std) if self.normalize else (None, None)
+        for augment in self.batch_augments:
+            inputs, metas, gt_instances = augment(inputs, metas, gt_instances, mean=mean, std=std, rgb=self.rgb_output)
+        return inputs, metas, gt_instances
 
     def pad_gt_masks(self, gt_instances: Sequence[Any], metas: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Ground truth with its ``masks`` padded (bottom, right) to ``batch_input_shape``.
