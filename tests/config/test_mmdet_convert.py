@@ -370,19 +370,66 @@ def test_retinanet_preset_matches_the_mmdet_config():
     validate_config(cfg)
 
 
-@pytest.mark.parametrize(("preset", "path"), [("rtmdet_tiny", "rtmdet_tiny_8xb32-300e_coco.py"),
-                                              ("rtmdet_s", "rtmdet_s_8xb32-300e_coco.py")])  # fmt: skip
-def test_rtmdet_presets_match_the_mmdet_configs(preset, path):
+# preset, mmdet config, whether mmdet's backbone loads ImageNet weights (tiny, s) or has no init_cfg (m, l, x),
+# the head's width (256 * widen_factor), CSP blocks of the backbone's stage 3 (round(6 * deepen_factor)) and of
+# the neck (mmdet's num_csp_blocks); the detection heads' exp_on_reg (rtmdet_l's True, tiny and s set False)
+RTMDET_PRESETS = [
+    ("rtmdet_tiny", "rtmdet_tiny_8xb32-300e_coco.py", True, 96, 1, 1, False),
+    ("rtmdet_s", "rtmdet_s_8xb32-300e_coco.py", True, 128, 2, 1, False),
+    ("rtmdet_m", "rtmdet_m_8xb32-300e_coco.py", False, 192, 4, 2, True),
+    ("rtmdet_l", "rtmdet_l_8xb32-300e_coco.py", False, 256, 6, 3, True),
+    ("rtmdet_x", "rtmdet_x_8xb32-300e_coco.py", False, 320, 8, 4, True),
+    ("rtmdet_ins_tiny", "rtmdet-ins_tiny_8xb32-300e_coco.py", True, 96, 1, 1, None),
+    ("rtmdet_ins_s", "rtmdet-ins_s_8xb32-300e_coco.py", True, 128, 2, 1, None),
+    ("rtmdet_ins_m", "rtmdet-ins_m_8xb32-300e_coco.py", False, 192, 4, 2, None),
+    ("rtmdet_ins_l", "rtmdet-ins_l_8xb32-300e_coco.py", False, 256, 6, 3, None),
+    ("rtmdet_ins_x", "rtmdet-ins_x_8xb16-300e_coco.py", False, 320, 8, 4, None),
+]
+
+
+@pytest.mark.parametrize(("preset", "path", "pretrained", "exp_on_reg"), [p[:3] + p[-1:] for p in RTMDET_PRESETS])
+def test_rtmdet_presets_match_the_mmdet_configs(preset, path, pretrained, exp_on_reg):
     cfg, dropped = convert_mmdet_config(CONFIGS / "rtmdet" / path)
     # the TTA model and the stage-2 pipeline are not part of the model; the rest are plain variables
     assert {"tta_model", "tta_pipeline", "train_pipeline_stage2"} <= set(dropped)
     model = copy.deepcopy(cfg["model"])
-    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    if pretrained:
+        assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
+    else:
+        assert "init_cfg" not in model["backbone"]
     model["backbone"]["init_cfg"] = None  # visdet presets never download weights
     assert load_config(preset)["model"] == model
     head = model["bbox_head"]
-    assert head["type"] == "RTMDetSepBNHead" and head["exp_on_reg"] is False and head["with_objectness"] is False
     assert model["train_cfg"]["assigner"] == {"type": "DynamicSoftLabelAssigner", "topk": 13}
+    if exp_on_reg is None:  # RTMDet-Ins: mmdet's _delete_ replaced RTMDet's head wholesale
+        assert head["type"] == "RTMDetInsSepBNHead" and "exp_on_reg" not in head
+        assert head["loss_mask"] == {"type": "DiceLoss", "loss_weight": 2.0, "eps": 5e-6, "reduction": "mean"}
+        assert model["test_cfg"]["mask_thr_binary"] == 0.5
+    else:
+        assert head["type"] == "RTMDetSepBNHead" and head["exp_on_reg"] is exp_on_reg
+        assert head["with_objectness"] is False
+
+
+@pytest.mark.parametrize(("preset", "width", "stage3_blocks", "neck_blocks"), [p[:1] + p[3:6] for p in RTMDET_PRESETS])
+def test_rtmdet_presets_build_with_their_widths(preset, width, stage3_blocks, neck_blocks):
+    built = build_detector(preset)
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    # CSPNeXt P5: stage 4 ends at 1024 * widen_factor channels, the stem starts at 32 * widen_factor
+    assert shapes["backbone.stage4.2.final_conv.conv.weight"] == (4 * width, 4 * width, 1, 1)
+    assert shapes["backbone.stem.0.conv.weight"] == (width // 8, 3, 3, 3)
+    assert len(built.backbone.stage3[1].blocks) == stage3_blocks
+    assert len(built.neck.top_down_blocks[0].blocks) == neck_blocks
+    assert [shapes[f"neck.out_convs.{i}.conv.weight"] for i in range(3)] == [
+        (width, width * 2**i, 3, 3) for i in range(3)
+    ]
+    assert shapes["bbox_head.rtm_cls.0.weight"] == (80, width, 1, 1)
+    assert shapes["bbox_head.rtm_reg.2.weight"] == (4, width, 1, 1)
+    if preset.startswith("rtmdet_ins"):
+        assert type(built.bbox_head).__name__ == "RTMDetInsSepBNHead"
+        assert shapes["bbox_head.mask_head.projection.weight"] == (8, width, 1, 1)
+        assert shapes["bbox_head.rtm_kernel.0.weight"] == (169, width, 1, 1)  # 3 dynamic convs of 8 (+2) channels
+    else:
+        assert type(built.bbox_head).__name__ == "RTMDetSepBNHead"
 
 
 def test_rtmdet_tiny_preset_builds_with_mmdets_head_layout():
@@ -396,20 +443,6 @@ def test_rtmdet_tiny_preset_builds_with_mmdets_head_layout():
     assert [s[0] for s in head.prior_generator.strides] == [8, 16, 32] and head.prior_generator.offset == 0
     assert type(head.assigner).__name__ == "DynamicSoftLabelAssigner" and head.assigner.topk == 13
     assert head.test_cfg.nms_pre == 30000 and head.test_cfg.max_per_img == 300
-
-
-@pytest.mark.parametrize(("preset", "path"), [("rtmdet_ins_tiny", "rtmdet-ins_tiny_8xb32-300e_coco.py")])
-def test_rtmdet_ins_preset_matches_the_mmdet_config(preset, path):
-    cfg, dropped = convert_mmdet_config(CONFIGS / "rtmdet" / path)
-    assert {"tta_model", "tta_pipeline", "train_pipeline_stage2"} <= set(dropped)
-    model = copy.deepcopy(cfg["model"])
-    assert model["backbone"]["init_cfg"]["type"] == "Pretrained"
-    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
-    assert load_config(preset)["model"] == model
-    head = model["bbox_head"]  # mmdet's _delete_ replaced RTMDet's head wholesale
-    assert head["type"] == "RTMDetInsSepBNHead" and "exp_on_reg" not in head
-    assert head["loss_mask"] == {"type": "DiceLoss", "loss_weight": 2.0, "eps": 5e-6, "reduction": "mean"}
-    assert model["test_cfg"]["mask_thr_binary"] == 0.5
 
 
 def test_rtmdet_ins_s_converts_and_builds():
