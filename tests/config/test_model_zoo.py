@@ -32,7 +32,9 @@ def test_every_model_preset_has_a_released_checkpoint_with_a_hash(cache):
     presets = {name.split("/", 1)[1] for name in list_presets() if name.startswith("models/")}
     assert set(zoo) == presets
     for entry in zoo.values():
-        assert entry.url.startswith("https://download.openmmlab.com/mmdetection/v2.0/")
+        assert entry.url.startswith(
+            ("https://download.openmmlab.com/mmdetection/v2.0/", "https://download.openmmlab.com/mmdetection/v3.0/")
+        )
         assert expected_hash(entry.url) is not None, entry.url  # every download is verified
     # as published in mmdet 3.3's configs/faster_rcnn/metafile.yml
     faster = zoo_entry("faster_rcnn_r50_fpn")
