@@ -1,6 +1,6 @@
-"""Live parity of RTMDet-tiny's and RTMDet-s's full-size CSPNeXt backbone and CSPNeXtPAFPN neck.
+"""Live parity of RTMDet-tiny's, RTMDet-s's and RTMDet-l's full-size CSPNeXt backbone and CSPNeXtPAFPN neck.
 
-For each of mmdet's ``configs/rtmdet/rtmdet_{tiny,s}_8xb32-300e_coco.py`` (read by mmengine),
+For each of mmdet's ``configs/rtmdet/rtmdet_{tiny,s,l}_8xb32-300e_coco.py`` (read by mmengine),
 mmdet builds the backbone and the neck from the config (SyncBN, SiLU), with seeded random
 weights (``init_weights`` with the modules' default Kaiming ``init_cfg``) and non-trivial
 norm statistics; their ``state_dict``s are loaded strictly into visdet's modules built from
@@ -30,7 +30,8 @@ from parity.compare import compare_outputs
 from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 
-CONFIGS = ("rtmdet_tiny_8xb32-300e_coco.py", "rtmdet_s_8xb32-300e_coco.py")
+# rtmdet_l: the widest neck (3 CSP blocks) and a backbone without init_cfg in mmdet's config
+CONFIGS = ("rtmdet_tiny_8xb32-300e_coco.py", "rtmdet_s_8xb32-300e_coco.py", "rtmdet_l_8xb32-300e_coco.py")
 
 
 def _mmdet_model_config(name: str):
@@ -45,7 +46,7 @@ def _build_reference(model_cfg):
     from mmdet.registry import MODELS
 
     backbone_cfg = model_cfg.backbone.copy()
-    backbone_cfg.pop("init_cfg")  # the class default (Kaiming), not the ImageNet checkpoint
+    backbone_cfg.pop("init_cfg", None)  # the class default (Kaiming), not the ImageNet checkpoint
     backbone = MODELS.build(backbone_cfg)
     neck = MODELS.build(model_cfg.neck)
     backbone.init_weights()
