@@ -248,7 +248,7 @@ def test_map(refresh: bool = False) -> dict[str, Any]:
     data_file.unlink(missing_ok=True)
     cmd = [
         sys.executable, "-m", "pytest", "parity/", "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
-        *[f"--cov={t}" for t in TARGETS], "--cov-context=test", "--cov-report=", f"--junitxml={junit}",
+        *[f"--cov={t}" for t in TARGETS], "--cov-branch", "--cov-context=test", "--cov-report=", f"--junitxml={junit}",
     ]  # fmt: skip
     env = {**os.environ, "COVERAGE_FILE": str(data_file), "VISDET_HIDE_REFERENCE": "1"}
     print("mapping lines to parity tests (one coverage run of the parity suite)...", flush=True)
