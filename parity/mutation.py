@@ -32,6 +32,11 @@ coverage run with per-test contexts; a module-level line selects every test that
 reaches its file), plus ``parity/test_defaults.py`` (defaults are module-level). Each
 child has a timeout (a hung mutant counts as caught, as in both tools).
 
+After cases are added for survivors, ``make mutation-rerun`` (``--rerun-survivors
+--map-new-tests``) runs only the survivors again; the line-to-test map then runs only the
+tests it does not know yet under coverage and merges them in (valid when the existing
+tests and visdet are unchanged; ``--refresh`` rebuilds it whole).
+
 Score: caught / (sample - reviewed equivalent mutants), where the reviewed equivalents
 are ``parity/mutation_equivalent.yaml`` (mutant id -> one-line reason).
 """
