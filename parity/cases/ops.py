@@ -122,6 +122,14 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
             scores.append(1.0 - (rank + torch.arange(size, dtype=torch.float32)) / n)
             rank += size
         return {"boxes": torch.cat(parts), "scores": torch.cat(scores)}
+    if p.get("tie_across_blocks"):  # block 1: A and 255 wider copies it suppresses; block 2: B with IoU(A, B) = 0.5
+        fill = torch.tensor([0.0, 0.0, 20.0, 10.0]) + torch.linspace(0.01, 1.0, 255)[:, None] * torch.tensor(
+            [0.0, 0.0, 1.0, 0.0]
+        )
+        tail = torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
+        boxes = torch.cat([torch.tensor([[0.0, 0.0, 20.0, 10.0]]), fill, tail])
+        scores = torch.cat([torch.tensor([1.0]), 0.99 - torch.arange(255) * 1e-3, torch.tensor([0.5, 0.4])])
+        return {"boxes": boxes, "scores": scores}
     if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
         boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
         boxes[:, 2] = boxes[:, 0] + 5.0
@@ -171,6 +179,9 @@ _NMS_CASES = {
     "chunks_rest_suppressed": dict(n=600, iou_threshold=0.5, chunks=[[0, 256], [1, 44], [0, 300]]),
     # the dense blocked pass over several blocks, where whole blocks end up suppressed
     "many_clustered": dict(n=700, iou_threshold=0.3, scale=20.0, max_size=300.0),
+    # dense pass over two blocks: the block-2 box B overlaps the block-1 keeper A with IoU exactly the threshold
+    # (kept: mmcv suppresses only above it)
+    "cross_block_iou_equals_threshold": dict(n=258, iou_threshold=0.5, tie_across_blocks=True),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
