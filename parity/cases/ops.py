@@ -133,6 +133,8 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
         boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
         boxes[:, 2] = boxes[:, 0] + 5.0
+        for index, *box in p.get("set_boxes", []):  # a few hand-placed overlaps in the row
+            boxes[index] = torch.tensor(box, dtype=boxes.dtype)
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
@@ -182,6 +184,10 @@ _NMS_CASES = {
     # dense pass over two blocks: the block-2 box B overlaps the block-1 keeper A with IoU exactly the threshold
     # (kept: mmcv suppresses only above it)
     "cross_block_iou_equals_threshold": dict(n=258, iou_threshold=0.5, tie_across_blocks=True),
+    # the sparse pass where the first box (in x order) with an x-overlap has exactly one: 0-1, then 5-6, 5-7, 6-7
+    "sparse_first_box_one_pair": dict(n=300, iou_threshold=0.5, row=True,
+                                      set_boxes=[[0, 0, 0, 5, 5], [1, 1, 0, 6, 5], [5, 50, 0, 55, 5],
+                                                 [6, 51, 0, 56, 5], [7, 52, 0, 57, 5]]),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
