@@ -138,6 +138,8 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
+    for index, score in p.get("set_scores", []):
+        out["scores"][index] = score
     if "classes" in p:
         out["idxs"] = torch.randint(0, p["classes"], (n,), generator=gen)
     return out
@@ -230,6 +232,9 @@ _SOFT_CASES = {
     "naive": dict(n=40, kwargs=dict(iou_threshold=0.4, method="naive")),
     "linear_high_min_score": dict(n=60, kwargs=dict(iou_threshold=0.2, min_score=0.3, method="linear")),
     "gaussian_sigma_offset1": dict(n=50, kwargs=dict(sigma=0.2, min_score=0.05, method="gaussian", offset=1)),
+    # disjoint boxes (weight 1): a score exactly min_score stays (mmcv drops only scores below it)
+    "score_equals_min_score": dict(n=6, row=True, set_scores=[[3, 0.25]],
+                                   kwargs=dict(iou_threshold=0.3, min_score=0.25, method="linear")),
     "empty": dict(n=0, kwargs=dict(method="linear")),
 }
 for _name, _params in _SOFT_CASES.items():
