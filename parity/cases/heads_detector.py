@@ -225,6 +225,12 @@ register(Case(
     description="finest_scale=6: most RoIs map to the coarsest level (the clamp at num_levels - 1)",
 ))
 register(Case(
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="beyond_coarsest_level",
+    params={**_EXTRACTOR_PARAMS, "finest_scale": 2, "num_rois": [6, 4]}, seed=3,
+    make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
+    description="finest_scale=2: RoIs of scale >= 32 would map to level 4 or more and are clamped to the coarsest",
+))
+register(Case(
     component=EXTRACTOR_COMPONENT, dtype="float64", name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="RoIs of many sizes mapped to FPN levels by finest_scale; features and grads",
