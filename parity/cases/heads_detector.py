@@ -293,6 +293,10 @@ def _bbox_head_run(head: Any, loss_fn: Any, predict: Any, params: Mapping[str, A
     for i, res in enumerate([*raw, *empty]):
         out[f"raw.{i}.bboxes"], out[f"raw.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
         out[f"raw.{i}.has_labels"] = torch.tensor(int("labels" in res))
+    if params.get("empty_forward"):  # the head on a batch of no RoIs
+        with torch.no_grad():
+            empty_cls, empty_reg = head(inputs["x"][:0].clone())
+        out["empty.cls_score"], out["empty.bbox_pred"] = empty_cls.clone(), empty_reg.clone()
     return out
 
 
@@ -371,6 +375,14 @@ register(Case(
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels", "raw.*.has_labels"),
     description="BBoxHead (average-pooled RoI features into fc_cls/fc_reg), loss on decoded boxes",
+))
+register(Case(
+    component="models/roi_heads/bbox_head", dtype="float64", name="avg_pool_no_rois_forward", seed=11,
+    params={**_BBOX_HEAD_PARAMS, "head": {"type": "BBoxHead", "with_avg_pool": True}, "num_rois": [5, 3],
+            "num_pos": 4, "empty_forward": True},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="BBoxHead with average pooling, also run on an empty batch of RoI features ([0, C] outputs)",
 ))
 register(Case(
     component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared_fc_then_branch_fcs", seed=9,
