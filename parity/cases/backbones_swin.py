@@ -170,3 +170,12 @@ _swin_case(
     "train mode: frozen patch embedding, stage 1 and its output norm; absolute position embedding, no patch norm, "
     "qkv without bias, qk_scale 0.25, gradient checkpointing",
 )  # fmt: skip
+_swin_case(
+    "swin_window_1",
+    {"embed_dims": 8, "depths": [2], "num_heads": [2], "strides": [4], "out_indices": [0], "window_size": 1,
+     "mlp_ratio": 1, "drop_path_rate": 0.0},
+    "eval",
+    57,
+    (1, 3, 12, 8),
+    "one stage, window 1 (shift 0): a 1x1 bias table, every token attends to itself only",
+)  # fmt: skip
