@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -346,6 +347,19 @@ def _junit(path: Path) -> tuple[dict[str, float], list[str]]:
     return seconds, sorted(failing)
 
 
+@functools.cache
+def _body_lines(rel: str) -> frozenset[int]:
+    """Lines of ``rel`` inside function bodies (what runs when called, not at import)."""
+    tree = ast.parse((ROOT / rel).read_text())
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            for stmt in body:
+                lines.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
+    return frozenset(lines)
+
+
 def select_tests(mutant: Mutant, tmap: dict[str, Any]) -> list[str]:
     """The parity tests that run the mutant's line (every test of its file for a module-level line).
 
@@ -353,6 +367,10 @@ def select_tests(mutant: Mutant, tmap: dict[str, Any]) -> list[str]:
     mutant that a quick test catches costs seconds, not the whole selection.
     """
     line_tests = tmap["lines"].get(mutant.file, {}).get(str(mutant.line))
+    if mutant.line not in _body_lines(mutant.file):
+        # runs at import (a default value, a module or class constant): coverage credits it
+        # to whichever test imported the module first, so every test of the file is selected
+        line_tests = None
     tests = line_tests if line_tests else tmap["files"].get(mutant.file, [])
     if not tests:
         return list(ALWAYS)
