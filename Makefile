@@ -10,7 +10,7 @@ STAMP := $(VENV)/.visdet-installed
 REF_PY := .venv-ref/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup parity test test-slow reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare gate lint clean fuzz soak soak-train docs docs-serve mutation
+.PHONY: setup parity test test-slow reference goldens verify-goldens rederive-goldens portability parity-live bench asv-compare gate lint clean fuzz soak soak-train docs docs-serve mutation mutation-rerun
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -116,3 +116,6 @@ MUTANTS ?= 240
 SEED ?= 19
 mutation: $(STAMP)
 	nice -n 10 $(PY) -m parity.mutation --sample $(MUTANTS) --seed $(SEED)
+# after adding cases for survivors: rerun only the survivors, mapping only the new tests
+mutation-rerun: $(STAMP)
+	nice -n 10 $(PY) -m parity.mutation --rerun-survivors --map-new-tests

@@ -32,6 +32,11 @@ coverage run with per-test contexts; a module-level line selects every test that
 reaches its file), plus ``parity/test_defaults.py`` (defaults are module-level). Each
 child has a timeout (a hung mutant counts as caught, as in both tools).
 
+After cases are added for survivors, ``make mutation-rerun`` (``--rerun-survivors
+--map-new-tests``) runs only the survivors again; the line-to-test map then runs only the
+tests it does not know yet under coverage and merges them in (valid when the existing
+tests and visdet are unchanged; ``--refresh`` rebuilds it whole).
+
 Score: caught / (sample - reviewed equivalent mutants), where the reviewed equivalents
 are ``parity/mutation_equivalent.yaml`` (mutant id -> one-line reason).
 """
@@ -41,6 +46,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -219,44 +225,88 @@ def module_name(rel: str) -> str:
 
 
 # ------------------------------------------------------------------ which tests reach which line
+# files that cannot change which test reaches which line (this tool and its lists)
+_NOT_IN_DIGEST = ("parity/mutation.py", "parity/mutation_equivalent.yaml", "parity/coverage_exempt.yaml",
+                  "parity/coverage_gaps.py")  # fmt: skip
+
+
 def _source_digest() -> str:
     digest = hashlib.sha256()
     for folder in ("visdet", "parity", "golden"):
         for path in sorted((ROOT / folder).rglob("*")):
+            if path.relative_to(ROOT).as_posix() in _NOT_IN_DIGEST:
+                continue
             if path.is_file() and path.suffix in (".py", ".yaml", ".json", ".safetensors"):
                 digest.update(path.relative_to(ROOT).as_posix().encode())
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def test_map(refresh: bool = False) -> dict[str, Any]:
+def test_map(refresh: bool = False, new_tests_only: bool = False) -> dict[str, Any]:
     """``{"lines": {file: {line: [nodeid...]}}, "files": {file: [nodeid...]}, "seconds": {nodeid: s}}``.
 
     From one run of the parity suite (goldens only: the reference is hidden from it)
     under coverage with per-test contexts; cached in ``reports/mutation/`` and rebuilt
-    when visdet, parity or golden change.
+    when visdet, parity or golden change. With ``new_tests_only`` (after cases were
+    added and nothing else changed) only the tests the cached map does not know are run
+    and merged into it.
     """
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     cache = WORK_DIR / "test_map.json"
     digest = _source_digest()
-    if cache.exists() and not refresh:
-        data = json.loads(cache.read_text())
-        if data.get("digest") == digest:
-            return data
+    cached = json.loads(cache.read_text()) if cache.exists() and not refresh else None
+    if cached is not None and cached.get("digest") == digest:
+        return cached
+    if cached is not None and new_tests_only:
+        mapped = {t for per_line in cached["lines"].values() for tests in per_line.values() for t in tests}
+        known = set(cached["seconds"]) | mapped
+        new = [t for t in _collect() if t not in known]
+        print(f"mapping {len(new)} new parity tests (the cached map keeps the others)...", flush=True)
+        data = _merge_maps(cached, _coverage_map(new)) if new else cached
+    else:
+        print("mapping lines to parity tests (one coverage run of the parity suite)...", flush=True)
+        data = _coverage_map(["parity/"])
+    data["digest"] = digest
+    cache.write_text(json.dumps(data))
+    return data
+
+
+def _collect() -> list[str]:
+    """Node ids of the parity tests (the reference hidden, the never-selected files left out)."""
+    cmd = [sys.executable, "-m", "pytest", "parity/", "--collect-only", "-q", "-p", "no:xdist",
+           "-p", "no:cacheprovider", *[f"--ignore={t}" for t in NEVER]]  # fmt: skip
+    env = {**os.environ, "VISDET_HIDE_REFERENCE": "1"}
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if "::" in line]
+
+
+def _merge_maps(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    lines = {f: {k: list(v) for k, v in per_line.items()} for f, per_line in old["lines"].items()}
+    for f, per_line in new["lines"].items():
+        into = lines.setdefault(f, {})
+        for line, tests in per_line.items():
+            into[line] = sorted(set(into.get(line, [])) | set(tests))
+    files = {f: sorted({t for tests in per_line.values() for t in tests}) for f, per_line in lines.items()}
+    return {"lines": lines, "files": files, "seconds": {**old["seconds"], **new["seconds"]},
+            "failing_unmutated": sorted(set(old["failing_unmutated"]) | set(new["failing_unmutated"]))}  # fmt: skip
+
+
+def _coverage_map(targets: list[str]) -> dict[str, Any]:
+    """Run ``targets`` (paths or node ids) under coverage with per-test contexts: the map of what they reach."""
     data_file = WORK_DIR / "contexts.coverage"
     junit = WORK_DIR / "baseline.xml"
     data_file.unlink(missing_ok=True)
     cmd = [
-        sys.executable, "-m", "pytest", "parity/", "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
-        *[f"--cov={t}" for t in TARGETS], "--cov-context=test", "--cov-report=", f"--junitxml={junit}",
+        sys.executable, "-m", "pytest", *targets, "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
+        *[f"--ignore={t}" for t in NEVER], *[f"--cov={t}" for t in TARGETS], "--cov-branch",
+        "--cov-context=test", "--cov-report=", f"--junitxml={junit}",
     ]  # fmt: skip
     env = {**os.environ, "COVERAGE_FILE": str(data_file), "VISDET_HIDE_REFERENCE": "1"}
-    print("mapping lines to parity tests (one coverage run of the parity suite)...", flush=True)
     started = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     seconds, failing = _junit(junit)
     if proc.returncode not in (0, 1) or not seconds:
-        raise SystemExit(f"the unmutated parity suite did not run (exit {proc.returncode})")
+        raise SystemExit(f"the unmutated parity tests did not run (exit {proc.returncode})")
     print(f"  done in {time.time() - started:.0f} s; {len(failing)} tests fail unmutated and are left out",
           flush=True)  # fmt: skip
     import coverage
@@ -278,9 +328,7 @@ def test_map(refresh: bool = False) -> dict[str, Any]:
                 everything.update(tests)
         lines[rel] = per_line
         files[rel] = sorted(everything)
-    data = {"digest": digest, "lines": lines, "files": files, "seconds": seconds, "failing_unmutated": failing}
-    cache.write_text(json.dumps(data))
-    return data
+    return {"lines": lines, "files": files, "seconds": seconds, "failing_unmutated": failing}
 
 
 def _junit(path: Path) -> tuple[dict[str, float], list[str]]:
@@ -299,11 +347,34 @@ def _junit(path: Path) -> tuple[dict[str, float], list[str]]:
     return seconds, sorted(failing)
 
 
+@functools.cache
+def _body_lines(rel: str) -> frozenset[int]:
+    """Lines of ``rel`` inside function bodies (what runs when called, not at import)."""
+    tree = ast.parse((ROOT / rel).read_text())
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            for stmt in body:
+                lines.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
+    return frozenset(lines)
+
+
 def select_tests(mutant: Mutant, tmap: dict[str, Any]) -> list[str]:
-    """The parity tests that run the mutant's line (every test of its file for a module-level line)."""
+    """The parity tests that run the mutant's line (every test of its file for a module-level line).
+
+    Fastest first (by the mapping run's times): the child stops at the first failure, so a
+    mutant that a quick test catches costs seconds, not the whole selection.
+    """
     line_tests = tmap["lines"].get(mutant.file, {}).get(str(mutant.line))
+    if mutant.line not in _body_lines(mutant.file):
+        # runs at import (a default value, a module or class constant): coverage credits it
+        # to whichever test imported the module first, so every test of the file is selected
+        line_tests = None
     tests = line_tests if line_tests else tmap["files"].get(mutant.file, [])
-    return sorted(set(tests) | set(ALWAYS)) if tests else list(ALWAYS)
+    if not tests:
+        return list(ALWAYS)
+    return sorted(set(tests) | set(ALWAYS), key=lambda t: (tmap["seconds"].get(t, 1.0), t))
 
 
 # ------------------------------------------------------------------ running one mutant
@@ -419,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant beyond 4x its tests' time")
     parser.add_argument("--only", nargs="*", default=None, help="mutant ids to run (ignores --sample)")
     parser.add_argument("--refresh", action="store_true", help="rebuild the line-to-test map")
+    parser.add_argument("--map-new-tests", action="store_true",
+                        help="after adding cases (nothing else changed): map only the new tests into the cached map")
     parser.add_argument("--from-log", type=Path, help="write the reports from the printed lines of an interrupted run")
     parser.add_argument("--list", action="store_true", help="print the number of mutants per file and exit")
     parser.add_argument("--rerun-survivors", action="store_true",
@@ -450,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only and len(chosen) != len(set(args.only)):
         missing = sorted(set(args.only) - {m.id for m in chosen})
         raise SystemExit(f"mutants not found (the source changed?): {missing[:5]}")
-    tmap = test_map(args.refresh)
+    tmap = test_map(args.refresh, new_tests_only=args.map_new_tests)
     # heavy imports once, before forking (visdet itself is imported fresh by each child)
     import numpy  # noqa: F401
     import pytest  # noqa: F401

@@ -45,7 +45,10 @@ def _randomise_state(module: nn.Module, seed: int) -> None:
 
 
 def _run(module: nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
-    module.train(params["mode"] == "train")
+    if params["mode"] == "train":
+        module.train()  # no argument: train()'s default mode is mirrored too
+    else:
+        module.eval()
     leaf = tensors["input"].clone().requires_grad_(True)
     torch.manual_seed(int(tensors["rng_seed"]))
     outs = module(leaf)
@@ -148,6 +151,15 @@ _swin_case(
     "window 3 (shift 1), 7x11 merged with padding to 4x6",
 )
 _swin_case(
+    "swin_pad_right_only",
+    {"embed_dims": 16, "depths": [2], "num_heads": [2], "strides": [4], "out_indices": [0], "window_size": 4,
+     "mlp_ratio": 1, "drop_path_rate": 0.0},
+    "eval",
+    56,
+    (1, 3, 32, 60),
+    "one stage, window 4: 8x15 tokens pad on the right only (by 1 column), so only the width is cropped back",
+)  # fmt: skip
+_swin_case(
     "swin_frozen_abs_pos_train",
     {"embed_dims": 24, "depths": [2, 2], "num_heads": [2, 4], "strides": [4, 2], "out_indices": [0, 1],
      "window_size": 4, "mlp_ratio": 1, "drop_path_rate": 0.0, "frozen_stages": 1, "use_abs_pos_embed": True,
@@ -157,4 +169,13 @@ _swin_case(
     (1, 3, 32, 48),
     "train mode: frozen patch embedding, stage 1 and its output norm; absolute position embedding, no patch norm, "
     "qkv without bias, qk_scale 0.25, gradient checkpointing",
+)  # fmt: skip
+_swin_case(
+    "swin_window_1",
+    {"embed_dims": 8, "depths": [2], "num_heads": [2], "strides": [4], "out_indices": [0], "window_size": 1,
+     "mlp_ratio": 1, "drop_path_rate": 0.0},
+    "eval",
+    57,
+    (1, 3, 12, 8),
+    "one stage, window 1 (shift 0): a 1x1 bias table, every token attends to itself only",
 )  # fmt: skip

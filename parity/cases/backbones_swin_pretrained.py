@@ -127,6 +127,15 @@ register(Case(
     description="init_cfg Pretrained, mmdet-layout checkpoint of window 3 into window 4: bias tables resized "
                 "bicubically; only the last stage returned",
 ))
+register(Case(
+    component=COMPONENT, dtype="float64", name="pretrained_shrunk_bias_tables", seed=57,
+    params={"layout": "mmdet", "input_shape": [1, 3, 30, 36],
+            "source": {"num_heads": [2, 4], "window_size": 4, "out_indices": [0, 1]},
+            "target": {"num_heads": [2, 4], "window_size": 3, "out_indices": [0, 1]}},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet,
+    description="init_cfg Pretrained, mmdet-layout checkpoint of window 4 into window 3: 7x7 bias tables shrunk "
+                "bicubically to 5x5 (a table side that is not a small square root's floor)",
+))
 
 
 # ------------------------------------------------------------------ swin_converter

@@ -225,6 +225,12 @@ register(Case(
     description="finest_scale=6: most RoIs map to the coarsest level (the clamp at num_levels - 1)",
 ))
 register(Case(
+    component=EXTRACTOR_COMPONENT, dtype="float64", name="beyond_coarsest_level",
+    params={**_EXTRACTOR_PARAMS, "finest_scale": 2, "num_rois": [6, 4]}, seed=3,
+    make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
+    description="finest_scale=2: RoIs of scale >= 32 would map to level 4 or more and are clamped to the coarsest",
+))
+register(Case(
     component=EXTRACTOR_COMPONENT, dtype="float64", name="fpn_levels", params=_EXTRACTOR_PARAMS, seed=1,
     make_inputs=_extractor_inputs, reference=_extractor_reference, visdet=_extractor_visdet,
     description="RoIs of many sizes mapped to FPN levels by finest_scale; features and grads",
@@ -287,6 +293,10 @@ def _bbox_head_run(head: Any, loss_fn: Any, predict: Any, params: Mapping[str, A
     for i, res in enumerate([*raw, *empty]):
         out[f"raw.{i}.bboxes"], out[f"raw.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
         out[f"raw.{i}.has_labels"] = torch.tensor(int("labels" in res))
+    if params.get("empty_forward"):  # the head on a batch of no RoIs
+        with torch.no_grad():
+            empty_cls, empty_reg = head(inputs["x"][:0].clone())
+        out["empty.cls_score"], out["empty.bbox_pred"] = empty_cls.clone(), empty_reg.clone()
     return out
 
 
@@ -365,6 +375,14 @@ register(Case(
     make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
     exact=("pred.*.labels", "raw.*.has_labels"),
     description="BBoxHead (average-pooled RoI features into fc_cls/fc_reg), loss on decoded boxes",
+))
+register(Case(
+    component="models/roi_heads/bbox_head", dtype="float64", name="avg_pool_no_rois_forward", seed=11,
+    params={**_BBOX_HEAD_PARAMS, "head": {"type": "BBoxHead", "with_avg_pool": True}, "num_rois": [5, 3],
+            "num_pos": 4, "empty_forward": True},
+    make_inputs=_bbox_head_inputs, reference=_bbox_head_reference, visdet=_bbox_head_visdet,
+    exact=("pred.*.labels", "raw.*.has_labels"),
+    description="BBoxHead with average pooling, also run on an empty batch of RoI features ([0, C] outputs)",
 ))
 register(Case(
     component="models/roi_heads/convfc_bbox_head", dtype="float64", name="shared_fc_then_branch_fcs", seed=9,

@@ -217,3 +217,36 @@ register(Case(
     description="reduced FCOS: focal, IoU and centerness losses and every gradient; image 2 has no gt",
     live_params=({"num_gts": [2, 5]},),
 ))  # fmt: skip
+
+
+# ------------------------------------------------------- hand-placed integer gt boxes
+def _fixed_gt_head_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    """Random features; the gt boxes and labels are the case's own (``gt_boxes``, ``gt_labels`` per image)."""
+    out = {}
+    for level, (h, w) in enumerate(params["feat_sizes"]):
+        out[f"feat.{level}"] = torch.randn(params["batch"], params["channels"], h, w, generator=generator)
+    for i, (boxes, labels) in enumerate(zip(params["gt_boxes"], params["gt_labels"])):
+        out[f"gt.{i}.bboxes"] = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        out[f"gt.{i}.labels"] = torch.tensor(labels, dtype=torch.int64)
+    return out
+
+
+_FIXED_PARAMS = {**_HEAD_PARAMS, "channels": 4, "rescale": False,
+                 "head": {"norm_cfg": None, "stacked_convs": 1}}  # fmt: skip
+register(Case(
+    component=HEAD_COMPONENT, dtype="float64", name="softmax_cls_boxes_on_range_bounds", seed=45,
+    params={**_FIXED_PARAMS, "gt_boxes": [[[1, 1, 20, 10], [2, 2, 40, 14], [30, 20, 70, 60]], []],
+            "gt_labels": [[1, 3, 0], []],
+            "head": {**_FIXED_PARAMS["head"],
+                     "loss_cls": {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0}}},
+    make_inputs=_fixed_gt_head_inputs, reference=_head_reference, visdet=_head_visdet, exact=("pred.*.labels",),
+    description="softmax classification (K + 1 channels, CE loss, softmax scores); integer boxes whose largest side "
+    "distance from a point is exactly its level's upper bound (point (4, 4) to x2 = 20: 16; (8, 8) to 40: 32)",
+))  # fmt: skip
+register(Case(
+    component=HEAD_COMPONENT, dtype="float64", name="single_positive_point", seed=46,
+    params={**_FIXED_PARAMS, "gt_boxes": [[[2, 2, 7, 7]], []], "gt_labels": [[2], []]},
+    make_inputs=_fixed_gt_head_inputs, reference=_head_reference, visdet=_head_visdet, exact=("pred.*.labels",),
+    description="one 5x5 gt box that holds a single point (4, 4) of the batch: exactly one positive, its centerness "
+    "target sqrt(2/3 * 2/3)",
+))  # fmt: skip

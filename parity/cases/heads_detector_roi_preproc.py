@@ -187,3 +187,10 @@ register(Case(
     exact=("pad_shape.*", "batch_input_shape"),
     description="one (B, C, H, W) batch padded to 16 with pad_value 2.0",
 ))
+register(Case(
+    component=PREPROCESSOR_COMPONENT, name="tensor_batch_more_images_than_channels", seed=10,
+    params={**_PRE_PARAMS, "img_shapes": [[9, 13]] * 5, "as_batch": True, "pad_size_divisor": 8},
+    make_inputs=_pre_inputs, reference=_pre_reference, visdet=_pre_visdet,
+    exact=("pad_shape.*", "batch_input_shape"),
+    description="a (5, 3, 9, 13) batch: a pad_shape for each of the 5 images, not for each of the 3 channels",
+))

@@ -307,6 +307,8 @@ def _paste_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         out[f"img.{i}.labels"] = torch.randint(0, p["num_classes"], (n,), generator=gen)
         out[f"img.{i}.scores"] = torch.rand(n, generator=gen)
         out[f"img.{i}.logits"] = torch.randn(n, channels, p["size"], p["size"], generator=gen) * 3
+        if p.get("zero_logits"):  # probability exactly 0.5 = mask_thr_binary inside the boxes (kept: >=)
+            out[f"img.{i}.logits"].zero_()
     return out
 
 
@@ -359,6 +361,7 @@ _PASTES = {
     "uint8_maps": {"thr": -1.0},
     "class_agnostic_thr03": {"class_agnostic": True, "thr": 0.3},
     "degenerate_box": {"degenerate": True},
+    "logit_zero_ties": {"zero_logits": True, "num_dets": [2, 1, 0]},
 }
 for _name, _extra in _PASTES.items():
     register(Case(

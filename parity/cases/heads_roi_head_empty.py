@@ -157,3 +157,11 @@ for _head, _component in (("CascadeRoIHead", "cascade_roi_head"), ("StandardRoIH
         description=f"{_head} with a mask head: predict (boxes and pasted masks) with image 2 without proposals, "
                     "and with none at all (empty masks of each image's original size)",
     ))
+register(Case(
+    component="models/roi_heads/cascade_roi_head", dtype="float64", name="class_specific_predict_last_class", seed=63,
+    params={**_PARAMS, "head": "CascadeRoIHead", "with_mask": False, "mode": "predict", "reg_class_agnostic": False,
+            "seed": 3, "num_proposals": [40, 10]},
+    make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred_*.labels",),
+    description="CascadeRoIHead, class-specific regression, predict: RoIs whose best class is the last one (K - 1) "
+                "are refined by that class's deltas between stages",
+))

@@ -99,6 +99,16 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
 
 _TRAIN_CFG = _ROI_HEAD_PARAMS["train_cfg"]
 register(Case(
+    component=COMPONENT, dtype="float64", name="one_and_no_negatives_pos_weight", seed=24,
+    params={**_ROI_HEAD_PARAMS, "num_gts": [5, 4], "num_proposals": [60, 0],
+            "train_cfg": {**_TRAIN_CFG, "pos_weight": 2.0,
+                          "sampler": {**_TRAIN_CFG["sampler"], "num": 5, "pos_fraction": 0.8}},
+            "test_cfg": {"score_thr": 0.05, "nms": {"type": "nms", "iou_threshold": 0.5}, "max_per_img": 20}},
+    make_inputs=_roi_head_inputs, reference=_reference, visdet=_visdet, exact=("pred_no_proposals.*.labels",),
+    description="5 RoIs per image, 4 positive: image 1 samples exactly one negative, image 2 (no proposals, only "
+                "its gt boxes) none; pos_weight 2 on the positives' classification",
+))
+register(Case(
     component=COMPONENT, dtype="float64", name="decoded_loss_no_negatives", seed=23,
     params={**_ROI_HEAD_PARAMS, "num_gts": [5, 4], "scale_factors": [[1.25, 1.2], [0.5, 0.5]],
             "bbox_head": {"reg_decoded_bbox": True},

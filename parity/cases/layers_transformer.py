@@ -70,6 +70,9 @@ _CASES = {
         kind="patch_embed", shape=[1, 4, 15, 11],
         kwargs=dict(in_channels=4, embed_dims=6, kernel_size=3, stride=2, padding=1, bias=False,
                     input_size=[15, 11])),
+    "patch_embed/same_padding_rect_stride": dict(
+        kind="patch_embed", shape=[1, 3, 9, 10],
+        kwargs=dict(in_channels=3, embed_dims=4, kernel_size=3, stride=[2, 1], padding="same", input_size=[9, 10])),
     "patch_merging/int_padding": dict(
         kind="patch_merging", shape=[2, 35, 6], input_size=[5, 7],
         kwargs=dict(in_channels=6, out_channels=10, kernel_size=2, stride=2, padding=1, bias=True)),
@@ -80,6 +83,9 @@ _CASES = {
         kind="ffn", shape=[3, 10, 8], train=True,
         kwargs=dict(embed_dims=8, feedforward_channels=16, ffn_drop=0.2,
                     dropout_layer={"type": "Dropout", "drop_prob": 0.3})),
+    "ffn/dropout_default_prob_train": dict(
+        kind="ffn", shape=[2, 5, 4], train=True,
+        kwargs=dict(embed_dims=4, feedforward_channels=6, dropout_layer={"type": "Dropout"})),
 }
 for _key, _params in _CASES.items():
     _module, _name = _key.split("/")

@@ -34,15 +34,17 @@ def _inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
 
 
 def _run(loss_module: Any, p: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    pred = inputs["pred"].clone().requires_grad_(True)
+    dtype = torch.float16 if p.get("half") else inputs["pred"].dtype  # fp16 boxes: IoU in fp32, cast back
+    pred = inputs["pred"].to(dtype).clone().requires_grad_(True)
+    target = inputs["target"].to(dtype)
     kwargs: dict[str, Any] = {}
     if p.get("weight"):
         kwargs["weight"] = inputs[p["weight"]]
     for key in ("avg_factor", "reduction_override"):
         if key in p:
             kwargs[key] = p[key]
-    loss = loss_module(pred, inputs["target"], **kwargs)
-    ramp = torch.linspace(0.5, 1.5, max(loss.numel(), 1))[: loss.numel()].view_as(loss)
+    loss = loss_module(pred, target, **kwargs)
+    ramp = torch.linspace(0.5, 1.5, max(loss.numel(), 1))[: loss.numel()].view_as(loss).to(loss.dtype)
     if loss.requires_grad:  # an empty input gives a loss without a graph (mmdet's empty bbox_overlaps)
         (loss * ramp).sum().backward()
     grad = pred.grad if pred.grad is not None else torch.zeros_like(pred)
@@ -78,6 +80,7 @@ _CASES = {
     "zero_weight": dict(n=10, weight="weight", zero_weight=True),
     "zero_weight_none": dict(n=10, weight="weight", zero_weight=True, reduction="none"),
     "empty": dict(n=0, avg_factor=1.0),
+    "fp16_linear_none": dict(n=12, half=True, mode="linear", reduction="none", weight="weight"),
 }
 for _name, _params in _CASES.items():
     register(Case(

@@ -122,12 +122,24 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
             scores.append(1.0 - (rank + torch.arange(size, dtype=torch.float32)) / n)
             rank += size
         return {"boxes": torch.cat(parts), "scores": torch.cat(scores)}
+    if p.get("tie_across_blocks"):  # block 1: A and 255 wider copies it suppresses; block 2: B with IoU(A, B) = 0.5
+        fill = torch.tensor([0.0, 0.0, 20.0, 10.0]) + torch.linspace(0.01, 1.0, 255)[:, None] * torch.tensor(
+            [0.0, 0.0, 1.0, 0.0]
+        )
+        tail = torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
+        boxes = torch.cat([torch.tensor([[0.0, 0.0, 20.0, 10.0]]), fill, tail])
+        scores = torch.cat([torch.tensor([1.0]), 0.99 - torch.arange(255) * 1e-3, torch.tensor([0.5, 0.4])])
+        return {"boxes": boxes, "scores": scores}
     if p.get("row"):  # boxes side by side, none overlapping along x: the sparse pass finds no pair
         boxes[:, 0] = torch.arange(n, dtype=boxes.dtype) * 10.0
         boxes[:, 2] = boxes[:, 0] + 5.0
+        for index, *box in p.get("set_boxes", []):  # a few hand-placed overlaps in the row
+            boxes[index] = torch.tensor(box, dtype=boxes.dtype)
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
+    for index, score in p.get("set_scores", []):
+        out["scores"][index] = score
     if "classes" in p:
         out["idxs"] = torch.randint(0, p["classes"], (n,), generator=gen)
     return out
@@ -171,6 +183,13 @@ _NMS_CASES = {
     "chunks_rest_suppressed": dict(n=600, iou_threshold=0.5, chunks=[[0, 256], [1, 44], [0, 300]]),
     # the dense blocked pass over several blocks, where whole blocks end up suppressed
     "many_clustered": dict(n=700, iou_threshold=0.3, scale=20.0, max_size=300.0),
+    # dense pass over two blocks: the block-2 box B overlaps the block-1 keeper A with IoU exactly the threshold
+    # (kept: mmcv suppresses only above it)
+    "cross_block_iou_equals_threshold": dict(n=258, iou_threshold=0.5, tie_across_blocks=True),
+    # the sparse pass where the first box (in x order) with an x-overlap has exactly one: 0-1, then 5-6, 5-7, 6-7
+    "sparse_first_box_one_pair": dict(n=300, iou_threshold=0.5, row=True,
+                                      set_boxes=[[0, 0, 0, 5, 5], [1, 1, 0, 6, 5], [5, 50, 0, 55, 5],
+                                                 [6, 51, 0, 56, 5], [7, 52, 0, 57, 5]]),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
 }
@@ -213,6 +232,9 @@ _SOFT_CASES = {
     "naive": dict(n=40, kwargs=dict(iou_threshold=0.4, method="naive")),
     "linear_high_min_score": dict(n=60, kwargs=dict(iou_threshold=0.2, min_score=0.3, method="linear")),
     "gaussian_sigma_offset1": dict(n=50, kwargs=dict(sigma=0.2, min_score=0.05, method="gaussian", offset=1)),
+    # disjoint boxes (weight 1): a score exactly min_score stays (mmcv drops only scores below it)
+    "score_equals_min_score": dict(n=6, row=True, set_scores=[[3, 0.25]],
+                                   kwargs=dict(iou_threshold=0.3, min_score=0.25, method="linear")),
     "empty": dict(n=0, kwargs=dict(method="linear")),
 }
 for _name, _params in _SOFT_CASES.items():
