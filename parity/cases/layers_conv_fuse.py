@@ -122,6 +122,12 @@ _CASES = {
         shape=[1, 4, 6, 7],
         kwargs=dict(in_channels=4, out_channels=5, kernel_size=3, padding=1, norm_cfg=_BN),
     ),
+    "models/fuse/conv_module_circular_dilated": dict(
+        kind="conv_module",
+        shape=[1, 3, 7, 9],
+        kwargs=dict(in_channels=3, out_channels=4, kernel_size=3, padding=2, dilation=2, padding_mode="circular",
+                    norm_cfg=_BN),
+    ),
 }
 for _i, (_key, _params) in enumerate(_CASES.items()):
     _component, _name = _key.rsplit("/", 1)

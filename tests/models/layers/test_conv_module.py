@@ -68,9 +68,15 @@ def test_bad_arguments(kwargs, error):
         ConvModule(in_channels=3, out_channels=4, kernel_size=3, **kwargs)
 
 
-def test_circular_padding_is_passed_to_the_conv():
-    module = ConvModule(in_channels=1, out_channels=1, kernel_size=3, padding=1, padding_mode="circular")
-    assert module.conv.padding_mode == "circular"
+def test_circular_padding_mode_pads_with_zeros_as_mmcv():
+    # mmcv 2.1's ConvModule takes padding_mode="circular" but builds its conv without it
+    module = ConvModule(in_channels=1, out_channels=1, kernel_size=3, padding=1, padding_mode="circular", act_cfg=None)
+    assert module.conv.padding_mode == "zeros" and module.padding_mode == "circular"
+    with torch.no_grad():
+        module.conv.weight.fill_(1.0)
+        module.conv.bias.zero_()
+    out = module(torch.ones(1, 1, 3, 3))
+    assert out[0, 0, 0, 0].item() == 4.0  # a corner sees 4 ones and 5 zero pads (circular padding would give 9)
 
 
 def test_build_conv_layer_accepts_mmcv_names():

@@ -85,8 +85,8 @@ class ConvModule(nn.Module):
         self.with_activation = act_cfg is not None
         self.with_bias = (not self.with_norm) if bias == "auto" else bias
 
-        extra = {} if padding_mode == "zeros" else {"padding_mode": padding_mode}
-        conv_options = dict(conv_cfg or {}) | extra
+        self.padding_mode = padding_mode  # mmcv 2.1 quirk: "circular" is accepted but never reaches the
+        conv_options = dict(conv_cfg or {})  # conv, which pads with zeros; visdet does the same
         self.conv = build_conv_layer(
             conv_options or None,
             in_channels=in_channels,
