@@ -135,8 +135,8 @@ def test_bad_inputs_and_metas_raise_clear_errors():
     [
         (lambda c: c.update(type="MaskRCNN"), ConfigError, "model.roi_head: MaskRCNN needs a mask head"),
         (lambda c: c["rpn_head"].update(foo=1), ConfigError, r"model.rpn_head.foo: unknown key"),
-        (lambda c: c["roi_head"]["bbox_head"]["loss_bbox"].update(type="GIoULoss"), ConfigError,
-         r"model.roi_head.bbox_head.loss_bbox.type: unknown type 'GIoULoss'"),
+        (lambda c: c["roi_head"]["bbox_head"]["loss_bbox"].update(type="BalancedL1Loss"), ConfigError,
+         r"model.roi_head.bbox_head.loss_bbox.type: unknown type 'BalancedL1Loss'"),
         (lambda c: c["train_cfg"]["rcnn"]["sampler"].update(type="OHEMSampler"), ConfigError,
          r"model.train_cfg.rcnn.sampler.type: unknown type 'OHEMSampler'"),
         (lambda c: c["test_cfg"]["rcnn"].update(mask_thr_binar=0.5), ConfigError,
