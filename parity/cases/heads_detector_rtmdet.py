@@ -187,6 +187,31 @@ for _seed, (_name, (_overrides, _description)) in enumerate(_CASES.items(), star
         description=_description,
     ))  # fmt: skip
 
+# smaller cases (4 channels, levels 6x8 / 3x4 / 2x2) for the remaining head branches
+_SMALL_PARAMS = {
+    **_PARAMS, "channels": 4, "feat_sizes": [[6, 8], [3, 4], [2, 2]], "img_shapes": [[44, 64], [36, 50]],
+    "pad_shapes": [[48, 64], [40, 56]], "num_gts": [4, 2],
+}  # fmt: skip
+_SMALL_CASES = {
+    "sepbn_depthwise": (
+        {"head": {"use_depthwise": True, "share_conv": False}},
+        "RTMDetSepBNHead with depthwise-separable tower convs, not shared (mmdet 3.3's share_conv looks for a "
+        "``.conv`` these modules lack and raises)",
+    ),
+    "shared_head_no_objectness": (
+        {"num_gts": [3, 0],
+         "head": {"type": "RTMDetHead", "norm_cfg": {"type": "GN", "num_groups": 2, "requires_grad": True},
+                  "with_objectness": False, "pred_kernel_size": 3, "share_conv": None, "exp_on_reg": None}},
+        "RTMDetHead without objectness (one tower for every level, GN, SiLU), image 2 without gt",
+    ),
+}  # fmt: skip
+for _seed, (_name, (_overrides, _description)) in enumerate(_SMALL_CASES.items(), start=64):
+    register(Case(
+        component=HEAD_COMPONENT, dtype="float64", name=_name, params={**_SMALL_PARAMS, **_overrides}, seed=_seed,
+        make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
+        description=_description,
+    ))  # fmt: skip
+
 
 # ----------------------------------------------------------------- reduced detector
 def rtmdet_config(num_classes: int = 5) -> dict:
