@@ -141,6 +141,17 @@ _cspnext_case(
     "no gradients for the frozen parameters, no running statistic moves; odd sizes round up at each stride",
 )  # fmt: skip
 
+_cspnext_case(
+    "arch_ovewrite_three_stages_eval",
+    {"arch_ovewrite": [[64, 96, 1, True, False], [96, 128, 2, False, False], [128, 192, 1, False, True]],
+     "deepen_factor": 1.0, "widen_factor": 0.0625, "out_indices": [1, 2, 3], **RTMDET_LAYERS},
+    "eval",
+    66,
+    (1, 3, 32, 24),
+    "arch_ovewrite replacing P5's table: three stages (widths 6/8/12, two blocks in stage 2 without identity, SPP "
+    "in the last), eval mode",
+)  # fmt: skip
+
 
 _cspnext_case(
     "darknet_blocks_depthwise_attention_train",

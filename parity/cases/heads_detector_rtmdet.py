@@ -186,3 +186,98 @@ for _seed, (_name, (_overrides, _description)) in enumerate(_CASES.items(), star
         make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
         description=_description,
     ))  # fmt: skip
+
+# smaller cases (4 channels, levels 6x8 / 3x4 / 2x2) for the remaining head branches
+_SMALL_PARAMS = {
+    **_PARAMS, "channels": 4, "feat_sizes": [[6, 8], [3, 4], [2, 2]], "img_shapes": [[44, 64], [36, 50]],
+    "pad_shapes": [[48, 64], [40, 56]], "num_gts": [4, 2],
+}  # fmt: skip
+_SMALL_CASES = {
+    "sepbn_depthwise": (
+        {"head": {"use_depthwise": True, "share_conv": False}},
+        "RTMDetSepBNHead with depthwise-separable tower convs, not shared (mmdet 3.3's share_conv looks for a "
+        "``.conv`` these modules lack and raises)",
+    ),
+    "shared_head_no_objectness": (
+        {"num_gts": [3, 0],
+         "head": {"type": "RTMDetHead", "norm_cfg": {"type": "GN", "num_groups": 2, "requires_grad": True},
+                  "with_objectness": False, "pred_kernel_size": 3, "share_conv": None, "exp_on_reg": None}},
+        "RTMDetHead without objectness (one tower for every level, GN, SiLU), image 2 without gt",
+    ),
+}  # fmt: skip
+for _seed, (_name, (_overrides, _description)) in enumerate(_SMALL_CASES.items(), start=64):
+    register(Case(
+        component=HEAD_COMPONENT, dtype="float64", name=_name, params={**_SMALL_PARAMS, **_overrides}, seed=_seed,
+        make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
+        description=_description,
+    ))  # fmt: skip
+
+
+# ----------------------------------------------------------------- reduced detector
+def rtmdet_config(num_classes: int = 5) -> dict:
+    """rtmdet_tiny's model dict at reduced widths (CSPNeXt deepen 0.167 widen 0.03125 with the last two stages
+    halved through ``arch_ovewrite``, neck and head 8, BN)."""
+    layers = {"norm_cfg": {"type": "BN"}, "act_cfg": {"type": "SiLU", "inplace": True}}
+    head = head_config(8, num_classes)
+    return {
+        "type": "RTMDet",
+        "data_preprocessor": {"type": "DetDataPreprocessor", "mean": [103.53, 116.28, 123.675],
+                              "std": [57.375, 57.12, 58.395], "bgr_to_rgb": False, "pad_size_divisor": 32},
+        "backbone": {"type": "CSPNeXt", "arch": "P5", "expand_ratio": 0.5, "deepen_factor": 0.167,
+                     "widen_factor": 0.03125, "channel_attention": True, **layers,
+                     # P5 with stages 3 and 4 at half width (keeps the golden small; mmdet's arch_ovewrite)
+                     "arch_ovewrite": [[64, 128, 3, True, False], [128, 256, 6, True, False],
+                                       [256, 256, 6, True, False], [256, 512, 3, False, True]]},
+        "neck": {"type": "CSPNeXtPAFPN", "in_channels": [8, 8, 16], "out_channels": 8, "num_csp_blocks": 1,
+                 "expand_ratio": 0.5, **layers},
+        "bbox_head": {key: value for key, value in head.items() if key not in ("train_cfg", "test_cfg")},
+        "train_cfg": TRAIN_CFG,
+        "test_cfg": {**TEST_CFG, "nms_pre": 100, "score_thr": 0.009, "max_per_img": 30},
+    }  # fmt: skip
+
+
+def _float32_gt(tensors: Tensors) -> Tensors:
+    """The gt boxes in float32, as mmdet's pipeline gives them (``RTMDetHead`` writes them into float32 targets)."""
+    return {k: (v.to(torch.float32) if k.startswith("gt.") and k.endswith(".bboxes") else v)
+            for k, v in tensors.items()}  # fmt: skip
+
+
+def _detector_reference_f64(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from parity.cases.heads_detector_faster_rcnn import _reference as detector_reference
+
+    with float_keeps_float64():
+        return detector_reference(params, _float32_gt(inputs))
+
+
+def _detector_visdet_f64(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from parity.cases.heads_detector_faster_rcnn import _visdet as detector_visdet
+
+    with float_keeps_float64():
+        return detector_visdet(params, _float32_gt(tensors))
+
+
+def _detector_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    from parity.cases.heads_detector_faster_rcnn import _inputs as detector_inputs
+
+    return detector_inputs(params, generator)
+
+
+_DETECTOR_PARAMS = {
+    "config": rtmdet_config(), "loss_names": list(LOSS_NAMES), "img_shapes": [[32, 40], [24, 30]],
+    "scale_factors": [[1.3, 1.25], [0.59, 0.6]], "num_gts": [3, 0], "num_classes": 5, "seed": 0, "sample_seed": 21,
+}  # fmt: skip
+register(Case(
+    component="models/detectors/rtmdet", dtype="float64", name="predict_rescale", seed=70,
+    params={**_DETECTOR_PARAMS, "mode": "predict", "forward": True},
+    make_inputs=_detector_inputs, reference=_detector_reference_f64, visdet=_detector_visdet_f64,
+    exact=("pred.*.labels", "num_classes"),
+    description="reduced RTMDet (CSPNeXt P5 deepen 0.167 widen 0.03125, arch_ovewrite, PAFPN 8, SepBN head 8, "
+    "BGR kept): detections of 2 padded images rescaled to the original size, raw head outputs",
+))  # fmt: skip
+register(Case(
+    component="models/detectors/rtmdet", dtype="float64", name="loss_empty_gt_image", seed=71,
+    params={**_DETECTOR_PARAMS, "mode": "loss"},
+    make_inputs=_detector_inputs, reference=_detector_reference_f64, visdet=_detector_visdet_f64,
+    description="reduced RTMDet: QFL and GIoU losses (summed over levels) and every gradient; image 2 has no gt",
+    live_params=({"num_gts": [2, 5]},),
+))  # fmt: skip

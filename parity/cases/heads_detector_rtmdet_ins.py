@@ -112,6 +112,15 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
         return {**state, **_run(head, params, inputs, gts, predict)}
 
 
+def _visdet_masks(params: Mapping[str, Any], masks: torch.Tensor) -> Any:
+    """The gt masks for visdet: a bool tensor, or visdet's ``BitmapMasks`` when the case asks for them."""
+    if not params.get("visdet_bitmap"):
+        return masks
+    from visdet.structures.bitmap_masks import BitmapMasks
+
+    return BitmapMasks(masks.numpy().astype("uint8"), *masks.shape[1:])
+
+
 def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.build import build_component
     from visdet.structures import Instances
@@ -119,7 +128,8 @@ def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     with float_keeps_float64():
         head = build_component("dense_head", _cfg(params))
         load_state(head, tensors)
-        gts = [Instances(bboxes=b, labels=lab, masks=m) for b, lab, m in _gt_with_masks(params, tensors)]
+        gts = [Instances(bboxes=b, labels=lab, masks=_visdet_masks(params, m))
+               for b, lab, m in _gt_with_masks(params, tensors)]  # fmt: skip
 
         def predict(cls_scores, bbox_preds, kernel_preds, mask_feat):
             return head.predict_by_feat(cls_scores, bbox_preds, kernel_preds, mask_feat, metas(params),
@@ -165,6 +175,30 @@ _CASES = {
 for _seed, (_name, (_overrides, _description)) in enumerate(_CASES.items(), start=70):
     register(Case(
         component=HEAD_COMPONENT, dtype="float64", name=_name, params={**_PARAMS, **_overrides}, seed=_seed,
+        make_inputs=_ins_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels", "pred.*.masks"),
+        description=_description,
+    ))  # fmt: skip
+
+
+# smaller cases (4 channels, levels 4x5 / 2x3 / 1x2) for predict's filtering branches and BitmapMasks gt
+_SMALL_PARAMS = {
+    **_PARAMS, "channels": 4, "feat_sizes": [[4, 5], [2, 3], [1, 2]], "img_shapes": [[28, 40], [22, 34]],
+    "pad_shapes": [[32, 40], [24, 40]], "num_gts": [3, 2],
+}  # fmt: skip
+_SMALL_TEST_CFG = {**TEST_CFG, "max_per_img": 8, "mask_thr_binary": 0.5}
+_SMALL_CASES = {
+    "ins_bitmap_gt_no_min_size": (
+        {"visdet_bitmap": True, "head": {"test_cfg": {**_SMALL_TEST_CFG, "min_bbox_size": -1}}},
+        "gt masks given to visdet as BitmapMasks too; predict with min_bbox_size -1 (no size filter)",
+    ),
+    "ins_all_filtered": (
+        {"rescale": False, "head": {"test_cfg": {**_SMALL_TEST_CFG, "min_bbox_size": 1000.0}}},
+        "min_bbox_size 1000 removes every detection: empty results with 0xHxW masks at the image size",
+    ),
+}  # fmt: skip
+for _seed, (_name, (_overrides, _description)) in enumerate(_SMALL_CASES.items(), start=74):
+    register(Case(
+        component=HEAD_COMPONENT, dtype="float64", name=_name, params={**_SMALL_PARAMS, **_overrides}, seed=_seed,
         make_inputs=_ins_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels", "pred.*.masks"),
         description=_description,
     ))  # fmt: skip

@@ -109,19 +109,31 @@ def _giou_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     weight = torch.rand(n, generator=gen)
     if p.get("zero_weight"):
         weight = weight * 0
-    return {"pred": pred, "target": target, "weight": weight, "weight4": torch.rand(n, 4, generator=gen)}
+    weight4 = torch.rand(n, 4, generator=gen)
+    if p.get("zero_weight4"):
+        weight4 = weight4 * 0
+    return {"pred": pred, "target": target, "weight": weight, "weight4": weight4}
+
+
+def _giou_boxes(p: Mapping[str, Any], inputs: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """The boxes, in float16 when the case asks (``half``: the overlaps are computed in float32, cast back)."""
+    if p.get("half"):
+        return inputs["pred"].half(), inputs["target"].half()
+    return inputs["pred"], inputs["target"]
 
 
 def _giou_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.models.losses import GIoULoss
 
-    return _run(GIoULoss(**{k: p[k] for k in _GIOU_ARGS if k in p}), p, inputs["pred"], inputs["target"], inputs)
+    pred, target = _giou_boxes(p, inputs)
+    return _run(GIoULoss(**{k: p[k] for k in _GIOU_ARGS if k in p}), p, pred, target, inputs)
 
 
 def _giou_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from visdet.models.losses import GIoULoss
 
-    return _run(GIoULoss(**{k: p[k] for k in _GIOU_ARGS if k in p}), p, inputs["pred"], inputs["target"], inputs)
+    pred, target = _giou_boxes(p, inputs)
+    return _run(GIoULoss(**{k: p[k] for k in _GIOU_ARGS if k in p}), p, pred, target, inputs)
 
 
 _GIOU_CASES = {
@@ -131,6 +143,9 @@ _GIOU_CASES = {
     "giou_eps_none": dict(n=12, eps=1e-2, reduction="none", weight="weight"),
     "giou_zero_weight": dict(n=10, weight="weight", zero_weight=True),
     "giou_zero_weight_none": dict(n=10, weight="weight", zero_weight=True, reduction_override="none"),
+    "giou_zero_weight4_none": dict(n=10, weight="weight4", zero_weight4=True, reduction="none"),
+    "giou_fp16_none": dict(n=12, half=True, reduction="none"),
+    "giou_fp16_weight_mean": dict(n=12, half=True, weight="weight", loss_weight=2.0),
 }
 for _name, _params in _GIOU_CASES.items():
     register(Case(
