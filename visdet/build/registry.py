@@ -32,6 +32,8 @@ KINDS: dict[str, str] = {
     "roi_layer": "the pooling op of an RoI extractor",
     "bbox_head": "RoI box classification and regression head",
     "mask_head": "RoI mask head (per-RoI mask logits, targets and pasting)",
+    "positional_encoding": "position embedding of a feature map from its padding mask (DETR family)",
+    "attention": "an attention module of a transformer layer (DETR family)",
     "loss": "a loss module",
     "assigner": "assigns priors or proposals to ground truth",
     "iou_calculator": "pairwise overlaps of an assigner",

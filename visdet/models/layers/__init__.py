@@ -9,9 +9,11 @@ from visdet.models.layers.csp_layer import CSPLayer
 from visdet.models.layers.depthwise_separable_conv_module import DepthwiseSeparableConvModule
 from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
+from visdet.models.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
 from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
 from visdet.models.layers.patch_embed import AdaptivePadding, PatchEmbed
 from visdet.models.layers.patch_merging import PatchMerging
+from visdet.models.layers.positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from visdet.models.layers.res_layer import ResLayer
 from visdet.models.layers.scale import Scale
 from visdet.models.layers.spp_bottleneck import SPPBottleneck
@@ -34,11 +36,14 @@ __all__ = [
     "DepthwiseSeparableConvModule",
     "DropPath",
     "FFN",
+    "LearnedPositionalEncoding",
+    "MultiScaleDeformableAttention",
     "PatchEmbed",
     "PatchMerging",
     "ResLayer",
     "SPPBottleneck",
     "Scale",
+    "SinePositionalEncoding",
     "Swish",
     "bias_init_with_prob",
     "build_activation_layer",
