@@ -24,6 +24,6 @@ from visdet.build.components import (
 )
 
 MODULES = (
-    backbones, batch_augments, necks, transformer, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms,
-    datasets, metrics,
+    backbones, batch_augments, necks, transformer, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors,
+    transforms, datasets, metrics,
 )  # fmt: skip

@@ -48,7 +48,8 @@ def _check_shapes(value: Tensor, spatial_shapes: Tensor, locations: Tensor, weig
     if len(shapes) != levels:
         raise ValueError(f"spatial_shapes has {len(shapes)} levels, sampling_locations {levels}")
     if sum(h * w for h, w in shapes) != value.shape[1]:
-        raise ValueError(f"spatial_shapes {shapes} cover {sum(h * w for h, w in shapes)} keys, value has {value.shape[1]}")
+        covered = sum(h * w for h, w in shapes)
+        raise ValueError(f"spatial_shapes {shapes} cover {covered} keys, value has {value.shape[1]}")
     return shapes
 
 

@@ -29,7 +29,7 @@ from visdet.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytor
 
 
 def sampling_offset_grid(num_heads: int, num_levels: int, num_points: int) -> Tensor:
-    """mmcv's initial ``sampling_offsets.bias``: head h points along angle ``2 pi h / M``.
+    """The initial ``sampling_offsets.bias`` of mmcv: head h points along angle ``2 pi h / M``.
 
     The direction ``(cos, sin)`` is scaled so its larger component is 1, and point p of every
     level sits at ``p + 1`` times it; computed in float32 as mmcv does.
@@ -105,7 +105,9 @@ class MultiScaleDeformableAttention(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """mmcv's init: zero offset weights with the angular grid as bias, zero attention weights,
+        """Initialise as mmcv: offsets (zero weight, angular grid bias), attention, value, output.
+
+        Zero offset weights with :func:`sampling_offset_grid` as bias, zero attention weights,
         Xavier-uniform value and output projections (zero bias), drawn in that order.
 
         mmcv replaces the bias tensor by the float32 grid; visdet copies the grid into the
@@ -193,7 +195,8 @@ class MultiScaleDeformableAttention(nn.Module):
         offsets = self.sampling_offsets(query).view(
             batch, num_query, self.num_heads, self.num_levels, self.num_points, 2
         )
-        weights = self.attention_weights(query).view(batch, num_query, self.num_heads, self.num_levels * self.num_points)
+        samples = self.num_levels * self.num_points
+        weights = self.attention_weights(query).view(batch, num_query, self.num_heads, samples)
         weights = weights.softmax(-1).view(batch, num_query, self.num_heads, self.num_levels, self.num_points)
         locations = self._sampling_locations(reference_points, offsets, spatial_shapes)
         output = self.output_proj(multi_scale_deformable_attn_pytorch(value, spatial_shapes, locations, weights))

@@ -1,5 +1,4 @@
-"""Positional encodings of DETR-style detectors (mmdet 3.3's ``SinePositionalEncoding`` and
-``LearnedPositionalEncoding``).
+"""Positional encodings of DETR-style detectors: mmdet 3.3's sine and learned encodings.
 
 Shapes: ``mask`` is ``Tensor[B, H, W]``, non-zero where a pixel is padding; the encoding is
 ``Tensor[B, 2 * num_feats, H, W]``: the first ``num_feats`` channels encode the row (y),
@@ -78,8 +77,10 @@ class SinePositionalEncoding(nn.Module):
         else:
             batch, _, height, width = input.shape
             device = input.device
-            x_embed = torch.arange(1, width + 1, dtype=torch.float32, device=device).view(1, 1, -1).repeat(batch, height, 1)
-            y_embed = torch.arange(1, height + 1, dtype=torch.float32, device=device).view(1, -1, 1).repeat(batch, 1, width)
+            x_embed = torch.arange(1, width + 1, dtype=torch.float32, device=device)
+            x_embed = x_embed.view(1, 1, -1).repeat(batch, height, 1)
+            y_embed = torch.arange(1, height + 1, dtype=torch.float32, device=device)
+            y_embed = y_embed.view(1, -1, 1).repeat(batch, 1, width)
         if self.normalize:
             y_embed = (y_embed + self.offset) / (y_embed[:, -1:, :] + self.eps) * self.scale
             x_embed = (x_embed + self.offset) / (x_embed[:, :, -1:] + self.eps) * self.scale
@@ -87,11 +88,15 @@ class SinePositionalEncoding(nn.Module):
         dim_t = self.temperature ** (2 * (dim_t // 2) / self.num_feats)
         pos_x = x_embed[:, :, :, None] / dim_t
         pos_y = y_embed[:, :, :, None] / dim_t
-        pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).view(batch, height, width, -1)
-        pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).view(batch, height, width, -1)
+        # channel pairs (sin, cos) of each frequency
+        pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
+        pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
+        pos_x = pos_x.view(batch, height, width, -1)
+        pos_y = pos_y.view(batch, height, width, -1)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
+        """The settings, as mmdet's ``__repr__`` lists them."""
         return (
             f"num_feats={self.num_feats}, temperature={self.temperature}, normalize={self.normalize}, "
             f"scale={self.scale}, eps={self.eps}, offset={self.offset}"
@@ -136,7 +141,7 @@ class LearnedPositionalEncoding(nn.Module):
         self.col_num_embed = col_num_embed
 
     def init_weights(self) -> None:
-        """mmdet's init: U(0, 1) row then column embeddings (nothing with ``init_cfg=None``)."""
+        """Initialise as mmdet: U(0, 1) row then column embeddings (nothing with ``init_cfg=None``)."""
         if self.init_cfg is None:
             return
         for embedding in (self.row_embed, self.col_embed):
@@ -151,4 +156,5 @@ class LearnedPositionalEncoding(nn.Module):
         return pos.permute(2, 0, 1).unsqueeze(0).repeat(mask.shape[0], 1, 1, 1)
 
     def extra_repr(self) -> str:
+        """The settings, as mmdet's ``__repr__`` lists them."""
         return f"num_feats={self.num_feats}, row_num_embed={self.row_num_embed}, col_num_embed={self.col_num_embed}"

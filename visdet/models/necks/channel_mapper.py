@@ -88,7 +88,7 @@ class ChannelMapper(nn.Module):
                 )
 
     def init_weights(self) -> None:
-        """mmdet's init: Xavier-uniform conv weights in registration order, zero bias."""
+        """Initialise as mmdet: Xavier-uniform conv weights in registration order, zero bias."""
         if self.init_cfg is None:
             return
         for module in self.modules():
