@@ -1,0 +1,390 @@
+"""Parity cases: the DETR family's foundation (mmdet 3.3 / mmcv 2.1).
+
+* ``ChannelMapper`` (float64): outputs and the gradients of ``<out, w>`` for every input
+  level and parameter, after mmdet's ``init_weights`` and a seeded perturbation of every
+  weight; plus a float32 case whose outputs are the state after mmdet's seeded init.
+* ``SinePositionalEncoding`` (float32, as mmdet computes it whatever the dtype): padding
+  masks of several shapes, normalised or not, and the unpadded ``input`` path.
+* ``LearnedPositionalEncoding`` (float32): the state after the seeded init, the encoding
+  and the embeddings' gradients.
+* ``multi_scale_deformable_attn_pytorch`` (float32, mmcv's CPU path): output and gradients
+  of value, sampling locations and weights, with points outside the maps.
+* ``MultiScaleDeformableAttention`` (float64, with one float32 case): the seeded init (the
+  grid of ``sampling_offsets``), then forward/backward with perturbed weights: padding masks,
+  2-d reference points and 4-d reference boxes, ``batch_first`` both ways, ``identity`` and
+  ``query_pos``, ``value_proj_ratio``, dropout in train mode (seeded right before forward).
+
+One adapter on the reference side: mmcv's ``init_weights`` replaces
+``sampling_offsets.bias`` by a float32 tensor, so under float64 as the default dtype its own
+module cannot run (``F.linear`` with a float32 bias); the float64 cases cast the reference
+module to the default dtype after construction (values unchanged, float32 -> float64 is exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from parity.cases._heads_detector_common import load_state, module_grads, state_entries
+from parity.cases.base import Case, Tensors, register
+
+_PERTURB_SCALE = 0.3
+
+
+def _grad_weight(out: torch.Tensor, seed: int) -> torch.Tensor:
+    return torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
+
+
+def _perturb(module: torch.nn.Module, seed: int) -> None:
+    """Add seeded noise to every parameter (in name order), so no weight is at its init value."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, param in sorted(module.named_parameters()):
+            noise = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+            param.add_(_PERTURB_SCALE * noise.to(param.dtype))
+
+
+def _init_entries(module: torch.nn.Module) -> Tensors:
+    return {f"init.{k}": v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- ChannelMapper
+CM_COMPONENT = "models/necks/channel_mapper"
+
+
+def _cm_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    channels = params["kwargs"]["in_channels"]
+    return {
+        f"input.{i}": torch.randn((params["batch"], c, h, w), generator=generator)
+        for i, (c, (h, w)) in enumerate(zip(channels, params["sizes"]))
+    }
+
+
+def _cm_run(module: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    module.eval()  # BN (one case) with its running statistics
+    levels = [tensors[f"input.{i}"].clone().requires_grad_(True) for i in range(len(params["sizes"]))]
+    outs = module(levels)
+    total = sum((out * _grad_weight(out, 100 + i)).sum() for i, out in enumerate(outs))
+    total.backward()
+    result = {f"out.{i}": out.detach().clone() for i, out in enumerate(outs)}
+    result.update({f"grad.input.{i}": x.grad.detach().clone() for i, x in enumerate(levels)})
+    return {**result, **module_grads(module)}
+
+
+def _cm_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.necks import ChannelMapper
+
+    torch.manual_seed(params["seed"])
+    module = ChannelMapper(**params["kwargs"])
+    module.init_weights()
+    if params.get("init_only"):
+        return _init_entries(module)
+    _perturb(module, params["seed"] + 1)
+    return {**state_entries(module), **_cm_run(module, params, inputs)}
+
+
+def _cm_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.necks import ChannelMapper
+
+    torch.manual_seed(params["seed"])
+    module = ChannelMapper(**params["kwargs"])
+    module.init_weights()
+    if params.get("init_only"):
+        return _init_entries(module)
+    load_state(module, tensors)
+    return _cm_run(module, params, tensors)
+
+
+_CM_CASES = {
+    "detr_gn_k1_extra": (
+        dict(in_channels=[4, 6, 8], out_channels=8, kernel_size=1, act_cfg=None,
+             norm_cfg={"type": "GN", "num_groups": 4}, num_outs=4),
+        [[9, 11], [5, 6], [3, 3]],
+        "Deformable DETR's neck shape: 1x1 convs, GN, no activation, one stride-2 extra level",
+    ),
+    "default_relu_k3": (
+        dict(in_channels=[3, 5], out_channels=4),
+        [[7, 8], [4, 4]],
+        "mmdet's defaults: 3x3 convs with bias, ReLU, one output per input",
+    ),
+    "no_bias_two_extra": (
+        dict(in_channels=[4, 6], out_channels=6, bias=False, num_outs=4),
+        [[8, 10], [5, 5]],
+        "bias=False without a norm, two extra levels (the second reads the first extra output)",
+    ),
+    "k5_bn_leaky": (
+        dict(in_channels=[2, 3], out_channels=4, kernel_size=5, norm_cfg={"type": "BN"},
+             act_cfg={"type": "LeakyReLU", "negative_slope": 0.2}),
+        [[9, 7], [6, 6]],
+        "kernel 5 (padding 2), BN in eval mode, LeakyReLU",
+    ),
+}  # fmt: skip
+for _index, (_name, (_kwargs, _sizes, _text)) in enumerate(_CM_CASES.items()):
+    _seed = 1800 + _index
+    register(Case(
+        component=CM_COMPONENT, dtype="float64", name=_name, seed=_seed,
+        params={"kwargs": _kwargs, "sizes": _sizes, "batch": 2, "seed": _seed},
+        make_inputs=_cm_inputs, reference=_cm_reference, visdet=_cm_visdet,
+        description=f"ChannelMapper {_text}: outputs, gradients of every input level and parameter",
+    ))  # fmt: skip
+register(Case(
+    component=CM_COMPONENT, name="seeded_init", seed=1810,
+    params={"kwargs": _CM_CASES["detr_gn_k1_extra"][0], "sizes": [], "batch": 1, "seed": 1810, "init_only": True},
+    make_inputs=lambda params, generator: {}, reference=_cm_reference, visdet=_cm_visdet,
+    description="ChannelMapper state after a seeded construction and mmdet's init_weights (Xavier-uniform convs)",
+))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- positional encodings
+def _pe_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    batch, height, width = params["shape"]
+    mask = torch.zeros(batch, height, width, dtype=torch.uint8)
+    for image, (valid_h, valid_w) in enumerate(params.get("valid", [])):
+        mask[image, valid_h:, :] = 1
+        mask[image, :, valid_w:] = 1
+    return {"mask": mask}
+
+
+def _sine_run(module: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    mask = tensors["mask"].bool() if params.get("bool_mask") else tensors["mask"]
+    if params.get("no_mask"):
+        batch, height, width = params["shape"]
+        return {"pos": module(None, torch.zeros(batch, 3, height, width))}
+    return {"pos": module(mask)}
+
+
+def _sine_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers import SinePositionalEncoding
+
+    return _sine_run(SinePositionalEncoding(**params["kwargs"]), params, inputs)
+
+
+def _sine_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import SinePositionalEncoding
+
+    return _sine_run(SinePositionalEncoding(**params["kwargs"]), params, tensors)
+
+
+_SINE_CASES = {
+    "default_padded": dict(kwargs=dict(num_feats=8), shape=[2, 5, 7], valid=[[5, 7], [3, 4]]),
+    "deformable_detr_normalize": dict(kwargs=dict(num_feats=6, normalize=True, offset=-0.5), shape=[3, 6, 4],
+                                      valid=[[6, 4], [2, 3], [6, 1]], bool_mask=True),
+    "dino_temperature20": dict(kwargs=dict(num_feats=10, normalize=True, offset=0.0, temperature=20),
+                               shape=[2, 4, 9], valid=[[4, 9], [3, 5]], bool_mask=True),
+    "scale_eps_no_mask": dict(kwargs=dict(num_feats=4, normalize=True, scale=3, eps=0.5), shape=[2, 3, 5],
+                              no_mask=True),
+}  # fmt: skip
+for _index, (_name, _params) in enumerate(_SINE_CASES.items()):
+    register(Case(
+        component="models/layers/sine_positional_encoding", name=_name, seed=1820 + _index, params=_params,
+        make_inputs=_pe_inputs, reference=_sine_reference, visdet=_sine_visdet,
+        description=f"SinePositionalEncoding {_params['kwargs']} on a {_params['shape']} mask",
+    ))  # fmt: skip
+
+
+def _learned_run(module: torch.nn.Module, tensors: Tensors) -> Tensors:
+    pos = module(tensors["mask"])
+    (pos * _grad_weight(pos, 7)).sum().backward()
+    return {"pos": pos.detach().clone(), **module_grads(module)}
+
+
+def _learned_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers import LearnedPositionalEncoding
+
+    torch.manual_seed(params["seed"])
+    module = LearnedPositionalEncoding(params["num_feats"], **params["kwargs"])
+    module.init_weights()
+    return {**_init_entries(module), **state_entries(module), **_learned_run(module, inputs)}
+
+
+def _learned_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import LearnedPositionalEncoding
+
+    torch.manual_seed(params["seed"])
+    module = LearnedPositionalEncoding(params["num_feats"], **params["kwargs"])
+    module.init_weights()
+    init = _init_entries(module)
+    load_state(module, tensors)
+    return {**init, **_learned_run(module, tensors)}
+
+
+register(Case(
+    component="models/layers/learned_positional_encoding", name="seeded_init_forward", seed=1830,
+    params=dict(num_feats=4, kwargs=dict(row_num_embed=6, col_num_embed=9), shape=[2, 5, 7], valid=[[5, 7], [2, 3]],
+                seed=1830),
+    make_inputs=_pe_inputs, reference=_learned_reference, visdet=_learned_visdet,
+    description="LearnedPositionalEncoding: seeded init (U(0, 1) embeddings), the encoding and its weight gradients",
+))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- deformable attention
+def _level_geometry(shapes: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    spatial = torch.tensor(shapes, dtype=torch.long)
+    areas = spatial[:, 0] * spatial[:, 1]
+    return spatial, torch.cat([areas.new_zeros(1), areas.cumsum(0)[:-1]])
+
+
+def _fn_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    batch, queries, heads, channels, points = (params[k] for k in ("batch", "queries", "heads", "channels", "points"))
+    levels = len(params["shapes"])
+    keys = sum(h * w for h, w in params["shapes"])
+    low, high = params["location_range"]
+    return {
+        "value": torch.randn(batch, keys, heads, channels, generator=generator),
+        "sampling_locations": low + (high - low) * torch.rand(batch, queries, heads, levels, points, 2,
+                                                              generator=generator),
+        "attention_weights": torch.rand(batch, queries, heads, levels, points, generator=generator),
+    }  # fmt: skip
+
+
+def _fn_run(function: Any, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    names = ("value", "sampling_locations", "attention_weights")
+    args = {name: tensors[name].clone().requires_grad_(True) for name in names}
+    spatial, _ = _level_geometry(params["shapes"])
+    out = function(args["value"], spatial, args["sampling_locations"], args["attention_weights"])
+    (out * _grad_weight(out, 11)).sum().backward()
+    return {"out": out.detach().clone(), **{f"grad.{name}": args[name].grad.detach().clone() for name in names}}
+
+
+def _fn_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+
+    return _fn_run(multi_scale_deformable_attn_pytorch, params, inputs)
+
+
+def _fn_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+
+    return _fn_run(multi_scale_deformable_attn_pytorch, params, tensors)
+
+
+_FN_CASES = {
+    "three_levels_outside_points": dict(batch=2, queries=5, heads=2, channels=4, points=2,
+                                        shapes=[[6, 7], [3, 4], [2, 1]], location_range=[-0.2, 1.2]),
+    "one_level_four_points": dict(batch=1, queries=7, heads=4, channels=2, points=4, shapes=[[5, 3]],
+                                  location_range=[0.0, 1.0]),
+    "four_levels_single_head": dict(batch=3, queries=3, heads=1, channels=3, points=3,
+                                    shapes=[[8, 6], [4, 3], [2, 2], [1, 1]], location_range=[-0.05, 1.05]),
+}  # fmt: skip
+for _index, (_name, _params) in enumerate(_FN_CASES.items()):
+    register(Case(
+        component="ops/multi_scale_deformable_attn", name=_name, seed=1840 + _index, params=_params,
+        make_inputs=_fn_inputs, reference=_fn_reference, visdet=_fn_visdet,
+        description=f"mmcv's multi_scale_deformable_attn_pytorch {_params}: output, value/location/weight gradients",
+    ))  # fmt: skip
+
+
+def _msda_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    kwargs = params["kwargs"]
+    embed, levels = kwargs["embed_dims"], kwargs["num_levels"]
+    batch, queries = params["batch"], params["queries"]
+    keys = sum(h * w for h, w in params["shapes"])
+    tensors = {
+        "query": torch.randn(batch, queries, embed, generator=generator),
+        "query_pos": torch.randn(batch, queries, embed, generator=generator),
+        "reference_points": torch.rand(batch, queries, levels, params["ref_dims"], generator=generator),
+    }
+    if params["ref_dims"] == 4:  # boxes (cx, cy, w, h) with sizes in [0.1, 0.6]
+        tensors["reference_points"][..., 2:] = 0.1 + 0.5 * tensors["reference_points"][..., 2:]
+    if params.get("separate_value"):
+        tensors["value"] = torch.randn(batch, keys, embed, generator=generator)
+    if params.get("identity"):
+        tensors["identity"] = torch.randn(batch, queries, embed, generator=generator)
+    mask = torch.zeros(batch, keys, dtype=torch.uint8)
+    for image, count in enumerate(params.get("padded_keys", [])):
+        if count:
+            mask[image, -count:] = 1
+    tensors["key_padding_mask"] = mask
+    return tensors
+
+
+def _msda_run(module: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    module.train(params.get("train", False))
+    spatial, starts = _level_geometry(params["shapes"])
+    grads = ["query", "query_pos"] + [k for k in ("value", "identity") if k in tensors]
+    args = {k: tensors[k].clone().requires_grad_(True) for k in grads}
+    seq = {k: (v if module.batch_first else v.transpose(0, 1)) for k, v in args.items()}
+    mask = tensors["key_padding_mask"].bool() if params.get("padded_keys") else None
+    if params.get("train"):
+        torch.manual_seed(params["seed"] + 2)
+    out = module(seq["query"], value=seq.get("value"), identity=seq.get("identity"), query_pos=seq["query_pos"],
+                 key_padding_mask=mask, reference_points=tensors["reference_points"], spatial_shapes=spatial,
+                 level_start_index=starts)  # fmt: skip
+    (out * _grad_weight(out, 13)).sum().backward()
+    result = {"out": out.detach().clone(), **{f"grad.{k}": v.grad.detach().clone() for k, v in args.items()}}
+    return {**result, **module_grads(module)}
+
+
+def _msda_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttention
+
+    torch.manual_seed(params["seed"])
+    module = MultiScaleDeformableAttention(**params["kwargs"])
+    init = _init_entries(module)
+    if params.get("init_only"):
+        return {**init, **state_entries(module), **_msda_run(module, params, inputs)}
+    module.to(torch.get_default_dtype())  # the module docstring: mmcv's float32 bias under float64
+    _perturb(module, params["seed"] + 1)
+    return {**state_entries(module), **_msda_run(module, params, inputs)}
+
+
+def _msda_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import MultiScaleDeformableAttention
+
+    torch.manual_seed(params["seed"])
+    module = MultiScaleDeformableAttention(**params["kwargs"])
+    init = _init_entries(module) if params.get("init_only") else {}
+    load_state(module, tensors)
+    return {**init, **_msda_run(module, params, tensors)}
+
+
+_ATTN = dict(embed_dims=8, num_heads=2, num_levels=3, num_points=2, dropout=0.0)
+_SHAPES3 = [[6, 5], [3, 3], [2, 1]]
+_MSDA_CASES = {
+    "encoder_2d_padding_batch_first": (
+        "float64",
+        dict(kwargs={**_ATTN, "batch_first": True}, shapes=_SHAPES3, batch=2, queries=41, ref_dims=2,
+             padded_keys=[0, 9]),
+        "encoder self-attention (value = query): 2-d reference points, image 2 padded, batch_first",
+    ),
+    "decoder_4d_boxes_seq_first": (
+        "float64",
+        dict(kwargs=dict(embed_dims=12, num_heads=3, num_levels=2, num_points=4, dropout=0.0), shapes=[[5, 7], [3, 4]],
+             batch=2, queries=6, ref_dims=4, separate_value=True, identity=True, padded_keys=[4, 0]),
+        "decoder cross-attention: 4-d reference boxes, separate value and identity, (L, B, E) layout",
+    ),
+    "value_proj_ratio_half": (
+        "float64",
+        dict(kwargs={**_ATTN, "num_heads": 4, "num_points": 3, "value_proj_ratio": 0.5, "batch_first": True},
+             shapes=_SHAPES3, batch=1, queries=5, ref_dims=2, separate_value=True),
+        "value_proj_ratio 0.5 (value and output projections of half width), 4 heads, 3 points",
+    ),
+    "dropout_train": (
+        "float64",
+        dict(kwargs={**_ATTN, "dropout": 0.3, "batch_first": True}, shapes=_SHAPES3, batch=2, queries=4, ref_dims=2,
+             separate_value=True, padded_keys=[3, 0], train=True),
+        "dropout 0.3 in train mode (seeded right before forward)",
+    ),
+    "float32_four_levels": (
+        "float32",
+        dict(kwargs=dict(embed_dims=16, num_heads=4, num_levels=4, num_points=2, dropout=0.0, batch_first=True),
+             shapes=[[8, 6], [4, 3], [2, 2], [1, 1]], batch=2, queries=7, ref_dims=2, separate_value=True,
+             padded_keys=[0, 20]),
+        "float32, four levels, as a float32 model runs it",
+    ),
+    "seeded_init": (
+        "float32",
+        dict(kwargs=dict(embed_dims=16, num_heads=8, num_levels=3, num_points=4, dropout=0.0), shapes=_SHAPES3,
+             batch=2, queries=4, ref_dims=2, separate_value=True, init_only=True),
+        "the seeded init of mmcv (angular offset grid of 8 heads, Xavier projections) and its forward",
+    ),
+}  # fmt: skip
+for _index, (_name, (_dtype, _params, _text)) in enumerate(_MSDA_CASES.items()):
+    _seed = 1850 + _index
+    register(Case(
+        component="models/layers/multi_scale_deformable_attention", dtype=_dtype, name=_name, seed=_seed,
+        params={**_params, "seed": _seed}, make_inputs=_msda_inputs, reference=_msda_reference, visdet=_msda_visdet,
+        description=f"mmcv's MultiScaleDeformableAttention, {_text}: output, input and parameter gradients",
+    ))  # fmt: skip
