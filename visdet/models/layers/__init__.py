@@ -6,10 +6,15 @@ from visdet.models.layers.conv import build_conv_layer
 from visdet.models.layers.conv_module import ConvModule
 from visdet.models.layers.csp_blocks import CSPNeXtBlock, DarknetBottleneck
 from visdet.models.layers.csp_layer import CSPLayer
+from visdet.models.layers.deformable_detr_layers import (
+    DeformableDetrTransformerDecoderLayer,
+    DeformableDetrTransformerEncoderLayer,
+)
 from visdet.models.layers.depthwise_separable_conv_module import DepthwiseSeparableConvModule
 from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
 from visdet.models.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
+from visdet.models.layers.multihead_attention import MultiheadAttention
 from visdet.models.layers.norm import build_norm_layer, norm_abbreviation
 from visdet.models.layers.patch_embed import AdaptivePadding, PatchEmbed
 from visdet.models.layers.patch_merging import PatchMerging
@@ -33,11 +38,14 @@ __all__ = [
     "ChannelAttention",
     "ConvModule",
     "DarknetBottleneck",
+    "DeformableDetrTransformerDecoderLayer",
+    "DeformableDetrTransformerEncoderLayer",
     "DepthwiseSeparableConvModule",
     "DropPath",
     "FFN",
     "LearnedPositionalEncoding",
     "MultiScaleDeformableAttention",
+    "MultiheadAttention",
     "PatchEmbed",
     "PatchMerging",
     "ResLayer",
