@@ -388,3 +388,118 @@ for _index, (_name, (_dtype, _params, _text)) in enumerate(_MSDA_CASES.items()):
         params={**_params, "seed": _seed}, make_inputs=_msda_inputs, reference=_msda_reference, visdet=_msda_visdet,
         description=f"mmcv's MultiScaleDeformableAttention, {_text}: output, input and parameter gradients",
     ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- encoder and decoder layers
+def _layer_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    embed, batch, queries = params["embed_dims"], params["batch"], params["queries"]
+    keys = sum(h * w for h, w in params["shapes"])
+    levels = len(params["shapes"])
+    tensors = {"memory": torch.randn(batch, keys, embed, generator=generator)}
+    if params["kind"] == "encoder":
+        tensors["memory_pos"] = torch.randn(batch, keys, embed, generator=generator)
+    tensors["valid_ratios"] = 0.5 + 0.5 * torch.rand(batch, levels, 2, generator=generator)
+    if params["kind"] == "decoder":
+        tensors["query"] = torch.randn(batch, queries, embed, generator=generator)
+        tensors["query_pos"] = torch.randn(batch, queries, embed, generator=generator)
+        ref = torch.rand(batch, queries, levels, params["ref_dims"], generator=generator)
+        if params["ref_dims"] == 4:
+            ref[..., 2:] = 0.1 + 0.5 * ref[..., 2:]
+        tensors["reference_points"] = ref
+        mask = torch.zeros(queries, queries, dtype=torch.uint8)
+        for start, stop in params.get("blocked", []):  # queries [start, stop) cannot see the others
+            mask[start:stop, :start] = 1
+            mask[start:stop, stop:] = 1
+        tensors["self_attn_mask"] = mask
+    else:
+        tensors["reference_points"] = torch.rand(batch, keys, levels, 2, generator=generator)
+    padding = torch.zeros(batch, keys, dtype=torch.uint8)
+    for image, count in enumerate(params.get("padded_keys", [])):
+        if count:
+            padding[image, -count:] = 1
+    tensors["key_padding_mask"] = padding
+    return tensors
+
+
+def _layer_run(module: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    module.train(params.get("train", False))
+    spatial, starts = _level_geometry(params["shapes"])
+    # the deformable cross-attention reads no key position: the decoder's inputs are memory, query, query_pos
+    names = ["memory", "query", "query_pos"] if params["kind"] == "decoder" else ["memory", "memory_pos"]
+    args = {k: tensors[k].clone().requires_grad_(True) for k in names}
+    padding = tensors["key_padding_mask"].bool()
+    geometry = dict(reference_points=tensors["reference_points"], spatial_shapes=spatial, level_start_index=starts,
+                    valid_ratios=tensors["valid_ratios"])  # fmt: skip
+    torch.manual_seed(params["seed"] + 2)  # dropout draws in train mode
+    if params["kind"] == "decoder":
+        blocked = tensors["self_attn_mask"].bool() if params.get("blocked") else None
+        out = module(args["query"], value=args["memory"], query_pos=args["query_pos"], key_padding_mask=padding,
+                     self_attn_mask=blocked, **geometry)  # fmt: skip
+    else:
+        out = module(args["memory"], args["memory_pos"], padding, **geometry)
+    (out * _grad_weight(out, 17)).sum().backward()
+    result = {"out": out.detach().clone(), **{f"grad.{k}": v.grad.detach().clone() for k, v in args.items()}}
+    return {**result, **module_grads(module)}
+
+
+def _layer_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: dict(value) for key, value in params["kwargs"].items()}  # mmdet writes into its config dicts
+
+
+def _layer_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers.transformer import deformable_detr_layers
+
+    torch.manual_seed(params["seed"])
+    module = getattr(deformable_detr_layers, params["class"])(**_layer_kwargs(params))
+    module.to(torch.get_default_dtype())  # the module docstring: mmcv's float32 offset bias under float64
+    _perturb(module, params["seed"] + 1)
+    return {**state_entries(module), **_layer_run(module, params, inputs)}
+
+
+def _layer_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models import layers
+
+    module = getattr(layers, params["class"])(**_layer_kwargs(params))
+    load_state(module, tensors)
+    return _layer_run(module, params, tensors)
+
+
+def _layer_cfgs(embed: int, levels: int, points: int, dropout: float, decoder: bool) -> dict[str, Any]:
+    msda = dict(embed_dims=embed, num_heads=2, num_levels=levels, num_points=points, dropout=dropout)
+    ffn = dict(embed_dims=embed, feedforward_channels=2 * embed, ffn_drop=dropout)
+    if decoder:
+        return dict(self_attn_cfg=dict(embed_dims=embed, num_heads=2, dropout=dropout), cross_attn_cfg=msda,
+                    ffn_cfg=ffn)  # fmt: skip
+    return dict(self_attn_cfg=msda, ffn_cfg=ffn)
+
+
+_ENC = "DeformableDetrTransformerEncoderLayer"
+_DEC = "DeformableDetrTransformerDecoderLayer"
+_LAYER_CASES = {
+    "encoder_padding_eval": dict(
+        kind="encoder", cls=_ENC, embed=8, levels=3, points=2, dropout=0.1, shapes=_SHAPES3, queries=0,
+        padded_keys=[0, 7], text="encoder layer, eval, image 2 padded"),
+    "encoder_dropout_train": dict(
+        kind="encoder", cls=_ENC, embed=8, levels=2, points=3, dropout=0.2, shapes=[[4, 3], [2, 2]], queries=0,
+        padded_keys=[2, 0], train=True, text="encoder layer, train mode with dropout 0.2"),
+    "decoder_boxes_self_mask_eval": dict(
+        kind="decoder", cls=_DEC, embed=8, levels=3, points=2, dropout=0.1, shapes=_SHAPES3, queries=6, ref_dims=4,
+        blocked=[[0, 2], [2, 4]], padded_keys=[0, 9], text="decoder layer, eval, 4-d reference boxes, a self-attention "
+        "mask of two blocked groups (as DINO's denoising queries), padded memory"),
+    "decoder_points_dropout_train": dict(
+        kind="decoder", cls=_DEC, embed=8, levels=2, points=2, dropout=0.1, shapes=[[4, 3], [2, 2]], queries=5,
+        ref_dims=2, padded_keys=[3, 0], train=True,
+        text="decoder layer, train mode with dropout, 2-d reference points"),
+}  # fmt: skip
+for _index, (_name, _spec) in enumerate(_LAYER_CASES.items()):
+    _seed = 1870 + _index
+    _params = {key: value for key, value in _spec.items() if key not in ("cls", "embed", "levels", "points",
+                                                                         "dropout", "text")}  # fmt: skip
+    _params.update({"class": _spec["cls"], "embed_dims": _spec["embed"], "batch": 2, "seed": _seed,
+                    "kwargs": _layer_cfgs(_spec["embed"], _spec["levels"], _spec["points"], _spec["dropout"],
+                                          _spec["kind"] == "decoder")})  # fmt: skip
+    register(Case(
+        component=f"models/layers/deformable_detr_{_spec['kind']}_layer", dtype="float64", name=_name, seed=_seed,
+        params=_params, make_inputs=_layer_inputs, reference=_layer_reference, visdet=_layer_visdet,
+        description=f"mmdet's {_spec['cls']}, {_spec['text']}: output, input and parameter gradients",
+    ))  # fmt: skip
