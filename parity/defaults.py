@@ -77,6 +77,13 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.layers.positional_encoding.LearnedPositionalEncoding"
     ),
     "attention/MultiScaleDeformableAttention": Entry("mmcv.ops.multi_scale_deform_attn.MultiScaleDeformableAttention"),
+    "attention/MultiheadAttention": Entry("mmcv.cnn.bricks.transformer.MultiheadAttention"),
+    "transformer_layer/DeformableDetrTransformerEncoderLayer": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerEncoderLayer"
+    ),
+    "transformer_layer/DeformableDetrTransformerDecoderLayer": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoderLayer"
+    ),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),

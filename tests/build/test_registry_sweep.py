@@ -92,7 +92,41 @@ def exercise_positional_encoding(built: torch.nn.Module, config: Any, ctx: dict)
         _backward(pos, built)
 
 
+def _memory_geometry(levels: int) -> dict:
+    shapes = torch.tensor([[6 >> i, 5 >> i] for i in range(levels)])
+    starts = torch.cat([shapes.new_zeros(1), (shapes[:, 0] * shapes[:, 1]).cumsum(0)[:-1]])
+    return {"spatial_shapes": shapes, "level_start_index": starts, "valid_ratios": torch.ones(2, levels, 2)}
+
+
+def exercise_transformer_layer(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    msda = built.cross_attn if hasattr(built, "cross_attn") else built.self_attn
+    geometry = _memory_geometry(msda.num_levels)
+    keys = int(geometry["spatial_shapes"].prod(1).sum())
+    memory = torch.randn(2, keys, built.embed_dims, requires_grad=True)
+    padding = torch.zeros(2, keys, dtype=torch.bool)
+    padding[1, -3:] = True
+    if hasattr(built, "cross_attn"):
+        query = torch.randn(2, 4, built.embed_dims, requires_grad=True)
+        out = built(query, value=memory, query_pos=torch.randn_like(query), key_padding_mask=padding,
+                    reference_points=torch.rand(2, 4, msda.num_levels, 4), **geometry)  # fmt: skip
+        assert out.shape == query.shape
+    else:
+        out = built(memory, torch.randn_like(memory), padding,
+                    reference_points=torch.rand(2, keys, msda.num_levels, 2), **geometry)  # fmt: skip
+        assert out.shape == memory.shape
+    _backward(out, built)
+
+
 def exercise_attention(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    if type(built).__name__ == "MultiheadAttention":
+        query = torch.randn(2, 3, config.embed_dims, requires_grad=True)
+        key = torch.randn(2, 5, config.embed_dims)
+        if not config.batch_first:
+            query, key = query.transpose(0, 1), key.transpose(0, 1)
+        out = built(query, key=key, key_pos=torch.randn_like(key))
+        assert out.shape == query.shape
+        _backward(out, built)
+        return
     shapes = torch.tensor([[6 >> i, 5 >> i] for i in range(config.num_levels)])
     keys = int((shapes[:, 0] * shapes[:, 1]).sum())
     starts = torch.cat([shapes.new_zeros(1), (shapes[:, 0] * shapes[:, 1]).cumsum(0)[:-1]])
@@ -405,7 +439,7 @@ CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "b
 
 # kinds that no field of a config file holds yet (the DETR detectors that hold them are still
 # to come), so `visdet config schema` cannot list them; built and exercised all the same
-UNREACHABLE_KINDS = {"positional_encoding", "attention"}
+UNREACHABLE_KINDS = {"positional_encoding", "attention", "transformer_layer"}
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:

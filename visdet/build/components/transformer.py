@@ -1,4 +1,4 @@
-"""Schemas of the DETR family's transformer parts: positional encodings and attention.
+"""Schemas of the DETR family's transformer parts: positional encodings, attention, layers.
 
 mmdet's DETR configs give these without a ``type`` (the detector builds the class it
 knows); here they are registered under mmdet's class names so a config can also name them.
@@ -13,7 +13,14 @@ from pydantic import Field
 
 from visdet.build.component import Component, InitConfig, init_field
 from visdet.build.registry import registry
-from visdet.models.layers import LearnedPositionalEncoding, MultiScaleDeformableAttention, SinePositionalEncoding
+from visdet.models.layers import (
+    DeformableDetrTransformerDecoderLayer,
+    DeformableDetrTransformerEncoderLayer,
+    LearnedPositionalEncoding,
+    MultiheadAttention,
+    MultiScaleDeformableAttention,
+    SinePositionalEncoding,
+)
 
 
 @registry("positional_encoding").register
@@ -74,3 +81,69 @@ class MultiScaleDeformableAttentionConfig(Component):
     def build(self) -> MultiScaleDeformableAttention:
         """The attention module, initialised as mmcv's."""
         return MultiScaleDeformableAttention(**self.arguments())
+
+
+@registry("attention").register
+class MultiheadAttentionConfig(Component):
+    """``MultiheadAttention`` (mmcv 2.1): ``torch.nn.MultiheadAttention`` with positions and an identity."""
+
+    type: Literal["MultiheadAttention"]
+    embed_dims: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    attn_drop: float = Field(0.0, ge=0, le=1)
+    proj_drop: float = Field(0.0, ge=0, le=1)
+    dropout_layer: dict[str, Any] | None = {"type": "Dropout", "drop_prob": 0.0}
+    init_cfg: InitConfig = init_field()
+    batch_first: bool = False
+    dropout: float | None = Field(None, ge=0, le=1, description="mmcv's deprecated attn_drop and dropout_layer")
+    example: ClassVar[dict[str, Any]] = {"type": "MultiheadAttention", "embed_dims": 8, "num_heads": 2,
+                                         "batch_first": True}  # fmt: skip
+
+    def build(self) -> MultiheadAttention:
+        """The attention module."""
+        arguments = self.arguments()
+        if arguments["dropout"] is None:
+            del arguments["dropout"]
+        return MultiheadAttention(**arguments)
+
+
+_FFN_DEFAULT = {"embed_dims": 256, "feedforward_channels": 1024, "num_fcs": 2, "ffn_drop": 0.0,
+                "act_cfg": {"type": "ReLU", "inplace": True}}  # fmt: skip
+_SMALL_FFN = {"embed_dims": 8, "feedforward_channels": 16}
+_SMALL_MSDA = {"embed_dims": 8, "num_heads": 2, "num_levels": 2, "num_points": 2}
+
+
+@registry("transformer_layer").register
+class DeformableDetrTransformerEncoderLayerConfig(Component):
+    """``DeformableDetrTransformerEncoderLayer``: deformable self-attention, FFN, LayerNorms."""
+
+    type: Literal["DeformableDetrTransformerEncoderLayer"]
+    self_attn_cfg: dict[str, Any] = {"embed_dims": 256, "num_heads": 8, "dropout": 0.0}
+    ffn_cfg: dict[str, Any] = _FFN_DEFAULT
+    norm_cfg: dict[str, Any] = {"type": "LN"}
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "DeformableDetrTransformerEncoderLayer", "self_attn_cfg": _SMALL_MSDA,
+                                         "ffn_cfg": _SMALL_FFN}  # fmt: skip
+
+    def build(self) -> DeformableDetrTransformerEncoderLayer:
+        """The layer."""
+        return DeformableDetrTransformerEncoderLayer(**self.arguments())
+
+
+@registry("transformer_layer").register
+class DeformableDetrTransformerDecoderLayerConfig(Component):
+    """``DeformableDetrTransformerDecoderLayer``: self-attention, deformable cross-attention, FFN, LayerNorms."""
+
+    type: Literal["DeformableDetrTransformerDecoderLayer"]
+    self_attn_cfg: dict[str, Any] = {"embed_dims": 256, "num_heads": 8, "dropout": 0.0, "batch_first": True}
+    cross_attn_cfg: dict[str, Any] = {"embed_dims": 256, "num_heads": 8, "dropout": 0.0, "batch_first": True}
+    ffn_cfg: dict[str, Any] = _FFN_DEFAULT
+    norm_cfg: dict[str, Any] = {"type": "LN"}
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "DeformableDetrTransformerDecoderLayer",
+                                         "self_attn_cfg": {"embed_dims": 8, "num_heads": 2},
+                                         "cross_attn_cfg": _SMALL_MSDA, "ffn_cfg": _SMALL_FFN}  # fmt: skip
+
+    def build(self) -> DeformableDetrTransformerDecoderLayer:
+        """The layer."""
+        return DeformableDetrTransformerDecoderLayer(**self.arguments())
