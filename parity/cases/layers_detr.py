@@ -503,3 +503,81 @@ for _index, (_name, _spec) in enumerate(_LAYER_CASES.items()):
         params=_params, make_inputs=_layer_inputs, reference=_layer_reference, visdet=_layer_visdet,
         description=f"mmdet's {_spec['cls']}, {_spec['text']}: output, input and parameter gradients",
     ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- mmcv's MultiheadAttention
+def _mha_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    embed, batch, queries, keys = params["embed_dims"], params["batch"], params["queries"], params["keys"]
+    tensors = {"query": torch.randn(batch, queries, embed, generator=generator)}
+    for name in params["given"]:  # key, value, key_pos (keys long), query_pos, identity (queries long)
+        length = keys if name in ("key", "value", "key_pos") else queries
+        tensors[name] = torch.randn(batch, length, embed, generator=generator)
+    if params.get("attn_mask"):
+        tensors["attn_mask"] = (torch.rand(queries, keys if "key" in params["given"] else queries,
+                                           generator=generator) < 0.3).to(torch.uint8)  # fmt: skip
+        tensors["attn_mask"][:, 0] = 0  # every query sees at least one key
+    if params.get("padded_keys"):
+        mask = torch.zeros(batch, keys, dtype=torch.uint8)
+        for image, count in enumerate(params["padded_keys"]):
+            if count:
+                mask[image, -count:] = 1
+        tensors["key_padding_mask"] = mask
+    return tensors
+
+
+def _mha_run(module: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    module.train(params.get("train", False))
+    names = ["query", *params["given"]]
+    args = {k: tensors[k].clone().requires_grad_(True) for k in names}
+    seq = {k: (v if module.batch_first else v.transpose(0, 1)) for k, v in args.items()}
+    masks = {k: tensors[k].bool() for k in ("attn_mask", "key_padding_mask") if k in tensors}
+    torch.manual_seed(params["seed"] + 2)  # dropout draws in train mode
+    out = module(**seq, **masks)
+    (out * _grad_weight(out, 19)).sum().backward()
+    result = {"out": out.detach().clone()}
+    result.update({f"grad.{k}": v.grad.detach().clone() for k, v in args.items() if v.grad is not None})
+    return {**result, **module_grads(module)}
+
+
+def _mha_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmcv.cnn.bricks.transformer import MultiheadAttention
+
+    torch.manual_seed(params["seed"])
+    module = MultiheadAttention(**dict(params["kwargs"]))
+    _perturb(module, params["seed"] + 1)
+    return {**state_entries(module), **_mha_run(module, params, inputs)}
+
+
+def _mha_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import MultiheadAttention
+
+    module = MultiheadAttention(**dict(params["kwargs"]))
+    load_state(module, tensors)
+    return _mha_run(module, params, tensors)
+
+
+_MHA_CASES = {
+    "seq_first_key_value_positions_masks": dict(
+        kwargs=dict(embed_dims=8, num_heads=2, dropout_layer=None), queries=4, keys=6,
+        given=["key", "value", "key_pos", "query_pos", "identity"], attn_mask=True, padded_keys=[0, 2],
+        text="(L, B, E) layout, separate key and value, key and query positions, identity, attn_mask and padding"),
+    "deprecated_dropout_train": dict(
+        kwargs=dict(embed_dims=8, num_heads=4, dropout=0.2, batch_first=True), queries=5, keys=5, given=["query_pos"],
+        attn_mask=True, train=True,
+        text="self-attention with the deprecated dropout in train mode; the key position is the query's"),
+    "proj_drop_droppath_key_without_position": dict(
+        kwargs=dict(embed_dims=6, num_heads=3, proj_drop=0.1, batch_first=True,
+                    dropout_layer={"type": "DropPath", "drop_prob": 0.3}),
+        queries=3, keys=7, given=["key", "query_pos"], train=True, padded_keys=[1, 3],
+        text="proj_drop and DropPath in train mode; a query position unlike the key's shape (mmcv warns, no key "
+             "position)"),
+}  # fmt: skip
+for _index, (_name, _spec) in enumerate(_MHA_CASES.items()):
+    _seed = 1880 + _index
+    _params = {key: value for key, value in _spec.items() if key != "text"}
+    _params.update({"embed_dims": _spec["kwargs"]["embed_dims"], "batch": 2, "seed": _seed})
+    register(Case(
+        component="models/layers/multihead_attention", dtype="float64", name=_name, seed=_seed, params=_params,
+        make_inputs=_mha_inputs, reference=_mha_reference, visdet=_mha_visdet,
+        description=f"mmcv's MultiheadAttention, {_spec['text']}: output, input and parameter gradients",
+    ))  # fmt: skip
