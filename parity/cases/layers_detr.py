@@ -571,6 +571,9 @@ _MHA_CASES = {
         queries=3, keys=7, given=["key", "query_pos"], train=True, padded_keys=[1, 3],
         text="proj_drop and DropPath in train mode; a query position unlike the key's shape (mmcv warns, no key "
              "position)"),
+    "no_positions_cross_attention": dict(
+        kwargs=dict(embed_dims=4, num_heads=1, batch_first=True), queries=3, keys=4, given=["key", "value"],
+        text="cross-attention without positions, one head"),
 }  # fmt: skip
 for _index, (_name, _spec) in enumerate(_MHA_CASES.items()):
     _seed = 1880 + _index
