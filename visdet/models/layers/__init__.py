@@ -10,6 +10,10 @@ from visdet.models.layers.deformable_detr_layers import (
     DeformableDetrTransformerDecoderLayer,
     DeformableDetrTransformerEncoderLayer,
 )
+from visdet.models.layers.deformable_detr_transformer import (
+    DeformableDetrTransformerDecoder,
+    DeformableDetrTransformerEncoder,
+)
 from visdet.models.layers.depthwise_separable_conv_module import DepthwiseSeparableConvModule
 from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
@@ -38,7 +42,9 @@ __all__ = [
     "ChannelAttention",
     "ConvModule",
     "DarknetBottleneck",
+    "DeformableDetrTransformerDecoder",
     "DeformableDetrTransformerDecoderLayer",
+    "DeformableDetrTransformerEncoder",
     "DeformableDetrTransformerEncoderLayer",
     "DepthwiseSeparableConvModule",
     "DropPath",
