@@ -584,3 +584,97 @@ for _index, (_name, _spec) in enumerate(_MHA_CASES.items()):
         make_inputs=_mha_inputs, reference=_mha_reference, visdet=_mha_visdet,
         description=f"mmcv's MultiheadAttention, {_spec['text']}: output, input and parameter gradients",
     ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- encoder and decoder stacks
+def _stack_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    tensors = _layer_inputs({**params, "kind": params["kind"]}, generator)
+    if params["kind"] == "decoder":  # the decoder's references have no level axis
+        ref = torch.rand(params["batch"], params["queries"], params["ref_dims"], generator=generator)
+        if params["ref_dims"] == 4:
+            ref[..., 2:] = 0.1 + 0.5 * ref[..., 2:]
+        tensors["reference_points"] = ref
+    return tensors
+
+
+def _stack_holder(module: torch.nn.Module, params: Mapping[str, Any]) -> torch.nn.Module:
+    holder = torch.nn.Module()
+    holder.stack = module
+    if params.get("reg_branches"):  # box refinement: one Linear(E, 4) per layer, built after the stack
+        holder.reg_branches = torch.nn.ModuleList(
+            torch.nn.Linear(params["embed_dims"], 4) for _ in range(params["kwargs"]["num_layers"])
+        )
+    return holder
+
+
+def _stack_run(holder: torch.nn.Module, params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    holder.eval()
+    spatial, starts = _level_geometry(params["shapes"])
+    names = ["memory", "query", "query_pos"] if params["kind"] == "decoder" else ["memory", "memory_pos"]
+    args = {k: tensors[k].clone().requires_grad_(True) for k in names}
+    padding = tensors["key_padding_mask"].bool()
+    if params["kind"] == "decoder":
+        outputs, references = holder.stack(args["query"], args["query_pos"], args["memory"], padding,
+                                           tensors["reference_points"], spatial, starts, tensors["valid_ratios"],
+                                           reg_branches=getattr(holder, "reg_branches", None))  # fmt: skip
+    else:
+        outputs = holder.stack(args["memory"], args["memory_pos"], padding, spatial, starts, tensors["valid_ratios"])
+        references = holder.stack.get_encoder_reference_points(spatial, tensors["valid_ratios"], "cpu")
+    total = (outputs * _grad_weight(outputs, 23)).sum()
+    if references.requires_grad:  # without box refinement the references pass through (inputs, no gradient)
+        total = total + (references * _grad_weight(references, 29)).sum()
+    total.backward()
+    result = {"out": outputs.detach().clone(), "reference_points_out": references.detach().clone()}
+    result.update({f"grad.{k}": v.grad.detach().clone() for k, v in args.items()})
+    return {**result, **module_grads(holder)}
+
+
+def _stack_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers.transformer import deformable_detr_layers
+
+    torch.manual_seed(params["seed"])
+    kwargs = {**params["kwargs"], "layer_cfg": _layer_kwargs({"kwargs": params["kwargs"]["layer_cfg"]})}
+    holder = _stack_holder(getattr(deformable_detr_layers, params["class"])(**kwargs), params)
+    holder.to(torch.get_default_dtype())  # the module docstring: mmcv's float32 offset bias under float64
+    _perturb(holder, params["seed"] + 1)
+    return {**state_entries(holder), **_stack_run(holder, params, inputs)}
+
+
+def _stack_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models import layers
+
+    holder = _stack_holder(getattr(layers, params["class"])(**params["kwargs"]), params)
+    load_state(holder, tensors)
+    return _stack_run(holder, params, tensors)
+
+
+_STACK_CASES = {
+    "encoder_two_layers_valid_ratios": dict(
+        kind="encoder", cls="DeformableDetrTransformerEncoder", decoder=False, shapes=_SHAPES3, queries=0,
+        padded_keys=[0, 6], extra={}, text="two encoder layers, reference points from valid ratios, padding"),
+    "decoder_refine_boxes_intermediate": dict(
+        kind="decoder", cls="DeformableDetrTransformerDecoder", decoder=True, shapes=_SHAPES3, queries=5, ref_dims=4,
+        reg_branches=True, padded_keys=[4, 0], extra={"post_norm_cfg": None},
+        text="three decoder layers refining 4-d reference boxes (with_box_refine), intermediate outputs"),
+    "decoder_refine_points_last": dict(
+        kind="decoder", cls="DeformableDetrTransformerDecoder", decoder=True, shapes=[[4, 3], [2, 2]], queries=4,
+        ref_dims=2, reg_branches=True, padded_keys=[0, 2], extra={"post_norm_cfg": None, "return_intermediate": False},
+        text="three decoder layers refining 2-d reference points (mmdet's in-place write), last output only"),
+    "decoder_fixed_points": dict(
+        kind="decoder", cls="DeformableDetrTransformerDecoder", decoder=True, shapes=[[4, 3], [2, 2]], queries=4,
+        ref_dims=2, padded_keys=[3, 0], extra={"post_norm_cfg": None},
+        text="three decoder layers without refinement (fixed 2-d reference points), intermediate outputs"),
+}  # fmt: skip
+for _index, (_name, _spec) in enumerate(_STACK_CASES.items()):
+    _seed = 1890 + _index
+    _levels = len(_spec["shapes"])
+    _layers = 2 if _spec["kind"] == "encoder" else 3
+    _params = {key: value for key, value in _spec.items() if key not in ("cls", "decoder", "extra", "text")}
+    _params.update({"class": _spec["cls"], "embed_dims": 8, "batch": 2, "seed": _seed,
+                    "kwargs": {"num_layers": _layers, "layer_cfg": _layer_cfgs(8, _levels, 2, 0.1, _spec["decoder"]),
+                               **_spec["extra"]}})  # fmt: skip
+    register(Case(
+        component=f"models/layers/deformable_detr_{_spec['kind']}", dtype="float64", name=_name, seed=_seed,
+        params=_params, make_inputs=_stack_inputs, reference=_stack_reference, visdet=_stack_visdet,
+        description=f"mmdet's {_spec['cls']}, {_spec['text']}: outputs, references, input and parameter gradients",
+    ))  # fmt: skip
