@@ -84,6 +84,12 @@ TABLE: dict[str, Entry] = {
     "transformer_layer/DeformableDetrTransformerDecoderLayer": Entry(
         f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoderLayer"
     ),
+    "transformer/DeformableDetrTransformerEncoder": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerEncoder"
+    ),
+    "transformer/DeformableDetrTransformerDecoder": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoder"
+    ),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),

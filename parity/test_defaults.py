@@ -135,7 +135,7 @@ def test_table_names_what_mmdet_builds_from_the_config_type() -> None:
             import mmcv.ops
 
             classes = [getattr(mmcv.ops, name, None)]
-        elif key.startswith("transformer_layer/"):  # unregistered in mmdet: its encoders build the class by name
+        elif key.startswith(("transformer_layer/", "transformer/")):  # unregistered in mmdet: built by class
             from mmdet.models.layers.transformer import deformable_detr_layers
 
             classes = [getattr(deformable_detr_layers, name, None)]

@@ -117,6 +117,26 @@ def exercise_transformer_layer(built: torch.nn.Module, config: Any, ctx: dict) -
     _backward(out, built)
 
 
+def exercise_transformer(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    first = built.layers[0]
+    msda = first.cross_attn if hasattr(first, "cross_attn") else first.self_attn
+    geometry = _memory_geometry(msda.num_levels)
+    keys = int(geometry["spatial_shapes"].prod(1).sum())
+    memory = torch.randn(2, keys, built.embed_dims, requires_grad=True)
+    padding = torch.zeros(2, keys, dtype=torch.bool)
+    if hasattr(first, "cross_attn"):
+        query = torch.randn(2, 4, built.embed_dims, requires_grad=True)
+        reg = torch.nn.ModuleList(torch.nn.Linear(built.embed_dims, 4) for _ in built.layers)
+        outs, refs = built(query, torch.randn_like(query), memory, padding, torch.rand(2, 4, 4),
+                           reg_branches=reg, **geometry)  # fmt: skip
+        assert outs.shape == (len(built.layers), 2, 4, built.embed_dims) and refs.shape == (len(built.layers), 2, 4, 4)
+        _backward(outs, built)
+    else:
+        out = built(memory, torch.randn_like(memory), padding, **geometry)
+        assert out.shape == memory.shape
+        _backward(out, built)
+
+
 def exercise_attention(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     if type(built).__name__ == "MultiheadAttention":
         query = torch.randn(2, 3, config.embed_dims, requires_grad=True)
@@ -439,7 +459,7 @@ CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "b
 
 # kinds that no field of a config file holds yet (the DETR detectors that hold them are still
 # to come), so `visdet config schema` cannot list them; built and exercised all the same
-UNREACHABLE_KINDS = {"positional_encoding", "attention", "transformer_layer"}
+UNREACHABLE_KINDS = {"positional_encoding", "attention", "transformer_layer", "transformer"}
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:

@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "positional_encoding": "position embedding of a feature map from its padding mask (DETR family)",
     "attention": "an attention module of a transformer layer (DETR family)",
     "transformer_layer": "one encoder or decoder layer of a DETR-family transformer",
+    "transformer": "the encoder or decoder stack of a DETR-family transformer",
     "loss": "a loss module",
     "assigner": "assigns priors or proposals to ground truth",
     "iou_calculator": "pairwise overlaps of an assigner",

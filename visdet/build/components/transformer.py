@@ -14,7 +14,9 @@ from pydantic import Field
 from visdet.build.component import Component, InitConfig, init_field
 from visdet.build.registry import registry
 from visdet.models.layers import (
+    DeformableDetrTransformerDecoder,
     DeformableDetrTransformerDecoderLayer,
+    DeformableDetrTransformerEncoder,
     DeformableDetrTransformerEncoderLayer,
     LearnedPositionalEncoding,
     MultiheadAttention,
@@ -147,3 +149,42 @@ class DeformableDetrTransformerDecoderLayerConfig(Component):
     def build(self) -> DeformableDetrTransformerDecoderLayer:
         """The layer."""
         return DeformableDetrTransformerDecoderLayer(**self.arguments())
+
+
+@registry("transformer").register
+class DeformableDetrTransformerEncoderConfig(Component):
+    """``DeformableDetrTransformerEncoder``: ``num_layers`` deformable encoder layers."""
+
+    type: Literal["DeformableDetrTransformerEncoder"]
+    num_layers: int = Field(ge=1)
+    layer_cfg: dict[str, Any]
+    num_cp: int = Field(-1, le=0, description="fairscale checkpointing of the first layers: not implemented")
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "DeformableDetrTransformerEncoder", "num_layers": 2,
+                                         "layer_cfg": {"self_attn_cfg": _SMALL_MSDA,
+                                                       "ffn_cfg": _SMALL_FFN}}  # fmt: skip
+
+    def build(self) -> DeformableDetrTransformerEncoder:
+        """The encoder."""
+        return DeformableDetrTransformerEncoder(**self.arguments())
+
+
+@registry("transformer").register
+class DeformableDetrTransformerDecoderConfig(Component):
+    """``DeformableDetrTransformerDecoder``: ``num_layers`` decoder layers, optional box refinement."""
+
+    type: Literal["DeformableDetrTransformerDecoder"]
+    num_layers: int = Field(ge=1)
+    layer_cfg: dict[str, Any]
+    post_norm_cfg: dict[str, Any] | None = Field({"type": "LN"}, description="must be None (mmdet raises otherwise)")
+    return_intermediate: bool = True
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "DeformableDetrTransformerDecoder", "num_layers": 2,
+                                         "post_norm_cfg": None,
+                                         "layer_cfg": {"self_attn_cfg": {"embed_dims": 8, "num_heads": 2},
+                                                       "cross_attn_cfg": _SMALL_MSDA,
+                                                       "ffn_cfg": _SMALL_FFN}}  # fmt: skip
+
+    def build(self) -> DeformableDetrTransformerDecoder:
+        """The decoder."""
+        return DeformableDetrTransformerDecoder(**self.arguments())
