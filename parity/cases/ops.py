@@ -388,8 +388,11 @@ def _roi_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         size[: k // 4] = 0.0
     batch = torch.randint(0, n, (k, 1), generator=gen).float()
     rois = torch.cat([batch, x1[:, None], y1[:, None], x1[:, None] + size[:, :1], y1[:, None] + size[:, 1:]], 1)
+    feats = torch.randn(n, c, h, w, generator=gen)
+    if p.get("relu"):  # post-ReLU features: zero regions, so max pooling meets exact ties
+        feats = feats.clamp(min=0)
     return {
-        "input": torch.randn(n, c, h, w, generator=gen),
+        "input": feats,
         "rois": rois,
         "w": torch.randn(k, c, ph, pw, generator=gen),
     }
@@ -458,6 +461,10 @@ _ROI_CASES.update(
         sampling_ratio=2,
     ),
     avg_no_rois=dict(_ROI_BASE, rois=0, pool_mode="avg", aligned=True, sampling_ratio=0),
+    # ties: the first sample of a bin with the maximum takes the gradient (mmcv compares with >)
+    max_relu_ties_sr2=dict(_ROI_BASE, relu=True, pool_mode="max", aligned=True, sampling_ratio=2),
+    max_relu_ties_adaptive=dict(_ROI_BASE, relu=True, pool_mode="max", aligned=False, sampling_ratio=0),
+    avg_aligned_sr1=dict(_ROI_BASE, pool_mode="avg", aligned=True, sampling_ratio=1),
 )
 for _name, _params in _ROI_CASES.items():
     register(
