@@ -63,11 +63,15 @@ def test_the_recipe_is_rtmdets_scaled_down(trained):
     assert runner.model.bbox_head.num_classes == 2
     assert isinstance(runner.optimizer, torch.optim.AdamW)
     names = {id(p): n for n, p in runner.model.named_parameters()}
-    for group in runner.optimizer.param_groups:
-        for param in group["params"]:
-            name = names[id(param)]
-            norm_or_bias = name.endswith(".bias") or ".bn." in name or ".norm" in name or "bn" in name.split(".")[-2]
-            assert group["weight_decay"] == (0.0 if norm_or_bias or param.ndim == 1 else 0.05), name
+    decays = {names[id(p)]: (group["weight_decay"], p.ndim) for group in runner.optimizer.param_groups
+              for p in group["params"]}  # fmt: skip
+    grouped = [id(p) for group in runner.optimizer.param_groups for p in group["params"]]
+    assert len(grouped) == len(set(grouped)) == len(names)  # each parameter once (shared head convs: bypass_duplicate)
+    # norm_decay_mult=0, bias_decay_mult=0: in this model the 1-D parameters are exactly the norms' weights and
+    # biases and the convs' biases
+    assert any(name.endswith(".bn.weight") for name in decays) and any(name.endswith(".bias") for name in decays)
+    for name, (decay, ndim) in decays.items():
+        assert decay == (0.0 if ndim == 1 else 0.05), name
 
 
 def test_stage1_mosaic_and_mixup_then_the_stage2_pipeline(trained):
