@@ -81,6 +81,20 @@ def test_rtmdet_ins_head_fallback_mask_loss_is_the_reference_default() -> None:
     assert type(head.loss_mask).__name__ == "DiceLoss" and got == expected
 
 
+def test_soft_nms_config_defaults_are_mmcv_soft_nms_defaults() -> None:
+    """A ``type='soft_nms'`` nms_cfg that omits a key gets mmcv's ``soft_nms`` default for it.
+
+    mmcv's ``batched_nms`` passes only the keys the config writes, so the op's own defaults
+    apply; visdet unpacks the config into ``NMSOptions``, whose defaults must be the same.
+    """
+    from visdet.ops.nms_options import NMSOptions
+
+    options = NMSOptions.from_mmcv({"type": "soft_nms"})
+    for name in ("iou_threshold", "sigma", "min_score", "method", "offset"):
+        assert getattr(options, name) == _reference_default("mmcv.ops.nms.soft_nms", name), name
+    assert options.soft
+
+
 @pytest.mark.parametrize("name", sorted(defaults.CONSTANTS))
 def test_architecture_tables_equal_the_reference(name: str) -> None:
     ours = defaults.encode_arch_settings(defaults.resolve(defaults.CONSTANTS[name]))

@@ -282,6 +282,8 @@ _BATCHED_CASES = {
     "split_path_offset1": dict(n=150, classes=3, nms_cfg={**_NMS_CFG, "split_thr": 10, "offset": 1}),
     "soft_nms": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, min_score=0.05)),
     "soft_nms_split": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=20, max_num=30)),
+    # the split path with one group: every box goes through the same per-group soft-NMS
+    "soft_nms_split_one_class": dict(n=40, classes=1, nms_cfg=dict(type="soft_nms", iou_threshold=0.4, split_thr=10)),
     "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
     "no_cfg": dict(n=40, classes=3, nms_cfg=None),
     "iou_thr_alias": dict(n=80, classes=3, nms_cfg={"type": "nms", "iou_thr": 0.4}),
