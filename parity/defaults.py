@@ -325,12 +325,19 @@ TABLE: dict[str, Entry] = {
 CONSTANTS: dict[str, str] = {
     f"{_MM}.backbones.resnet.ResNet.arch_settings": "visdet.models.backbones.resnet.ResNet.arch_settings",
     f"{_MM}.backbones.resnext.ResNeXt.arch_settings": "visdet.models.backbones.resnext.ResNeXt.arch_settings",
+    f"{_MM}.backbones.cspnext.CSPNeXt.arch_settings": "visdet.models.backbones.cspnext.CSPNeXt.arch_settings",
 }
 
 
-def encode_arch_settings(table: Mapping[int, Any]) -> dict[str, Any]:
-    """``{depth: (BlockClass, stage_blocks)}`` as ``{"depth": [block name, [blocks...]]}``."""
-    return {str(depth): [block.__name__, list(stages)] for depth, (block, stages) in sorted(table.items())}
+def encode_arch_settings(table: Mapping[Any, Any]) -> dict[str, Any]:
+    """An architecture table as JSON.
+
+    ResNet's ``{depth: (BlockClass, stage_blocks)}`` becomes ``{"depth": [block name, [blocks...]]}``;
+    a table of plain values (CSPNeXt's ``{arch: [[in, out, blocks, add, spp], ...]}``) is encoded as is.
+    """
+    if all(isinstance(v, (list, tuple)) and v and isinstance(v[0], type) for v in table.values()):
+        return {str(depth): [block.__name__, list(stages)] for depth, (block, stages) in sorted(table.items())}
+    return {str(key): encode(value) for key, value in sorted(table.items())}
 
 
 # ------------------------------------------------------------------ reading objects

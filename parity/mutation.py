@@ -29,7 +29,8 @@ imports visdet through an import hook that serves the one mutated module from me
 (nothing is written into the work tree, so an interrupted run leaves no mutant behind)
 and runs, in-process, only the parity tests that execute the mutated line (from a
 coverage run with per-test contexts; a module-level line selects every test that
-reaches its file), plus ``parity/test_defaults.py`` (defaults are module-level). Each
+reaches its file), plus ``parity/test_defaults.py`` (defaults are module-level), plus, for
+the visdet-only files in the targets (LoRA, inference fusion), their own unit tests. Each
 child has a timeout (a hung mutant counts as caught, as in both tools).
 
 After cases are added for survivors, ``make mutation-rerun`` (``--rerun-survivors
@@ -66,6 +67,12 @@ EQUIVALENT = Path(__file__).resolve().parent / "mutation_equivalent.yaml"
 ALWAYS = ("parity/test_defaults.py",)
 # never selected: the same golden cases under imitated CPUs (subprocesses; redundant here)
 NEVER = ("parity/test_portability.py",)
+# visdet-only code in the targets (no mmdet counterpart, so no parity case can reach it): its own
+# unit tests from tests/ join the selection, so its mutants are measured rather than excused
+VISDET_ONLY_TESTS = {
+    "visdet/models/layers/lora.py": ("tests/models/test_lora_layers.py",),
+    "visdet/models/fuse.py": ("tests/models/test_fuse.py",),
+}
 
 _BINOPS = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Mult,
@@ -371,7 +378,8 @@ def select_tests(mutant: Mutant, tmap: dict[str, Any]) -> list[str]:
         # runs at import (a default value, a module or class constant): coverage credits it
         # to whichever test imported the module first, so every test of the file is selected
         line_tests = None
-    tests = line_tests if line_tests else tmap["files"].get(mutant.file, [])
+    tests = [*(line_tests if line_tests else tmap["files"].get(mutant.file, [])),
+             *VISDET_ONLY_TESTS.get(mutant.file, ())]  # fmt: skip
     if not tests:
         return list(ALWAYS)
     return sorted(set(tests) | set(ALWAYS), key=lambda t: (tmap["seconds"].get(t, 1.0), t))

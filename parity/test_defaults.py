@@ -51,6 +51,50 @@ def test_defaults_equal_the_reference(key: str) -> None:
     assert not problems, "\n".join(problems)
 
 
+def _reference_default(qualname: str, param: str) -> object:
+    params = GOLDEN["signatures"][qualname]["parameters"]
+    return next(p["default"] for p in params if p["name"] == param)
+
+
+def test_rtmdet_ins_head_fallback_mask_loss_is_the_reference_default() -> None:
+    """A Python caller who leaves ``loss_mask=None`` gets mmdet's default Dice loss.
+
+    The class takes built losses (its schema default is checked by the table above); this
+    is the object it builds itself when none is given.
+    """
+    from visdet.build import build_component
+    from visdet.models.dense_heads.rtmdet_ins_head import RTMDetInsHead
+
+    head = RTMDetInsHead(
+        num_classes=2, in_channels=4, feat_channels=4, stacked_convs=1, norm_cfg=None,
+        anchor_generator=build_component("prior_generator", {"type": "MlvlPointGenerator", "strides": [8]}),
+        bbox_coder=build_component("bbox_coder", {"type": "DistancePointBBoxCoder"}),
+        loss_cls=build_component("loss", {"type": "QualityFocalLoss"}),
+        loss_bbox=build_component("loss", {"type": "GIoULoss"}),
+    )  # fmt: skip
+    wanted = _reference_default("mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead", "loss_mask")
+    assert wanted["type"] == "DiceLoss"
+    dice_params = GOLDEN["signatures"]["mmdet.models.losses.dice_loss.DiceLoss"]["parameters"]
+    dice = {p["name"]: p["default"] for p in dice_params}
+    expected = {**dice, **{k: v for k, v in wanted.items() if k != "type"}}
+    got = {name: getattr(head.loss_mask, name) for name in expected}
+    assert type(head.loss_mask).__name__ == "DiceLoss" and got == expected
+
+
+def test_soft_nms_config_defaults_are_mmcv_soft_nms_defaults() -> None:
+    """A ``type='soft_nms'`` nms_cfg that omits a key gets mmcv's ``soft_nms`` default for it.
+
+    mmcv's ``batched_nms`` passes only the keys the config writes, so the op's own defaults
+    apply; visdet unpacks the config into ``NMSOptions``, whose defaults must be the same.
+    """
+    from visdet.ops.nms_options import NMSOptions
+
+    options = NMSOptions.from_mmcv({"type": "soft_nms"})
+    for name in ("iou_threshold", "sigma", "min_score", "method", "offset"):
+        assert getattr(options, name) == _reference_default("mmcv.ops.nms.soft_nms", name), name
+    assert options.soft
+
+
 @pytest.mark.parametrize("name", sorted(defaults.CONSTANTS))
 def test_architecture_tables_equal_the_reference(name: str) -> None:
     ours = defaults.encode_arch_settings(defaults.resolve(defaults.CONSTANTS[name]))

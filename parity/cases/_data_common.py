@@ -139,8 +139,12 @@ def _masks_array(value: Any) -> np.ndarray:
     return value if isinstance(value, np.ndarray) else value.masks
 
 
-def collect(results: Mapping[str, Any] | None) -> Tensors:
-    """Tensors of everything a transform may set (``rejected`` = 1 for a ``None`` result)."""
+def collect(results: Mapping[str, Any] | None, structure_hw: bool = True) -> Tensors:
+    """Tensors of everything a transform may set (``rejected`` = 1 for a ``None`` result).
+
+    ``structure_hw=False`` leaves out a mask structure's (height, width): for the cases whose
+    two sides hold masks in different containers (mmdet ``BitmapMasks``, visdet an array).
+    """
     if results is None:
         return {"rejected": torch.tensor(1)}
     out: Tensors = {"rejected": torch.tensor(0)}
@@ -159,7 +163,7 @@ def collect(results: Mapping[str, Any] | None) -> Tensors:
     if results.get("gt_bboxes") is not None:
         out["gt_bboxes"] = _boxes_tensor(results["gt_bboxes"]).clone()
     masks = results.get("gt_masks")
-    if masks is not None and not isinstance(masks, np.ndarray):
+    if structure_hw and masks is not None and not isinstance(masks, np.ndarray):
         out["gt_masks_hw"] = torch.tensor([masks.height, masks.width], dtype=torch.int64)
     if masks is not None and type(masks).__name__ == "PolygonMasks":
         polygons = [np.asarray(p, dtype=np.float64).ravel() for inst in masks.masks for p in inst]

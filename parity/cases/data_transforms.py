@@ -34,14 +34,14 @@ def _ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     transform = mmdet_transform(params["cfg"])
     results = reference_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
-    return collect(transform(results))
+    return collect(transform(results), structure_hw=params.get("mask_struct") is not None)
 
 
 def _vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     transform = visdet_transform(params["cfg"])
     results = visdet_results(inputs, params.get("with_masks", True), params.get("mask_struct"))
     seed_numpy(params.get("np_seed", 0))
-    return collect(transform(results))
+    return collect(transform(results), structure_hw=params.get("mask_struct") is not None)
 
 
 def _add(

@@ -209,3 +209,21 @@ for _component, _with_mask, _seed in (("cascade_rcnn", False, 30), ("cascade_mas
                     "image 2 has no gt",
         live_params=({"num_gts": [2, 4]},),
     ))
+
+
+def _no_detection_config() -> dict:
+    config = reduced_cascade_config(with_mask=True)
+    config["test_cfg"]["rcnn"]["score_thr"] = 1.0  # no score exceeds it: every box is dropped
+    return config
+
+
+register(Case(
+    component="models/detectors/cascade_mask_rcnn", dtype="float64", name="predict_no_detection", seed=34,
+    params={**_PARAMS, "config": _no_detection_config(), "with_mask": True, "mode": "predict",
+            "cls_weight_std": 8.0, "seed": 0, "mask_logit_std": 2.0},
+    make_inputs=_cascade_inputs, reference=_reference, visdet=_visdet,
+    exact=("pred.*.labels", "pred.*.masks"),
+    empty_ok="no box passes score_thr=1.0: both images' results (boxes, scores, labels, masks) must be empty, "
+             "with the masks at the original image size",
+    description="reduced Cascade Mask R-CNN predict where no detection survives: the mask branch's no-RoI path",
+))

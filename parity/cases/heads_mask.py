@@ -96,6 +96,8 @@ _FORWARD = {
     "forward_class_agnostic": {"class_agnostic": True},
     "forward_no_convs_kernel5": {"num_convs": 0, "kernel": 5},
     "forward_four_convs_kernel1": {"num_convs": 4, "kernel": 1, "conv_out": 5},
+    # one conv from 4 to 7 channels: the upsampling takes the conv's width, not the input's
+    "forward_one_conv_wider": {"num_convs": 1, "conv_out": 7},
 }
 for _name, _extra in _FORWARD.items():
     register(Case(

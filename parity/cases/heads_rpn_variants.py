@@ -84,3 +84,11 @@ register(Case(
     description="RPNHead whose sampler (num=4, pos_fraction=1) takes only positive anchors: no negative "
                 "in either image",
 ))
+register(Case(
+    component=RPN_COMPONENT, dtype="float64", name="wide_convs_pos_weight_zero", seed=26,
+    params={**_RPN_PARAMS, "channels": 6, "feat_channels": 10, "num_convs": 2, "num_gts": [3, 2],
+            "train_cfg": {"rpn": {**_RPN_TRAIN, "pos_weight": 0}}},
+    make_inputs=_rpn_inputs, reference=_rpn_reference, visdet=_rpn_visdet,
+    description="RPNHead with two convs from 6 input to 10 feature channels (the first conv takes in_channels), "
+                "and pos_weight=0 (mmdet's boundary: a weight <= 0 means 1 for positive labels)",
+))

@@ -76,6 +76,10 @@ _CASES = {
     "patch_merging/int_padding": dict(
         kind="patch_merging", shape=[2, 35, 6], input_size=[5, 7],
         kwargs=dict(in_channels=6, out_channels=10, kernel_size=2, stride=2, padding=1, bias=True)),
+    "patch_merging/asymmetric_pairs": dict(
+        kind="patch_merging", shape=[2, 77, 4], input_size=[7, 11],
+        kwargs=dict(in_channels=4, out_channels=6, kernel_size=[2, 3], stride=[2, 3], padding=[1, 0],
+                    dilation=[1, 2])),
     "ffn/no_identity_no_dropout_layer": dict(
         kind="ffn", shape=[2, 9, 8],
         kwargs=dict(embed_dims=8, feedforward_channels=12, num_fcs=3, add_identity=False)),

@@ -37,6 +37,8 @@ def _loss_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     elif kind == "bce_same_shape":
         out["label"] = (torch.rand(n, c, generator=gen) > 0.5).long()
         out["weight"] = torch.rand(n, c, generator=gen)
+        if p.get("ignore_index") is not None:  # drawn last: the cases without it keep their inputs
+            out["label"][torch.rand(n, c, generator=gen) < 0.3] = p["ignore_index"]
     elif kind == "mask":
         out["pred"] = torch.randn(n, c, 6, 6, generator=gen)
         out["label"] = (torch.rand(n, 6, 6, generator=gen) > 0.5).float()
@@ -124,6 +126,10 @@ _LOSS_CASES = {
         "sigmoid_ignore_weight": dict(kind="bce", n=25, c=4, use_sigmoid=True, ignore_index=2, use_weight=True),
         "sigmoid_same_shape_avg_factor": dict(
             kind="bce_same_shape", n=10, c=3, use_sigmoid=True, use_weight=True, avg_factor=4.0
+        ),
+        # labels of pred's shape with ignored entries and a weight: the weight is masked, not replaced
+        "sigmoid_same_shape_ignore_weight": dict(
+            kind="bce_same_shape", n=10, c=3, use_sigmoid=True, use_weight=True, ignore_index=2
         ),
         "mask": dict(kind="mask", n=6, c=3, use_mask=True, use_weight=True),
     },

@@ -91,6 +91,33 @@ for _name, _params in _QFL_CASES.items():
     ))  # fmt: skip
 
 
+def _qfl_fn_run(fn: Any, p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    """The functional form, called as mmdet's ``weighted_loss`` wrapper is: weight, reduction, avg_factor."""
+    pred = inputs["pred"].clone().requires_grad_(True)
+    loss = fn(pred, (inputs["labels"], inputs["scores"]), inputs["weight"], reduction="sum")
+    (loss * _ramp(loss)).sum().backward()
+    return {"loss": loss.detach(), "grad.pred": pred.grad}
+
+
+def _qfl_fn_ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.losses.gfocal_loss import quality_focal_loss
+
+    return _qfl_fn_run(quality_focal_loss, p, inputs)
+
+
+def _qfl_fn_vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.models.losses import quality_focal_loss
+
+    return _qfl_fn_run(quality_focal_loss, p, inputs)
+
+
+register(Case(
+    component="models/losses/functions", name="quality_focal_loss_defaults", params=dict(n=30, c=4), seed=52,
+    make_inputs=_qfl_inputs, reference=_qfl_fn_ref, visdet=_qfl_fn_vis,
+    description="the functional quality_focal_loss with its defaults (logits, beta 2) and a weight, summed",
+))  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- GIoU
 _GIOU_ARGS = ("eps", "reduction", "loss_weight")
 

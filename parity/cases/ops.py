@@ -282,6 +282,8 @@ _BATCHED_CASES = {
     "split_path_offset1": dict(n=150, classes=3, nms_cfg={**_NMS_CFG, "split_thr": 10, "offset": 1}),
     "soft_nms": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, min_score=0.05)),
     "soft_nms_split": dict(n=80, classes=4, nms_cfg=dict(type="soft_nms", iou_threshold=0.3, split_thr=20, max_num=30)),
+    # the split path with one group: every box goes through the same per-group soft-NMS
+    "soft_nms_split_one_class": dict(n=40, classes=1, nms_cfg=dict(type="soft_nms", iou_threshold=0.4, split_thr=10)),
     "many_classes": dict(n=1000, classes=80, scale=300.0, max_size=60.0, nms_cfg={**_NMS_CFG, "iou_threshold": 0.6}),
     "no_cfg": dict(n=40, classes=3, nms_cfg=None),
     "iou_thr_alias": dict(n=80, classes=3, nms_cfg={"type": "nms", "iou_thr": 0.4}),
@@ -388,8 +390,11 @@ def _roi_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         size[: k // 4] = 0.0
     batch = torch.randint(0, n, (k, 1), generator=gen).float()
     rois = torch.cat([batch, x1[:, None], y1[:, None], x1[:, None] + size[:, :1], y1[:, None] + size[:, 1:]], 1)
+    feats = torch.randn(n, c, h, w, generator=gen)
+    if p.get("relu"):  # post-ReLU features: zero regions, so max pooling meets exact ties
+        feats = feats.clamp(min=0)
     return {
-        "input": torch.randn(n, c, h, w, generator=gen),
+        "input": feats,
         "rois": rois,
         "w": torch.randn(k, c, ph, pw, generator=gen),
     }
@@ -458,6 +463,10 @@ _ROI_CASES.update(
         sampling_ratio=2,
     ),
     avg_no_rois=dict(_ROI_BASE, rois=0, pool_mode="avg", aligned=True, sampling_ratio=0),
+    # ties: the first sample of a bin with the maximum takes the gradient (mmcv compares with >)
+    max_relu_ties_sr2=dict(_ROI_BASE, relu=True, pool_mode="max", aligned=True, sampling_ratio=2),
+    max_relu_ties_adaptive=dict(_ROI_BASE, relu=True, pool_mode="max", aligned=False, sampling_ratio=0),
+    avg_aligned_sr1=dict(_ROI_BASE, pool_mode="avg", aligned=True, sampling_ratio=1),
 )
 for _name, _params in _ROI_CASES.items():
     register(

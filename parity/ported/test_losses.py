@@ -1,14 +1,15 @@
 # Ported from mmdet tests/test_models/test_losses/test_loss.py (mmdet 3.3.0): the
-# CrossEntropyLoss, L1Loss, SmoothL1Loss and FocalLoss parts, rewritten for visdet. Where upstream
+# CrossEntropyLoss, L1Loss, SmoothL1Loss and FocalLoss parts (and the QualityFocalLoss and
+# DiceLoss parametrisations of test_loss_with_reduction_override), rewritten for visdet. Where upstream
 # expects AssertionError for a bad reduction_override, visdet raises ValueError naming it.
 import pytest
 import torch
 import torch.nn.functional as F
 
-from visdet.models.losses import CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss
+from visdet.models.losses import CrossEntropyLoss, DiceLoss, FocalLoss, L1Loss, QualityFocalLoss, SmoothL1Loss
 
 
-@pytest.mark.parametrize("loss_class", [CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss])
+@pytest.mark.parametrize("loss_class", [CrossEntropyLoss, FocalLoss, L1Loss, SmoothL1Loss, QualityFocalLoss, DiceLoss])
 def test_loss_with_reduction_override(loss_class):
     pred = torch.rand((10, 4))
     target = torch.rand((10, 4))

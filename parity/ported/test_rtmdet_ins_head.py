@@ -1,9 +1,15 @@
-# Ported from mmdet tests/test_models/test_dense_heads/test_rtmdet_ins_head.py (mmdet 3.3.0),
-# rewritten for visdet: both heads (RTMDetInsHead, RTMDetInsSepBNHead) are built, predict with
-# masks with and without rescale, and their losses with empty and non-empty ground truth behave
-# as upstream asserts (empty: class loss only, box and mask losses zero; one gt: every term
-# positive). The upstream file was not available to re-read here, so the checks follow its
-# known structure; the numbers are covered by the rtmdet_ins_head parity cases.
+# Ported from mmyolo tests/test_models/test_dense_heads/test_rtmdet_head.py (TestRTMDetInsHead:
+# test_init_weights, test_predict_by_feat), rewritten for visdet's mmdet-API heads; mmdet 3.3
+# ships no RTMDet-Ins head test of its own (an earlier header here named a mmdet
+# test_rtmdet_ins_head.py, which does not exist). Both heads (RTMDetInsHead, RTMDetInsSepBNHead)
+# are built and initialised, and predict masks with and without rescale; as upstream, a meta
+# carrying mmyolo's letterbox key pad_param predicts as one without it (visdet, like mmdet, reads
+# no pad_param). mmyolo's AssertionError for with_nms=False has no counterpart: visdet's
+# predict_by_feat has no with_nms switch (mmdet's RTMDet-Ins refuses with_nms=False too). The
+# loss checks (empty gt, or a gt holding no prior centre: class loss only; one gt: every term
+# positive) follow TestRTMDetHead.test_loss_by_feat with masks added; the numbers are covered by the
+# rtmdet_ins_head parity cases.
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +48,7 @@ def _feats() -> list[torch.Tensor]:
 
 def _check_init(head_type):
     head = build_component("dense_head", _cfg(head_type))
+    head.init_weights()
     assert head.num_gen_params == (4 + 2) * 4 + 4 + 4 * 4 + 4 + 4 + 1
     keys = head.state_dict().keys()
     assert any(k.startswith("mask_head.fusion_conv") for k in keys)
@@ -55,10 +62,13 @@ def _check_predict(head_type, rescale):
     with torch.no_grad():
         outs = head(_feats())
         results = head.predict_by_feat(*outs, [META], rescale=rescale)
+        with_pad_param = head.predict_by_feat(*outs, [{**META, "pad_param": np.zeros(4)}], rescale=rescale)
     res = results[0]
     assert len(res) == 10
     size = (S // 2, S // 2) if rescale else (S, S)
     assert res.masks.shape == (10, *size) and res.masks.dtype == torch.bool
+    other = with_pad_param[0]
+    assert torch.equal(other.bboxes, res.bboxes) and torch.equal(other.masks, res.masks)
 
 
 def _check_loss(head_type):
@@ -80,6 +90,15 @@ def _check_loss(head_type):
     assert sum(losses["loss_cls"]).item() > 0
     assert sum(losses["loss_bbox"]).item() > 0
     assert losses["loss_mask"].item() > 0
+
+    # a one-pixel gt in the corner holds no prior centre: no positive, zero box and mask losses
+    corner = torch.zeros(1, S, S, dtype=torch.bool)
+    corner[0, 0, 0] = True
+    tiny = Instances(bboxes=torch.tensor([[0.0, 0.0, 1.0, 1.0]]), labels=torch.tensor([2]), masks=corner)
+    losses = head.loss_by_feat(*head(_feats()), [tiny], [META])
+    assert sum(losses["loss_cls"]).item() > 0
+    assert sum(losses["loss_bbox"]).item() == 0
+    assert losses["loss_mask"].item() == 0
 
 
 def test_rtmdet_ins_head_init():
