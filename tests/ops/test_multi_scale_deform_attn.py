@@ -67,3 +67,13 @@ def test_shape_errors_name_the_argument():
     with pytest.raises(ValueError, match="levels"):
         multi_scale_deformable_attn_pytorch(torch.zeros(1, 4, 1, 2), torch.tensor([[2, 2]]),
                                             torch.zeros(1, 1, 1, 2, 1, 2), torch.zeros(1, 1, 1, 2, 1))  # fmt: skip
+
+
+def test_benchmark_case_runs_forward_and_train():
+    from visdet.benchmark.cases import registered_cases
+    from visdet.benchmark.runner import RunSettings, run_case
+
+    fast = RunSettings(quick=True, warmup=0, min_run_time=0.001)
+    result = run_case(registered_cases()["ops/multi_scale_deformable_attn"], "visdet", 8, fast)
+    assert result.status == "ok", result.message
+    assert {"forward_time", "train_time"} <= set(result.metrics)
