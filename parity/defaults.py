@@ -90,6 +90,12 @@ TABLE: dict[str, Entry] = {
     "transformer/DeformableDetrTransformerDecoder": Entry(
         f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoder"
     ),
+    "transformer/DinoTransformerDecoder": Entry(f"{_MM}.layers.transformer.dino_layers.DinoTransformerDecoder"),
+    "function/coordinate_to_encoding": Entry(
+        f"{_MM}.layers.transformer.utils.coordinate_to_encoding",
+        visdet="visdet.models.layers.detr_mlp.coordinate_to_encoding",
+    ),
+    "class/MLP": Entry(f"{_MM}.layers.transformer.utils.MLP", visdet="visdet.models.layers.detr_mlp.MLP"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),

@@ -678,3 +678,70 @@ for _index, (_name, _spec) in enumerate(_STACK_CASES.items()):
         params=_params, make_inputs=_stack_inputs, reference=_stack_reference, visdet=_stack_visdet,
         description=f"mmdet's {_spec['cls']}, {_spec['text']}: outputs, references, input and parameter gradients",
     ))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- DINO's box encoding and MLP
+def _coord_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    return {"coords": torch.rand(*params["shape"], generator=generator)}
+
+
+def _coord_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers.transformer.utils import coordinate_to_encoding
+
+    return {"pos": coordinate_to_encoding(inputs["coords"], **params["kwargs"])}
+
+
+def _coord_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import coordinate_to_encoding
+
+    return {"pos": coordinate_to_encoding(tensors["coords"], **params["kwargs"])}
+
+
+_COORD_CASES = {
+    "boxes_default": dict(shape=[2, 5, 4], kwargs={}),
+    "points_default": dict(shape=[1, 7, 2], kwargs={}),
+    "boxes_small_temperature_scale": dict(shape=[2, 3, 4], kwargs=dict(num_feats=6, temperature=20, scale=3.0)),
+}
+for _index, (_name, _params) in enumerate(_COORD_CASES.items()):
+    register(Case(
+        component="models/layers/coordinate_to_encoding", name=_name, seed=1900 + _index, params=_params,
+        make_inputs=_coord_inputs, reference=_coord_reference, visdet=_coord_visdet,
+        description=f"mmdet's coordinate_to_encoding of {_params['shape']} coordinates {_params['kwargs']}",
+    ))  # fmt: skip
+
+
+def _mlp_inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
+    return {"x": torch.randn(2, 5, params["dims"][0], generator=generator)}
+
+
+def _mlp_run(module: torch.nn.Module, tensors: Tensors) -> Tensors:
+    x = tensors["x"].clone().requires_grad_(True)
+    out = module(x)
+    (out * _grad_weight(out, 31)).sum().backward()
+    return {"out": out.detach().clone(), "grad.x": x.grad.detach().clone(), **module_grads(module)}
+
+
+def _mlp_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from mmdet.models.layers.transformer.utils import MLP
+
+    torch.manual_seed(params["seed"])
+    module = MLP(*params["dims"])
+    return {**state_entries(module), **_init_entries(module), **_mlp_run(module, inputs)}
+
+
+def _mlp_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
+    from visdet.models.layers import MLP
+
+    torch.manual_seed(params["seed"])
+    module = MLP(*params["dims"])
+    init = _init_entries(module)
+    load_state(module, tensors)
+    return {**init, **_mlp_run(module, tensors)}
+
+
+register(Case(
+    component="models/layers/mlp", dtype="float64", name="three_layers_seeded", seed=1910,
+    params=dict(dims=[6, 5, 4, 3], seed=1910), make_inputs=_mlp_inputs, reference=_mlp_reference,
+    visdet=_mlp_visdet,
+    description="mmdet's MLP(6, 5, 4, 3 layers): seeded construction, output, input and parameter gradients",
+))  # fmt: skip

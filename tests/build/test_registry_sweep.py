@@ -127,8 +127,12 @@ def exercise_transformer(built: torch.nn.Module, config: Any, ctx: dict) -> None
     if hasattr(first, "cross_attn"):
         query = torch.randn(2, 4, built.embed_dims, requires_grad=True)
         reg = torch.nn.ModuleList(torch.nn.Linear(built.embed_dims, 4) for _ in built.layers)
-        outs, refs = built(query, torch.randn_like(query), memory, padding, torch.rand(2, 4, 4),
-                           reg_branches=reg, **geometry)  # fmt: skip
+        if type(built).__name__ == "DinoTransformerDecoder":  # positions come from the boxes; references + 1
+            outs, refs = built(query, memory, padding, None, torch.rand(2, 4, 4), reg_branches=reg, **geometry)
+            refs = refs[1:]
+        else:
+            outs, refs = built(query, torch.randn_like(query), memory, padding, torch.rand(2, 4, 4),
+                               reg_branches=reg, **geometry)  # fmt: skip
         assert outs.shape == (len(built.layers), 2, 4, built.embed_dims) and refs.shape == (len(built.layers), 2, 4, 4)
         _backward(outs, built)
     else:

@@ -48,6 +48,7 @@ BUILDS: dict[str, Any] = {
     "DeformableDetrTransformerDecoderLayer": layers.DeformableDetrTransformerDecoderLayer,
     "DeformableDetrTransformerEncoder": layers.DeformableDetrTransformerEncoder,
     "DeformableDetrTransformerDecoder": layers.DeformableDetrTransformerDecoder,
+    "DinoTransformerDecoder": layers.DinoTransformerDecoder,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,

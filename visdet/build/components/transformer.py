@@ -18,6 +18,7 @@ from visdet.models.layers import (
     DeformableDetrTransformerDecoderLayer,
     DeformableDetrTransformerEncoder,
     DeformableDetrTransformerEncoderLayer,
+    DinoTransformerDecoder,
     LearnedPositionalEncoding,
     MultiheadAttention,
     MultiScaleDeformableAttention,
@@ -188,3 +189,20 @@ class DeformableDetrTransformerDecoderConfig(Component):
     def build(self) -> DeformableDetrTransformerDecoder:
         """The decoder."""
         return DeformableDetrTransformerDecoder(**self.arguments())
+
+
+@registry("transformer").register
+class DinoTransformerDecoderConfig(DeformableDetrTransformerDecoderConfig):
+    """``DinoTransformerDecoder``: DINO's decoder (query positions from the boxes, look forward twice)."""
+
+    type: Literal["DinoTransformerDecoder"]  # type: ignore[assignment]
+    example: ClassVar[dict[str, Any]] = {"type": "DinoTransformerDecoder", "num_layers": 1, "post_norm_cfg": None,
+                                         "layer_cfg": {"self_attn_cfg": {"embed_dims": 256, "num_heads": 8},
+                                                       "cross_attn_cfg": {"embed_dims": 256, "num_levels": 2,
+                                                                          "num_points": 1},
+                                                       "ffn_cfg": {"embed_dims": 256,
+                                                                   "feedforward_channels": 16}}}  # fmt: skip
+
+    def build(self) -> DinoTransformerDecoder:  # type: ignore[override]
+        """The decoder (``embed_dims`` 256: its box encoding has 128 channels per coordinate, as mmdet's)."""
+        return DinoTransformerDecoder(**self.arguments())

@@ -15,6 +15,8 @@ from visdet.models.layers.deformable_detr_transformer import (
     DeformableDetrTransformerEncoder,
 )
 from visdet.models.layers.depthwise_separable_conv_module import DepthwiseSeparableConvModule
+from visdet.models.layers.detr_mlp import MLP, coordinate_to_encoding
+from visdet.models.layers.dino_transformer import DinoTransformerDecoder
 from visdet.models.layers.drop import DropPath, drop_path
 from visdet.models.layers.ffn import FFN
 from visdet.models.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
@@ -47,9 +49,11 @@ __all__ = [
     "DeformableDetrTransformerEncoder",
     "DeformableDetrTransformerEncoderLayer",
     "DepthwiseSeparableConvModule",
+    "DinoTransformerDecoder",
     "DropPath",
     "FFN",
     "LearnedPositionalEncoding",
+    "MLP",
     "MultiScaleDeformableAttention",
     "MultiheadAttention",
     "PatchEmbed",
@@ -64,6 +68,7 @@ __all__ = [
     "build_conv_layer",
     "build_norm_layer",
     "constant_init",
+    "coordinate_to_encoding",
     "drop_path",
     "kaiming_init",
     "norm_abbreviation",
