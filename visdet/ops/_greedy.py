@@ -37,9 +37,7 @@ from visdet.ops._threads import loop_threads
 _BLOCK = 256
 
 
-def _greedy_dense(
-    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
-) -> Tensor:
+def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
     """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
 
     Args:
@@ -48,7 +46,6 @@ def _greedy_dense(
         offset: 0 or 1, added to widths and heights (legacy pixel convention).
         limit: Stop once this many boxes are kept (only the leading kept boxes are then
             correct); ``-1`` for no limit.
-        groups: Optional ``Tensor[N]``; a box only suppresses boxes of its own group.
     """
     num = boxes.shape[0]
     areas = box_areas(boxes, offset)
@@ -63,8 +60,6 @@ def _greedy_dense(
         cand_boxes, cand_areas = boxes[cand], areas[cand]
         over = iou_matrix(cand_boxes, cand_areas, cand_boxes, cand_areas, offset) > threshold
         over = torch.triu(over, diagonal=1)
-        if groups is not None:
-            over &= groups[cand][:, None] == groups[cand][None, :]
         kept = cand[resolve_block(over, torch.ones_like(cand, dtype=torch.bool))]
         keep[kept] = True
         kept_total += kept.numel()
@@ -74,20 +69,13 @@ def _greedy_dense(
         if rest.numel() == 0:
             break
         over = iou_matrix(boxes[kept], areas[kept], boxes[rest], areas[rest], offset) > threshold
-        if groups is not None:
-            over &= groups[kept][:, None] == groups[rest][None, :]
         hit = over.any(0)
         suppressed[rest[hit]] = True
     return keep
 
 
-def greedy_nms_ranked(
-    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
-) -> Tensor:
+def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
     """Greedy NMS over boxes already in rank order; returns the keep mask ``Tensor[N]``.
-
-    With ``groups`` (``Tensor[N]``), boxes only suppress boxes of their own group (one
-    pass for many independent NMS problems).
 
     Uses the sparse overlapping-pairs pass when the threshold is non-negative (then a
     pair without intersection can never suppress) and few pairs overlap along x;
@@ -95,10 +83,10 @@ def greedy_nms_ranked(
     """
     with loop_threads():
         if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
-            keep = greedy_sparse(boxes, threshold, offset, limit, groups)
+            keep = greedy_sparse(boxes, threshold, offset, limit)
             if keep is not None:
                 return keep
-        return _greedy_dense(boxes, threshold, offset, limit, groups)
+        return _greedy_dense(boxes, threshold, offset, limit)
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0, limit: int = -1) -> Tensor:

@@ -26,15 +26,12 @@ _MAX_PAIR_FRACTION = 0.1
 _BLOCK = 512
 
 
-def _suppression_edges(
-    boxes: Tensor, areas: Tensor, threshold: Tensor, offset: int, groups: Tensor | None
-) -> tuple[Tensor, Tensor] | None:
+def _suppression_edges(boxes: Tensor, areas: Tensor, threshold: Tensor, offset: int) -> tuple[Tensor, Tensor] | None:
     """Edges ``(src, dst)``, ``src < dst`` in rank, with IoU above the threshold; None if too dense."""
     num = boxes.shape[0]
     x1_sorted, x_order = torch.sort(boxes[:, 0], stable=True)
     x2, y1, y2 = (boxes[x_order, k].contiguous() for k in (2, 1, 3))
     area = areas[x_order]
-    group = None if groups is None else groups[x_order]
     reach = x2 + offset if offset else x2
     end = torch.searchsorted(x1_sorted, reach, right=True)
     positions = torch.arange(num, device=boxes.device)
@@ -66,8 +63,6 @@ def _suppression_edges(
             w = w + offset
         inter = w.clamp_(min=0) * h
         hit = inter / (area[a] + area[b] - inter) > threshold
-        if group is not None:  # only boxes of one group suppress each other
-            hit &= group[a] == group[b]
         a, b = x_order[a[hit]], x_order[b[hit]]
         sources.append(torch.minimum(a, b))
         targets.append(torch.maximum(a, b))
@@ -77,15 +72,10 @@ def _suppression_edges(
     return torch.cat(sources), torch.cat(targets)
 
 
-def greedy_sparse(
-    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
-) -> Tensor | None:
-    """Keep mask ``Tensor[N]`` of greedy NMS over ranked boxes, or None if pairs are too dense.
-
-    With ``groups`` (``Tensor[N]``), a box only suppresses boxes of its own group.
-    """
+def greedy_sparse(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor | None:
+    """Keep mask ``Tensor[N]`` of greedy NMS over ranked boxes, or None if pairs are too dense."""
     num = boxes.shape[0]
-    edges = _suppression_edges(boxes, box_areas(boxes, offset), threshold, offset, groups)
+    edges = _suppression_edges(boxes, box_areas(boxes, offset), threshold, offset)
     if edges is None:
         return None
     sources, order = torch.sort(edges[0])
