@@ -13,7 +13,8 @@ For every op and size both implementations get the same seeded inputs and argume
 is measured in blocks of calls (at least ``--block-ms`` of work, the same number of calls
 for both), alternating the implementations block by block (A B B A ...), so that load
 from other processes on a shared machine hits both alike; each figure is the median over
-``--repeats`` blocks of the time per call. ``--load N`` keeps N busy-looping processes
+``--repeats`` blocks of the wall time per call; ``cpu ratio`` is the same ratio of the
+process's CPU time (which leaves out the time spent waiting for a core). ``--load N`` keeps N busy-looping processes
 running during the timing (:func:`visdet.benchmark.load.background_load`). Peak memory is
 the peak of live tensor storage created during one call
 (:func:`visdet.benchmark.memory.peak_memory`; operators' internal scratch is not seen,
@@ -103,15 +104,17 @@ def compare(
     for call in calls.values():  # warm-up
         call()
     count = _calls_per_block(calls, block_s)
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
+    wall: dict[str, list[float]] = {impl: [] for impl in impls}
+    cpu: dict[str, list[float]] = {impl: [] for impl in impls}
     for rep in range(repeats):
         for impl in impls if rep % 2 == 0 else impls[::-1]:
             call = calls[impl]
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(count):
                 call()
-            times[impl].append((time.perf_counter() - start) / count)
-    out = {impl: {"time": statistics.median(times[impl])} for impl in impls}
+            cpu[impl].append((time.process_time() - start_cpu) / count)
+            wall[impl].append((time.perf_counter() - start) / count)
+    out = {impl: {"time": statistics.median(wall[impl]), "cpu": statistics.median(cpu[impl])} for impl in impls}
     if memory:
         for impl in impls:
             out[impl]["peak"] = peak_memory(calls[impl], torch.device("cpu")).value
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threads {args.threads}, load {args.load} busy processes, load average before {load_average()}")
     header = f"{'op':<16}{'size':>6}" + "".join(f"{impl + ' ms':>13}" for impl in impls)
     if len(impls) == 2:
-        header += f"{'ratio':>8}"
+        header += f"{'ratio':>8}{'cpu ratio':>10}"
     if not args.no_memory:
         header += "".join(f"{impl + ' peak':>14}" for impl in impls)
     print(header)
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 line = f"{op:<16}{size:>6}" + "".join(f"{result[i]['time'] * 1e3:>13.3f}" for i in impls)
                 if len(impls) == 2:
                     line += f"{result[impls[0]]['time'] / result[impls[1]]['time']:>8.2f}"
+                    line += f"{result[impls[0]]['cpu'] / result[impls[1]]['cpu']:>10.2f}"
                 if not args.no_memory:
                     line += "".join(f"{_format_bytes(result[i]['peak']):>14}" for i in impls)
                 print(line, flush=True)

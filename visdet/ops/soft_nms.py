@@ -18,12 +18,13 @@ can differ from mmcv's ``expf`` by one ulp (decayed scores within ~1e-7).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
-from visdet.ops._nms_kernels import box_areas, iou_matrix
+from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_ready
 from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
@@ -66,8 +67,88 @@ def soft_nms(
     sigma = check_number(sigma, "sigma")
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
+    if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
+        return _soft_nms_numpy(boxes, scores, iou_threshold, sigma, min_score, method, offset)
     with loop_threads():
         return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
+
+
+def _soft_nms_numpy(
+    boxes: Tensor,
+    scores: Tensor,
+    iou_threshold: float,
+    sigma: float,
+    min_score: float,
+    method: str,
+    offset: int,
+) -> tuple[Tensor, Tensor]:
+    """:func:`_soft_nms` on numpy arrays (CPU, float32/float64): the same steps and float operations.
+
+    numpy's per-call cost is a fraction of torch's, and the loop makes a dozen small
+    calls per pick. Row ``i`` of the working table is final once picked, so the picks
+    are the table's leading rows at the end. The gaussian weight's ``exp`` still runs in
+    torch (float64), so that it rounds exactly as :func:`_soft_weight`.
+    """
+    num = boxes.shape[0]
+    if num == 0:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long)
+    x1, y1, x2, y2, area = numpy_columns(boxes, offset)
+    table = np.stack([x1, y1, x2, y2, scores.detach().numpy(), area], axis=1)
+    dtype = table.dtype.type
+    inds = np.arange(num)
+    threshold, min_score_t, sigma_t, one = dtype(iou_threshold), dtype(min_score), dtype(sigma), dtype(1)
+    count, i = num, 0
+    while i < count:
+        best = i + int(np.argmax(table[i:count, 4]))
+        if best != i:
+            table[[i, best]] = table[[best, i]]
+            inds[[i, best]] = inds[[best, i]]
+        rest = table[i + 1 : count]
+        if rest.shape[0]:
+            top = table[i]
+            xx1 = np.maximum(top[0], rest[:, 0])
+            yy1 = np.maximum(top[1], rest[:, 1])
+            w = np.minimum(top[2], rest[:, 2])
+            h = np.minimum(top[3], rest[:, 3])
+            w -= xx1
+            h -= yy1
+            if offset:
+                w += dtype(offset)
+                h += dtype(offset)
+            np.maximum(w, 0, out=w)
+            np.maximum(h, 0, out=h)
+            w *= h  # inter
+            union = top[5] + rest[:, 5]
+            union -= w
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ovr = np.divide(w, union, out=w)
+            if method == "gaussian":
+                exponent = np.negative(ovr * ovr, out=ovr)
+                exponent /= sigma_t
+                weight = torch.from_numpy(exponent).double().exp_().to(boxes.dtype).numpy()
+            elif method == "naive":
+                weight = np.where(ovr >= threshold, dtype(0), one)
+            else:
+                weight = np.where(ovr >= threshold, one - ovr, one)
+            rest[:, 4] *= weight
+            alive = ~(rest[:, 4] < min_score_t)
+            if not alive.all():
+                order = _swap_remove_order_numpy(alive)
+                table[i + 1 : i + 1 + order.size] = rest[order]
+                inds[i + 1 : i + 1 + order.size] = inds[i + 1 : count][order]
+                count = i + 1 + order.size
+        i += 1
+    return torch.from_numpy(table[:count, :5].copy()), torch.from_numpy(inds[:count].copy())
+
+
+def _swap_remove_order_numpy(alive: np.ndarray) -> np.ndarray:
+    """:func:`_swap_remove_order` on a numpy mask."""
+    num_alive = int(alive.sum())
+    order = np.arange(num_alive)
+    holes = np.flatnonzero(~alive[:num_alive])
+    if holes.size:
+        order[holes] = np.flatnonzero(alive[num_alive:])[::-1] + num_alive
+    return order
 
 
 def _soft_nms(
