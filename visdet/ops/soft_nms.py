@@ -24,10 +24,13 @@ from torch import Tensor
 
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
-from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_ready
+from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_iou_block, numpy_ready
 from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
+# On the CPU, the weights of every pair are computed at once up to this many boxes
+# (an N x N array, 256 KiB in float32); beyond, one row per pick.
+_WEIGHTS_AT_ONCE = 256
 
 
 def soft_nms(
@@ -84,61 +87,64 @@ def _soft_nms_numpy(
 ) -> tuple[Tensor, Tensor]:
     """:func:`_soft_nms` on numpy arrays (CPU, float32/float64): the same steps and float operations.
 
-    numpy's per-call cost is a fraction of torch's, and the loop makes a dozen small
-    calls per pick. Row ``i`` of the working table is final once picked, so the picks
-    are the table's leading rows at the end. The gaussian weight's ``exp`` still runs in
-    torch (float64), so that it rounds exactly as :func:`_soft_weight`.
+    A pick's weights depend only on the pair of boxes, so they are computed per picked
+    box against all boxes (:func:`_weight_rows`; for up to :data:`_WEIGHTS_AT_ONCE`
+    boxes all rows at once) and gathered for the remaining ones. The loop then keeps
+    only the working order of scores and indices (mmcv's swaps and swap-removals),
+    a few numpy calls per pick, each a fraction of a torch call's cost.
     """
     num = boxes.shape[0]
     if num == 0:
         return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long)
-    x1, y1, x2, y2, area = numpy_columns(boxes, offset)
-    table = np.stack([x1, y1, x2, y2, scores.detach().numpy(), area], axis=1)
-    dtype = table.dtype.type
+    columns = numpy_columns(boxes, offset)
+    dtype = columns[0].dtype.type
+    work = scores.detach().numpy().copy()  # scores in mmcv's working order
     inds = np.arange(num)
-    threshold, min_score_t, sigma_t, one = dtype(iou_threshold), dtype(min_score), dtype(sigma), dtype(1)
+    settings = (dtype(iou_threshold), dtype(sigma), method, offset, boxes.dtype)
+    all_rows = _weight_rows(columns, np.arange(num), *settings) if num <= _WEIGHTS_AT_ONCE else None
+    min_score_t = dtype(min_score)
     count, i = num, 0
     while i < count:
-        best = i + int(np.argmax(table[i:count, 4]))
+        best = i + int(work[i:count].argmax())
         if best != i:
-            table[[i, best]] = table[[best, i]]
-            inds[[i, best]] = inds[[best, i]]
-        rest = table[i + 1 : count]
-        if rest.shape[0]:
-            top = table[i]
-            xx1 = np.maximum(top[0], rest[:, 0])
-            yy1 = np.maximum(top[1], rest[:, 1])
-            w = np.minimum(top[2], rest[:, 2])
-            h = np.minimum(top[3], rest[:, 3])
-            w -= xx1
-            h -= yy1
-            if offset:
-                w += dtype(offset)
-                h += dtype(offset)
-            np.maximum(w, 0, out=w)
-            np.maximum(h, 0, out=h)
-            w *= h  # inter
-            union = top[5] + rest[:, 5]
-            union -= w
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ovr = np.divide(w, union, out=w)
-            if method == "gaussian":
-                exponent = np.negative(ovr * ovr, out=ovr)
-                exponent /= sigma_t
-                weight = torch.from_numpy(exponent).double().exp_().to(boxes.dtype).numpy()
-            elif method == "naive":
-                weight = np.where(ovr >= threshold, dtype(0), one)
-            else:
-                weight = np.where(ovr >= threshold, one - ovr, one)
-            rest[:, 4] *= weight
-            alive = ~(rest[:, 4] < min_score_t)
-            if not alive.all():
-                order = _swap_remove_order_numpy(alive)
-                table[i + 1 : i + 1 + order.size] = rest[order]
+            work[i], work[best] = work[best], work[i]
+            inds[i], inds[best] = inds[best], inds[i]
+        if i + 1 < count:
+            pick = inds[i : i + 1]
+            weights = all_rows[pick[0]] if all_rows is not None else _weight_rows(columns, pick, *settings)[0]
+            rest = work[i + 1 : count]
+            rest *= weights[inds[i + 1 : count]]
+            dropped = rest < min_score_t
+            if np.count_nonzero(dropped):
+                order = _swap_remove_order_numpy(~dropped)
+                work[i + 1 : i + 1 + order.size] = rest[order]
                 inds[i + 1 : i + 1 + order.size] = inds[i + 1 : count][order]
                 count = i + 1 + order.size
         i += 1
-    return torch.from_numpy(table[:count, :5].copy()), torch.from_numpy(inds[:count].copy())
+    keep = torch.from_numpy(inds[:count].copy())
+    decayed = torch.from_numpy(work[:count].copy())
+    return torch.cat([boxes.detach()[keep], decayed[:, None]], dim=1), keep
+
+
+def _weight_rows(
+    columns: tuple[np.ndarray, ...],
+    rows: np.ndarray,
+    threshold: np.generic,
+    sigma: np.generic,
+    method: str,
+    offset: int,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """Soft-NMS weights ``[len(rows), N]`` of boxes ``rows`` (picks) on every box, as :func:`_soft_weight`."""
+    ovr = numpy_iou_block(columns, rows, 0, offset)
+    if method == "gaussian":
+        exponent = np.negative(ovr * ovr, out=ovr)
+        exponent /= sigma
+        return torch.from_numpy(exponent).double().exp_().to(dtype).numpy()
+    one = ovr.dtype.type(1)
+    if method == "naive":
+        return np.where(ovr >= threshold, ovr.dtype.type(0), one)
+    return np.where(ovr >= threshold, one - ovr, one)
 
 
 def _swap_remove_order_numpy(alive: np.ndarray) -> np.ndarray:
