@@ -73,18 +73,20 @@ def test_greedy_numpy_passes_equal_torch_pass(case, threshold, grouped, limit):
     st.sampled_from(["linear", "naive", "gaussian"]),
     st.sampled_from([-0.1, 0.0, 0.3, 0.7]),
     st.sampled_from([1e-3, 0.05, 0.5]),
-    st.booleans(),
+    st.sampled_from(["all pairs", "intersecting pairs", "row by row"]),
 )
-def test_soft_nms_numpy_pass_equals_torch_pass(case, method, threshold, min_score, row_by_row):
+def test_soft_nms_numpy_pass_equals_torch_pass(case, method, threshold, min_score, weights):
     seed, num, scale, coarse, dtype, offset = case
     boxes, scores = _boxes(seed, min(num, 300), scale, coarse, dtype)
-    at_once = soft_nms_module._WEIGHTS_AT_ONCE
-    if row_by_row:  # the weights one pick at a time instead of all pairs at once
+    saved = soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION
+    if weights != "all pairs":  # the weights of intersecting pairs only, or one pick at a time
         soft_nms_module._WEIGHTS_AT_ONCE = 0
+    if weights == "row by row":
+        soft_nms_module._SPARSE_MAX_PAIR_FRACTION = -1.0
     try:
         dets, keep = soft_nms(boxes, scores, threshold, 0.5, min_score, method, offset)
     finally:
-        soft_nms_module._WEIGHTS_AT_ONCE = at_once
+        soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION = saved
     ref_dets, ref_keep = soft_nms_module._soft_nms(boxes, scores, threshold, 0.5, min_score, method, offset)
     assert torch.equal(keep, ref_keep)
     torch.testing.assert_close(dets, ref_dets, rtol=0, atol=0, equal_nan=True)
