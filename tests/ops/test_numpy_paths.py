@@ -79,10 +79,10 @@ def test_soft_nms_numpy_pass_equals_torch_pass(case, method, threshold, min_scor
     seed, num, scale, coarse, dtype, offset = case
     boxes, scores = _boxes(seed, min(num, 300), scale, coarse, dtype)
     saved = soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION
-    if weights != "all pairs":  # the weights of intersecting pairs only, or one pick at a time
-        soft_nms_module._WEIGHTS_AT_ONCE = 0
-    if weights == "row by row":
+    if weights != "intersecting pairs":  # all pairs' weights at once, or one pick at a time
         soft_nms_module._SPARSE_MAX_PAIR_FRACTION = -1.0
+    if weights == "row by row":
+        soft_nms_module._WEIGHTS_AT_ONCE = 0
     try:
         dets, keep = soft_nms(boxes, scores, threshold, 0.5, min_score, method, offset)
     finally:

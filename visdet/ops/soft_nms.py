@@ -29,10 +29,12 @@ from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_
 from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
-# On the CPU, the weights of every pair are computed at once up to this many boxes
-# (an N x N array, 256 KiB in float32); beyond, one row per pick.
+# On the CPU, without the sparse pairs, the weights of every pair are computed at once up
+# to this many boxes (an N x N array, 256 KiB in float32); beyond, one row per pick.
 _WEIGHTS_AT_ONCE = 256
-# Beyond, only pairs that intersect are listed, unless more than this share overlap along x.
+# From this many boxes on, only pairs that intersect are listed (when their weights
+# alone differ from 1), unless more than this share of pairs overlap along x.
+_SPARSE_FROM = 16
 _SPARSE_MAX_PAIR_FRACTION = 0.5
 
 
@@ -90,9 +92,11 @@ def _soft_nms_numpy(
 ) -> tuple[Tensor, Tensor]:
     """:func:`_soft_nms` on numpy arrays (CPU, float32/float64): the same steps and float operations.
 
-    A pick's weights depend only on the pair of boxes, so they are computed per picked
-    box against all boxes (:func:`_weight_rows`; for up to :data:`_WEIGHTS_AT_ONCE`
-    boxes all rows at once) and gathered for the remaining ones. The loop then keeps
+    A pick's weights depend only on the pair of boxes, so they are computed before the
+    loop: for the intersecting pairs only when every other weight is exactly 1
+    (:func:`_sparse_weights`, :func:`_sparse_loop`), otherwise per picked box against
+    all boxes (:func:`_weight_rows`; for up to :data:`_WEIGHTS_AT_ONCE` boxes all rows
+    at once) and gathered for the remaining ones. The loop then keeps
     only the working order of scores and indices (mmcv's swaps and swap-removals),
     a few numpy calls per pick, each a fraction of a torch call's cost.
     """
@@ -104,8 +108,10 @@ def _soft_nms_numpy(
     work = scores.detach().numpy().copy()  # scores in mmcv's working order
     inds = np.arange(num)
     settings = (dtype(iou_threshold), dtype(sigma), method, offset, boxes.dtype)
-    all_rows = _weight_rows(columns, np.arange(num), *settings) if num <= _WEIGHTS_AT_ONCE else None
-    sparse = None if all_rows is not None else _sparse_weights(columns, *settings)
+    sparse = _sparse_weights(columns, *settings) if num > _SPARSE_FROM else None
+    all_rows = None
+    if sparse is None and num <= _WEIGHTS_AT_ONCE:
+        all_rows = _weight_rows(columns, np.arange(num), *settings)
     min_score_t = dtype(min_score)
     if sparse is not None:
         count = _sparse_loop(work, inds, sparse, min_score_t)
