@@ -13,6 +13,14 @@ passes give the same result:
 :func:`greedy_nms_ranked` picks the sparse pass when it applies (non-negative threshold,
 few candidate pairs) and the dense one otherwise. Every IoU is computed with mmcv's
 float operations, so both give mmcv's kept set.
+
+On CPU float32/float64 boxes both passes run on numpy arrays instead (numpy's
+elementwise operations round as torch's do, and cost a fraction of a torch call at
+these sizes): the dense one as IoU blocks of at most
+:data:`~visdet.ops._nms_kernels.NUMPY_BLOCK_ELEMENTS` entries walked row by row in rank
+order (:func:`_greedy_numpy`), the sparse one as the suppression edges of intersecting
+pairs, computed in bounded batches and walked by source rank
+(:func:`visdet.ops._greedy_sparse.greedy_sparse_numpy`, used from 64 boxes on).
 """
 
 from __future__ import annotations

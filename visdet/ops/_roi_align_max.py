@@ -3,7 +3,8 @@
 Max pooling is not separable, so samples are visited slot by slot: slot ``s`` is the
 ``s``-th sample (grid order) of every bin, and RoIs are sorted by grid size so that the
 RoIs having a slot ``s`` form a prefix. Each step gathers the four neighbours of every
-active bin for all channels at once from a channels-last copy of the map. Like mmcv,
+active bin for all channels at once (:func:`_pixel_reader`: straight from the map for few
+samples, else from a channels-last copy of it). Like mmcv,
 the running maximum starts at :data:`MAX_POOL_INITIAL` and is replaced only by a strictly
 larger sample, so the first maximal sample wins and gets the whole gradient.
 """

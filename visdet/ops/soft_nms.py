@@ -4,7 +4,9 @@ Shapes: N boxes, ``boxes`` ``Tensor[N, 4]`` absolute xyxy, ``scores`` ``Tensor[N
 results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[K]``.
 
 The loop over picks is sequential by nature (each pick changes every later score), but
-each step is vectorised over the remaining boxes. The IoU arithmetic is mmcv's (see
+each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
+runs on numpy arrays with the pairs' weights computed up front (see
+:func:`_soft_nms_numpy`), same operations, same results. The IoU arithmetic is mmcv's (see
 :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
