@@ -13,6 +13,9 @@ block's kept boxes then suppress the targets of their edges.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -105,3 +108,113 @@ def greedy_sparse(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1
         outer &= block_keep[src - start]
         suppressed[dst[outer]] = True
     return keep
+
+
+# numpy pass: candidate pairs per batch (bounds its temporaries to about 40 bytes a pair)
+_NUMPY_PAIRS_PER_BATCH = 1 << 13
+# numpy pass: give up (the dense blocks are then as cheap) above this share of pairs
+_NUMPY_MAX_PAIR_FRACTION = 0.5
+
+
+def numpy_overlaps(
+    columns: tuple[np.ndarray, ...], offset: int, max_fraction: float, pairs_per_batch: int = _NUMPY_PAIRS_PER_BATCH
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """Batches ``(a, b, iou)`` of the pairs of boxes that may intersect, or None if too many.
+
+    ``a`` and ``b`` index the boxes (``columns``, :func:`numpy_columns`); every pair whose
+    intersection is positive is in exactly one batch, in one of its two orders, with its
+    IoU by mmcv's float operations; pairs left out have zero intersection. None when
+    more than ``max_fraction`` of all pairs overlap along x (the dense passes are then
+    as cheap).
+    """
+    x1, y1, x2, y2, area = columns
+    num = x1.shape[0]
+    x_order = np.argsort(x1, kind="stable")
+    x1_sorted = x1[x_order]
+    x2, y1, y2, area = x2[x_order], y1[x_order], y2[x_order], area[x_order]
+    reach = x2 + x2.dtype.type(offset) if offset else x2
+    positions = np.arange(num)
+    counts = np.searchsorted(x1_sorted, reach, side="right") - positions - 1
+    np.maximum(counts, 0, out=counts)
+    cum = np.cumsum(counts)
+    if num < 2 or cum[-1] > max_fraction * num * (num - 1) / 2:
+        return None
+    first_pair = cum - counts
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        start = 0
+        while start < num:
+            budget = first_pair[start] + pairs_per_batch
+            stop = min(max(int(np.searchsorted(cum, budget, side="right")), start + 1), num)
+            a = np.repeat(positions[start:stop], counts[start:stop])
+            start = stop
+            if a.size == 0:
+                continue
+            b = np.arange(a.size)
+            b -= first_pair[a]
+            b += a + 1 + first_pair[a[0]]
+            # the float operations of _suppression_edges (mmcv's, pair by pair)
+            h = np.minimum(y2[a], y2[b])
+            h -= np.maximum(y1[a], y1[b])
+            if offset:
+                h += h.dtype.type(offset)
+            cand = np.flatnonzero(h > 0)
+            a, b, h = a[cand], b[cand], h[cand]
+            w = np.minimum(x2[a], x2[b])
+            w -= x1_sorted[b]
+            if offset:
+                w += w.dtype.type(offset)
+            np.maximum(w, 0, out=w)
+            w *= h  # inter
+            union = area[a] + area[b]
+            union -= w
+            with np.errstate(divide="ignore", invalid="ignore"):
+                iou = np.divide(w, union, out=w)
+            yield x_order[a], x_order[b], iou
+
+    return batches()
+
+
+def _numpy_edges(
+    columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int, groups: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_suppression_edges` on numpy arrays: ``(src, dst)`` ranks, or None if too dense."""
+    overlaps = numpy_overlaps(columns, offset, _NUMPY_MAX_PAIR_FRACTION)
+    if overlaps is None:
+        return None
+    sources, targets = [], []
+    for a, b, iou in overlaps:
+        hit = iou > threshold
+        if groups is not None:
+            hit &= groups[a] == groups[b]
+        a, b = a[hit], b[hit]
+        sources.append(np.minimum(a, b))
+        targets.append(np.maximum(a, b))
+    if not sources:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(sources), np.concatenate(targets)
+
+
+def greedy_sparse_numpy(
+    columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int, groups: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Keep mask of greedy NMS from the numpy suppression edges, or None if pairs are too dense.
+
+    The edges are walked by source rank: a source still unsuppressed when reached is
+    kept (nothing earlier suppressed it) and suppresses its targets; boxes that are no
+    edge's source need no step. ``columns`` are :func:`numpy_columns` of the ranked boxes.
+    """
+    edges = _numpy_edges(columns, threshold, offset, groups)
+    if edges is None:
+        return None
+    sources, targets = edges
+    suppressed = np.zeros(columns[0].shape[0], dtype=bool)
+    if sources.size:
+        order = np.argsort(sources, kind="stable")
+        sources, targets = sources[order], targets[order]
+        firsts = np.flatnonzero(np.r_[True, sources[1:] != sources[:-1]])
+        bounds = np.r_[firsts, sources.size].tolist()
+        for index, source in enumerate(sources[firsts].tolist()):
+            if not suppressed[source]:
+                suppressed[targets[bounds[index] : bounds[index + 1]]] = True
+    return ~suppressed
