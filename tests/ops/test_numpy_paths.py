@@ -5,7 +5,7 @@ run numpy versions of their loops. The torch versions (``_greedy_torch``, the bl
 pass that runs on other devices and dtypes, and ``_soft_nms``, the per-pick torch loop)
 are the reference here: same kept indices in the same order, bit-equal scores, on
 random boxes with ties (integer coordinates, repeated scores), zero-size and identical
-boxes, groups, limits, both offsets and empty inputs.
+boxes, limits, both offsets and empty inputs.
 """
 
 import importlib
@@ -45,24 +45,21 @@ cases = st.tuples(
 
 
 @settings(max_examples=60, deadline=None)
-@given(cases, st.sampled_from([-0.2, 0.0, 0.3, 0.5, 0.9]), st.booleans(), st.sampled_from([-1, 1, 5]))
-def test_greedy_numpy_passes_equal_torch_pass(case, threshold, grouped, limit):
+@given(cases, st.sampled_from([-0.2, 0.0, 0.3, 0.5, 0.9]), st.sampled_from([-1, 1, 5]))
+def test_greedy_numpy_passes_equal_torch_pass(case, threshold, limit):
     seed, num, scale, coarse, dtype, offset = case
     boxes, scores = _boxes(seed, num, scale, coarse, dtype)
     ranked = boxes[scores.sort(0, descending=True)[1]]
     thr = torch.tensor(threshold, dtype=dtype)
-    groups = torch.arange(num) % 3 if grouped else None
-    expected = torch.nonzero(_greedy._greedy_torch(ranked, thr, offset, limit, groups)).squeeze(1)
-    dense = torch.nonzero(_greedy._greedy_dense(ranked, thr, offset, limit, groups)).squeeze(1)
-    ranked_keep = torch.nonzero(_greedy.greedy_nms_ranked(ranked, thr, offset, limit, groups)).squeeze(1)
+    expected = torch.nonzero(_greedy._greedy_torch(ranked, thr, offset, limit)).squeeze(1)
+    dense = torch.nonzero(_greedy._greedy_dense(ranked, thr, offset, limit)).squeeze(1)
+    ranked_keep = torch.nonzero(_greedy.greedy_nms_ranked(ranked, thr, offset, limit)).squeeze(1)
     if limit > 0:  # only the leading `limit` kept boxes are defined
         expected, dense, ranked_keep = expected[:limit], dense[:limit], ranked_keep[:limit]
     assert torch.equal(dense, expected)
     assert torch.equal(ranked_keep, expected)
     if threshold >= 0 and limit < 0:
-        sparse = _greedy_sparse.greedy_sparse_numpy(
-            _greedy.numpy_columns(ranked, offset), thr.numpy(), offset, None if groups is None else groups.numpy()
-        )
+        sparse = _greedy_sparse.greedy_sparse_numpy(_greedy.numpy_columns(ranked, offset), thr.numpy(), offset)
         if sparse is not None:
             assert torch.equal(torch.nonzero(torch.from_numpy(sparse)).squeeze(1), expected)
 

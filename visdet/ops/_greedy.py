@@ -68,13 +68,11 @@ def _greedy_dense(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1
             correct); ``-1`` for no limit.
     """
     if numpy_ready(boxes, threshold):
-        return _greedy_numpy(boxes, threshold, offset, limit, groups)
-    return _greedy_torch(boxes, threshold, offset, limit, groups)
+        return _greedy_numpy(boxes, threshold, offset, limit)
+    return _greedy_torch(boxes, threshold, offset, limit)
 
 
-def _greedy_numpy(
-    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
-) -> Tensor:
+def _greedy_numpy(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
     """:func:`_greedy_dense` on the CPU: numpy IoU blocks, then mmcv's scalar walk over the block.
 
     Rows (ranked boxes not yet suppressed) are taken a few at a time, so that a block
@@ -86,7 +84,6 @@ def _greedy_numpy(
     num = boxes.shape[0]
     columns = numpy_columns(boxes, offset)
     thr = threshold.numpy()
-    group = None if groups is None else groups.numpy()
     suppressed = np.zeros(num, dtype=bool)
     keep = np.zeros(num, dtype=bool)
     kept_total = 0
@@ -98,8 +95,6 @@ def _greedy_numpy(
         rows += start
         first = start + 1  # the block's columns: every box after its first row
         over = numpy_iou_block(columns, rows, first, offset) > thr
-        if group is not None:
-            over &= group[rows, None] == group[None, first:]
         for row, index in zip(over, rows.tolist()):
             if suppressed[index]:
                 continue
@@ -111,9 +106,7 @@ def _greedy_numpy(
     return torch.from_numpy(keep)
 
 
-def _greedy_torch(
-    boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1, groups: Tensor | None = None
-) -> Tensor:
+def _greedy_torch(boxes: Tensor, threshold: Tensor, offset: int, limit: int = -1) -> Tensor:
     """The blocked torch pass of :func:`_greedy_dense` (any device and dtype)."""
     num = boxes.shape[0]
     areas = box_areas(boxes, offset)
@@ -152,11 +145,10 @@ def greedy_nms_ranked(boxes: Tensor, threshold: Tensor, offset: int, limit: int 
     with loop_threads():
         if numpy_ready(boxes, threshold):
             if float(threshold) >= 0 and boxes.shape[0] > _NUMPY_SPARSE_FROM:
-                group = None if groups is None else groups.numpy()
-                keep = greedy_sparse_numpy(numpy_columns(boxes, offset), threshold.numpy(), offset, group)
+                keep = greedy_sparse_numpy(numpy_columns(boxes, offset), threshold.numpy(), offset)
                 if keep is not None:
                     return torch.from_numpy(keep)
-            return _greedy_dense(boxes, threshold, offset, limit, groups)
+            return _greedy_dense(boxes, threshold, offset, limit)
         if float(threshold) >= 0 and boxes.shape[0] > _BLOCK:
             keep = greedy_sparse(boxes, threshold, offset, limit)
             if keep is not None:

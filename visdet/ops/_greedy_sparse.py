@@ -176,7 +176,7 @@ def numpy_overlaps(
 
 
 def _numpy_edges(
-    columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int, groups: np.ndarray | None
+    columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`_suppression_edges` on numpy arrays: ``(src, dst)`` ranks, or None if too dense."""
     overlaps = numpy_overlaps(columns, offset, _NUMPY_MAX_PAIR_FRACTION)
@@ -185,8 +185,6 @@ def _numpy_edges(
     sources, targets = [], []
     for a, b, iou in overlaps:
         hit = iou > threshold
-        if groups is not None:
-            hit &= groups[a] == groups[b]
         a, b = a[hit], b[hit]
         sources.append(np.minimum(a, b))
         targets.append(np.maximum(a, b))
@@ -195,16 +193,14 @@ def _numpy_edges(
     return np.concatenate(sources), np.concatenate(targets)
 
 
-def greedy_sparse_numpy(
-    columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int, groups: np.ndarray | None = None
-) -> np.ndarray | None:
+def greedy_sparse_numpy(columns: tuple[np.ndarray, ...], threshold: np.ndarray, offset: int) -> np.ndarray | None:
     """Keep mask of greedy NMS from the numpy suppression edges, or None if pairs are too dense.
 
     The edges are walked by source rank: a source still unsuppressed when reached is
     kept (nothing earlier suppressed it) and suppresses its targets; boxes that are no
     edge's source need no step. ``columns`` are :func:`numpy_columns` of the ranked boxes.
     """
-    edges = _numpy_edges(columns, threshold, offset, groups)
+    edges = _numpy_edges(columns, threshold, offset)
     if edges is None:
         return None
     sources, targets = edges
