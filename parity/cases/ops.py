@@ -277,6 +277,8 @@ _BATCHED_CASES = {
     "class_agnostic_cfg": dict(n=120, classes=5, nms_cfg={**_NMS_CFG, "class_agnostic": True}),
     "negative_coords_offsets": dict(n=120, classes=4, lo=-60.0, scale=40.0, nms_cfg=_NMS_CFG),
     "max_num_cfg": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "max_num": 20, "score_threshold": 0.2}),
+    # few boxes (the CPU's dense pass) and max_num: the pass stops once max_num boxes are kept
+    "small_max_num": dict(n=40, classes=3, nms_cfg={**_NMS_CFG, "max_num": 5}),
     "split_path": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "split_thr": 50}),
     "split_path_max_num": dict(n=150, classes=6, nms_cfg={**_NMS_CFG, "split_thr": 150, "max_num": 25}),
     "split_path_offset1": dict(n=150, classes=3, nms_cfg={**_NMS_CFG, "split_thr": 10, "offset": 1}),

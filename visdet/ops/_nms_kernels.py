@@ -7,6 +7,9 @@ IoU is bit-identical to mmcv's in the same dtype.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -64,8 +67,28 @@ def resolve_block(over: Tensor, alive: Tensor) -> Tensor:
 NUMPY_BLOCK_ELEMENTS = 1 << 14
 
 
+_TORCH_KERNELS_ONLY = False
+
+
+@contextlib.contextmanager
+def torch_kernels_only() -> Iterator[None]:
+    """Run the torch passes (what other devices and dtypes run) on CPU float tensors too.
+
+    For the parity suite, which checks both versions of each NMS pass against mmcv's
+    goldens on the CPU (``parity/test_ops_torch_kernels.py``). Not thread-safe.
+    """
+    global _TORCH_KERNELS_ONLY
+    previous, _TORCH_KERNELS_ONLY = _TORCH_KERNELS_ONLY, True
+    try:
+        yield
+    finally:
+        _TORCH_KERNELS_ONLY = previous
+
+
 def numpy_ready(*tensors: Tensor) -> bool:
     """Whether the numpy kernels apply: CPU float32/float64 tensors (numpy has the same IEEE ops)."""
+    if _TORCH_KERNELS_ONLY:
+        return False
     return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
 
 
