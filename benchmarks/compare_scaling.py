@@ -15,12 +15,13 @@ Three sections, each point timed with the implementations alternating repeat by 
   data preprocessor does (320x512, 480x800, 640x1088, 800x1344); visdet fused (as
   ``init_detector`` runs it), visdet unfused and mmdet+mmcv.
 * ``rois``: the RoI head alone (``roi_head.predict``: RoIAlign over the pyramid, box head,
-  decode and ``multiclass_nms``) fed 100, 500, 1000 or 2000 proposals, on the pyramid each
+  decode and ``multiclass_nms``; these stages timed apart for visdet fused and mmdet, as
+  ``compare_predict`` does) fed 100, 500, 1000 or 2000 proposals, on the pyramid each
   model computed for one 800x1216 image. The proposals are the same random boxes for every
   implementation, so exactly that many RoIs reach the head (the RPN's ``max_per_img`` would
   leave fewer after its NMS on random weights).
 * ``batch``: the whole ``predict`` on B = 1, 2, 4, 8 images of 512x512; images/s = B / time;
-  visdet fused and mmdet.
+  visdet fused and mmdet, with ``compare_predict``'s stages timed apart.
 
 mmdet builds its model from ``faster-rcnn_r50_fpn_1x_coco.py`` with seeded random weights
 (``score_thr`` lowered to ``--score-thr``, 0.0 by default as in ``compare_predict``, so the
@@ -46,8 +47,9 @@ from typing import Any
 
 import torch
 
-from benchmarks._compare import interleaved, load_average, median
+from benchmarks._compare import StageTimer, interleaved, load_average, median
 from benchmarks._reference_models import build_models
+from benchmarks.compare_predict import stage_timer
 from visdet.benchmark.load import background_load
 from visdet.benchmark.scaling import (
     BATCH,
@@ -82,11 +84,21 @@ def _images(batch: int, padded: tuple[int, int]) -> torch.Tensor:
     return torch.randn(batch, 3, *padded, generator=torch.Generator().manual_seed(2024))
 
 
-def _timed(fn) -> dict[str, float]:
+def _timed(fn, timer: StageTimer | None = None) -> dict[str, float]:
+    """``{"time": seconds}`` of one call, plus the ``timer``'s stages (``stage:<name>``) when given."""
+    if timer is not None:
+        timer.reset()
     start = time.perf_counter()
     with torch.no_grad():
         fn()
-    return {"time": time.perf_counter() - start}
+    out = {"time": time.perf_counter() - start}
+    if timer is not None:
+        out.update({f"stage:{name}": seconds for name, seconds in timer.totals.items()})
+    return out
+
+
+def _timed_call(fn, timer: StageTimer | None):
+    return lambda: _timed(fn, timer)
 
 
 def _check_detections(got: list[Any], want: list[Any], what: str) -> str:
@@ -107,11 +119,23 @@ def _check_detections(got: list[Any], want: list[Any], what: str) -> str:
 
 
 def _point(
-    calls: dict[str, Any], component: str, size: int, size_name: str, repeats: int, warmup: int, per: int = 1
+    calls: dict[str, Any],
+    component: str,
+    size: int,
+    size_name: str,
+    repeats: int,
+    warmup: int,
+    per: int = 1,
+    timers: dict[str, StageTimer] | None = None,
 ) -> list[ComponentResult]:
-    """Time one point of a curve (interleaved) and return a result per implementation."""
+    """Time one point of a curve (interleaved) and return a result per implementation.
+
+    ``timers`` (per implementation) add each stage's median as a ``stage:<name>`` metric.
+    """
+    timers = timers or {}
     before = load_average()
-    times = interleaved({impl: (lambda f=f: _timed(f)) for impl, f in calls.items()}, repeats, warmup)
+    timed = {impl: _timed_call(f, timers.get(impl)) for impl, f in calls.items()}
+    times = interleaved(timed, repeats, warmup)
     after = load_average()
     method = (f"median of {repeats} interleaved repeats after {warmup} warmup; "
               f"load average (1/5/15 min) before {before}, after {after}")  # fmt: skip
@@ -120,6 +144,9 @@ def _point(
         values = stages["time"]
         metrics = {"forward_time": Metric(median(values), "s", iqr=max(values) - min(values), repeats=len(values),
                                           method=method + "; iqr field holds max - min")}  # fmt: skip
+        for name, stage_values in stages.items():
+            if name.startswith("stage:"):
+                metrics[name] = Metric(median(stage_values), "s", repeats=len(stage_values), method=method)
         if per > 1 or size_name.startswith("batch"):
             metrics["images_per_s"] = Metric(per / median(values), "images/s", repeats=len(values), method=method)
         out.append(ComponentResult(component=component, family="scaling", impl=impl, size=size,
@@ -170,15 +197,25 @@ def _proposals(count: int, shape: tuple[int, int]) -> torch.Tensor:
 
 def run_rois(models: dict[str, torch.nn.Module], args) -> list[ComponentResult]:
     """The RoI head alone against the number of proposals it is fed."""
-    from mmengine.structures import InstanceData
-
-    from visdet.structures.instances import Instances
-
     image = _images(1, ROI_IMAGE)
     metas = _metas(ROI_IMAGE, ROI_IMAGE)
     samples = _samples(metas)
     with torch.no_grad():
         feats = {impl: model.extract_feat(image) for impl, model in models.items()}
+    # stages of the fused visdet model and mmdet's (the unfused model would share the patched NMS globals)
+    timers = {impl: stage_timer(impl, models[impl]) for impl in ("visdet", "mmdet")}
+    try:
+        return _roi_points(models, args, feats, metas, samples, timers)
+    finally:
+        for timer in timers.values():
+            timer.restore()
+
+
+def _roi_points(models, args, feats, metas, samples, timers) -> list[ComponentResult]:
+    from mmengine.structures import InstanceData
+
+    from visdet.structures.instances import Instances
+
     results = []
     for count in args.roi_counts:
         boxes = _proposals(count, ROI_IMAGE)
@@ -196,12 +233,21 @@ def run_rois(models: dict[str, torch.nn.Module], args) -> list[ComponentResult]:
         calls = {impl: _roi_predict(models[impl], feats[impl], lambda p=visdet_props: p, metas)
                  for impl in ("visdet", "visdet-unfused")}  # fmt: skip
         calls["mmdet"] = _roi_predict(models["mmdet"], feats["mmdet"], mmdet_props, samples)
-        results += _point(calls, ROI_COUNT, count, "proposals per image", args.repeats, args.warmup)
+        results += _point(calls, ROI_COUNT, count, "proposals per image", args.repeats, args.warmup, timers=timers)
     return results
 
 
 def run_batch(models: dict[str, torch.nn.Module], args) -> list[ComponentResult]:
-    """Whole ``predict`` on B images at once: images/s."""
+    """Whole ``predict`` on B images at once: images/s (stages of visdet fused and mmdet apart)."""
+    timers = {impl: stage_timer(impl, models[impl]) for impl in ("visdet", "mmdet")}
+    try:
+        return _batch_points(models, args, timers)
+    finally:
+        for timer in timers.values():
+            timer.restore()
+
+
+def _batch_points(models: dict[str, torch.nn.Module], args, timers) -> list[ComponentResult]:
     results = []
     for batch in args.batches:
         images = _images(batch, BATCH_IMAGE)
@@ -209,7 +255,7 @@ def run_batch(models: dict[str, torch.nn.Module], args) -> list[ComponentResult]
         samples = _samples(metas)
         calls = {impl: _predict(models[impl], images, samples if impl == "mmdet" else metas)
                  for impl in args.batch_impls}  # fmt: skip
-        results += _point(calls, BATCH, batch, "batch B", args.repeats, args.warmup, per=batch)
+        results += _point(calls, BATCH, batch, "batch B", args.repeats, args.warmup, per=batch, timers=timers)
     return results
 
 

@@ -1,8 +1,9 @@
 """The scaling tables and plot of ``benchmarks.compare_scaling``, on a run recorded here.
 
-``data/scaling_run.json`` is the run of 2026-12-02 that ``benchmarks/README.md`` quotes
-(size and RoI sections, batch section: two invocations merged into one file by
-concatenating their results). Nothing here times anything.
+``data/scaling_*.json`` are the runs of 2026-12-02 that ``benchmarks/README.md`` quotes:
+``--sections size,rois``, then ``--sections batch``, then ``--sections rois`` again (with
+the RoI head's stages), so the tables and plot take each component from the newest run
+that has it. Nothing here times anything.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from visdet.benchmark.scaling import format_scaling_tables, padded_shape
 from visdet.benchmark.schema import BenchmarkRun
 from visdet.cli import main
 
-RECORDED = Path(__file__).parent / "data" / "scaling_run.json"
+DATA = Path(__file__).parent / "data"
+SIZE_RUN, BATCH_RUN, ROI_RUN = (DATA / f"scaling_{name}.json" for name in ("size_rois", "batch", "rois"))
+RECORDED = [SIZE_RUN, BATCH_RUN, ROI_RUN]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -33,11 +36,11 @@ def _table_rows(text: str, title_start: str) -> list[list[str]]:
     return rows
 
 
-def _raw_time(data: dict, component: str, impl: str, size: int) -> float:
+def _raw_time(path: Path, component: str, impl: str, size: int, metric: str = "forward_time") -> float:
     """A median straight from the JSON text (not through the code under test)."""
-    for r in data["results"]:
+    for r in json.loads(path.read_text())["results"]:
         if (r["component"], r["impl"], r["size"]) == (component, impl, size):
-            return r["metrics"]["forward_time"]["value"]
+            return r["metrics"][metric]["value"]
     raise KeyError((component, impl, size))
 
 
@@ -50,8 +53,7 @@ def test_padded_shapes_of_the_coco_aspect():
 
 
 def test_tables_have_every_point_and_the_ratios_of_the_json():
-    data = json.loads(RECORDED.read_text())
-    text = format_scaling_tables([BenchmarkRun.load(RECORDED)])
+    text = format_scaling_tables([BenchmarkRun.load(path) for path in RECORDED])
     size_rows = _table_rows(text, "predict vs image long side")
     roi_rows = _table_rows(text, "RoI head vs proposals")
     batch_rows = _table_rows(text, "predict throughput vs batch")
@@ -61,20 +63,28 @@ def test_tables_have_every_point_and_the_ratios_of_the_json():
     # size table: 3 implementations, 2 ratios, load; first point's growth is 1.00
     assert all(len(row) == 7 for row in size_rows + roi_rows)
     assert size_rows[0][1].endswith("(1.00)") and roi_rows[0][3].endswith("(1.00)")
-    fused = _raw_time(data, "scaling/predict_image_size", "visdet", 1333)
-    unfused = _raw_time(data, "scaling/predict_image_size", "visdet-unfused", 1333)
-    mmdet = _raw_time(data, "scaling/predict_image_size", "mmdet", 1333)
+    fused = _raw_time(SIZE_RUN, "scaling/predict_image_size", "visdet", 1333)
+    unfused = _raw_time(SIZE_RUN, "scaling/predict_image_size", "visdet-unfused", 1333)
+    mmdet = _raw_time(SIZE_RUN, "scaling/predict_image_size", "mmdet", 1333)
     assert size_rows[3][4] == f"{fused / mmdet:.2f}" and size_rows[3][5] == f"{unfused / mmdet:.2f}"
-    rois = [_raw_time(data, "scaling/roi_head_rois", impl, 2000) for impl in ("visdet", "mmdet")]
+    rois = [_raw_time(ROI_RUN, "scaling/roi_head_rois", impl, 2000) for impl in ("visdet", "mmdet")]
     assert roi_rows[3][4] == f"{rois[0] / rois[1]:.2f}"
     # batch table: images/s of visdet fused and mmdet, their ratio (mmdet's time / visdet's), load
-    batch = [_raw_time(data, "scaling/predict_batch", impl, 8) for impl in ("visdet", "mmdet")]
+    batch = [_raw_time(BATCH_RUN, "scaling/predict_batch", impl, 8) for impl in ("visdet", "mmdet")]
     assert batch_rows[3][1] == f"{8 / batch[0]:.3g}" and batch_rows[3][3] == f"{batch[1] / batch[0]:.2f}"
     assert all(row[-1] != "n/a" and "-" in row[-1] for row in size_rows + roi_rows + batch_rows)
+    # the newest run's RoI points (the one with stages) win over the first run's
+    assert len(roi_rows) == 4 and _table_rows(text, "Stages")[0][0] == "100"
+    extractor = [_raw_time(ROI_RUN, "scaling/roi_head_rois", impl, 100, "stage:roi extractor")
+                 for impl in ("visdet", "mmdet")]  # fmt: skip
+    assert _table_rows(text, "Stages")[0][1] == (
+        f"{extractor[0]:.3f} / {extractor[1]:.3f} = {extractor[0] / extractor[1]:.2f}"
+    )
+    assert roi_rows[0][1] == f"{_raw_time(ROI_RUN, 'scaling/roi_head_rois', 'visdet', 100):.3f} (1.00)"
 
 
 def test_report_draws_the_scaling_png(tmp_path):
-    written = write_report([BenchmarkRun.load(RECORDED)], tmp_path)
+    written = write_report([BenchmarkRun.load(path) for path in RECORDED], tmp_path)
     scaling = tmp_path / "scaling.png"
     assert scaling in written
     assert scaling.read_bytes()[:8] == PNG_MAGIC and scaling.stat().st_size > 20000
@@ -90,10 +100,10 @@ def test_no_scaling_png_or_tables_without_scaling_results(fake_run, tmp_path):
 
 
 def test_cli_report_and_table_entry_points(tmp_path, capsys):
-    assert main(["bench", "report", str(RECORDED), "-o", str(tmp_path)]) == 0
+    assert main(["bench", "report", *map(str, RECORDED), "-o", str(tmp_path)]) == 0
     assert str(tmp_path / "scaling.png") in capsys.readouterr().out
     from benchmarks import compare_scaling
 
-    assert compare_scaling.main(["--table", str(RECORDED)]) == 0
+    assert compare_scaling.main(["--table", *map(str, RECORDED)]) == 0
     out = capsys.readouterr().out
     assert out.count("| 1333 |") == 1 and out.count("| 2000 |") == 1 and "visdet fused / mmdet images/s" in out

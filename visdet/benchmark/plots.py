@@ -211,7 +211,7 @@ def plot_scaling(runs: Sequence[BenchmarkRun], path: Path) -> Path | None:
             bottom.plot(sizes, ratios, "-o", color=_COLORS.get(cand), label=scaling.LABELS[cand])
         size_name = next(iter(next(iter(series.values())).values())).size_name
         top.set_title(scaling.TITLES[component], fontsize=9)
-        top.set_ylabel("images/s" if batch else "seconds (median; bar: to the slowest repeat)")
+        top.set_ylabel("images/s (batch / median time)" if batch else "s, median (bar above: max - min of repeats)")
         top.set_ylim(bottom=0)
         bottom.axhline(1.0, color="black", linewidth=1)
         bottom.set_xlabel(size_name)

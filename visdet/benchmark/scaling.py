@@ -30,6 +30,9 @@ REFERENCE = "mmdet"
 CANDIDATES = ("visdet", "visdet-unfused")
 LABELS = {"visdet": "visdet fused", "visdet-unfused": "visdet unfused", "mmdet": "mmdet+mmcv"}
 COCO_ASPECT = 800 / 1333
+# the stages in the order they run (names of benchmarks.compare_predict's stage timer)
+_STAGE_ORDER = ("backbone", "neck", "rpn_head.forward", "rpn proposals", "  of which batched_nms", "roi extractor",
+                "bbox_head.forward", "bbox postprocess", "  of which multiclass_nms")  # fmt: skip
 _LOAD = re.compile(r"before ([0-9.]+)[^,]*, after ([0-9.]+)")
 
 
@@ -101,6 +104,32 @@ def _time_table(component: str, series: dict[str, dict[int, ComponentResult]]) -
     return lines
 
 
+def _stage_table(series: dict[str, dict[int, ComponentResult]]) -> list[str]:
+    """Ratios visdet / mmdet per timed stage (``stage:<name>`` metrics), one row per point; empty without stages."""
+    if "visdet" not in series or REFERENCE not in series:
+        return []
+    sizes = sorted(set(series["visdet"]) & set(series[REFERENCE]))
+    stages = sorted(
+        {m[len("stage:") :] for s in sizes for m in series["visdet"][s].metrics if m.startswith("stage:")}
+        & {m[len("stage:") :] for s in sizes for m in series[REFERENCE][s].metrics if m.startswith("stage:")},
+        key=lambda name: (_STAGE_ORDER.index(name) if name in _STAGE_ORDER else len(_STAGE_ORDER), name),
+    )
+    if not stages:
+        return []
+    size_name = series["visdet"][sizes[0]].size_name
+    head = [size_name] + [f"{name.strip()}: visdet fused / mmdet s" for name in stages]
+    lines = ["", "Stages (visdet fused s / mmdet s = ratio):", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]  # fmt: skip
+    for size in sizes:
+        cells = [str(size)]
+        for name in stages:
+            a = series["visdet"][size].metrics.get(f"stage:{name}")
+            b = series[REFERENCE][size].metrics.get(f"stage:{name}")
+            cells.append(f"{a.value:.3f} / {b.value:.3f} = {a.value / b.value:.2f}" if a and b and b.value else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _batch_table(series: dict[str, dict[int, ComponentResult]]) -> list[str]:
     impls = _impls(series)
     sizes = sorted({s for by_size in series.values() for s in by_size})
@@ -147,6 +176,6 @@ def format_scaling_tables(runs: Sequence[BenchmarkRun], components: Sequence[str
         if component not in found:
             continue
         series = found[component][1]
-        lines = _batch_table(series) if component == BATCH else _time_table(component, series)
+        lines = (_batch_table(series) if component == BATCH else _time_table(component, series)) + _stage_table(series)
         blocks.append("\n".join([f"{TITLES[component]}:", "", *lines]))
     return "\n\n".join(blocks)
