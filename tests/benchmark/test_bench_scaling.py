@@ -1,13 +1,12 @@
 """The scaling tables and plot of ``benchmarks.compare_scaling``, on a run recorded here.
 
-``data/scaling_*.json`` are the runs of 2026-12-02 that ``benchmarks/README.md`` quotes:
-``--sections size,rois``, then ``--sections batch``, then ``--sections rois`` again (with
-the RoI head's stages), so the tables and plot take each component from the newest run
-that has it. Nothing here times anything.
+``data/scaling_{size,rois,batch}.json`` are the runs of 2026-12-02 that
+``benchmarks/README.md`` quotes (one ``--sections`` each). Nothing here times anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,11 +14,11 @@ import pytest
 
 from visdet.benchmark.plots import plot_scaling, write_report
 from visdet.benchmark.scaling import format_scaling_tables, padded_shape
-from visdet.benchmark.schema import BenchmarkRun
+from visdet.benchmark.schema import BenchmarkRun, Metric
 from visdet.cli import main
 
 DATA = Path(__file__).parent / "data"
-SIZE_RUN, BATCH_RUN, ROI_RUN = (DATA / f"scaling_{name}.json" for name in ("size_rois", "batch", "rois"))
+SIZE_RUN, BATCH_RUN, ROI_RUN = (DATA / f"scaling_{name}.json" for name in ("size", "batch", "rois"))
 RECORDED = [SIZE_RUN, BATCH_RUN, ROI_RUN]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -73,14 +72,27 @@ def test_tables_have_every_point_and_the_ratios_of_the_json():
     batch = [_raw_time(BATCH_RUN, "scaling/predict_batch", impl, 8) for impl in ("visdet", "mmdet")]
     assert batch_rows[3][1] == f"{8 / batch[0]:.3g}" and batch_rows[3][3] == f"{batch[1] / batch[0]:.2f}"
     assert all(row[-1] != "n/a" and "-" in row[-1] for row in size_rows + roi_rows + batch_rows)
-    # the newest run's RoI points (the one with stages) win over the first run's
-    assert len(roi_rows) == 4 and _table_rows(text, "Stages")[0][0] == "100"
+    # the RoI head's stages follow its times
+    assert _table_rows(text, "Stages")[0][0] == "100"
     extractor = [_raw_time(ROI_RUN, "scaling/roi_head_rois", impl, 100, "stage:roi extractor")
                  for impl in ("visdet", "mmdet")]  # fmt: skip
     assert _table_rows(text, "Stages")[0][1] == (
         f"{extractor[0]:.3f} / {extractor[1]:.3f} = {extractor[0] / extractor[1]:.2f}"
     )
     assert roi_rows[0][1] == f"{_raw_time(ROI_RUN, 'scaling/roi_head_rois', 'visdet', 100):.3f} (1.00)"
+
+
+def test_each_component_comes_from_the_newest_run():
+    run = BenchmarkRun.load(ROI_RUN)
+    later = dataclasses.replace(
+        run,
+        created="2099-01-01T00:00:00+00:00",
+        results=[dataclasses.replace(r, metrics={"forward_time": Metric(2.0 * r.size, "s")}) for r in run.results],
+    )
+    for order in ([run, later], [later, run]):
+        rows = _table_rows(format_scaling_tables(order), "RoI head vs proposals")
+        assert rows[3][1] == "4000.000 (20.00)"  # 2000 proposals: 2 s each, from the later run
+        assert rows[0][-1] == "n/a"  # the later run has no load note
 
 
 def test_report_draws_the_scaling_png(tmp_path):
