@@ -2,7 +2,7 @@
 
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
-    PYTHONPATH=$PWD .venv-ref/bin/python -m benchmarks.compare_scaling -o runs/scaling.json
+    .venv-ref/bin/python -m benchmarks.compare_scaling -o runs/scaling.json
         [--sections size,rois,batch --repeats 3 --warmup 1 --threads 2 --load 0]
     python -m benchmarks.compare_scaling --table runs/scaling*.json   # the tables again, from the JSON(s)
     visdet bench report runs/scaling.json -o runs/plots              # scaling.png (and the generic charts)
