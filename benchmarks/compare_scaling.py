@@ -18,8 +18,8 @@ Three sections, each point timed with the implementations alternating repeat by 
   decode and ``multiclass_nms``; these stages timed apart for visdet fused and mmdet, as
   ``compare_predict`` does) fed 100, 500, 1000 or 2000 proposals, on the pyramid each
   model computed for one 800x1216 image. The proposals are the same random boxes for every
-  implementation, so exactly that many RoIs reach the head (the RPN's ``max_per_img`` would
-  leave fewer after its NMS on random weights).
+  implementation, so exactly that many RoIs reach the head (the RPN's ``max_per_img`` only
+  caps what its NMS lets through).
 * ``batch``: the whole ``predict`` on B = 1, 2, 4, 8 images of 512x512; images/s = B / time;
   visdet fused and mmdet, with ``compare_predict``'s stages timed apart.
 
@@ -32,7 +32,8 @@ image and the RoI head's on 100 proposals.
 The JSON is a ``visdet.benchmark`` run (:mod:`visdet.benchmark.schema`): components
 ``scaling/predict_image_size``, ``scaling/roi_head_rois`` and ``scaling/predict_batch``,
 impls ``visdet`` (fused), ``visdet-unfused`` and ``mmdet``; every time carries the min-max
-of its repeats and the 1-minute load average before and after the point in ``method``.
+of its repeats (in the ``iqr`` field) and the load average before and after the point in
+``method``; the timed stages are ``stage:<name>`` metrics.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _point(
         for name, stage_values in stages.items():
             if name.startswith("stage:"):
                 metrics[name] = Metric(median(stage_values), "s", repeats=len(stage_values), method=method)
-        if per > 1 or size_name.startswith("batch"):
+        if size_name.startswith("batch"):
             metrics["images_per_s"] = Metric(per / median(values), "images/s", repeats=len(values), method=method)
         out.append(ComponentResult(component=component, family="scaling", impl=impl, size=size,
                                    size_name=size_name, metrics=metrics))  # fmt: skip
