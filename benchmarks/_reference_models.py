@@ -4,7 +4,9 @@
 (backbone ``init_cfg=None``: nothing is downloaded; seeded random weights), builds visdet's
 from the same config dict and loads mmdet's ``state_dict`` into it strictly. The rcnn
 ``score_thr`` is lowered so that random weights give detections (mmdet's default 0.05
-would leave the post-processing stages with nothing to do).
+would leave the post-processing stages with nothing to do). RTMDet's regression biases are
+raised by :data:`RTMDET_REG_BIAS` (as in ``parity/test_rtmdet_live.py``): with random
+weights alone every decoded box has a negative side and is dropped before NMS.
 
 Stage patching (:func:`patch_each`) accepts a module or an ``nn.ModuleList`` of them, so
 that the cascade heads' per-stage extractors and heads add up under one stage name.
@@ -27,9 +29,18 @@ CONFIGS = {
     "cascade_rcnn": ("cascade_rcnn", "cascade-rcnn_r50_fpn_1x_coco.py"),
     "cascade_mask_rcnn": ("cascade_rcnn", "cascade-mask-rcnn_r50_fpn_1x_coco.py"),
     "retinanet": ("retinanet", "retinanet_r50_fpn_1x_coco.py"),
+    "rtmdet_tiny": ("rtmdet", "rtmdet_tiny_8xb32-300e_coco.py"),
+    "rtmdet_l": ("rtmdet", "rtmdet_l_8xb32-300e_coco.py"),
 }
 # the one-stage detectors among them (a dense head, no RPN or RoI head)
-SINGLE_STAGE = frozenset({"retinanet"})
+SINGLE_STAGE = frozenset({"retinanet", "rtmdet_tiny", "rtmdet_l"})
+# (height, width) each config tests at: RTMDet resizes and pads to 640x640; the R-CNNs and
+# RetinaNet resize a 4:3 COCO image to 800 on the short side (1067 wide, padded to 1088);
+# 800x1216 (1.52:1, a 1333-wide resize padded to 32) is the wider case benchmarked throughout
+TEST_SIZES = {"rtmdet_tiny": (640, 640), "rtmdet_l": (640, 640)}
+DEFAULT_TEST_SIZE = (800, 1216)
+# added to RTMDet's regression biases (distances of about two strides)
+RTMDET_REG_BIAS = 2.0
 
 
 def mmdet_config(name: str, score_thr: float) -> Any:
@@ -59,9 +70,30 @@ def build_models(name: str, score_thr: float) -> tuple[torch.nn.Module, torch.nn
     cfg = mmdet_config(name, score_thr)
     torch.manual_seed(0)
     ref = MODELS.build(cfg.model)
+    if hasattr(ref.bbox_head, "rtm_reg"):
+        with torch.no_grad():
+            for conv in ref.bbox_head.rtm_reg:
+                conv.bias += RTMDET_REG_BIAS
     model = build_model(cfg.model.to_dict())
     model.load_state_dict(ref.state_dict(), strict=True)
     return model, ref
+
+
+def input_size(name: str) -> tuple[int, int]:
+    """``(height, width)`` of ``name``'s benchmark input (:data:`TEST_SIZES`)."""
+    return TEST_SIZES.get(name, DEFAULT_TEST_SIZE)
+
+
+def train_optimizer(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimizer class of ``name``'s config with its lr and weight decay (no ``paramwise_cfg``
+    groups: the same plain optimizer on both sides, so the stage shows parameter count and layout).
+    """
+    cfg = mmdet_config(name, 0.05).optim_wrapper.optimizer
+    if cfg.type == "AdamW":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.type != "SGD":
+        raise ValueError(f"{name}: optimizer {cfg.type} not benchmarked")
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def has_mask(model: torch.nn.Module) -> bool:

@@ -2,14 +2,28 @@
 
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
-    .venv-ref/bin/python -m benchmarks.compare_pipeline [--images 20 --passes 3 --repeats 5]
+    .venv-ref/bin/python -m benchmarks.compare_pipeline [--pipeline faster_rcnn|rtmdet_tiny|rtmdet_l]
+        [--images 20 --passes 3 --repeats 5]
 
-The pipeline is mmdet 3.3's default Faster R-CNN training pipeline
-(``configs/_base_/datasets/coco_detection.py``; no ``Pad``: mmdet 3 pads in the model's
-data preprocessor)::
+``--pipeline faster_rcnn`` (the default) is mmdet 3.3's default Faster R-CNN training
+pipeline (``configs/_base_/datasets/coco_detection.py``; no ``Pad``: mmdet 3 pads in the
+model's data preprocessor)::
 
     LoadImageFromFile, LoadAnnotations(with_bbox), Resize((1333, 800), keep_ratio),
     RandomFlip(0.5), PackDetInputs
+
+``--pipeline rtmdet_tiny`` / ``rtmdet_l`` is the stage-1 ``train_pipeline`` of mmdet's
+``rtmdet_{tiny,l}_8xb32-300e_coco.py``, read from the config file itself::
+
+    LoadImageFromFile, LoadAnnotations, CachedMosaic(640x640), RandomResize(1280x1280,
+    ratio_range), RandomCrop(640x640), YOLOXHSVRandomAug, RandomFlip(0.5),
+    Pad(640x640, 114), CachedMixUp(640x640), PackDetInputs
+
+(tiny: caches of 20 (mosaic) and 10 (mixup), first-in first-out, ratio_range (0.5, 2.0);
+l: caches of 40 and 20 with random pops, ratio_range (0.1, 2.0)). The caches are per pipeline object
+and already full when the timing starts (the agreement pass fills them). Python's and
+NumPy's global RNGs are seeded the same for both implementations before each item of the
+agreement pass and before each repeat.
 
 on a synthetic COCO set of JPEG images of about 640x480 (written to a temporary folder,
 a few boxes each). Each implementation reads the set with its own ``CocoDataset``
@@ -22,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
+import random
 import sys
 import tempfile
 import time
@@ -44,7 +60,27 @@ TRAIN_PIPELINE: list[dict[str, Any]] = [
     {"type": "RandomFlip", "prob": 0.5},
     {"type": "PackDetInputs"},
 ]
-STAGES = tuple(step["type"] for step in TRAIN_PIPELINE) + ("item (total)",)
+PIPELINES = ("faster_rcnn", "rtmdet_tiny", "rtmdet_l")
+RTMDET_CONFIGS = {"rtmdet_tiny": "rtmdet_tiny_8xb32-300e_coco.py", "rtmdet_l": "rtmdet_l_8xb32-300e_coco.py"}
+
+
+def train_pipeline(name: str) -> list[dict[str, Any]]:
+    """The training pipeline ``name`` (:data:`PIPELINES`): :data:`TRAIN_PIPELINE` or RTMDet's stage 1
+    from mmdet's config file (needs mmdet)."""
+    if name == "faster_rcnn":
+        return TRAIN_PIPELINE
+    import os
+
+    import mmdet
+    from mmengine.config import Config
+
+    path = os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", "rtmdet", RTMDET_CONFIGS[name])
+    return Config.fromfile(path).to_dict()["train_pipeline"]
+
+
+def stage_names(steps: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The table's rows: each transform's type, then the whole item."""
+    return tuple(step["type"] for step in steps) + ("item (total)",)
 
 
 def write_synth_set(root: str | Path, num_images: int = 20, size: tuple[int, int] = (480, 640)) -> Path:
@@ -90,14 +126,14 @@ def visdet_pipeline(steps: list[dict[str, Any]]) -> list[Any]:
     return build_pipeline(steps)
 
 
-def build_dataset(impl: str, ann_file: Path) -> Any:
-    """``impl``'s ``CocoDataset`` over the synthetic set with :data:`TRAIN_PIPELINE`."""
+def build_dataset(impl: str, ann_file: Path, steps: list[dict[str, Any]] = TRAIN_PIPELINE) -> Any:
+    """``impl``'s ``CocoDataset`` over the synthetic set with the pipeline ``steps``."""
     kwargs = {"ann_file": str(ann_file), "data_prefix": {"img": str(ann_file.parent / "images")},
-              "metainfo": {"classes": CLASSES}, "pipeline": TRAIN_PIPELINE, "test_mode": False}  # fmt: skip
+              "metainfo": {"classes": CLASSES}, "pipeline": copy.deepcopy(steps), "test_mode": False}  # fmt: skip
     if impl == "visdet":
         from visdet.data.datasets.coco import CocoDataset
 
-        return CocoDataset(**{**kwargs, "pipeline": visdet_pipeline(TRAIN_PIPELINE)})
+        return CocoDataset(**{**kwargs, "pipeline": visdet_pipeline(copy.deepcopy(steps))})
     from mmdet.datasets import CocoDataset as MMCocoDataset
     from mmdet.utils import register_all_modules
 
@@ -116,7 +152,7 @@ def check_agreement(datasets: dict[str, Any]) -> str:
     for idx in range(len(datasets["visdet"])):
         items = {}
         for impl, dataset in datasets.items():
-            np.random.seed(idx)  # the same flip decision
+            seed_all(idx)  # the same random draws (flip, mosaic and mixup picks, ...)
             items[impl] = dataset[idx]
         got, want = items["visdet"], items["mmdet"]
         if not torch.equal(got["inputs"], want["inputs"]):
@@ -132,10 +168,18 @@ def check_agreement(datasets: dict[str, Any]) -> str:
     return f"{len(datasets['visdet'])} items: images equal, max |box diff| {worst:.2e}"
 
 
-def wrap_transforms(dataset: Any, timer: StageTimer) -> None:
+def seed_all(seed: int) -> None:
+    """Seed NumPy's and Python's global RNGs (the transforms draw from both)."""
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def wrap_transforms(dataset: Any, timer: StageTimer, steps: list[dict[str, Any]] = TRAIN_PIPELINE) -> None:
     """Time each transform of ``dataset.pipeline`` (a ``Compose`` with a ``transforms`` list)."""
     transforms = dataset.pipeline.transforms
-    for i, (step, transform) in enumerate(zip(TRAIN_PIPELINE, transforms)):
+    if len(transforms) != len(steps):
+        raise AssertionError(f"{len(transforms)} transforms built from {len(steps)} steps")
+    for i, (step, transform) in enumerate(zip(steps, transforms)):
         holder = _Holder(transform)
         timer.patch(holder, "call", step["type"])
         transforms[i] = holder
@@ -157,7 +201,7 @@ def item_call(dataset: Any, timer: StageTimer, passes: int):
 
     def call() -> dict[str, float]:
         timer.reset()
-        np.random.seed(0)
+        seed_all(0)
         count = passes * len(dataset)
         start = time.perf_counter()
         for _ in range(passes):
@@ -175,6 +219,7 @@ def item_call(dataset: Any, timer: StageTimer, passes: int):
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the table. Returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", choices=PIPELINES, default="faster_rcnn")
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--passes", type=int, default=3, help="passes over the set per repeat")
     parser.add_argument("--repeats", type=int, default=5)
@@ -188,22 +233,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    steps = train_pipeline(args.pipeline)
     with tempfile.TemporaryDirectory(prefix="visdet-pipeline-") as tmp:
         ann_file = write_synth_set(tmp, args.images)
         timers = {impl: StageTimer() for impl in ("visdet", "mmdet")}
-        datasets = {impl: build_dataset(impl, ann_file) for impl in timers}
+        datasets = {impl: build_dataset(impl, ann_file, steps) for impl in timers}
         print("agreement:", check_agreement(datasets))
         calls = {}
         for impl, timer in timers.items():
-            wrap_transforms(datasets[impl], timer)
+            wrap_transforms(datasets[impl], timer, steps)
             calls[impl] = item_call(datasets[impl], timer, args.passes)
-        print(f"{args.images} synthetic JPEGs ~640x480, {args.passes} passes per repeat, "
+        print(f"{args.pipeline} pipeline, {args.images} synthetic JPEGs ~640x480, {args.passes} passes per repeat, "
               f"{args.threads} threads")  # fmt: skip
         print(f"load average before: {load_average()}")
         results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
         print(f"load average after:  {load_average()}")
     print(f"medians of {args.repeats} interleaved repeats [min-max], milliseconds per image")
-    print(format_table(results, STAGES, unit="ms", scale=1000.0))
+    print(format_table(results, stage_names(steps), unit="ms", scale=1000.0))
     print(format_table(results, ("images/s",), unit="img/s", higher_is_better=True))
     return 0
 

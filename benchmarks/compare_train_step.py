@@ -1,9 +1,12 @@
-"""visdet vs mmdet: one training step of a two-stage detector in one process, stage by stage.
+"""visdet vs mmdet: one training step of a detector in one process, stage by stage.
 
 Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)::
 
-    .venv-ref/bin/python -m benchmarks.compare_train_step [--model mask_rcnn|faster_rcnn|cascade_rcnn|...]
-        [--images 2 --height 800 --width 1216 --boxes 6 --repeats 5 --warmup 1 --threads 2]
+    .venv-ref/bin/python -m benchmarks.compare_train_step [--model mask_rcnn|retinanet|rtmdet_tiny|rtmdet_l|...]
+        [--images 2 --height H --width W --boxes 6 --repeats 5 --warmup 1 --threads 2]
+
+The input defaults to the config's test size (RTMDet 640x640, its training crop too; the
+others 800x1216).
 
 Both models come from mmdet's own config file (:mod:`benchmarks._reference_models`:
 random weights, mmdet's ``state_dict`` loaded strictly into visdet), in train mode,
@@ -14,15 +17,19 @@ inscribed in each box as its mask. Before timing, the loss terms of one step are
 before each step: the proposal samplers draw the same random numbers).
 
 One step is ``zero_grad``, ``loss``, ``backward`` of the summed loss terms and the
-``torch.optim.SGD`` update of mmdet's 1x schedule (the same optimizer class on both, so
-that stage only shows the parameter count and layout). Stages, timed by wrapping calls
-inside the step: ``backbone``, ``neck``,
+update of the config's optimizer class with its lr and weight decay (``SGD`` for the 1x
+schedules, ``AdamW`` for RTMDet; plain ``torch.optim`` on both, no ``paramwise_cfg``
+groups, so that stage only shows the parameter count and layout). Stages, timed by
+wrapping calls inside the step: ``backbone``, ``neck``,
 ``rpn_head.forward``, ``rpn loss`` (``loss_by_feat``: anchors, targets, losses), ``rpn
 proposals`` (``predict_by_feat``), ``assign + sample`` (the RoI head's assigner and
 sampler), ``roi extractor``, ``bbox_head.forward``, ``bbox loss`` (``loss_and_target``),
 ``mask roi extractor``, ``mask_head.forward``, ``mask loss`` (``loss_and_target``: mask
 targets by RoIAlign of the gt masks, BCE), ``backward``, ``optimizer step``; ``other``
-is the step minus those.
+is the step minus those. A one-stage detector (RetinaNet, RTMDet) has ``backbone``,
+``neck``, ``bbox_head.forward`` (the dense head), ``dense loss`` (``loss_by_feat``:
+priors, targets, losses) with its ``assign + sample`` (the head's assigner and sampler)
+shown alone too, ``backward`` and ``optimizer step``.
 """
 
 from __future__ import annotations
@@ -37,12 +44,13 @@ import torch
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
 from benchmarks._reference_models import (
     CONFIGS,
-    SINGLE_STAGE,
     build_models,
     ellipse_masks,
     has_mask,
+    input_size,
     mask_extractor,
     patch_each,
+    train_optimizer,
 )
 from visdet.benchmark.load import background_load
 
@@ -59,12 +67,14 @@ STAGES = (
     "mask roi extractor",
     "mask_head.forward",
     "mask loss",
+    "dense loss",
+    "  of which assign + sample",
     "backward",
     "optimizer step",
     "other",
     "train step (total)",
 )
-TOP_STAGES = STAGES[:-2]
+TOP_STAGES = tuple(s for s in STAGES[:-2] if not s.startswith(" "))
 # tolerance of the agreement check: float32 sums over different orders (~1e-6 relative),
 # carried through a few hundred thousand terms
 LOSS_RTOL = 1e-4
@@ -108,15 +118,15 @@ def make_batch(
     return {"mmdet": (data["inputs"], data["data_samples"]), "visdet": (batch, batch_metas, gt)}
 
 
-def sgd(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The optimizer of mmdet's 1x schedule (``SGD``, lr 0.02, momentum 0.9, weight decay 1e-4)."""
-    return torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
-
-
 def run_loss(impl: str, model: torch.nn.Module, batch: Any) -> dict[str, Any]:
     """One ``loss`` call with the sampler seed fixed."""
     torch.manual_seed(5)
     return model.loss(*batch)
+
+
+def loss_value(value: Any) -> float:
+    """One loss term as a float (mmdet's per-level lists summed)."""
+    return float((sum(v.sum() for v in value) if isinstance(value, (list, tuple)) else value).detach())
 
 
 def total_loss(losses: dict[str, Any]) -> torch.Tensor:
@@ -134,10 +144,10 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, batches: dict[
     want = run_loss("mmdet", ref, batches["mmdet"])
     worst = 0.0
     for key, value in want.items():
-        ref_value = float((sum(value) if isinstance(value, (list, tuple)) else value).detach())
+        ref_value = loss_value(value)
         if key not in got:
             raise AssertionError(f"visdet has no loss term {key!r} (it has {sorted(got)})")
-        mine = float(got[key].detach())
+        mine = loss_value(got[key])
         rel = abs(mine - ref_value) / max(abs(ref_value), 1e-12)
         if rel > LOSS_RTOL:
             raise AssertionError(f"{key}: visdet {mine:.8g} vs mmdet {ref_value:.8g}")
@@ -148,9 +158,16 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, batches: dict[
 def stage_timer(model: torch.nn.Module) -> StageTimer:
     """A :class:`StageTimer` wrapped around ``model``'s training stages (restore it when done)."""
     timer = StageTimer()
-    roi = model.roi_head
     timer.patch(model.backbone, "forward", "backbone")
     timer.patch(model.neck, "forward", "neck")
+    if not hasattr(model, "roi_head"):  # one-stage: the dense head does the rest
+        head = model.bbox_head
+        timer.patch(head, "forward", "bbox_head.forward")
+        timer.patch(head, "loss_by_feat", "dense loss")
+        timer.patch(head.assigner, "assign", "  of which assign + sample")
+        timer.patch(head.sampler, "sample", "  of which assign + sample")
+        return timer
+    roi = model.roi_head
     timer.patch(model.rpn_head, "forward", "rpn_head.forward")
     timer.patch(model.rpn_head, "loss_by_feat", "rpn loss")
     timer.patch(model.rpn_head, "predict_by_feat", "rpn proposals")
@@ -194,9 +211,9 @@ def step_call(impl: str, model: torch.nn.Module, timer: StageTimer, batch: Any, 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; prints the table. Returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(set(CONFIGS) - SINGLE_STAGE), default="mask_rcnn")
-    parser.add_argument("--height", type=int, default=800)
-    parser.add_argument("--width", type=int, default=1216)
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="mask_rcnn")
+    parser.add_argument("--height", type=int, default=None, help="default: the config's test size")
+    parser.add_argument("--width", type=int, default=None, help="default: the config's test size")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--boxes", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
@@ -211,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmdet is not importable ({exc}); run with .venv-ref/bin/python", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    default_h, default_w = input_size(args.model)
+    args.height = args.height or default_h
+    args.width = args.width or default_w
     model, ref = build_models(args.model, score_thr=0.05)
     model.train()
     ref.train()
@@ -221,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     timers = {"visdet": stage_timer(model), "mmdet": stage_timer(ref)}
     try:
         models = {"visdet": model, "mmdet": ref}
-        calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl], sgd(models[impl])) for impl in models}
+        optimizers = {impl: train_optimizer(args.model, m) for impl, m in models.items()}
+        calls = {impl: step_call(impl, models[impl], timers[impl], batches[impl], optimizers[impl]) for impl in models}
         with background_load(args.load):
             print(f"{args.load} busy background process(es); load average before: {load_average()}")
             results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)

@@ -71,6 +71,31 @@ TABLE: dict[str, Entry] = {
     "neck/FPN": Entry(f"{_MM}.necks.fpn.FPN"),
     "backbone/CSPNeXt": Entry(f"{_MM}.backbones.cspnext.CSPNeXt"),
     "neck/CSPNeXtPAFPN": Entry(f"{_MM}.necks.cspnext_pafpn.CSPNeXtPAFPN"),
+    "neck/ChannelMapper": Entry(f"{_MM}.necks.channel_mapper.ChannelMapper"),
+    "positional_encoding/SinePositionalEncoding": Entry(f"{_MM}.layers.positional_encoding.SinePositionalEncoding"),
+    "positional_encoding/LearnedPositionalEncoding": Entry(
+        f"{_MM}.layers.positional_encoding.LearnedPositionalEncoding"
+    ),
+    "attention/MultiScaleDeformableAttention": Entry("mmcv.ops.multi_scale_deform_attn.MultiScaleDeformableAttention"),
+    "attention/MultiheadAttention": Entry("mmcv.cnn.bricks.transformer.MultiheadAttention"),
+    "transformer_layer/DeformableDetrTransformerEncoderLayer": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerEncoderLayer"
+    ),
+    "transformer_layer/DeformableDetrTransformerDecoderLayer": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoderLayer"
+    ),
+    "transformer/DeformableDetrTransformerEncoder": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerEncoder"
+    ),
+    "transformer/DeformableDetrTransformerDecoder": Entry(
+        f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoder"
+    ),
+    "transformer/DinoTransformerDecoder": Entry(f"{_MM}.layers.transformer.dino_layers.DinoTransformerDecoder"),
+    "function/coordinate_to_encoding": Entry(
+        f"{_MM}.layers.transformer.utils.coordinate_to_encoding",
+        visdet="visdet.models.layers.detr_mlp.coordinate_to_encoding",
+    ),
+    "class/MLP": Entry(f"{_MM}.layers.transformer.utils.MLP", visdet="visdet.models.layers.detr_mlp.MLP"),
     "dense_head/RPNHead": Entry(f"{_MM}.dense_heads.rpn_head.RPNHead"),
     "roi_head/StandardRoIHead": Entry(f"{_MM}.roi_heads.standard_roi_head.StandardRoIHead"),
     "roi_head/CascadeRoIHead": Entry(f"{_MM}.roi_heads.cascade_roi_head.CascadeRoIHead"),
@@ -182,6 +207,10 @@ TABLE: dict[str, Entry] = {
     "function/batched_nms": Entry("mmcv.ops.nms.batched_nms", visdet="visdet.ops.nms.batched_nms"),
     "function/soft_nms": Entry("mmcv.ops.nms.soft_nms", visdet="visdet.ops.soft_nms.soft_nms"),
     "function/roi_align": Entry("mmcv.ops.roi_align.roi_align", visdet="visdet.ops.roi_align.roi_align"),
+    "function/multi_scale_deformable_attn_pytorch": Entry(
+        "mmcv.ops.multi_scale_deform_attn.multi_scale_deformable_attn_pytorch",
+        visdet="visdet.ops.multi_scale_deform_attn.multi_scale_deformable_attn_pytorch",
+    ),
     "function/bbox_overlaps": Entry(
         "mmdet.structures.bbox.bbox_overlaps.bbox_overlaps", visdet="visdet.ops.bbox_overlaps.bbox_overlaps"
     ),

@@ -179,6 +179,10 @@ def test_table_names_what_mmdet_builds_from_the_config_type() -> None:
             import mmcv.ops
 
             classes = [getattr(mmcv.ops, name, None)]
+        elif key.startswith(("transformer_layer/", "transformer/")):  # unregistered in mmdet: built by class
+            from mmdet.models.layers.transformer import deformable_detr_layers, dino_layers
+
+            classes = [getattr(deformable_detr_layers, name, None), getattr(dino_layers, name, None)]
         else:
             classes = [r.get(name) for r in registries]
         found = {f"{c.__module__}.{c.__qualname__}" for c in classes if c is not None}

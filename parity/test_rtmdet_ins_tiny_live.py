@@ -1,6 +1,6 @@
 """Live parity of the full-size RTMDet-Ins-tiny built from mmdet's own config file.
 
-As :mod:`parity.test_rtmdet_tiny_live`: mmdet builds ``configs/rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py``
+As :mod:`parity.test_rtmdet_live`: mmdet builds ``configs/rtmdet/rtmdet-ins_tiny_8xb32-300e_coco.py``
 (backbone ``init_cfg=None``, seeded random weights, norm layers and biases randomised), its
 ``state_dict`` is saved as an mmengine checkpoint and loaded strictly into
 ``visdet.build_detector(cfg.model)``. Predictions after rescale are compared in float32
@@ -24,7 +24,7 @@ from parity.compare import compare_outputs, near_tie_order
 from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 from parity.test_faster_rcnn_r50_live import _grads, _save_like_mmengine_runner
-from parity.test_rtmdet_tiny_live import _inputs
+from parity.test_rtmdet_live import _inputs
 
 CASE_KEY = "models/detectors/rtmdet_ins_tiny_full/live"
 LOSS_NAMES = ("loss_cls", "loss_bbox", "loss_mask")

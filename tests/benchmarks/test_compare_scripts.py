@@ -23,7 +23,7 @@ def _needs_reference() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("model", ["faster_rcnn", "mask_rcnn", "retinanet"])
+@pytest.mark.parametrize("model", ["faster_rcnn", "mask_rcnn", "retinanet", "rtmdet_tiny"])
 def test_compare_predict_runs(model: str, capsys) -> None:
     from benchmarks import compare_predict
 
@@ -36,7 +36,8 @@ def test_compare_predict_runs(model: str, capsys) -> None:
     rows = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert {"backbone", "neck", "bbox_head.forward"} <= rows
     assert ("mask_head.forward" in rows) == (model == "mask_rcnn")
-    assert ("dense" in rows) == (model == "retinanet") != ("rpn" in rows)  # "dense postprocess", "rpn proposals"
+    one_stage = model in ("retinanet", "rtmdet_tiny")
+    assert ("dense" in rows) == one_stage != ("rpn" in rows)  # "dense postprocess", "rpn proposals"
     if model == "mask_rcnn":
         assert "mask pixels differing" in out
 
@@ -75,3 +76,31 @@ def test_compare_scaling_runs(tmp_path, capsys) -> None:
         ("scaling/predict_batch", "visdet", 2), ("scaling/predict_batch", "mmdet", 2),
     }  # fmt: skip
     assert all(r.metrics["forward_time"].value > 0 for r in run.results)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("model", ["retinanet", "rtmdet_tiny"])
+def test_compare_train_step_runs_one_stage(model: str, capsys) -> None:
+    from benchmarks import compare_train_step
+
+    code = compare_train_step.main(["--model", model, "--height", "224", "--width", "320", "--repeats", "1",
+                                    "--images", "2", "--warmup", "0", "--threads", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2 loss terms agree" in out
+    rows = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"backbone", "neck", "bbox_head.forward", "dense", "of", "backward", "optimizer"} <= rows
+    assert "rpn_head.forward" not in rows
+
+
+@pytest.mark.live
+def test_compare_pipeline_runs_rtmdet_stage_one(capsys) -> None:
+    from benchmarks import compare_pipeline
+
+    code = compare_pipeline.main(["--pipeline", "rtmdet_tiny", "--images", "6", "--passes", "1", "--repeats", "1",
+                                  "--warmup", "0", "--threads", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "6 items: images equal" in out
+    rows = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"CachedMosaic", "RandomResize", "RandomCrop", "YOLOXHSVRandomAug", "Pad", "CachedMixUp"} <= rows

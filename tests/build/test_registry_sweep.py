@@ -83,6 +83,87 @@ def exercise_neck(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     _backward(outs, built)
 
 
+def exercise_positional_encoding(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    mask = torch.zeros(2, 6, 7, dtype=torch.bool)
+    mask[1, 4:, :] = True  # the second image is padded at the bottom
+    pos = built(mask)
+    assert pos.shape == (2, 2 * config.num_feats, 6, 7) and bool(torch.isfinite(pos).all())
+    if any(True for _ in built.parameters()):
+        _backward(pos, built)
+
+
+def _memory_geometry(levels: int) -> dict:
+    shapes = torch.tensor([[6 >> i, 5 >> i] for i in range(levels)])
+    starts = torch.cat([shapes.new_zeros(1), (shapes[:, 0] * shapes[:, 1]).cumsum(0)[:-1]])
+    return {"spatial_shapes": shapes, "level_start_index": starts, "valid_ratios": torch.ones(2, levels, 2)}
+
+
+def exercise_transformer_layer(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    msda = built.cross_attn if hasattr(built, "cross_attn") else built.self_attn
+    geometry = _memory_geometry(msda.num_levels)
+    keys = int(geometry["spatial_shapes"].prod(1).sum())
+    memory = torch.randn(2, keys, built.embed_dims, requires_grad=True)
+    padding = torch.zeros(2, keys, dtype=torch.bool)
+    padding[1, -3:] = True
+    if hasattr(built, "cross_attn"):
+        query = torch.randn(2, 4, built.embed_dims, requires_grad=True)
+        out = built(query, value=memory, query_pos=torch.randn_like(query), key_padding_mask=padding,
+                    reference_points=torch.rand(2, 4, msda.num_levels, 4), **geometry)  # fmt: skip
+        assert out.shape == query.shape
+    else:
+        out = built(memory, torch.randn_like(memory), padding,
+                    reference_points=torch.rand(2, keys, msda.num_levels, 2), **geometry)  # fmt: skip
+        assert out.shape == memory.shape
+    _backward(out, built)
+
+
+def exercise_transformer(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    first = built.layers[0]
+    msda = first.cross_attn if hasattr(first, "cross_attn") else first.self_attn
+    geometry = _memory_geometry(msda.num_levels)
+    keys = int(geometry["spatial_shapes"].prod(1).sum())
+    memory = torch.randn(2, keys, built.embed_dims, requires_grad=True)
+    padding = torch.zeros(2, keys, dtype=torch.bool)
+    if hasattr(first, "cross_attn"):
+        query = torch.randn(2, 4, built.embed_dims, requires_grad=True)
+        reg = torch.nn.ModuleList(torch.nn.Linear(built.embed_dims, 4) for _ in built.layers)
+        if type(built).__name__ == "DinoTransformerDecoder":  # positions come from the boxes; references + 1
+            outs, refs = built(query, memory, padding, None, torch.rand(2, 4, 4), reg_branches=reg, **geometry)
+            refs = refs[1:]
+        else:
+            outs, refs = built(query, torch.randn_like(query), memory, padding, torch.rand(2, 4, 4),
+                               reg_branches=reg, **geometry)  # fmt: skip
+        assert outs.shape == (len(built.layers), 2, 4, built.embed_dims) and refs.shape == (len(built.layers), 2, 4, 4)
+        _backward(outs, built)
+    else:
+        out = built(memory, torch.randn_like(memory), padding, **geometry)
+        assert out.shape == memory.shape
+        _backward(out, built)
+
+
+def exercise_attention(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    if type(built).__name__ == "MultiheadAttention":
+        query = torch.randn(2, 3, config.embed_dims, requires_grad=True)
+        key = torch.randn(2, 5, config.embed_dims)
+        if not config.batch_first:
+            query, key = query.transpose(0, 1), key.transpose(0, 1)
+        out = built(query, key=key, key_pos=torch.randn_like(key))
+        assert out.shape == query.shape
+        _backward(out, built)
+        return
+    shapes = torch.tensor([[6 >> i, 5 >> i] for i in range(config.num_levels)])
+    keys = int((shapes[:, 0] * shapes[:, 1]).sum())
+    starts = torch.cat([shapes.new_zeros(1), (shapes[:, 0] * shapes[:, 1]).cumsum(0)[:-1]])
+    query = torch.randn(2, 3, config.embed_dims, requires_grad=True)
+    value = torch.randn(2, keys, config.embed_dims)
+    if not config.batch_first:
+        query, value = query.transpose(0, 1), value.transpose(0, 1)
+    out = built(query, value=value, reference_points=torch.rand(2, 3, config.num_levels, 2),
+                spatial_shapes=shapes, level_start_index=starts)  # fmt: skip
+    assert out.shape == query.shape
+    _backward(out, built)
+
+
 def exercise_prior_generator(built: Any, config: Any, ctx: dict) -> None:
     sizes = [(8 >> i, 8 >> i) for i in range(built.num_levels)]
     priors = built.grid_priors(sizes)
@@ -380,6 +461,9 @@ CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "b
                  "optimizer": None, "optim_wrapper": None, "scheduler": None, "eval_loop": None,
                  "metric": None, "batch_augment": None}  # fmt: skip
 
+# kinds that no field of a config file holds yet (the DETR detectors that hold them are still
+# to come), so `visdet config schema` cannot list them; built and exercised all the same
+UNREACHABLE_KINDS = {"positional_encoding", "attention", "transformer_layer", "transformer"}
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -423,6 +507,9 @@ def test_registered_type(kind: str, name: str, ctx: dict, json_schema: dict, tmp
     again = yaml.safe_load(yaml.safe_dump(dumped))
     reparsed = validate_model(again) if kind == "detector" else validate_component(kind, again)
     assert reparsed == config
+    if kind in UNREACHABLE_KINDS:  # no config field holds this kind yet, so the file schema does not list it
+        assert schema.__name__ not in json_schema["$defs"], f"{kind} is reachable now: drop it from UNREACHABLE_KINDS"
+        return
     jsonschema.validate(again, {"$defs": json_schema["$defs"], **json_schema["$defs"][schema.__name__]})
     # and is listed in `visdet config schema`
     listed = json_schema["$defs"][schema.__name__]["properties"]["type"]

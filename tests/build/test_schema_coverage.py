@@ -19,7 +19,7 @@ from visdet.build import REGISTRIES
 from visdet.data import transforms
 from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
-from visdet.models import backbones, dense_heads, necks, roi_heads, task_modules
+from visdet.models import backbones, dense_heads, layers, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
 from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 from visdet.models.losses import (
@@ -34,12 +34,21 @@ from visdet.models.losses import (
 )
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
-                        "mask_head", "loss",
+                        "mask_head", "loss", "positional_encoding", "attention", "transformer_layer", "transformer",
                         "assigner", "iou_calculator", "sampler", "bbox_coder", "prior_generator", "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
     "SwinTransformer": backbones.SwinTransformer, "CSPNeXt": backbones.CSPNeXt, "CSPNeXtPAFPN": necks.CSPNeXtPAFPN,
+    "ChannelMapper": necks.ChannelMapper, "SinePositionalEncoding": layers.SinePositionalEncoding,
+    "LearnedPositionalEncoding": layers.LearnedPositionalEncoding,
+    "MultiScaleDeformableAttention": layers.MultiScaleDeformableAttention,
+    "MultiheadAttention": layers.MultiheadAttention,
+    "DeformableDetrTransformerEncoderLayer": layers.DeformableDetrTransformerEncoderLayer,
+    "DeformableDetrTransformerDecoderLayer": layers.DeformableDetrTransformerDecoderLayer,
+    "DeformableDetrTransformerEncoder": layers.DeformableDetrTransformerEncoder,
+    "DeformableDetrTransformerDecoder": layers.DeformableDetrTransformerDecoder,
+    "DinoTransformerDecoder": layers.DinoTransformerDecoder,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,

@@ -32,6 +32,26 @@ def test_equals_per_class_nms_on_integer_boxes(split_thr):
     assert torch.equal(dets, torch.cat([boxes[keep], scores[keep, None]], 1))
 
 
+@pytest.mark.parametrize("idx_dtype", [torch.long, torch.float32])
+def test_split_path_with_one_crowded_class_equals_per_class_nms(idx_dtype):
+    # RTMDet's case: one class holds thousands of heavily overlapping candidates (its own greedy
+    # pass goes dense), the others a few hundred scattered boxes; group ids sparse and shuffled
+    gen = torch.Generator().manual_seed(7)
+    crowded = torch.tensor([100.0, 100.0, 300.0, 260.0]) + torch.randint(-60, 61, (3000, 4), generator=gen).float()
+    scattered, _, scattered_idxs = problem(8, 400, 6, integer=True)
+    boxes = torch.cat([crowded, scattered])
+    idxs = torch.cat([torch.full((3000,), 41), scattered_idxs * 7 + 3])
+    perm = torch.randperm(len(boxes), generator=gen)
+    boxes, idxs = boxes[perm], idxs[perm].to(idx_dtype)
+    scores = torch.randperm(len(boxes), generator=gen).float() / len(boxes) + 0.001
+    dets, keep = batched_nms(boxes, scores, idxs, dict(iou_threshold=0.65, split_thr=1000))
+    expected = per_class_reference(boxes, scores, idxs, 0.65)
+    assert torch.equal(keep, expected)
+    assert torch.equal(dets, torch.cat([boxes[keep], scores[keep, None]], 1))
+    crowded_kept = int((idxs[keep] == 41).sum())
+    assert 1 < crowded_kept < 300  # the crowded class is mostly suppressed, not entirely
+
+
 def test_split_path_equals_offset_path():
     # mirrors mmcv's test_batched_nms: same result with and without split_thr
     boxes, scores, idxs = problem(1, 200, 7)

@@ -19,10 +19,11 @@ from visdet.build.components import (
     necks,
     roi_heads,
     task_modules,
+    transformer,
     transforms,
 )
 
 MODULES = (
-    backbones, batch_augments, necks, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors, transforms,
-    datasets, metrics,
+    backbones, batch_augments, necks, transformer, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors,
+    transforms, datasets, metrics,
 )  # fmt: skip

@@ -7,6 +7,7 @@ IoU is bit-identical to mmcv's in the same dtype.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,3 +57,51 @@ def resolve_block(over: Tensor, alive: Tensor) -> Tensor:
             break
         keep = new_keep
     return keep
+
+
+# Elements of one IoU block of the numpy greedy pass (rows x later columns): bounds its
+# temporaries (a few arrays of this many elements, 64 KiB each in float32).
+NUMPY_BLOCK_ELEMENTS = 1 << 14
+
+
+def numpy_ready(*tensors: Tensor) -> bool:
+    """Whether the numpy kernels apply: CPU float32/float64 tensors (numpy has the same IEEE ops)."""
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
+
+
+def numpy_columns(boxes: Tensor, offset: int) -> tuple[np.ndarray, ...]:
+    """``x1, y1, x2, y2, area`` as contiguous numpy arrays, area by :func:`box_areas`' float ops."""
+    array = boxes.detach().numpy()
+    x1, y1, x2, y2 = (np.ascontiguousarray(array[:, k]) for k in range(4))
+    widths, heights = x2 - x1, y2 - y1
+    if offset:
+        one = array.dtype.type(offset)
+        widths += one
+        heights += one
+    return x1, y1, x2, y2, widths * heights
+
+
+def numpy_iou_block(columns: tuple[np.ndarray, ...], rows: np.ndarray, start: int, offset: int) -> np.ndarray:
+    """IoU ``[len(rows), N - start]`` of boxes ``rows`` against boxes ``start:``, mmcv's float ops.
+
+    The same operations in the same order as :func:`iou_matrix`, on numpy arrays of the
+    boxes' dtype (elementwise IEEE operations, so every IoU is bit-identical).
+    """
+    x1, y1, x2, y2, area = columns
+    xx1 = np.maximum(x1[rows, None], x1[None, start:])
+    yy1 = np.maximum(y1[rows, None], y1[None, start:])
+    w = np.minimum(x2[rows, None], x2[None, start:])
+    h = np.minimum(y2[rows, None], y2[None, start:])
+    w -= xx1
+    h -= yy1
+    if offset:
+        one = x1.dtype.type(offset)
+        w += one
+        h += one
+    np.maximum(w, 0, out=w)
+    np.maximum(h, 0, out=h)
+    w *= h  # inter
+    union = np.add(area[rows, None], area[None, start:], out=xx1)
+    union -= w
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is NaN, as in torch
+        return np.divide(w, union, out=w)

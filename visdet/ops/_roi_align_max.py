@@ -3,13 +3,15 @@
 Max pooling is not separable, so samples are visited slot by slot: slot ``s`` is the
 ``s``-th sample (grid order) of every bin, and RoIs are sorted by grid size so that the
 RoIs having a slot ``s`` form a prefix. Each step gathers the four neighbours of every
-active bin for all channels at once from a channels-last copy of the map. Like mmcv,
+active bin for all channels at once (:func:`_pixel_reader`: straight from the map for few
+samples, else from a channels-last copy of it). Like mmcv,
 the running maximum starts at :data:`MAX_POOL_INITIAL` and is replaced only by a strictly
 larger sample, so the first maximal sample wins and gets the whole gradient.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -66,13 +68,33 @@ def _slots(rois: Tensor, height: int, width: int, output_size: tuple[int, int], 
     return order, slots
 
 
-def _interpolate(features: Tensor, slot: _Slot) -> Tensor:
-    """``w1*v1 + w2*v2 + w3*v3 + w4*v4`` per sample, in mmcv's order; ``Tensor[S, C]``."""
+def _interpolate(take: Callable[[Tensor], Tensor], slot: _Slot) -> Tensor:
+    """``w1*v1 + w2*v2 + w3*v3 + w4*v4`` per sample, in mmcv's order; ``Tensor[S, C]``.
+
+    ``take(rows)`` gives the ``Tensor[len(rows), C]`` pixels of rows of the flattened map.
+    """
     positions, weights = slot.positions, slot.weights
-    value = weights[:, 0:1] * features.index_select(0, positions[:, 0])
+    value = weights[:, 0:1] * take(positions[:, 0])
     for corner in range(1, 4):
-        value = value + weights[:, corner : corner + 1] * features.index_select(0, positions[:, corner])
+        value = value + weights[:, corner : corner + 1] * take(positions[:, corner])
     return value
+
+
+def _pixel_reader(input: Tensor, slots: list[_Slot]) -> Callable[[Tensor], Tensor]:
+    """``take(rows)``: pixels (all channels) of rows ``n * H * W + y * W + x`` of ``input``.
+
+    With few samples against the map's size they are gathered straight from the NCHW
+    map (no copy of it); otherwise from one channels-last copy, whose contiguous rows
+    gather faster. Either way the values are the map's, unchanged.
+    """
+    num, channels, height, width = input.shape
+    pixels = num * height * width
+    samples = 4 * sum(slot.positions.shape[0] for slot in slots)
+    if samples < pixels:
+        flat = input.view(num, channels, height * width)
+        return lambda rows: flat[rows // (height * width), :, rows % (height * width)]
+    features = input.permute(0, 2, 3, 1).reshape(pixels, channels)
+    return lambda rows: features.index_select(0, rows)
 
 
 class RoIAlignMax(torch.autograd.Function):
@@ -91,11 +113,11 @@ class RoIAlignMax(torch.autograd.Function):
         num, channels, height, width = input.shape
         num_rois, bins = rois.shape[0], output_size[0] * output_size[1]
         order, slots = _slots(rois, height, width, output_size, spatial_scale, sampling_ratio, aligned)
-        features = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
+        take = _pixel_reader(input, slots)
         pooled = input.new_full((num_rois, bins, channels), MAX_POOL_INITIAL)
         arg_slot = torch.full(pooled.shape, -1, dtype=torch.int32, device=input.device)
         for index, slot in enumerate(slots):
-            values = _interpolate(features, slot).view(slot.active, bins, channels)
+            values = _interpolate(take, slot).view(slot.active, bins, channels)
             current = pooled[: slot.active]
             better = values > current
             pooled[: slot.active] = torch.where(better, values, current)

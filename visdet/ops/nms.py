@@ -126,9 +126,7 @@ def batched_nms(
     overlap after the shift, as they do in mmcv.
 
     With at least ``split_thr`` boxes, NMS runs once per group (still on the shifted
-    boxes) and the union is re-sorted by score, then cut to ``max_num``. For greedy NMS
-    visdet ranks every group with mmcv's own per-group sort and then runs one pass in
-    which boxes only suppress their own group, which gives the loop's result.
+    boxes) and the union is re-sorted by score, then cut to ``max_num``, as mmcv's loop.
 
     Args:
         boxes: ``Tensor[N, 4]`` xyxy boxes (float).
@@ -201,24 +199,28 @@ def batched_nms(
 
 
 def _split_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, cfg: dict[str, Any]) -> Tensor:
-    """Mmcv's one-NMS-per-group loop for ``type="nms"``, as one grouped greedy pass.
+    """Mmcv's one-NMS-per-group loop for ``type="nms"``; returns the kept indices in ascending order.
 
-    Each group is ranked by the very sort mmcv applies to it (so ties break alike), the
-    ranked groups are concatenated, and one pass in which boxes only suppress boxes of
-    their own group replaces the loop. Returns the kept indices in ascending order.
+    The groups' members come from one stable sort of ``idxs`` (each group's indices in
+    ascending order, as ``nonzero(idxs == group)`` lists them, without a pass over all
+    boxes per group); each group is ranked by the very sort mmcv applies to it (so ties
+    break alike) and gets its own greedy pass, which can then take the dense route for a
+    group of heavily overlapping boxes (one class holding thousands of RTMDet candidates)
+    where one pass over all groups would compare every overlapping pair.
     """
     threshold = check_number(cfg["iou_threshold"], "iou_threshold")
     offset = check_int(cfg["offset"], "offset")
     check_choice(offset, "offset", (0, 1))
     score_threshold = check_number(cfg["score_threshold"], "score_threshold")
-    ranked, groups = [], []
-    for position, group in enumerate(torch.unique(idxs)):
-        members = torch.nonzero(idxs == group).view(-1)
+    threshold_t = torch.tensor(threshold, dtype=boxes.dtype, device=boxes.device)
+    by_group = torch.sort(idxs, stable=True)[1]
+    _, counts = torch.unique_consecutive(idxs[by_group], return_counts=True)
+    kept = [by_group.new_zeros(0)]
+    for members in torch.split(by_group, counts.tolist()):
         if score_threshold > 0:
             members = members[scores[members] > score_threshold]
-        ranked.append(members[scores[members].sort(0, descending=True)[1]])
-        groups.append(torch.full_like(ranked[-1], position))
-    ranked_all = torch.cat(ranked)
-    threshold_t = torch.tensor(threshold, dtype=boxes.dtype, device=boxes.device)
-    keep = greedy_nms_ranked(boxes[ranked_all], threshold_t, offset, groups=torch.cat(groups))
-    return ranked_all[keep].sort()[0]
+        if members.numel() == 0:
+            continue
+        ranked = members[scores[members].sort(0, descending=True)[1]]
+        kept.append(ranked[greedy_nms_ranked(boxes[ranked], threshold_t, offset)])
+    return torch.cat(kept).sort()[0]

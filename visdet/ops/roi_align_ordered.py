@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from visdet.ops._roi_align_max import _interpolate, _slots
+from visdet.ops._roi_align_max import _interpolate, _pixel_reader, _slots
 from visdet.ops._roi_geometry import roi_geometry
 from visdet.ops.roi_align import roi_align
 
@@ -56,10 +56,10 @@ def roi_align_avg_ordered(
     with torch.no_grad():
         order, slots = _slots(rois, height, width, size, spatial_scale, sampling_ratio, aligned)
         count = roi_geometry(rois, size, spatial_scale, sampling_ratio, aligned).count
-        features = input.permute(0, 2, 3, 1).reshape(num * height * width, channels)
+        take = _pixel_reader(input.contiguous(), slots)
         total = input.new_zeros((num_rois, bins, channels))
         for slot in slots:
-            values = _interpolate(features, slot).view(slot.active, bins, channels)
+            values = _interpolate(take, slot).view(slot.active, bins, channels)
             total[: slot.active] = total[: slot.active] + values
         pooled = torch.empty_like(total)
         pooled[order] = total

@@ -4,7 +4,9 @@ Shapes: N boxes, ``boxes`` ``Tensor[N, 4]`` absolute xyxy, ``scores`` ``Tensor[N
 results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[K]``.
 
 The loop over picks is sequential by nature (each pick changes every later score), but
-each step is vectorised over the remaining boxes. The IoU arithmetic is mmcv's (see
+each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
+runs on numpy arrays with the pairs' weights computed up front (see
+:func:`_soft_nms_numpy`), same operations, same results. The IoU arithmetic is mmcv's (see
 :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
@@ -18,15 +20,24 @@ can differ from mmcv's ``expf`` by one ulp (decayed scores within ~1e-7).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
-from visdet.ops._nms_kernels import box_areas, iou_matrix
+from visdet.ops._greedy_sparse import numpy_overlaps
+from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_iou_block, numpy_ready
 from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
+# On the CPU, without the sparse pairs, the weights of every pair are computed at once up
+# to this many boxes (an N x N array, 256 KiB in float32); beyond, one row per pick.
+_WEIGHTS_AT_ONCE = 256
+# From this many boxes on, only pairs that intersect are listed (when their weights
+# alone differ from 1), unless more than this share of pairs overlap along x.
+_SPARSE_FROM = 16
+_SPARSE_MAX_PAIR_FRACTION = 0.5
 
 
 def soft_nms(
@@ -66,8 +77,183 @@ def soft_nms(
     sigma = check_number(sigma, "sigma")
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
+    if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
+        return _soft_nms_numpy(boxes, scores, iou_threshold, sigma, min_score, method, offset)
     with loop_threads():
         return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
+
+
+def _soft_nms_numpy(
+    boxes: Tensor,
+    scores: Tensor,
+    iou_threshold: float,
+    sigma: float,
+    min_score: float,
+    method: str,
+    offset: int,
+) -> tuple[Tensor, Tensor]:
+    """:func:`_soft_nms` on numpy arrays (CPU, float32/float64): the same steps and float operations.
+
+    A pick's weights depend only on the pair of boxes, so they are computed before the
+    loop: for the intersecting pairs only when every other weight is exactly 1
+    (:func:`_sparse_weights`, :func:`_sparse_loop`), otherwise per picked box against
+    all boxes (:func:`_weight_rows`; for up to :data:`_WEIGHTS_AT_ONCE` boxes all rows
+    at once) and gathered for the remaining ones. The loop then keeps
+    only the working order of scores and indices (mmcv's swaps and swap-removals),
+    a few numpy calls per pick, each a fraction of a torch call's cost.
+    """
+    num = boxes.shape[0]
+    if num == 0:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long)
+    columns = numpy_columns(boxes, offset)
+    dtype = columns[0].dtype.type
+    work = scores.detach().numpy().copy()  # scores in mmcv's working order
+    inds = np.arange(num)
+    settings = (dtype(iou_threshold), dtype(sigma), method, offset, boxes.dtype)
+    sparse = _sparse_weights(columns, *settings) if num > _SPARSE_FROM else None
+    all_rows = None
+    if sparse is None and num <= _WEIGHTS_AT_ONCE:
+        all_rows = _weight_rows(columns, np.arange(num), *settings)
+    min_score_t = dtype(min_score)
+    if sparse is not None:
+        count = _sparse_loop(work, inds, sparse, min_score_t)
+    else:
+        count, i = num, 0
+        while i < count:
+            best = i + int(work[i:count].argmax())
+            if best != i:
+                work[i], work[best] = work[best], work[i]
+                inds[i], inds[best] = inds[best], inds[i]
+            if i + 1 < count:
+                pick = inds[i : i + 1]
+                weights = all_rows[pick[0]] if all_rows is not None else _weight_rows(columns, pick, *settings)[0]
+                rest = work[i + 1 : count]
+                rest *= weights[inds[i + 1 : count]]
+                dropped = rest < min_score_t
+                if np.count_nonzero(dropped):
+                    count = _remove(work, inds, i, count, ~dropped)
+            i += 1
+    keep = torch.from_numpy(inds[:count].copy())
+    decayed = torch.from_numpy(work[:count].copy())
+    return torch.cat([boxes.detach()[keep], decayed[:, None]], dim=1), keep
+
+
+def _remove(work: np.ndarray, inds: np.ndarray, i: int, count: int, alive: np.ndarray) -> int:
+    """Drop the rows ``i + 1:count`` not ``alive`` in mmcv's swap-removal order; the new count."""
+    order = _swap_remove_order_numpy(alive)
+    work[i + 1 : i + 1 + order.size] = work[i + 1 : count][order]
+    inds[i + 1 : i + 1 + order.size] = inds[i + 1 : count][order]
+    return i + 1 + order.size
+
+
+def _sparse_loop(
+    work: np.ndarray, inds: np.ndarray, sparse: tuple[list[int], np.ndarray, np.ndarray], min_score: np.generic
+) -> int:
+    """The pick loop when only the listed pairs have weights other than 1; returns the picks' count.
+
+    A weight of exactly 1 leaves a score unchanged, so each pick multiplies only its
+    listed partners still remaining (found through ``where``, each box's working
+    position). After the first pick, whose check covers every remaining score, only a
+    decayed score can fall below ``min_score``.
+    """
+    starts, partners, weights = sparse
+    num = work.shape[0]
+    where = np.arange(num)
+    count, i = num, 0
+    while i < count:
+        best = i + int(work[i:count].argmax())
+        if best != i:
+            work[i], work[best] = work[best], work[i]
+            inds[i], inds[best] = inds[best], inds[i]
+            where[inds[i]], where[inds[best]] = i, best
+        if i + 1 < count:
+            pick = int(inds[i])
+            low, high = starts[pick], starts[pick + 1]
+            dropped = 0
+            if high > low:
+                positions = where[partners[low:high]]
+                remaining = positions > i
+                positions = positions[remaining]
+                work[positions] *= weights[low:high][remaining]
+                dropped = np.count_nonzero(work[positions] < min_score)
+            if i == 0:
+                dropped = np.count_nonzero(work[1:count] < min_score)
+            if dropped:
+                alive = ~(work[i + 1 : count] < min_score)
+                where[inds[i + 1 : count][~alive]] = -1
+                count = _remove(work, inds, i, count, alive)
+                where[inds[i + 1 : count]] = np.arange(i + 1, count)
+        i += 1
+    return count
+
+
+def _sparse_weights(
+    columns: tuple[np.ndarray, ...], threshold: np.generic, sigma: np.generic, method: str, offset: int, dtype
+) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """Per box (CSR: ``starts``, ``partners``, ``weights``) the boxes it decays with a weight other than 1.
+
+    A pair with zero intersection has IoU +-0 (or NaN when both areas sum to 0), whose
+    weight is exactly 1 for ``linear``, for ``naive`` with a positive threshold and for
+    ``gaussian`` with a finite non-zero sigma and positive areas; other settings give
+    None (the dense passes then apply), as do inputs where too many pairs overlap.
+    """
+    if method == "naive" and not threshold > 0:
+        return None
+    if method == "gaussian" and not (np.isfinite(sigma) and sigma != 0 and bool((columns[4] > 0).all())):
+        return None
+    overlaps = numpy_overlaps(columns, offset, _SPARSE_MAX_PAIR_FRACTION)
+    if overlaps is None:
+        return None
+    sources, targets, values = [], [], []
+    for a, b, iou in overlaps:
+        weight = _weights(iou, threshold, sigma, method, dtype)
+        changed = weight != 1
+        a, b, weight = a[changed], b[changed], weight[changed]
+        sources += [a, b]
+        targets += [b, a]
+        values += [weight, weight]
+    num = columns[0].shape[0]
+    if not sources:
+        return [0] * (num + 1), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=columns[0].dtype)
+    source = np.concatenate(sources)
+    order = np.argsort(source, kind="stable")
+    starts = np.searchsorted(source[order], np.arange(num + 1)).tolist()
+    return starts, np.concatenate(targets)[order], np.concatenate(values)[order]
+
+
+def _weight_rows(
+    columns: tuple[np.ndarray, ...],
+    rows: np.ndarray,
+    threshold: np.generic,
+    sigma: np.generic,
+    method: str,
+    offset: int,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """Soft-NMS weights ``[len(rows), N]`` of boxes ``rows`` (picks) on every box, as :func:`_soft_weight`."""
+    return _weights(numpy_iou_block(columns, rows, 0, offset), threshold, sigma, method, dtype)
+
+
+def _weights(ovr: np.ndarray, threshold: np.generic, sigma: np.generic, method: str, dtype: torch.dtype) -> np.ndarray:
+    """:func:`_soft_weight` on a numpy array of IoUs (overwritten)."""
+    if method == "gaussian":
+        exponent = np.negative(ovr * ovr, out=ovr)
+        exponent /= sigma
+        return torch.from_numpy(exponent).double().exp_().to(dtype).numpy()
+    one = ovr.dtype.type(1)
+    if method == "naive":
+        return np.where(ovr >= threshold, ovr.dtype.type(0), one)
+    return np.where(ovr >= threshold, one - ovr, one)
+
+
+def _swap_remove_order_numpy(alive: np.ndarray) -> np.ndarray:
+    """:func:`_swap_remove_order` on a numpy mask."""
+    num_alive = int(alive.sum())
+    order = np.arange(num_alive)
+    holes = np.flatnonzero(~alive[:num_alive])
+    if holes.size:
+        order[holes] = np.flatnonzero(alive[num_alive:])[::-1] + num_alive
+    return order
 
 
 def _soft_nms(

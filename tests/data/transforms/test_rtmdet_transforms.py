@@ -232,6 +232,42 @@ def test_hsv_value_shift_of_a_gray_image(seed):
     assert np.all(out[0] == min(230 + value_gain, 255))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_hsv_lookup_tables_equal_the_int16_shift_of_a_colour_image(seed):
+    # uint8 images are shifted through 256-entry tables; expected: mmdet's int16 arithmetic on the
+    # whole HSV image, with the gains replayed from the seed (large deltas: hue wraps both ways,
+    # saturation and value clip at 0 and 255)
+    import cv2
+
+    aug = YOLOXHSVRandomAug(hue_delta=170, saturation_delta=200, value_delta=200)
+    img = np.random.RandomState(100 + seed).randint(0, 256, (9, 11, 3)).astype(np.uint8)
+    img[0, :3] = ((0, 0, 0), (255, 255, 255), (0, 0, 255))  # black, white, pure red (hue 0)
+    np.random.seed(seed)
+    out = aug({"img": img.copy()})["img"]
+    rng = np.random.RandomState(seed)
+    gains = rng.uniform(-1, 1, 3) * [170, 200, 200]
+    gains = (gains * rng.randint(0, 2, 3)).astype(np.int16)
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.int16)
+    hsv[..., 0] = (hsv[..., 0] + gains[0]) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] + gains[1], 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] + gains[2], 0, 255)
+    expected = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(out, expected)
+
+
+def test_hsv_tables_wrap_hue_and_clip_saturation_and_value():
+    from visdet.data.transforms.hsv_aug import hsv_tables
+
+    hue, sat, val = hsv_tables(np.array([7, -30, 30], dtype=np.int16))
+    assert hue[0] == 7 and hue[172] == 179 and hue[173] == 0 and hue[179] == 6
+    assert sat[0] == 0 and sat[29] == 0 and sat[30] == 0 and sat[31] == 1 and sat[255] == 225
+    assert val[0] == 30 and val[225] == 255 and val[255] == 255
+    hue, _, _ = hsv_tables(np.array([-5, 0, 0], dtype=np.int16))
+    assert hue[0] == 175 and hue[4] == 179 and hue[5] == 0
+    assert all(t.dtype == np.uint8 and t.shape == (256,) for t in hsv_tables(np.zeros(3, dtype=np.int16)))
+
+
 def test_hsv_leaves_the_input_array_alone_and_checks_it():
     img = np.random.RandomState(0).randint(0, 256, (6, 7, 3)).astype(np.uint8)
     before = img.copy()

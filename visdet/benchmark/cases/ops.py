@@ -40,6 +40,11 @@ _SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
         "visdet": ("visdet.ops:roi_align", "visdet.ops.roi_align:roi_align"),
         "mmdet": ("mmcv.ops:roi_align",),
     },
+    "multi_scale_deformable_attn": {
+        "visdet": ("visdet.ops.multi_scale_deform_attn:multi_scale_deformable_attn_pytorch",),
+        # mmcv runs this function itself on CPU (its compiled kernel is CUDA/MLU only)
+        "mmdet": ("mmcv.ops.multi_scale_deform_attn:multi_scale_deformable_attn_pytorch",),
+    },
     "bbox_overlaps": {
         "visdet": ("visdet.ops:bbox_overlaps", "visdet.ops.bbox_overlaps:bbox_overlaps"),
         # visdet's bbox_overlaps has mmdet's signature (mode, is_aligned, eps).
@@ -122,6 +127,30 @@ def _roi_align(op: Callable, size: int, device: torch.device) -> Workload:
     return Workload(forward=lambda: op(features, rois, *args), train=train)
 
 
+# deformable attention: Deformable DETR / DINO's defaults (8 heads of 32 channels, 4 levels, 4 points) on
+# the strides 8-64 maps of a 400x608 image (5,067 keys)
+MSDA_SHAPES = ((50, 76), (25, 38), (13, 19), (7, 10))
+MSDA_HEADS, MSDA_CHANNELS, MSDA_POINTS = 8, 32, 4
+
+
+def _multi_scale_deformable_attn(op: Callable, size: int, device: torch.device) -> Workload:
+    gen = generator()
+    keys = sum(h * w for h, w in MSDA_SHAPES)
+    levels = len(MSDA_SHAPES)
+    value = torch.randn(1, keys, MSDA_HEADS, MSDA_CHANNELS, generator=gen).to(device)
+    shapes = torch.tensor(MSDA_SHAPES, dtype=torch.long, device=device)
+    locations = torch.rand(1, size, MSDA_HEADS, levels, MSDA_POINTS, 2, generator=gen).to(device)
+    weights = torch.rand(1, size, MSDA_HEADS, levels, MSDA_POINTS, generator=gen).softmax(-1).to(device)
+    trainable = [t.clone().requires_grad_(True) for t in (value, locations, weights)]
+
+    def train() -> None:
+        op(trainable[0], shapes, trainable[1], trainable[2]).sum().backward()
+        for tensor in trainable:
+            tensor.grad = None
+
+    return Workload(forward=lambda: op(value, shapes, locations, weights), train=train)
+
+
 def _bbox_overlaps(op: Callable, size: int, device: torch.device) -> Workload:
     gen = generator()
     first = random_boxes(size, gen).to(device)
@@ -178,6 +207,17 @@ register(
         builders=_builders("roi_align", _roi_align),
         description=f"features {ROI_FEATURE_SHAPE}, output {ROI_OUTPUT}, scale "
         f"{ROI_SPATIAL_SCALE}, sampling_ratio=0, aligned; train = forward + backward",
+    )
+)
+register(
+    Case(
+        component="ops/multi_scale_deformable_attn",
+        size_name="queries",
+        sizes=(300, 5067),
+        quick_sizes=(8,),
+        builders=_builders("multi_scale_deformable_attn", _multi_scale_deformable_attn),
+        description=f"{MSDA_HEADS} heads x {MSDA_CHANNELS} channels, {MSDA_POINTS} points on the levels "
+        f"{MSDA_SHAPES} (decoder: 300 queries; encoder: one per key); train = forward + backward",
     )
 )
 register(

@@ -1,4 +1,4 @@
-"""Neck schemas: ``FPN``, ``CSPNeXtPAFPN``."""
+"""Neck schemas: ``FPN``, ``CSPNeXtPAFPN``, ``ChannelMapper``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from visdet.build.component import Component, InitConfig, init_field
 from visdet.build.components.backbones import CSP_NORM_DEFAULT, CSPNormConfig
 from visdet.build.components.common import ActConfig, NormConfig
 from visdet.build.registry import registry
-from visdet.models.necks import FPN, CSPNeXtPAFPN
+from visdet.models.necks import FPN, ChannelMapper, CSPNeXtPAFPN
 
 
 @registry("neck").register
@@ -60,3 +60,26 @@ class CSPNeXtPAFPNConfig(Component):
     def build(self) -> CSPNeXtPAFPN:
         """The neck (``init_cfg`` is not passed: weights come from load_checkpoint)."""
         return CSPNeXtPAFPN(**self.arguments())
+
+
+@registry("neck").register
+class ChannelMapperConfig(Component):
+    """``ChannelMapper``: one conv per level to a common width, plus stride-2 extra levels (DETR family)."""
+
+    type: Literal["ChannelMapper"]
+    in_channels: list[int] = Field(min_length=1)
+    out_channels: int = Field(ge=1)
+    kernel_size: int = Field(3, ge=1)
+    conv_cfg: dict[str, Any] | None = None
+    norm_cfg: NormConfig | None = None
+    act_cfg: ActConfig | None = ActConfig(type="ReLU")
+    bias: bool | Literal["auto"] = "auto"
+    num_outs: int | None = Field(None, ge=1)
+    init_cfg: InitConfig = init_field()
+    example: ClassVar[dict[str, Any]] = {"type": "ChannelMapper", "in_channels": [4, 8, 16], "out_channels": 8,
+                                         "kernel_size": 1, "norm_cfg": {"type": "GN", "num_groups": 4},
+                                         "act_cfg": None, "num_outs": 4}  # fmt: skip
+
+    def build(self) -> ChannelMapper:
+        """The neck (``init_cfg`` is not passed: weights come from load_checkpoint)."""
+        return ChannelMapper(**self.arguments())

@@ -5,6 +5,10 @@ deltas``, then three on/off switches ``randint(0, 2)``; the product is truncated
 The image goes to OpenCV's HSV of its dtype (hue in ``[0, 180)`` for uint8), the hue
 shift wraps modulo 180, saturation and value are clipped to ``[0, 255]``, and the result
 comes back to BGR in the image's dtype.
+
+For a uint8 image the three per-channel shifts are applied as 256-entry lookup tables
+(``cv2.LUT``), built with the same int16 arithmetic: the same values as shifting the whole
+int16 HSV image, without its two full-size int16 copies.
 """
 
 from __future__ import annotations
@@ -13,6 +17,20 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+
+def hsv_tables(gains: np.ndarray) -> list[np.ndarray]:
+    """uint8 lookup tables ``[256]`` of the hue, saturation and value shifts by int16 ``gains``.
+
+    Entry v of each is what mmdet's int16 arithmetic gives for channel value v: hue
+    ``(v + gain) % 180`` (numpy's modulo, never negative), saturation and value
+    ``clip(v + gain, 0, 255)``, cast back to uint8.
+    """
+    values = np.arange(256, dtype=np.int16)
+    hue = (values + gains[0]) % 180
+    sat = np.clip(values + gains[1], 0, 255)
+    val = np.clip(values + gains[2], 0, 255)
+    return [table.astype(np.uint8) for table in (hue, sat, val)]
 
 
 class YOLOXHSVRandomAug:
@@ -43,12 +61,17 @@ class YOLOXHSVRandomAug:
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"YOLOXHSVRandomAug needs an [H, W, 3] BGR image, got shape {img.shape}")
         gains = self._gains()
-        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.int16)
-        hsv[..., 0] = (hsv[..., 0] + gains[0]) % 180
-        hsv[..., 1] = np.clip(hsv[..., 1] + gains[1], 0, 255)
-        hsv[..., 2] = np.clip(hsv[..., 2] + gains[2], 0, 255)
+        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+        if hsv.dtype == np.uint8:
+            hsv = cv2.merge([cv2.LUT(channel, table) for channel, table in zip(cv2.split(hsv), hsv_tables(gains))])
+        else:
+            hsv = hsv.astype(np.int16)
+            hsv[..., 0] = (hsv[..., 0] + gains[0]) % 180
+            hsv[..., 1] = np.clip(hsv[..., 1] + gains[1], 0, 255)
+            hsv[..., 2] = np.clip(hsv[..., 2] + gains[2], 0, 255)
+            hsv = hsv.astype(img.dtype)
         # mmdet writes into the input array (cv2 ``dst=img``); visdet returns a new one
-        results["img"] = cv2.cvtColor(hsv.astype(img.dtype), cv2.COLOR_HSV2BGR)
+        results["img"] = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
         return results
 
     def __repr__(self) -> str:

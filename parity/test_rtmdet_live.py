@@ -1,6 +1,7 @@
-"""Live parity of the full-size RTMDet-tiny built from mmdet's own config file.
+"""Live parity of the full-size RTMDet-tiny and RTMDet-l built from mmdet's own config files.
 
-mmdet builds ``configs/rtmdet/rtmdet_tiny_8xb32-300e_coco.py`` (backbone ``init_cfg=None``;
+mmdet builds ``configs/rtmdet/rtmdet_tiny_8xb32-300e_coco.py`` (or ``rtmdet_l_8xb32-300e_coco.py``;
+backbone ``init_cfg=None``;
 seeded random weights, ``MODELS.build`` does not run the head's init, so scores spread over
 the threshold; norm layers and conv biases given non-trivial values, the regression biases
 raised by 2 so the random model's boxes have positive sides); its ``state_dict`` is
@@ -12,6 +13,11 @@ R-CNN test). Both loss terms and every parameter gradient are compared with both
 float64 (:mod:`parity.precision`: the assigner's IoUs stored as float32 on both sides, gt
 boxes float32 as mmdet's pipeline gives them); the second image has no ground truth. Runs
 only where the reference is installed (marker ``live``).
+
+RTMDet-l (52M parameters, 4x tiny's depth and width) runs on smaller images, 320x320
+(from a 640x640 original) and 256x352, to keep the float64 backward to about a minute on
+two cores; every stride still sees several cells and the second image still has priors
+outside its ``pad_shape`` (the batch is padded to 320x352).
 """
 
 from __future__ import annotations
@@ -27,18 +33,22 @@ from parity.precision import reference_precision, visdet_precision
 from parity.reference import reference_missing
 from parity.test_faster_rcnn_r50_live import _grads, _save_like_mmengine_runner
 
-CASE_KEY = "models/detectors/rtmdet_tiny_full/live"
+# variant -> (config file, case key)
+VARIANTS = {
+    "tiny": ("rtmdet_tiny_8xb32-300e_coco.py", "models/detectors/rtmdet_tiny_full/live"),
+    "l": ("rtmdet_l_8xb32-300e_coco.py", "models/detectors/rtmdet_l_full/live"),
+}
 LOSS_NAMES = ("loss_cls", "loss_bbox")
 # added to the regression biases of the random model; without it every decoded box has a
 # negative width or height (mmdet and visdet then both predict nothing)
 REG_BIAS = 2.0
 
 
-def _mmdet_config():
+def _mmdet_config(variant: str = "tiny"):
     import mmdet
     from mmengine.config import Config
 
-    path = os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", "rtmdet", "rtmdet_tiny_8xb32-300e_coco.py")
+    path = os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", "rtmdet", VARIANTS[variant][0])
     cfg = Config.fromfile(path)
     cfg.model.backbone.init_cfg = None
     return cfg
@@ -56,6 +66,19 @@ def _inputs():
     return images, metas, gts
 
 
+def _inputs_l():
+    """RTMDet-l's smaller batch: 320x320 (half of a 640x640 original) and 256x352 (no gt)."""
+    g = torch.Generator().manual_seed(2028)
+    images = [torch.randint(0, 256, (3, 320, 320), generator=g, dtype=torch.uint8),
+              torch.randint(0, 256, (3, 256, 352), generator=g, dtype=torch.uint8)]  # fmt: skip
+    metas = [{"img_shape": (320, 320), "ori_shape": (640, 640), "scale_factor": (0.5, 0.5)},
+             {"img_shape": (256, 352), "ori_shape": (256, 352), "scale_factor": (1.0, 1.0)}]  # fmt: skip
+    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, 310.0, 300.0], [5.0, 5.0, 60.0, 90.0],
+                          [100.0, 100.0, 116.0, 130.0]]), torch.tensor([0, 17, 79, 3])),
+           (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))]  # fmt: skip
+    return images, metas, gts
+
+
 def _loss_record(losses) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     out, total = {}, torch.zeros(())
     for name in LOSS_NAMES:
@@ -67,7 +90,8 @@ def _loss_record(losses) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
 
 
 @pytest.mark.live
-def test_full_size_rtmdet_tiny_matches_mmdet(tmp_path, parity_record) -> None:
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_full_size_rtmdet_matches_mmdet(variant, tmp_path, parity_record) -> None:
     missing = reference_missing()
     if missing:
         pytest.skip(missing)
@@ -80,21 +104,21 @@ def test_full_size_rtmdet_tiny_matches_mmdet(tmp_path, parity_record) -> None:
     from visdet.structures import Instances
 
     register_all_modules()
-    cfg = _mmdet_config()
+    cfg = _mmdet_config(variant)
     torch.manual_seed(0)
     ref_model = MODELS.build(cfg.model)
     _randomise_state(ref_model, 5)
     with torch.no_grad():  # distances of about two strides: random weights alone give boxes with negative sides
         for conv in ref_model.bbox_head.rtm_reg:
             conv.bias += REG_BIAS
-    path = tmp_path / "rtmdet_tiny_random.pth"
+    path = tmp_path / f"rtmdet_{variant}_random.pth"
     _save_like_mmengine_runner(ref_model, path)
 
     model = visdet.build_detector(cfg.model.to_dict())
     assert list(model.state_dict()) == list(ref_model.state_dict())
     visdet.load_checkpoint(model, path)
 
-    images, metas, gts = _inputs()
+    images, metas, gts = _inputs() if variant == "tiny" else _inputs_l()
     samples = []
     for meta, (boxes, labels) in zip(metas, gts):
         sample = DetDataSample(metainfo=meta)
@@ -144,7 +168,8 @@ def test_full_size_rtmdet_tiny_matches_mmdet(tmp_path, parity_record) -> None:
     ref_out.update(_grads(ref_model))
     got.update(_grads(model))
 
-    result = compare_outputs(CASE_KEY, got, ref_out, exact=("pred.*.labels",))
-    component, name = CASE_KEY.rsplit("/", 1)
+    case_key = VARIANTS[variant][1]
+    result = compare_outputs(case_key, got, ref_out, exact=("pred.*.labels",))
+    component, name = case_key.rsplit("/", 1)
     parity_record(component, name, "live", result=result, examples=1)
     assert result.ok, result.failure_text()
