@@ -70,7 +70,7 @@ def build_models(name: str, score_thr: float) -> tuple[torch.nn.Module, torch.nn
     cfg = mmdet_config(name, score_thr)
     torch.manual_seed(0)
     ref = MODELS.build(cfg.model)
-    if hasattr(ref.bbox_head, "rtm_reg"):
+    if hasattr(getattr(ref, "bbox_head", None), "rtm_reg"):  # one-stage RTMDet; two-stage models have none
         with torch.no_grad():
             for conv in ref.bbox_head.rtm_reg:
                 conv.bias += RTMDET_REG_BIAS

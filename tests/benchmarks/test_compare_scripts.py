@@ -58,6 +58,27 @@ def test_compare_train_step_runs(capsys) -> None:
 
 
 @pytest.mark.live
+def test_compare_scaling_runs(tmp_path, capsys) -> None:
+    from benchmarks import compare_scaling
+    from visdet.benchmark.schema import BenchmarkRun
+
+    out_json = tmp_path / "scaling.json"
+    code = compare_scaling.main(["--long-sides", "256", "--roi-counts", "20", "--batches", "2", "--repeats", "1",
+                                 "--warmup", "0", "--threads", "1", "-o", str(out_json)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("detections agree") == 4, out  # fused and unfused: whole predict and RoI head
+    run = BenchmarkRun.load(out_json)
+    keys = {(r.component, r.impl, r.size) for r in run.results}
+    assert keys == {
+        *((c, impl, s) for c, s in (("scaling/predict_image_size", 256), ("scaling/roi_head_rois", 20))
+          for impl in ("visdet", "visdet-unfused", "mmdet")),
+        ("scaling/predict_batch", "visdet", 2), ("scaling/predict_batch", "mmdet", 2),
+    }  # fmt: skip
+    assert all(r.metrics["forward_time"].value > 0 for r in run.results)
+
+
+@pytest.mark.live
 @pytest.mark.parametrize("model", ["retinanet", "rtmdet_tiny"])
 def test_compare_train_step_runs_one_stage(model: str, capsys) -> None:
     from benchmarks import compare_train_step

@@ -3,7 +3,7 @@
 * ``ops``: time, memory and FLOPs of the functional ops (``visdet.ops``).
 * ``model``: the same for layers, losses and model components (``visdet.models``).
 * ``compare A.json B.json``: ratios B/A per component; exit 1 when one is flagged slower.
-* ``report RUN.json... -o DIR``: PNG charts.
+* ``report RUN.json... -o DIR``: PNG charts (``scaling.png`` for ``benchmarks.compare_scaling`` runs).
 
 ``--against mmdet`` measures mmcv/mmdet's equivalents in the same run (when they are
 importable) and prints visdet/mmdet ratios side by side.
@@ -44,7 +44,9 @@ def add_parser(subparsers: Any) -> None:
     compare.set_defaults(handler=_compare)
 
     report = commands.add_parser("report", help="draw PNG charts of one or more runs")
-    report.add_argument("runs", nargs="+", help="run JSON files (several give a history chart)")
+    report.add_argument(
+        "runs", nargs="+", help="run JSON files (several give a history chart; scaling runs give scaling.png)"
+    )
     report.add_argument("-o", "--output", required=True, help="directory for the PNG files")
     report.set_defaults(handler=_report)
 

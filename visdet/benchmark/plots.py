@@ -6,6 +6,9 @@
 * ``visdet_vs_mmdet.png``: visdet / mmdet time ratios, when a run has both.
 * ``history.png``: forward time of each component across runs, relative to the first
   run that has it (given two runs or more, ordered by creation time).
+* ``scaling.png``: for the runs of ``benchmarks.compare_scaling`` (family ``scaling``),
+  predict time against image size, RoI-head time against proposals and images/s against
+  batch, one line per implementation, with visdet / mmdet below each.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from visdet.benchmark import scaling
 from visdet.benchmark.compare import compare_impls
 from visdet.benchmark.schema import BenchmarkRun, ComponentResult
 
-_COLORS = {"visdet": "tab:blue", "mmdet": "tab:orange"}
+_COLORS = {"visdet": "tab:blue", "mmdet": "tab:orange", "visdet-unfused": "tab:cyan"}
 
 
 def _pyplot():
@@ -167,6 +171,59 @@ def plot_history(runs: Sequence[BenchmarkRun], path: Path, *, impl: str = "visde
     return _save(fig, plt, path)
 
 
+def plot_scaling(runs: Sequence[BenchmarkRun], path: Path) -> Path | None:
+    """Scaling curves of both libraries; None when no run has scaling results.
+
+    Each component comes from the newest run that has it, so the sections of
+    ``compare_scaling`` may be measured in separate runs.
+    """
+    newest = scaling.newest_scaling(runs)
+    components = [c for c in scaling.COMPONENTS if c in newest]
+    if not components:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        2, len(components), squeeze=False, figsize=(5.2 * len(components), 7), gridspec_kw={"height_ratios": [3, 2]}
+    )
+    for col, component in enumerate(components):
+        _, series = newest[component]
+        top, bottom = axes[0][col], axes[1][col]
+        batch = component == scaling.BATCH
+
+        def figure(result: ComponentResult, batch: bool = batch) -> float:
+            return scaling.images_per_s(result) if batch else result.metrics["forward_time"].value
+
+        for impl, by_size in series.items():
+            sizes = sorted(by_size)
+            values = [figure(by_size[s]) for s in sizes]
+            if batch:
+                top.plot(sizes, values, "-o", color=_COLORS.get(impl), label=scaling.LABELS.get(impl, impl))
+            else:
+                spread = [by_size[s].metrics["forward_time"].iqr or 0.0 for s in sizes]
+                top.errorbar(sizes, values, yerr=[[0] * len(sizes), spread], fmt="-o", capsize=3,
+                             color=_COLORS.get(impl), label=scaling.LABELS.get(impl, impl))  # fmt: skip
+        for cand in scaling.CANDIDATES:
+            if cand not in series or scaling.REFERENCE not in series:
+                continue
+            ref = series[scaling.REFERENCE]
+            sizes = sorted(set(series[cand]) & set(ref))
+            ratios = [figure(series[cand][s]) / figure(ref[s]) for s in sizes]
+            bottom.plot(sizes, ratios, "-o", color=_COLORS.get(cand), label=scaling.LABELS[cand])
+        size_name = next(iter(next(iter(series.values())).values())).size_name
+        top.set_title(scaling.TITLES[component], fontsize=9)
+        top.set_ylabel("images/s (batch / median time)" if batch else "s, median (bar above: max - min of repeats)")
+        top.set_ylim(bottom=0)
+        bottom.axhline(1.0, color="black", linewidth=1)
+        bottom.set_xlabel(size_name)
+        bottom.set_ylabel("visdet / mmdet images/s (>1 faster)" if batch else "visdet / mmdet time (<1 faster)")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    latest = max((run for run, _ in newest.values()), key=lambda r: r.created)
+    fig.suptitle(_title(latest, "Faster R-CNN R50-FPN scaling, visdet vs mmdet (same process, interleaved)"))
+    return _save(fig, plt, path)
+
+
 def write_report(runs: Sequence[BenchmarkRun], out_dir: str | Path) -> list[Path]:
     """Draw every chart that applies; the newest run gives the single-run charts.
 
@@ -185,6 +242,7 @@ def write_report(runs: Sequence[BenchmarkRun], out_dir: str | Path) -> list[Path
         plot_time_vs_size(latest, out / "time_vs_size.png"),
         plot_impl_ratios(latest, out / "visdet_vs_mmdet.png"),
         plot_history(runs, out / "history.png"),
+        plot_scaling(runs, out / "scaling.png"),
     ]
     return [p for p in written if p is not None]
 
