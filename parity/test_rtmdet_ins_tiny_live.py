@@ -87,7 +87,7 @@ def test_full_size_rtmdet_ins_tiny_matches_mmdet(tmp_path, parity_record) -> Non
     assert list(model.state_dict()) == list(ref_model.state_dict())
     visdet.load_checkpoint(model, path)
 
-    images, metas, gts = _inputs()
+    images, metas, gts = _inputs("tiny")
     batch_h, batch_w = 320, 416  # the first image's size, the batch's
     gt_masks = [_masks(boxes, batch_h, batch_w) for boxes, _ in gts]
     samples = []

@@ -54,26 +54,22 @@ def _mmdet_config(variant: str = "tiny"):
     return cfg
 
 
-def _inputs():
-    g = torch.Generator().manual_seed(2027)
-    images = [torch.randint(0, 256, (3, 320, 416), generator=g, dtype=torch.uint8),
-              torch.randint(0, 256, (3, 288, 384), generator=g, dtype=torch.uint8)]  # fmt: skip
-    metas = [{"img_shape": (320, 416), "ori_shape": (640, 832), "scale_factor": (0.5, 0.5)},
-             {"img_shape": (288, 384), "ori_shape": (288, 384), "scale_factor": (1.0, 1.0)}]  # fmt: skip
-    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, 400.0, 300.0], [5.0, 5.0, 60.0, 90.0],
-                          [100.0, 100.0, 116.0, 130.0]]), torch.tensor([0, 17, 79, 3])),
-           (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))]  # fmt: skip
-    return images, metas, gts
+# per variant: generator seed, the two images' (h, w), the first image's original size, the x2 of
+# its second gt box (inside the smaller l image); the second image has no gt. RTMDet-l's batch is
+# smaller (320x320, half of a 640x640 original, and 256x352) to keep its float64 backward short.
+_BATCHES = {
+    "tiny": (2027, ((320, 416), (288, 384)), (640, 832), 400.0),
+    "l": (2028, ((320, 320), (256, 352)), (640, 640), 310.0),
+}
 
 
-def _inputs_l():
-    """RTMDet-l's smaller batch: 320x320 (half of a 640x640 original) and 256x352 (no gt)."""
-    g = torch.Generator().manual_seed(2028)
-    images = [torch.randint(0, 256, (3, 320, 320), generator=g, dtype=torch.uint8),
-              torch.randint(0, 256, (3, 256, 352), generator=g, dtype=torch.uint8)]  # fmt: skip
-    metas = [{"img_shape": (320, 320), "ori_shape": (640, 640), "scale_factor": (0.5, 0.5)},
-             {"img_shape": (256, 352), "ori_shape": (256, 352), "scale_factor": (1.0, 1.0)}]  # fmt: skip
-    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, 310.0, 300.0], [5.0, 5.0, 60.0, 90.0],
+def _inputs(variant: str):
+    seed, shapes, first_ori, box_x2 = _BATCHES[variant]
+    g = torch.Generator().manual_seed(seed)
+    images = [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for h, w in shapes]
+    metas = [{"img_shape": shapes[0], "ori_shape": first_ori, "scale_factor": (0.5, 0.5)},
+             {"img_shape": shapes[1], "ori_shape": shapes[1], "scale_factor": (1.0, 1.0)}]  # fmt: skip
+    gts = [(torch.tensor([[30.0, 40.0, 200.0, 210.0], [150.0, 20.0, box_x2, 300.0], [5.0, 5.0, 60.0, 90.0],
                           [100.0, 100.0, 116.0, 130.0]]), torch.tensor([0, 17, 79, 3])),
            (torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))]  # fmt: skip
     return images, metas, gts
@@ -118,7 +114,7 @@ def test_full_size_rtmdet_matches_mmdet(variant, tmp_path, parity_record) -> Non
     assert list(model.state_dict()) == list(ref_model.state_dict())
     visdet.load_checkpoint(model, path)
 
-    images, metas, gts = _inputs() if variant == "tiny" else _inputs_l()
+    images, metas, gts = _inputs(variant)
     samples = []
     for meta, (boxes, labels) in zip(metas, gts):
         sample = DetDataSample(metainfo=meta)
