@@ -143,6 +143,8 @@ TABLE: dict[str, Entry] = {
     "detector/RTMDet": Entry(f"{_MM}.detectors.rtmdet.RTMDet"),
     "dense_head/RTMDetHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetHead"),
     "dense_head/RTMDetSepBNHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetSepBNHead"),
+    "detector/DeformableDETR": Entry(f"{_MM}.detectors.deformable_detr.DeformableDETR"),
+    "dense_head/DeformableDETRHead": Entry(f"{_MM}.dense_heads.deformable_detr_head.DeformableDETRHead"),
     "loss/QualityFocalLoss": Entry(f"{_MM}.losses.gfocal_loss.QualityFocalLoss"),
     "loss/GIoULoss": Entry(f"{_MM}.losses.iou_loss.GIoULoss"),
     "assigner/DynamicSoftLabelAssigner": Entry(
