@@ -8,6 +8,7 @@ from torch import nn
 
 from visdet.build import build_component
 from visdet.models.dense_heads.detr_loss import DeformableDETRLossMixin, DETRLossMixin
+from visdet.models.dense_heads.dino_loss import DINOLossMixin
 from visdet.structures import Instances
 
 COSTS = [{"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
@@ -31,6 +32,10 @@ class _Host(nn.Module):
 
 
 class DeformableHost(DeformableDETRLossMixin, _Host):
+    pass
+
+
+class DinoHost(DINOLossMixin, _Host):
     pass
 
 
@@ -75,3 +80,27 @@ def test_deformable_loss_names_and_shapes():
     assert list(losses) == expected + ["enc_loss_cls", "enc_loss_bbox", "enc_loss_iou"]
     assert losses["loss_cls"].shape == (1,)  # synced avg factor: mmdet's [1] tensor
     assert DeformableHost(sync=False).loss_by_feat(cls, boxes, None, None, _gts(), METAS)["loss_cls"].shape == ()
+
+
+def test_dino_dn_meta_errors_and_names():
+    host = DinoHost()
+    cls, boxes = _preds(queries=6 + 8)  # 2 groups of 2 * max 2 gts = 8 denoising queries, then 6 matching ones
+    with pytest.raises(KeyError, match="num_denoising_groups"):
+        host.loss_by_feat(cls, boxes, None, None, _gts(), METAS, {"num_denoising_queries": 8})
+    with pytest.raises(TypeError, match="dn_meta must be a dict"):
+        host.loss_by_feat(cls, boxes, None, None, _gts(), METAS, [8, 2])
+    with pytest.raises(ValueError, match="num_denoising_groups must be >= 1"):
+        host.loss_by_feat(cls, boxes, None, None, _gts(), METAS,
+                          {"num_denoising_queries": 8, "num_denoising_groups": 0})  # fmt: skip
+    losses = host.loss_by_feat(cls, boxes, None, None, _gts(), METAS,
+                               {"num_denoising_queries": 8, "num_denoising_groups": 2})  # fmt: skip
+    dn = [f"{prefix}dn_loss_{part}" for prefix in ("", "d0.", "d1.") for part in ("cls", "bbox", "iou")]
+    assert list(losses)[9:] == dn
+    # denoising targets: group g's first half holds the gts, in order
+    labels, _, targets, weights, num_pos, num_neg = host.get_dn_targets(
+        _gts(), METAS, {"num_denoising_queries": 8, "num_denoising_groups": 2})
+    assert labels[0].tolist() == [1, 3, 4, 4, 1, 3, 4, 4] and labels[1].tolist() == [4] * 8
+    assert (num_pos, num_neg) == (4, 4)
+    assert weights[0][:, 0].tolist() == [1, 1, 0, 0, 1, 1, 0, 0]
+    # without dn_meta: only the matching terms
+    assert len(host.loss_by_feat(cls, boxes, None, None, _gts(), METAS, None)) == 9
