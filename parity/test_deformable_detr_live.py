@@ -15,7 +15,8 @@ them strictly into ``visdet.build_detector(cfg.model)``.
   ``enc_`` for two-stage) and the gradient of their sum for every trainable parameter.
 
 Compared with the default tolerances; the test prints whether everything is bit-equal (it is
-here: predictions, every loss term and every gradient, same process, same kernels). Runs only where the reference is installed (marker ``live``).
+here: predictions, every loss term and every gradient, same process, same kernels). Runs only
+where the reference is installed (marker ``live``).
 """
 
 from __future__ import annotations
