@@ -42,9 +42,27 @@ _COSTS = [{"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weig
           {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]  # fmt: skip
 
 
+_SOFTMAX_COSTS = [{"type": "ClassificationCost", "weight": 1.0},
+                  {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
+                  {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]  # fmt: skip
+# DETRHead's softmax classifier: class weight 1.0, the no-object class BG_CLS_WEIGHT
+BG_CLS_WEIGHT = 0.1
+
+
+def _costs(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return _SOFTMAX_COSTS if p["head"] == "detr_softmax" else _COSTS
+
+
 def _loss_cfgs(p: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {"loss_cls": {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25,
-                         "loss_weight": p["cls_weight"]},
+    if p["head"] == "detr_softmax":  # mmdet's DETRHead turns class_weight / bg_cls_weight into a [C + 1] weight
+        cls_cfg = {"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0, "class_weight": 1.0,
+                   "bg_cls_weight": BG_CLS_WEIGHT}
+    elif p.get("quality_focal"):
+        cls_cfg = {"type": "QualityFocalLoss", "use_sigmoid": True, "beta": 2.0, "loss_weight": p["cls_weight"]}
+    else:
+        cls_cfg = {"type": "FocalLoss", "use_sigmoid": True, "gamma": 2.0, "alpha": 0.25,
+                   "loss_weight": p["cls_weight"]}
+    return {"loss_cls": cls_cfg,
             "loss_bbox": {"type": "L1Loss", "loss_weight": 5.0},
             "loss_iou": {"type": "GIoULoss", "loss_weight": 2.0}}  # fmt: skip
 
@@ -56,7 +74,7 @@ def _cxcywh(n: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
 
 
 def _inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
-    layers, c = p["num_layers"], p["num_classes"]
+    layers, c = p["num_layers"], p["num_classes"] + (p["head"] == "detr_softmax")
     b = len(p["img_shapes"])
     q = p["num_queries"] + _num_dn(p)
     out = {"cls_scores": torch.randn(layers, b, q, c, generator=gen) * 2, "bbox_preds": _cxcywh((layers, b, q), gen)}
@@ -68,7 +86,7 @@ def _inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
         xy = torch.rand(g, 2, generator=gen) * 0.6
         wh = torch.rand(g, 2, generator=gen) * 0.35 + 0.03
         out[f"gt{i}.bboxes"] = torch.cat([xy, xy + wh], 1) * torch.tensor([w, h, w, h], dtype=torch.float32)
-        out[f"gt{i}.labels"] = torch.randint(0, c, (g,), generator=gen)
+        out[f"gt{i}.labels"] = torch.randint(0, p["num_classes"], (g,), generator=gen)
     return out
 
 
@@ -89,7 +107,7 @@ def _run(p: Mapping[str, Any], inputs: Tensors, head: Any, instance_cls: Any) ->
     metas = [{"img_shape": tuple(s)} for s in p["img_shapes"]]
     gts = [instance_cls(bboxes=inputs[f"gt{i}.bboxes"], labels=inputs[f"gt{i}.labels"]) for i in range(len(metas))]
     args = [leaves["cls_scores"], leaves["bbox_preds"]]
-    if p["head"] != "detr":
+    if p["head"] not in ("detr", "detr_softmax"):
         args += [leaves.get("enc_cls_scores"), leaves.get("enc_bbox_preds")]
     args += [gts, metas]
     if p["head"] == "dino":
@@ -115,15 +133,16 @@ def _run(p: Mapping[str, Any], inputs: Tensors, head: Any, instance_cls: Any) ->
 
 
 def _ref(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
+    from mmdet.models.dense_heads import DeformableDETRHead, DETRHead, DINOHead
     from mmdet.utils import register_all_modules
     from mmengine.structures import InstanceData
 
     register_all_modules()
-    cls = {"detr": DeformableDETRHead, "deformable": DeformableDETRHead, "dino": DINOHead}[p["head"]]
-    head = cls(num_classes=p["num_classes"], embed_dims=16, sync_cls_avg_factor=p["sync"],
-               train_cfg={"assigner": {"type": "HungarianAssigner", "match_costs": [dict(c) for c in _COSTS]}},
-               **_loss_cfgs(p))  # fmt: skip
+    heads = {"detr": DeformableDETRHead, "deformable": DeformableDETRHead, "dino": DINOHead, "detr_softmax": DETRHead}
+    head = heads[p["head"]](num_classes=p["num_classes"], embed_dims=16, sync_cls_avg_factor=p["sync"],
+                            train_cfg={"assigner": {"type": "HungarianAssigner",
+                                                    "match_costs": [dict(c) for c in _costs(p)]}},
+                            **_loss_cfgs(p))  # fmt: skip
     if p["head"] == "detr":  # DETRHead's own loss_by_feat (no encoder arguments), on the same head
         from mmdet.models.dense_heads import DETRHead
 
@@ -139,11 +158,18 @@ class _Host(nn.Module):
 
         super().__init__()
         self.num_classes = p["num_classes"]
-        self.cls_out_channels = p["num_classes"]  # sigmoid focal loss
-        for name, cfg in _loss_cfgs(p).items():
+        softmax = p["head"] == "detr_softmax"
+        self.cls_out_channels = p["num_classes"] + softmax  # softmax: a no-object class
+        cfgs = _loss_cfgs(p)
+        if softmax:  # what mmdet's DETRHead makes of class_weight and bg_cls_weight
+            weights = [cfgs["loss_cls"]["class_weight"]] * p["num_classes"] + [BG_CLS_WEIGHT]
+            cfgs["loss_cls"] = {**cfgs["loss_cls"], "class_weight": weights}
+            del cfgs["loss_cls"]["bg_cls_weight"]
+        for name, cfg in cfgs.items():
             setattr(self, name, build_component("loss", cfg))
-        self.assigner = build_component("assigner", {"type": "HungarianAssigner", "match_costs": _COSTS})
-        self.bg_cls_weight = 0  # DeformableDETRHead / DINOHead: no class_weight handling, 0
+        self.assigner = build_component("assigner", {"type": "HungarianAssigner", "match_costs": _costs(p)})
+        # DETRHead: bg_cls_weight; DeformableDETRHead / DINOHead do not handle class_weight: 0
+        self.bg_cls_weight = BG_CLS_WEIGHT if softmax else 0
         self.sync_cls_avg_factor = p["sync"]
 
 
@@ -154,7 +180,8 @@ def _vis(p: Mapping[str, Any], inputs: Tensors) -> Tensors:
     if p["head"] == "dino":
         from visdet.models.dense_heads.dino_loss import DINOLossMixin as mixin
     else:
-        mixin = {"detr": detr_loss.DETRLossMixin, "deformable": detr_loss.DeformableDETRLossMixin}[p["head"]]
+        mixin = {"detr": detr_loss.DETRLossMixin, "detr_softmax": detr_loss.DETRLossMixin,
+                 "deformable": detr_loss.DeformableDETRLossMixin}[p["head"]]  # fmt: skip
     host = type("LossHost", (mixin, _Host), {})(p)
     return _run(p, inputs, host, Instances)
 
@@ -166,6 +193,8 @@ _CASES = {
     "deformable_single_stage": DEFORMABLE,
     "deformable_two_stage": dict(DEFORMABLE, enc=True, num_enc=24),
     "deformable_two_stage_nosync": dict(DEFORMABLE, enc=True, num_enc=24, sync=False),
+    "detr_softmax_bg_cls_weight": dict(DEFORMABLE, head="detr_softmax", sync=False),
+    "deformable_quality_focal": dict(DEFORMABLE, enc=True, num_enc=12, quality_focal=True),
     "deformable_more_gts_than_queries": dict(DEFORMABLE, num_queries=4, img_shapes=SHAPES[:2], num_gts=[6, 2],
                                              enc=True, num_enc=5, sync=False),
 }  # fmt: skip

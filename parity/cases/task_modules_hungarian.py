@@ -10,7 +10,8 @@ Variants: ``no_gt`` (every query a negative), ``no_queries`` (an empty result),
 ``more_gts_than_queries`` (only Q gts matched), ``ties`` (duplicated queries, integer
 boxes and logits, so several matchings have the same total cost and scipy's choice must
 be the same call on the same matrix), costs with other weights, ``box_format="xyxy"`` and
-``iou_mode="iou"``, and DETR's softmax ``ClassificationCost``.
+``iou_mode="iou"``, DETR's softmax ``ClassificationCost``, and ``IoUCost`` on float16 boxes (computed
+in float32 and cast back, mmdet's guard).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def _run(p: Mapping[str, Any], inputs: Tensors, instance_cls: Any, build_cost: A
     meta = {"img_shape": tuple(p["img_shape"])}
     pred_fields = {"bboxes": inputs["bboxes"], "scores": inputs["scores"]}
     gt_fields = {"bboxes": inputs["gt_bboxes"], "labels": inputs["gt_labels"]}
+    if p.get("float16"):  # IoUCost's overflow guard: float16 predictions are compared in float32
+        pred_fields["bboxes"], gt_fields["bboxes"] = inputs["bboxes"].half(), inputs["gt_bboxes"].half()
     if p.get("masks"):
         pred_fields["masks"], gt_fields["masks"] = inputs["masks"], inputs["gt_masks"]
     pred, gt = instance_cls(**pred_fields), instance_cls(**gt_fields)
@@ -101,6 +104,8 @@ _CASES = {
         costs=[{"type": "ClassificationCost", "weight": 1.0},
                {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
                {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]),
+    "iou_cost_float16": dict(_BASE, num_queries=7, num_gts=4, float16=True,
+                             costs=[{"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]),
     "focal_mask_cost": dict(
         _BASE, num_queries=5, num_gts=3, masks=True,
         costs=[{"type": "FocalLossCost", "binary_input": True, "weight": 2.0},
