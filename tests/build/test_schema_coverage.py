@@ -70,6 +70,7 @@ BUILDS: dict[str, Any] = {
     "DiceLoss": DiceLoss,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
+                                                    "RandomChoiceResize", "RandomChoice",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
                                                     "PackDetInputs", "CachedMosaic", "CachedMixUp",
                                                     "YOLOXHSVRandomAug", "FilterAnnotations")},
