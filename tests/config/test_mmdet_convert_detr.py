@@ -1,8 +1,8 @@
 """mmdet 3.3's Deformable DETR and DINO configs: the training recipe converts, validates and builds.
 
 The sections outside ``model`` (the train pipeline with ``RandomChoice`` / ``RandomChoiceResize`` /
-``RandomCrop``, ``optim_wrapper``, ``param_scheduler``, ``train_cfg``, ``auto_scale_lr``) equal the
-presets ``coco_detection_detr``, ``adamw_deformable_detr`` / ``adamw_dino`` and ``detr_50e`` /
+``RandomCrop``, ``optim_wrapper``, ``param_scheduler``, ``train_cfg``) equal the presets
+``coco_detection_detr``, ``adamw_deformable_detr`` / ``adamw_dino`` and ``deformable_detr_50e`` /
 ``dino_12e`` and build; the optimizer's parameter groups on a stand-in with the detectors'
 parameter names are the ones mmdet's ``custom_keys`` give. The ``model`` section validates once
 the DETR detectors are registered; until then its error names ``model.type``.
@@ -33,8 +33,8 @@ DEFORMABLE = [
 ]
 DINO = "dino/dino-4scale_r50_8xb2-12e_coco.py"
 # config, its optimizer preset, its schedule preset, its detector type
-RECIPES = [(path, "adamw_deformable_detr", "detr_50e", "DeformableDETR") for path in DEFORMABLE] + [
-    (DINO, "adamw_dino", "dino_12e", "DINO")
+RECIPES = [(path, "adamw_deformable_detr", "deformable_detr_50e", "DeformableDETR", 32) for path in DEFORMABLE] + [
+    (DINO, "adamw_dino", "dino_12e", "DINO", 16)
 ]
 SMALL_SCALES = [(s, 1333) for s in range(480, 801, 32)]
 
@@ -50,17 +50,16 @@ def _without_backend_args(value):
 
 @pytest.fixture(scope="module", params=RECIPES, ids=lambda r: Path(r[0]).stem)
 def recipe(request):
-    path, optimizer, schedule, detector = request.param
+    path, optimizer, schedule, detector, base_batch = request.param
     cfg, dropped = convert_mmdet_config(CONFIGS / path)
-    return cfg, dropped, optimizer, schedule, detector
+    return cfg, dropped, optimizer, schedule, detector, base_batch
 
 
 def test_the_sections_equal_the_presets(recipe):
-    cfg, dropped, optimizer, schedule, _ = recipe
+    cfg, dropped, optimizer, schedule, _, base_batch = recipe
     assert dropped == ["max_epochs"]  # a helper variable, already written where it is used
-    preset = load_config(optimizer)
-    assert cfg["optim_wrapper"] == preset["optim_wrapper"]
-    assert cfg["auto_scale_lr"] == preset["auto_scale_lr"]
+    assert cfg["optim_wrapper"] == load_config(optimizer)["optim_wrapper"]
+    assert cfg["auto_scale_lr"] == {"base_batch_size": base_batch}  # 16 GPUs x 2 images, 8 x 2
     plan = load_config(schedule)
     assert all(cfg[key] == plan[key] for key in ("train_cfg", "val_cfg", "test_cfg", "param_scheduler"))
     data = load_config("coco_detection_detr")
@@ -70,10 +69,11 @@ def test_the_sections_equal_the_presets(recipe):
 
 
 def test_everything_but_the_model_validates(recipe):
-    cfg, _, _, _, detector = recipe
+    cfg, _, _, _, detector, base_batch = recipe
     config = validate_config({k: v for k, v in cfg.items() if k != "model"})
     assert config.train_cfg.max_epochs == cfg["train_cfg"]["max_epochs"]
     assert config.optim_wrapper.clip_grad.max_norm == 0.1 and config.optim_wrapper.clip_grad.norm_type == 2
+    assert config.auto_scale_lr.base_batch_size == base_batch and not config.auto_scale_lr.enable
     if detector in registry("detector"):
         validate_config(cfg)
     else:  # the DETR detectors land in other branches of issue 18
