@@ -148,6 +148,18 @@ TABLE: dict[str, Entry] = {
     "assigner/DynamicSoftLabelAssigner": Entry(
         f"{_MM}.task_modules.assigners.dynamic_soft_label_assigner.DynamicSoftLabelAssigner"
     ),
+    # --- DETR family: Hungarian matching and its costs
+    "assigner/HungarianAssigner": Entry(f"{_MM}.task_modules.assigners.hungarian_assigner.HungarianAssigner"),
+    "match_cost/FocalLossCost": Entry(f"{_MM}.task_modules.assigners.match_cost.FocalLossCost"),
+    "match_cost/ClassificationCost": Entry(f"{_MM}.task_modules.assigners.match_cost.ClassificationCost"),
+    "match_cost/BBoxL1Cost": Entry(f"{_MM}.task_modules.assigners.match_cost.BBoxL1Cost"),
+    "match_cost/IoUCost": Entry(f"{_MM}.task_modules.assigners.match_cost.IoUCost"),
+    "function/bbox_cxcywh_to_xyxy": Entry(
+        "mmdet.structures.bbox.transforms.bbox_cxcywh_to_xyxy", visdet="visdet.structures.boxes.bbox_cxcywh_to_xyxy"
+    ),
+    "function/bbox_xyxy_to_cxcywh": Entry(
+        "mmdet.structures.bbox.transforms.bbox_xyxy_to_cxcywh", visdet="visdet.structures.boxes.bbox_xyxy_to_cxcywh"
+    ),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),
     "transform/LoadAnnotations": Entry("mmdet.datasets.transforms.loading.LoadAnnotations"),

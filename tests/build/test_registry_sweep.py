@@ -196,10 +196,23 @@ def exercise_assigner(built: Any, config: Any, ctx: dict) -> None:
         empty = built.assign(pred, Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
         assert bool((empty.gt_inds == 0).all())
         return
+    if type(built).__name__ == "HungarianAssigner":  # queries: logits and absolute xyxy boxes
+        pred = Instances(bboxes=_boxes(20), scores=torch.randn(20, 4))
+        result = built.assign(pred, _gt(), img_meta={"img_shape": (64, 64)})
+        assert result.num_gts == 3 and int((result.gt_inds > 0).sum()) == 3
+        empty = built.assign(pred, Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
+        assert bool((empty.gt_inds == 0).all())
+        return
     result = built.assign(Instances(priors=_boxes(20)), _gt())
     assert result.gt_inds.shape == (20,) and result.num_gts == 3
     empty = built.assign(Instances(priors=_boxes(5)), Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long()))
     assert bool((empty.gt_inds == 0).all())
+
+
+def exercise_match_cost(built: Any, config: Any, ctx: dict) -> None:
+    pred = Instances(bboxes=_boxes(6), scores=torch.randn(6, 4))
+    cost = built(pred, _gt(), img_meta={"img_shape": (64, 64)})
+    assert cost.shape == (6, 3) and bool(torch.isfinite(cost).all())
 
 
 def exercise_sampler(built: Any, config: Any, ctx: dict) -> None:

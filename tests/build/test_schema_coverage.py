@@ -35,7 +35,8 @@ from visdet.models.losses import (
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss", "positional_encoding", "attention", "transformer_layer", "transformer",
-                        "assigner", "iou_calculator", "sampler", "bbox_coder", "prior_generator", "data_preprocessor",
+                        "assigner", "match_cost", "iou_calculator", "sampler", "bbox_coder", "prior_generator",
+                        "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
@@ -68,6 +69,9 @@ BUILDS: dict[str, Any] = {
     "DynamicSoftLabelAssigner": task_modules.DynamicSoftLabelAssigner,
     "RTMDetInsHead": dense_heads.RTMDetInsHead, "RTMDetInsSepBNHead": dense_heads.RTMDetInsSepBNHead,
     "DiceLoss": DiceLoss,
+    "HungarianAssigner": task_modules.HungarianAssigner, "FocalLossCost": task_modules.FocalLossCost,
+    "ClassificationCost": task_modules.ClassificationCost, "BBoxL1Cost": task_modules.BBoxL1Cost,
+    "IoUCost": task_modules.IoUCost,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomChoiceResize", "RandomChoice",
@@ -81,7 +85,7 @@ BUILT = {"anchor_generator", "bbox_coder", "loss_cls", "loss_bbox", "assigner", 
          "test_proposals", "train_proposals", "allowed_border", "pos_weight", "roi_layers", "backbone", "neck",
          "rpn_head", "roi_head", "data_preprocessor", "bbox_roi_extractor", "bbox_head", "bbox_assigner",
          "bbox_sampler", "test_cfg", "featmap_strides", "mask_size", "soft_mask_target", "loss_mask",
-         "upsample_method", "scale_factor", "loss_centerness"}  # fmt: skip
+         "upsample_method", "scale_factor", "loss_centerness", "match_costs"}  # fmt: skip
 # init-only keys: accepted by the schema and ignored (the classes keep mmdet's default init)
 NOT_COMPARED = {"init_cfg", "pretrained"}
 # keywords a subclass fixes before passing the rest on (mmdet's classes fix the same ones)
