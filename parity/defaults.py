@@ -167,6 +167,8 @@ TABLE: dict[str, Entry] = {
     "transform/LoadAnnotations": Entry("mmdet.datasets.transforms.loading.LoadAnnotations"),
     "transform/Resize": Entry("mmdet.datasets.transforms.transforms.Resize"),
     "transform/RandomResize": Entry("mmcv.transforms.processing.RandomResize"),
+    "transform/RandomChoiceResize": Entry("mmcv.transforms.processing.RandomChoiceResize"),
+    "transform/RandomChoice": Entry("mmcv.transforms.wrappers.RandomChoice"),
     "transform/RandomFlip": Entry("mmdet.datasets.transforms.transforms.RandomFlip"),
     "transform/Pad": Entry("mmdet.datasets.transforms.transforms.Pad"),
     "transform/RandomCrop": Entry("mmdet.datasets.transforms.transforms.RandomCrop"),

@@ -220,28 +220,31 @@ _COCO_PIPELINES = {
 }
 
 
-def _coco_run(params: Mapping[str, Any], inputs: Tensors, reference: bool) -> Tensors:
+def coco_dataset(kwargs: Mapping[str, Any], steps: list[dict[str, Any]], reference: bool) -> Any:
+    """mmdet's ``CocoDataset`` (``reference``) or visdet's, with the pipeline ``steps`` (configs)."""
     import warnings
 
+    if reference:
+        from mmdet.datasets import CocoDataset
+        from mmdet.utils import register_all_modules
+
+        register_all_modules(init_default_scope=True)
+        return CocoDataset(**kwargs, pipeline=steps)
+    from visdet.build import build_pipeline
+    from visdet.data.datasets import CocoDataset as VisdetCocoDataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VisdetCocoDataset(**kwargs, pipeline=build_pipeline(steps))
+
+
+def _coco_run(params: Mapping[str, Any], inputs: Tensors, reference: bool) -> Tensors:
     from parity.cases._data_common import transform_config
     from parity.cases.data_coco_segm import coco_file, dataset_kwargs, packed_outputs
 
     steps = [transform_config(step) for step in params["steps"]]
     with coco_file(inputs) as f:
-        kwargs = dataset_kwargs({"pipeline": "train"}, f)
-        if reference:
-            from mmdet.datasets import CocoDataset
-            from mmdet.utils import register_all_modules
-
-            register_all_modules(init_default_scope=True)
-            dataset = CocoDataset(**kwargs, pipeline=steps)
-        else:
-            from visdet.build import build_pipeline
-            from visdet.data.datasets import CocoDataset as VisdetCocoDataset
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                dataset = VisdetCocoDataset(**kwargs, pipeline=build_pipeline(steps))
+        dataset = coco_dataset(dataset_kwargs({"pipeline": "train"}, f), steps, reference)
         seed_numpy(int(inputs["np_seed"]))
         items = [dataset[k % len(dataset)] for k in range(params["items"])]
     return packed_outputs(items)

@@ -240,3 +240,171 @@ for _name, _params in {
         reference=_ema_ref, visdet=_ema_vis, dtype="float64", exact=EMA_EXACT,
         description="the averaged model's state_dict after the first and the sixth update",
     ))  # fmt: skip
+
+
+# ---------------------------------------------------------------- the DETR recipe's optimizer
+# The optim_wrapper sections of mmdet 3.3's deformable-detr_r50_16xb2-50e_coco.py and
+# dino-4scale_r50_8xb2-12e_coco.py, as written there.
+DEFORMABLE_DETR_OPTIM = {
+    "type": "OptimWrapper",
+    "optimizer": {"type": "AdamW", "lr": 0.0002, "weight_decay": 0.0001},
+    "clip_grad": {"max_norm": 0.1, "norm_type": 2},
+    "paramwise_cfg": {"custom_keys": {"backbone": {"lr_mult": 0.1}, "sampling_offsets": {"lr_mult": 0.1},
+                                      "reference_points": {"lr_mult": 0.1}}},
+}  # fmt: skip
+DINO_OPTIM = {
+    "type": "OptimWrapper",
+    "optimizer": {"type": "AdamW", "lr": 0.0001, "weight_decay": 0.0001},
+    "clip_grad": {"max_norm": 0.1, "norm_type": 2},
+    "paramwise_cfg": {"custom_keys": {"backbone": {"lr_mult": 0.1}}},
+}
+
+
+class _Attention(nn.Module):
+    """mmcv's ``MultiScaleDeformableAttention`` parameter names (2 heads, 1 level, 2 points, width 8)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sampling_offsets = nn.Linear(8, 2 * 1 * 2 * 2)
+        self.attention_weights = nn.Linear(8, 2 * 1 * 2)
+        self.value_proj = nn.Linear(8, 8)
+        self.output_proj = nn.Linear(8, 8)
+
+
+class _Layer(nn.Module):
+    """A deformable encoder layer's names (decoder: ``self_attn`` is mmcv's ``MultiheadAttention``)."""
+
+    def __init__(self, decoder: bool) -> None:
+        super().__init__()
+        if decoder:
+            self.self_attn = nn.Module()
+            self.self_attn.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.cross_attn = _Attention()
+        else:
+            self.self_attn = _Attention()
+        self.ffn = nn.Module()
+        self.ffn.layers = nn.Sequential(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Dropout(), nn.Linear(16, 8))
+        self.norms = nn.ModuleList([nn.LayerNorm(8) for _ in range(3 if decoder else 2)])
+
+
+class DetrNamed(nn.Module):
+    """A small stand-in with Deformable DETR's / DINO's parameter names (mmdet 3.3).
+
+    A ResNet-like backbone whose stem is frozen (``frozen_stages=1``, BN ``requires_grad=False``),
+    the ``ChannelMapper`` neck, one encoder and one decoder layer, ``level_embed``,
+    ``query_embedding``, ``reference_points_fc`` (single-stage) or ``memory_trans_fc``/``_norm``
+    (two-stage and DINO), the head's ``cls_branches``/``reg_branches`` and DINO's
+    ``dn_query_generator.label_embedding``.
+    """
+
+    def __init__(self, dino: bool = False) -> None:
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.conv1 = nn.Conv2d(3, 8, 3, bias=False).requires_grad_(False)
+        self.backbone.bn1 = nn.BatchNorm2d(8).requires_grad_(False)
+        self.backbone.layer1 = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8))
+        self.neck = nn.Module()
+        self.neck.convs = nn.ModuleList([nn.Module()])
+        self.neck.convs[0].conv = nn.Conv2d(8, 8, 1)
+        self.neck.convs[0].gn = nn.GroupNorm(2, 8)
+        self.encoder = nn.Module()
+        self.encoder.layers = nn.ModuleList([_Layer(decoder=False)])
+        self.decoder = nn.Module()
+        self.decoder.layers = nn.ModuleList([_Layer(decoder=True)])
+        self.level_embed = nn.Parameter(torch.zeros(2, 8))
+        self.query_embedding = nn.Embedding(5, 8 if dino else 16)
+        if dino:
+            self.memory_trans_fc = nn.Linear(8, 8)
+            self.memory_trans_norm = nn.LayerNorm(8)
+            self.dn_query_generator = nn.Module()
+            self.dn_query_generator.label_embedding = nn.Embedding(3, 8)
+        else:
+            self.reference_points_fc = nn.Linear(8, 2)
+        self.bbox_head = nn.Module()
+        self.bbox_head.cls_branches = nn.ModuleList([nn.Linear(8, 3) for _ in range(2)])
+        self.bbox_head.reg_branches = nn.ModuleList(
+            [nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)) for _ in range(2)]
+        )
+
+
+def _detr_step_inputs(params: Mapping[str, Any], gen: torch.Generator) -> Tensors:
+    """Initial values and per-step targets of every parameter (float64)."""
+    model = DetrNamed(dino=params["dino"])
+    out = {f"init.{k}": torch.randn(p.shape, generator=gen, dtype=torch.float64) for k, p in model.named_parameters()}
+    for step in range(params["steps"]):
+        out.update({f"target{step}.{k}": torch.randn(p.shape, generator=gen, dtype=torch.float64)
+                    for k, p in model.named_parameters()})  # fmt: skip
+    return out
+
+
+def _detr_model(params: Mapping[str, Any], inputs: Tensors) -> nn.Module:
+    model = DetrNamed(dino=params["dino"]).double()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(inputs[f"init.{name}"])
+    return model
+
+
+def _detr_loss(model: nn.Module, inputs: Tensors, step: int, scale: float) -> torch.Tensor:
+    """A loss that gives every trainable parameter a gradient: ``scale * sum((p - target)^2)``."""
+    terms = [((p - inputs[f"target{step}.{k}"]) ** 2).sum() for k, p in model.named_parameters() if p.requires_grad]
+    return scale * torch.stack(terms).sum()
+
+
+def _detr_steps(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: Tensors, params: Mapping[str, Any],
+                update: Any) -> Tensors:  # fmt: skip
+    """``steps`` updates (``update(loss)`` returns the gradient norm before clipping); then every parameter."""
+    out = _per_name(model, optimizer)
+    norms = [float(update(_detr_loss(model, inputs, step, params["loss_scale"]))) for step in range(params["steps"])]
+    out["grad_norm"] = torch.tensor(norms, dtype=torch.float64)
+    out.update({f"param.{k}": p.detach().clone() for k, p in model.named_parameters()})
+    return out
+
+
+def _detr_step_ref(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    import copy
+
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+
+    model = _detr_model(params, inputs)
+    wrapper = build_optim_wrapper(model, copy.deepcopy(dict(params["optim_wrapper"])))
+    hub = MessageHub.get_current_instance()
+
+    def update(loss: torch.Tensor) -> float:
+        wrapper.update_params(loss)
+        return hub.get_scalar("train/grad_norm").current()
+
+    return _detr_steps(model, wrapper.optimizer, inputs, params, update)
+
+
+def _detr_step_vis(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
+    from visdet.engine.components import validate_config
+    from visdet.engine.optim import clip_gradients
+
+    model = _detr_model(params, inputs)
+    wrapper = validate_config({"optim_wrapper": dict(params["optim_wrapper"])}).optim_wrapper
+    optimizer = wrapper.build(model=model)
+
+    def update(loss: torch.Tensor) -> float:  # the runner's step: backward, clip, step, zero_grad
+        loss.backward()
+        norm = clip_gradients(optimizer, wrapper.clip_grad.max_norm, wrapper.clip_grad.norm_type)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    return _detr_steps(model, optimizer, inputs, params, update)
+
+
+for _name, _params in {
+    "deformable_detr": {"optim_wrapper": DEFORMABLE_DETR_OPTIM, "dino": False, "loss_scale": 1.0},
+    "dino": {"optim_wrapper": DINO_OPTIM, "dino": True, "loss_scale": 1.0},
+    # gradients far below max_norm: clipping must leave them alone
+    "dino_below_max_norm": {"optim_wrapper": DINO_OPTIM, "dino": True, "loss_scale": 1e-5},
+}.items():
+    register(Case(
+        component="engine/optim_step", name=_name, params={**_params, "steps": 3}, make_inputs=_detr_step_inputs,
+        reference=_detr_step_ref, visdet=_detr_step_vis, dtype="float64",
+        description="DETR-named stand-in: lr/weight decay per parameter, then 3 AdamW steps with clip_grad "
+                    "(gradient norms and every parameter after)",
+    ))  # fmt: skip

@@ -74,6 +74,7 @@ BUILDS: dict[str, Any] = {
     "IoUCost": task_modules.IoUCost,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
+                                                    "RandomChoiceResize", "RandomChoice",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
                                                     "PackDetInputs", "CachedMosaic", "CachedMixUp",
                                                     "YOLOXHSVRandomAug", "FilterAnnotations")},

@@ -37,6 +37,7 @@ from visdet.engine.dist import (
 )
 from visdet.engine.grad_checkpointing import set_grad_checkpointing
 from visdet.engine.hooks import Hook, SchedulerHook
+from visdet.engine.optim.clip import clip_gradients
 from visdet.engine.precision import autocast, make_grad_scaler, resolve_device
 from visdet.engine.rng_state import capture_rng_state, restore_rng_state
 from visdet.engine.seeding import seed_everything
@@ -262,8 +263,7 @@ class Runner:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         if self.grad_clip is not None:
-            params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            clip_gradients(self.optimizer, self.grad_clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()

@@ -6,10 +6,11 @@ that ``CocoDataset`` and ``Compose`` take.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from visdet.build.component import Component, ComponentOf
 from visdet.build.registry import registry
@@ -22,6 +23,8 @@ from visdet.data.transforms import (
     PackDetInputs,
     Pad,
     PhotoMetricDistortion,
+    RandomChoice,
+    RandomChoiceResize,
     RandomCrop,
     RandomFlip,
     RandomResize,
@@ -107,6 +110,74 @@ class RandomResizeConfig(_Transform):
     interpolation: Interpolation = "bilinear"
     backend: Literal["cv2"] = "cv2"
     example: ClassVar[dict[str, Any]] = {"type": "RandomResize", "scale": [[32, 24], [40, 30]], "keep_ratio": True}
+
+
+@registry("transform").register
+class RandomChoiceResizeConfig(_Transform):
+    """``RandomChoiceResize``: one of ``scales`` per image (``np.random.randint``, as mmcv)."""
+
+    type: Literal["RandomChoiceResize"]
+    builds: ClassVar = RandomChoiceResize
+    scales: list[list[int]] | list[int] = Field(
+        min_length=1, description="the candidate (w, h) scales; one (w, h) pair is the only candidate"
+    )
+    resize_type: Literal["Resize"] = "Resize"
+    keep_ratio: bool = False
+    clip_object_border: bool = True
+    interpolation: Interpolation = "bilinear"
+    backend: Literal["cv2"] = "cv2"
+    example: ClassVar[dict[str, Any]] = {"type": "RandomChoiceResize", "scales": [[32, 24], [40, 30]],
+                                         "keep_ratio": True}  # fmt: skip
+
+    @field_validator("scales")
+    @classmethod
+    def _pairs(cls, value: list[Any]) -> list[Any]:
+        pairs = [value] if all(isinstance(v, int) for v in value) else value
+        if any(len(pair) != 2 or min(pair) <= 0 for pair in pairs):
+            raise ValueError(
+                f"each scale is a (w, h) pair of positive ints, got {value} (mmcv would read a lone int as a factor)"
+            )
+        return value
+
+
+@registry("transform").register
+class RandomChoiceConfig(Component):
+    """``RandomChoice``: one of several sub-pipelines per image (``np.random.choice``, as mmcv).
+
+    Each candidate is a list of transforms (or a single transform); nested ``RandomChoice``
+    is allowed.
+    """
+
+    type: Literal["RandomChoice"]
+    transforms: list[list[TransformConfig]] = Field(min_length=1)
+    prob: list[float] | None = Field(None, description="one probability per candidate, summing to 1; None: uniform")
+    example: ClassVar[dict[str, Any]] = {
+        "type": "RandomChoice",
+        "transforms": [[{"type": "RandomFlip", "prob": 1.0}], [{"type": "Resize", "scale": [32, 24]}]],
+        "prob": [0.25, 0.75],
+    }
+
+    @field_validator("transforms", mode="before")
+    @classmethod
+    def _single_transforms_are_lists(cls, value: Any) -> Any:
+        """A candidate written as one transform (mmcv's ``Compose`` takes either) is a list of one."""
+        if isinstance(value, list):
+            return [[branch] if isinstance(branch, (dict, Component)) else branch for branch in value]
+        return value
+
+    @model_validator(mode="after")
+    def _prob_matches(self) -> RandomChoiceConfig:
+        if self.prob is not None:
+            if len(self.prob) != len(self.transforms):
+                raise ValueError(f"prob: {len(self.prob)} probabilities for {len(self.transforms)} candidates")
+            if min(self.prob) < 0 or not math.isclose(sum(self.prob), 1.0, rel_tol=0.0, abs_tol=1e-8):
+                raise ValueError(f"prob: must be non-negative and sum to 1, got {self.prob}")
+        return self
+
+    def build(self) -> RandomChoice:
+        """The transform, its candidates built."""
+        branches = [[step.build() for step in branch] for branch in self.transforms]
+        return RandomChoice(transforms=branches, prob=self.prob)
 
 
 @registry("transform").register

@@ -11,7 +11,8 @@ from visdet.data.transforms.mixup import CachedMixUp
 from visdet.data.transforms.mosaic import CachedMosaic
 from visdet.data.transforms.pad import Pad
 from visdet.data.transforms.photometric import PhotoMetricDistortion
-from visdet.data.transforms.resize import RandomResize, Resize
+from visdet.data.transforms.random_choice import RandomChoice
+from visdet.data.transforms.resize import RandomChoiceResize, RandomResize, Resize
 
 __all__ = [
     "CachedMixUp",
@@ -23,6 +24,8 @@ __all__ = [
     "PackDetInputs",
     "Pad",
     "PhotoMetricDistortion",
+    "RandomChoice",
+    "RandomChoiceResize",
     "RandomCrop",
     "RandomFlip",
     "RandomResize",

@@ -1,4 +1,4 @@
-"""Resize transforms: ``Resize`` (fixed scale or factor) and ``RandomResize``.
+"""Resize transforms: ``Resize`` (fixed scale or factor), ``RandomResize``, ``RandomChoiceResize``.
 
 Updates ``img``, ``img_shape``, ``scale`` (``(w, h)``), ``scale_factor`` (``(w_scale,
 h_scale)`` floats), ``keep_ratio``, ``homography_matrix`` (float32 3x3) and scales
@@ -197,3 +197,64 @@ class RandomResize:
 
     def __repr__(self) -> str:
         return f"RandomResize(scale={self.scale}, ratio_range={self.ratio_range}, resize={self.resize})"
+
+
+class RandomChoiceResize:
+    """Resize to one of ``scales``, picked with ``np.random.randint`` (the same draw as mmcv).
+
+    Args:
+        scales: The candidate ``(w, h)`` scales (a list of pairs); a single pair is the
+            only candidate. With ``keep_ratio`` a scale is the ``(long_edge, short_edge)``
+            bound, as for :class:`Resize`. mmcv also takes ints, but its inner ``Resize``
+            then gets the int as is and ``imrescale`` reads it as a scale *factor* (an
+            800x enlargement) or fails without ``keep_ratio``: visdet refuses ints.
+        resize_type: only ``"Resize"``.
+        **resize_kwargs: keyword arguments of :class:`Resize` (``keep_ratio``, ...).
+
+    Sets ``scale_idx`` (the index drawn) besides what :class:`Resize` sets.
+
+    Raises:
+        ValueError: No scale, or a scale that is not a pair of positive ints.
+    """
+
+    def __init__(
+        self,
+        *,
+        scales: Sequence[int] | Sequence[Sequence[int]],
+        resize_type: str = "Resize",
+        **resize_kwargs: Any,
+    ) -> None:
+        if resize_type != "Resize":
+            raise ValueError(f"only resize_type='Resize' is supported, got {resize_type!r}")
+        # mmcv: a list holds the candidates, a tuple is the one scale; configs written as YAML or
+        # converted from mmdet hold lists, so a flat pair of ints is the one scale too
+        flat_pair = isinstance(scales, Sequence) and len(scales) == 2
+        flat_pair = flat_pair and all(isinstance(v, numbers.Integral) for v in scales)
+        candidates = list(scales) if isinstance(scales, list) and not flat_pair else [scales]
+        if not candidates:
+            raise ValueError("RandomChoiceResize needs at least one scale")
+        for scale in candidates:
+            is_pair = isinstance(scale, Sequence) and len(scale) == 2
+            if not (is_pair and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+                                    for v in scale)):  # fmt: skip
+                raise ValueError(
+                    f"RandomChoiceResize scales must be (w, h) pairs of positive ints, got {scale!r} "
+                    "(mmcv would read an int as a scale factor)"
+                )
+        self.scales = [tuple(scale) for scale in candidates]
+        self.resize = Resize(scale=0, **resize_kwargs)
+
+    def choose(self) -> int:
+        """The index of the scale to use (one ``np.random.randint`` on numpy's global RNG, as mmcv)."""
+        return int(np.random.randint(len(self.scales)))
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        """Draw a scale, resize ``results`` to it and record its index as ``scale_idx``."""
+        index = self.choose()
+        self.resize.scale = self.scales[index]
+        results = self.resize(results)
+        results["scale_idx"] = index
+        return results
+
+    def __repr__(self) -> str:
+        return f"RandomChoiceResize(scales={self.scales}, resize={self.resize})"

@@ -21,8 +21,10 @@ Parameters with ``requires_grad=False`` (frozen stages) are left out. A paramete
 by two modules (``RTMDetSepBNHead(share_conv=True)``) is an error unless
 ``bypass_duplicate=True``, which keeps its first name (mmengine: torch refuses a
 parameter in two groups). Parameters that end up with the same (lr, weight decay) share
-one group; each group records ``lr_mult`` and ``decay_mult`` and lists its parameter
-names under ``"names"``.
+one group; each group records ``lr_mult`` and ``decay_mult``, lists its parameter
+names under ``"names"`` and their positions in mmengine's order (the model's recursion, where
+mmengine makes one group per parameter) under ``"order"``, which gradient clipping follows
+(:mod:`.clip`).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def param_groups(
     """Parameter groups for an optimizer; see the module docstring for the rules.
 
     Returns:
-        Groups with ``params``, ``names``, ``lr``, ``weight_decay``, ``lr_mult``, ``decay_mult``.
+        Groups with ``params``, ``names``, ``order``, ``lr``, ``weight_decay``, ``lr_mult``, ``decay_mult``.
 
     Raises:
         ValueError: A parameter is shared and ``bypass_duplicate`` is false, or no
@@ -135,9 +137,10 @@ def param_groups(
             lr_mult *= rule_lr
         group = groups.setdefault(
             (lr_mult, decay_mult),
-            {"params": [], "names": [], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult,
+            {"params": [], "names": [], "order": [], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult,
              "lr_mult": lr_mult, "decay_mult": decay_mult},
         )  # fmt: skip
+        group["order"].append(sum(len(g["params"]) for g in groups.values()))
         group["params"].append(param)
         group["names"].append(name)
     if not groups:
