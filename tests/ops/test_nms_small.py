@@ -19,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.ops.test_numpy_paths import _boxes  # random boxes, with ties when coarse
 from visdet.ops import _nms_small, batched_nms, nms
 from visdet.ops._nms_kernels import torch_kernels_only
 
@@ -52,18 +53,6 @@ def counting_fast_calls() -> Iterator[list[int]]:
         yield calls
     finally:
         nms_module.small_keep = original
-
-
-def _boxes(seed: int, num: int, scale: float, coarse: bool, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    xy = torch.rand(num, 2, generator=gen) * scale
-    wh = torch.rand(num, 2, generator=gen) * scale / 3
-    scores = torch.rand(num, generator=gen)
-    if coarse:  # ties: equal scores, identical and zero-size boxes
-        xy, wh, scores = xy.round(), wh.round(), (scores * 4).round() / 4
-        if num > 1:
-            xy[-1], wh[-1] = xy[0], wh[0]
-    return torch.cat([xy, xy + wh], 1).to(dtype), scores.to(dtype)
 
 
 def _assert_same(result, expected) -> None:
