@@ -20,11 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.ops.test_numpy_paths import _boxes  # random boxes, with ties when coarse
-from visdet.ops import _nms_small, batched_nms, nms
+from visdet.ops import _nms_small, batched_nms, nms, soft_nms
 from visdet.ops._nms_kernels import torch_kernels_only
 
 # the module (visdet.ops.nms is the function once the package is imported)
 nms_module = importlib.import_module("visdet.ops.nms")
+soft_nms_module = importlib.import_module("visdet.ops.soft_nms")
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def counting_fast_calls() -> Iterator[list[int]]:
 def _assert_same(result, expected) -> None:
     assert torch.equal(result[1], expected[1]), (result[1], expected[1])
     assert result[0].dtype == expected[0].dtype and result[1].dtype == torch.long
-    torch.testing.assert_close(result[0], expected[0], rtol=0, atol=0)
+    torch.testing.assert_close(result[0], expected[0], rtol=0, atol=0, equal_nan=True)
 
 
 cases = st.tuples(
@@ -183,3 +184,46 @@ def test_inputs_the_fast_path_leaves_to_the_general_path():
     dets, _ = nms(boxes, scores, 0.5)
     dets.sum().backward()
     assert boxes.grad is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cases,
+    st.sampled_from(["linear", "naive", "gaussian"]),
+    st.sampled_from([-0.1, 0.0, 0.3, 0.7]),
+    st.sampled_from([0.5, -0.5, 2.0]),  # sigma (a negative one raises decayed scores)
+    st.sampled_from([1e-3, 0.05, 0.5]),
+)
+def test_soft_nms_fast_path_equals_general_and_torch_paths(case, method, threshold, sigma, min_score):
+    seed, num, scale, coarse, dtype, offset, _, _ = case
+    boxes, scores = _boxes(seed, num, scale, coarse, dtype)
+    result = soft_nms(boxes, scores, threshold, sigma, min_score, method, offset)
+    with general_path():
+        _assert_same(result, soft_nms(boxes, scores, threshold, sigma, min_score, method, offset))
+    _assert_same(result, soft_nms_module._soft_nms(boxes, scores, threshold, sigma, min_score, method, offset))
+
+
+def test_soft_nms_fast_path_is_taken_and_declines_ties():
+    boxes, scores = _boxes(5, 100, 200.0, False, torch.float32)
+    calls = []
+    original = soft_nms_module._pick_by_score
+
+    def spy(*args):
+        result = original(*args)
+        calls.append(result is not None)
+        return result
+
+    soft_nms_module._pick_by_score = spy
+    try:
+        soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "linear")
+        # a pick whose decayed score equals another remaining score: mmcv's working order decides
+        tied_boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5], [50, 50, 60, 60]])
+        tied_scores = torch.tensor([0.9, 0.8, 0.4])  # box 1 decays to 0.8 * (1 - 0.5) = 0.4
+        dets, keep = soft_nms(tied_boxes, tied_scores, 0.3, 0.5, 1e-3, "linear")
+    finally:
+        soft_nms_module._pick_by_score = original
+    assert calls == [True, False]
+    # box 1 comes first in mmcv's working order after the first pick (no swap), so it wins the tie
+    assert keep.tolist() == [0, 1, 2] and dets[:, 4].tolist() == pytest.approx([0.9, 0.4, 0.4])
+    ref_dets, ref_keep = soft_nms_module._soft_nms(tied_boxes, tied_scores, 0.3, 0.5, 1e-3, "linear", 0)
+    assert torch.equal(keep, ref_keep) and torch.equal(dets, ref_dets)

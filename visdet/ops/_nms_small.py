@@ -97,9 +97,30 @@ def small_keep(
     """
     score_array = scores.numpy()
     order = _rank(score_array, scores)
-    num = order.shape[0]
-    # rows x1, y1, x2, y2 of the ranked boxes (contiguous, so the pairwise loops run along rows)
-    corners = np.ascontiguousarray(box_array[order].T)
+    pairs = intersecting_pairs(box_array[order], score_array, offset)
+    if pairs is None:
+        return None
+    rows, cols, iou = pairs
+    hit = iou > iou.dtype.type(iou_threshold)
+    kept = _walk(rows[hit], cols[hit], order.shape[0])
+    if kept is not None:
+        order = order[kept]
+    if max_num > 0:
+        order = order[:max_num]
+    return order
+
+
+def intersecting_pairs(
+    box_array: np.ndarray, score_array: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(rows, cols, iou)``: the pairs ``rows < cols`` of boxes whose intersection is positive.
+
+    Any other pair's IoU is 0, -0 or NaN. The IoUs are mmcv's float operations in the
+    boxes' dtype. None when a box or score is NaN or inf (checked here, cheaply).
+    """
+    num = box_array.shape[0]
+    # rows x1, y1, x2, y2 (contiguous, so the pairwise loops run along rows)
+    corners = np.ascontiguousarray(box_array.T)
     dtype = corners.dtype.type
     sides = corners[2:] - corners[:2]
     if offset:
@@ -114,8 +135,6 @@ def small_keep(
     overlap -= np.maximum(corners[:2, :, None], corners[:2, None, :])
     if offset:
         overlap += dtype(offset)
-    # pairs (ranked row before column) whose intersection is positive; with the others
-    # (intersection 0) the IoU is 0, -0 or NaN, never above a non-negative threshold
     positive = overlap > 0
     both = positive[0]
     both &= positive[1]
@@ -125,14 +144,8 @@ def small_keep(
     inter = overlap[0].ravel()[pairs]
     inter *= overlap[1].ravel()[pairs]
     union = area[rows] + area[cols]
-    union -= inter
-    hit = np.divide(inter, union, out=inter) > dtype(iou_threshold)
-    kept = _walk(rows[hit], cols[hit], num)
-    if kept is not None:
-        order = order[kept]
-    if max_num > 0:
-        order = order[:max_num]
-    return order
+    union -= inter  # positive: both boxes have a positive area, each at least inter
+    return rows, cols, np.divide(inter, union, out=inter)
 
 
 def _rank(score_array: np.ndarray, scores: Tensor) -> np.ndarray:
