@@ -6,9 +6,9 @@ results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[
 The loop over picks is sequential by nature (each pick changes every later score), but
 each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
 runs on numpy arrays with the pairs' weights computed up front (see
-:func:`_soft_nms_numpy`), same operations, same results; up to 128 boxes whose scores never
-tie at a pick, the picks follow the scores alone (:func:`_soft_nms_small`). The IoU arithmetic is mmcv's (see
-:mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
+:func:`_soft_nms_numpy`), same operations, same results; up to 128 boxes whose
+scores never tie at a pick, the picks follow the scores alone (:func:`_soft_nms_small`).
+The IoU arithmetic is mmcv's (see :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
 boxes): with ``iou_threshold > 0`` they neither decay nor are decayed (``naive`` and
@@ -242,24 +242,15 @@ def _pick_by_score(
     while True:
         while cursor < num and (decayed[by_score[cursor]] or not remaining[by_score[cursor]]):
             cursor += 1
-        while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
-            heapq.heappop(heap)  # picked, dropped, or an older score
-        if cursor < num:
-            box = by_score[cursor]
-            if heap and -heap[0][0] >= current[box]:
-                if -heap[0][0] == current[box]:
-                    return None
-                box = heapq.heappop(heap)[1]
-                while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
-                    heapq.heappop(heap)
-                if heap and -heap[0][0] == current[box]:
-                    return None
-            else:
-                cursor += 1
+        _drop_stale(heap, remaining, current)
+        if cursor < num and not (heap and -heap[0][0] >= current[by_score[cursor]]):
+            box = by_score[cursor]  # ahead of every decayed score (and never tied with another)
+            cursor += 1
         elif heap:
+            if cursor < num and -heap[0][0] == current[by_score[cursor]]:
+                return None
             box = heapq.heappop(heap)[1]
-            while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
-                heapq.heappop(heap)
+            _drop_stale(heap, remaining, current)
             if heap and -heap[0][0] == current[box]:
                 return None
         else:
@@ -283,6 +274,12 @@ def _pick_by_score(
                 if remaining[other] and current[other] < min_score:
                     remaining[other] = 0
     return picks, picked
+
+
+def _drop_stale(heap: list[tuple[float, int]], remaining: bytearray, current: list[float]) -> None:
+    """Pop the heap's top entries of boxes picked or dropped, or with an older score."""
+    while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
+        heapq.heappop(heap)
 
 
 def _remove(work: np.ndarray, inds: np.ndarray, i: int, count: int, alive: np.ndarray) -> int:
