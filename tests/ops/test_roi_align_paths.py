@@ -1,4 +1,7 @@
-"""RoIAlign max without gradients (``roi_align_max_no_grad``) equals the slot pass (``RoIAlignMax``) exactly.
+"""RoIAlign's other paths equal the reference passes exactly.
+
+Max without gradients (``roi_align_max_no_grad``) against the slot pass (``RoIAlignMax``),
+and avg on channels-last maps (patches copied one by one) against avg on the NCHW map.
 
 The slot pass (which the parity goldens and live cases also check against mmcv) is the
 reference: the same values bit for bit on random RoIs partly outside the map, zero-size
@@ -80,3 +83,17 @@ def test_empty_rois():
     features, _ = _problem(0, torch.float32)
     result = roi_align(features, torch.zeros(0, 5), (7, 7), 0.25, 0, "max", True)
     assert result.shape == (0, 6, 7, 7)
+
+
+@pytest.mark.parametrize("ratio", [0, 2])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_avg_on_channels_last_map_equals_nchw(ratio, aligned):
+    features, rois = _problem(5, torch.float64)
+    features.requires_grad_()
+    expected = roi_align(features, rois, (3, 4), 0.25, ratio, "avg", aligned)
+    (grad_expected,) = torch.autograd.grad(expected.sum(), features)
+    channels_last = features.detach().to(memory_format=torch.channels_last).requires_grad_()
+    result = roi_align(channels_last, rois, (3, 4), 0.25, ratio, "avg", aligned)
+    (grad,) = torch.autograd.grad(result.sum(), channels_last)
+    assert torch.equal(result, expected)
+    assert torch.equal(grad, grad_expected)
