@@ -9,7 +9,8 @@ Run from the repository root in the reference environment (mmdet 3.3 + mmcv 2.1)
 
 For every op and size both implementations get the same seeded inputs and arguments
 (those of :mod:`visdet.benchmark.cases.ops`: random boxes in a 1000 px image, sides 4 to
-200 px; RoIs on a ``2x256x100x152`` map, 7x7 output, scale 1/4, adaptive sampling). Time
+200 px; RoIs on a ``2x256x100x152`` map, 7x7 output, scale 1/4, adaptive sampling; the
+``_cl`` variants on the same map in channels-last memory format). Time
 is measured in blocks of calls (at least ``--block-ms`` of work, the same number of calls
 for both), alternating the implementations block by block (A B B A ...), so that load
 from other processes on a shared machine hits both alike; each figure is the median over
@@ -37,7 +38,16 @@ from visdet.benchmark.cases.base import generator, random_boxes
 from visdet.benchmark.load import background_load
 from visdet.benchmark.memory import peak_memory
 
-OPS = ("nms", "batched_nms", "soft_nms", "multiclass_nms", "roi_align_avg", "roi_align_max")
+OPS = (
+    "nms",
+    "batched_nms",
+    "soft_nms",
+    "multiclass_nms",
+    "roi_align_avg",
+    "roi_align_max",
+    "roi_align_avg_cl",
+    "roi_align_max_cl",
+)
 SIZES = (8, 32, 100, 300, 1000)
 IOU_THRESHOLD = 0.5
 NUM_CLASSES = 80
@@ -53,6 +63,8 @@ _FUNCTIONS = {
     },
     "roi_align_avg": {"visdet": "visdet.ops.roi_align:roi_align", "mmdet": "mmcv.ops:roi_align"},
     "roi_align_max": {"visdet": "visdet.ops.roi_align:roi_align", "mmdet": "mmcv.ops:roi_align"},
+    "roi_align_avg_cl": {"visdet": "visdet.ops.roi_align:roi_align", "mmdet": "mmcv.ops:roi_align"},
+    "roi_align_max_cl": {"visdet": "visdet.ops.roi_align:roi_align", "mmdet": "mmcv.ops:roi_align"},
 }
 
 
@@ -70,7 +82,9 @@ def _call(op: str, function: Callable, size: int) -> Callable[[], object]:
         image_size = min(height, width) * 4.0
         boxes = random_boxes(size, gen, image_size=image_size, max_side=image_size / 2)
         rois = torch.cat([torch.randint(0, batch, (size, 1), generator=gen).float(), boxes], dim=1)
-        mode = op.rsplit("_", 1)[1]
+        mode = op.split("_")[2]
+        if op.endswith("_cl"):  # a channels-last map, as a fused model's (visdet.models.fuse) features
+            features = features.to(memory_format=torch.channels_last)
         return lambda: function(features, rois, (7, 7), 0.25, 0, mode, True)
     boxes = random_boxes(size, gen)
     if op == "multiclass_nms":

@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visdet.ops import _greedy, _greedy_sparse
+from visdet.ops import _greedy, _greedy_sparse, _nms_small
 from visdet.ops.nms import soft_nms
 
 # the submodule (visdet.ops.soft_nms is the function once the package is imported)
@@ -75,7 +75,8 @@ def test_greedy_numpy_passes_equal_torch_pass(case, threshold, limit):
 def test_soft_nms_numpy_pass_equals_torch_pass(case, method, threshold, min_score, weights):
     seed, num, scale, coarse, dtype, offset = case
     boxes, scores = _boxes(seed, min(num, 300), scale, coarse, dtype)
-    saved = soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION
+    saved = soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION, _nms_small.SMALL_MAX_BOXES
+    _nms_small.SMALL_MAX_BOXES = 0  # these passes, not the small-input path (tests/ops/test_nms_small.py)
     if weights != "intersecting pairs":  # all pairs' weights at once, or one pick at a time
         soft_nms_module._SPARSE_MAX_PAIR_FRACTION = -1.0
     if weights == "row by row":
@@ -83,7 +84,7 @@ def test_soft_nms_numpy_pass_equals_torch_pass(case, method, threshold, min_scor
     try:
         dets, keep = soft_nms(boxes, scores, threshold, 0.5, min_score, method, offset)
     finally:
-        soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION = saved
+        soft_nms_module._WEIGHTS_AT_ONCE, soft_nms_module._SPARSE_MAX_PAIR_FRACTION, _nms_small.SMALL_MAX_BOXES = saved
     ref_dets, ref_keep = soft_nms_module._soft_nms(boxes, scores, threshold, 0.5, min_score, method, offset)
     assert torch.equal(keep, ref_keep)
     torch.testing.assert_close(dets, ref_dets, rtol=0, atol=0, equal_nan=True)

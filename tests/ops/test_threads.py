@@ -130,7 +130,8 @@ def test_roi_align_and_nms_loops_run_on_one_thread(two_threads, monkeypatch):
     features = torch.randn(1, 2, 16, 16)
     rois = torch.tensor([[0, 1.0, 1.0, 12.0, 9.0]])
     roi_align(features, rois, (2, 2), sampling_ratio=2)
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]])
+    # with gradients, so the general pass runs (the small-input fast path is numpy only, no torch loop)
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]], requires_grad=True)
     nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
     assert seen == {"_pool_rois": 1, "_greedy_dense": 1}
     assert torch.get_num_threads() == 2

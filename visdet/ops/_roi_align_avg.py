@@ -113,10 +113,17 @@ class RoIAlignAvg(torch.autograd.Function):
 
 
 def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor) -> None:
-    """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features."""
+    """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features.
+
+    A channels-last map (a fused model's features) is read patch by patch: each RoI's
+    patch is copied to the NCHW layout the matmuls take, not the whole map.
+    """
+    channels_last = input.shape[1] > 1 and input.stride(1) == 1
     for k, image in enumerate(batch):
         y0, x0 = axis_y.origin[k], axis_x.origin[k]
         patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
+        if channels_last:
+            patch = patch.contiguous()
         rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
         if rows is not None:
             patch = patch.index_select(1, rows)

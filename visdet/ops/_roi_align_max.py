@@ -146,3 +146,88 @@ class RoIAlignMax(torch.autograd.Function):
                 grad_features.index_add_(0, slot.positions[:, corner], contribution)
         grad_input = grad_features.view(num, height, width, channels).permute(0, 3, 1, 2)
         return grad_input.contiguous(), None, None, None, None, None
+
+
+# Elements of one chunk's sample values (a few tensors of this size live at once), unless
+# one row of bins of a RoI needs more, or a quarter of the output allows more.
+_CHUNK_ELEMENTS = 1 << 16
+
+
+def roi_align_max_no_grad(
+    input: Tensor, rois: Tensor, output_size: tuple[int, int], spatial_scale: float, sampling_ratio: int, aligned: bool
+) -> Tensor:
+    """The forward pass of :class:`RoIAlignMax` when no gradient is needed, RoI by RoI.
+
+    A RoI's samples form a product grid (``PH * gh`` y-samples by ``PW * gw`` x-samples).
+    Rows of bins are taken in chunks of at most :data:`_CHUNK_ELEMENTS` samples x
+    channels (or one row of bins, or a quarter of the output); for each, the map's pixels
+    under the chunk's samples are copied channels-last (a small patch: its pixel rows are
+    contiguous, so gathering them is fast), the four bilinear corners gathered from it
+    and combined as ``w1*v1 + w2*v2 + w3*v3 + w4*v4`` (mmcv's order, each ``w`` the
+    product of its axis weights), out-of-range samples set to mmcv's value (pixel (0, 0)
+    with weight 0). Each bin's maximum starts from :data:`MAX_POOL_INITIAL` and takes a
+    strictly larger sample (``NaN`` never). The result is the slot pass's exactly, and
+    the temporaries stay bounded by the chunk, whatever the map's size or memory format.
+    """
+    num, channels, height, width = input.shape
+    pooled_h, pooled_w = output_size
+    num_rois = rois.shape[0]
+    geometry = roi_geometry(rois, output_size, spatial_scale, sampling_ratio, aligned)
+    output = input.new_full((num_rois, channels, pooled_h, pooled_w), MAX_POOL_INITIAL)
+    if num_rois == 0:
+        return output
+    axes = []
+    for start, bin_size, grid, pooled, size in (
+        (geometry.start_h, geometry.bin_h, geometry.grid_h, pooled_h, height),
+        (geometry.start_w, geometry.bin_w, geometry.grid_w, pooled_w, width),
+    ):
+        index = torch.arange(max(int(grid.max()), 1), device=input.device)
+        coords = sample_coords(start, bin_size, grid, pooled, index[None].expand(num_rois, -1))
+        axes.append(bilinear_axis(coords, size))  # valid, low, high, w_low, w_high: [K, P, G]
+    (valid_y, low_y, high_y, hy, ly), (valid_x, low_x, high_x, hx, lx) = axes
+    budget = max(_CHUNK_ELEMENTS, output.numel() // 4)
+    for roi, (batch, grid_h, grid_w) in enumerate(
+        zip(geometry.batch.tolist(), geometry.grid_h.tolist(), geometry.grid_w.tolist())
+    ):
+        if grid_h == 0 or grid_w == 0:
+            continue  # no samples: the initial value
+        image = input[batch]
+        x_low, x_high = low_x[roi, :, :grid_w].reshape(-1), high_x[roi, :, :grid_w].reshape(-1)
+        x_w_low, x_w_high = hx[roi, :, :grid_w].reshape(-1), lx[roi, :, :grid_w].reshape(-1)
+        x_valid = valid_x[roi, :, :grid_w].reshape(-1)
+        x_first, x_last = int(x_low.min()), int(x_high.max())
+        x_low, x_high = x_low - x_first, x_high - x_first
+        patch_w = x_last - x_first + 1
+        rows_per_chunk = max(1, budget // (channels * grid_h * x_low.shape[0]))
+        for first in range(0, pooled_h, rows_per_chunk):
+            last = min(first + rows_per_chunk, pooled_h)
+            y_low, y_high = low_y[roi, first:last, :grid_h].reshape(-1), high_y[roi, first:last, :grid_h].reshape(-1)
+            y_w_low, y_w_high = hy[roi, first:last, :grid_h].reshape(-1), ly[roi, first:last, :grid_h].reshape(-1)
+            y_valid = valid_y[roi, first:last, :grid_h].reshape(-1)
+            y_first, y_last = int(y_low.min()), int(y_high.max())
+            patch = image[:, y_first : y_last + 1, x_first : x_last + 1].permute(1, 2, 0).reshape(-1, channels)
+            row_low, row_high = ((y_low - y_first) * patch_w)[:, None], ((y_high - y_first) * patch_w)[:, None]
+            value = None
+            for rows, cols, w_y, w_x in (
+                (row_low, x_low, y_w_low, x_w_low),
+                (row_low, x_high, y_w_low, x_w_high),
+                (row_high, x_low, y_w_high, x_w_low),
+                (row_high, x_high, y_w_high, x_w_high),
+            ):
+                term = patch.index_select(0, (rows + cols[None, :]).reshape(-1))
+                term *= (w_y[:, None] * w_x[None, :]).reshape(-1, 1)
+                value = term if value is None else value.add_(term)
+            inside = y_valid[:, None] & x_valid[None, :]
+            if not bool(inside.all()):
+                # like mmcv: an out-of-range sample is ((0*v + 0*v) + 0*v) + 0*v of pixel (0, 0)
+                corner = image[:, 0, 0] * 0
+                value[~inside.reshape(-1)] = ((corner + corner) + corner) + corner
+            # the largest sample of each bin, then no less than the initial value; a NaN
+            # sample (never larger in mmcv) redoes the chunk
+            value = value.view(last - first, grid_h, pooled_w, grid_w, channels)
+            pooled = value.amax(dim=3).amax(dim=1)
+            if bool(pooled.isnan().any()):
+                pooled = torch.where(value > MAX_POOL_INITIAL, value, value.new_tensor(MAX_POOL_INITIAL))
+                pooled = pooled.amax(dim=(1, 3))
+            output[roi, :, first:last] = pooled.clamp_(min=MAX_POOL_INITIAL).permute(2, 0, 1)
+    return output

@@ -48,6 +48,7 @@ from visdet.ops._checks import (
     check_tensor,
 )
 from visdet.ops._greedy import check_nms_args, greedy_nms_ranked, nms_indices
+from visdet.ops._nms_small import small_idxs, small_inputs, small_keep, small_number, small_outputs
 from visdet.ops.nms_options import NMSOptions, as_nms_options
 from visdet.ops.soft_nms import soft_nms
 
@@ -81,6 +82,16 @@ def nms(
         TypeError: Non-tensor or non-float inputs, non-int ``offset``.
         ValueError: Bad shapes, ``offset`` not 0/1, NaN/inf in boxes or scores.
     """
+    if (
+        small_inputs(boxes, scores, iou_threshold, offset)
+        and small_number(score_threshold)
+        and score_threshold <= 0
+        and type(max_num) is int
+    ):
+        box_array = boxes.numpy()
+        keep = small_keep(box_array, scores, iou_threshold, offset, max_num)
+        if keep is not None:
+            return small_outputs(box_array, scores.numpy(), keep)
     threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
     score_threshold = check_number(score_threshold, "score_threshold")
     max_num = check_int(max_num, "max_num")
@@ -146,6 +157,11 @@ def batched_nms(
         TypeError: Non-tensor inputs, ``nms_cfg`` not options or a mapping, unknown keys.
         ValueError: Bad shapes, unknown ``type``, NaN/inf in boxes or scores.
     """
+    if nms_cfg is not None and small_inputs(boxes, scores, 0, 0) and small_idxs(idxs, boxes.shape[0]):
+        result = _small_batched_nms(boxes, scores, idxs, as_nms_options(nms_cfg, class_agnostic=class_agnostic),
+                                    class_agnostic)  # fmt: skip
+        if result is not None:
+            return result
     check_boxes(boxes, "boxes")
     check_scores(scores, "scores", boxes.shape[0])
     check_tensor(idxs, "idxs")
@@ -196,6 +212,33 @@ def batched_nms(
     if options.max_num > 0:
         keep, kept_scores = keep[: options.max_num], kept_scores[: options.max_num]
     return torch.cat([boxes[keep], kept_scores[:, None]], -1), keep
+
+
+def _small_batched_nms(
+    boxes: Tensor, scores: Tensor, idxs: Tensor, options: NMSOptions, class_agnostic: bool
+) -> tuple[Tensor, Tensor] | None:
+    """:func:`batched_nms` of few boxes (:mod:`visdet.ops._nms_small`), or None where it does not apply."""
+    num = boxes.shape[0]
+    if (
+        options.soft
+        or num >= options.split_thr
+        or not small_inputs(boxes, scores, options.iou_threshold, options.offset)
+        or not small_number(options.score_threshold)
+        or options.score_threshold > 0
+        or type(options.max_num) is not int
+    ):
+        return None
+    box_array = boxes.numpy()
+    shifted = box_array
+    if not (options.class_agnostic or class_agnostic):
+        # mmcv's offsets, in the boxes' dtype: idxs * (max + 1), added to every coordinate
+        dtype = box_array.dtype.type
+        offsets = idxs.numpy().astype(box_array.dtype) * (box_array.max() + dtype(1))
+        shifted = box_array + offsets[:, None]
+    keep = small_keep(shifted, scores, options.iou_threshold, options.offset, options.max_num)
+    if keep is None:
+        return None
+    return small_outputs(box_array, scores.numpy(), keep)
 
 
 def _split_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, cfg: dict[str, Any]) -> Tensor:

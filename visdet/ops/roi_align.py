@@ -29,12 +29,15 @@ Implementation: ``avg`` is separable (the samples of a bin form a product grid),
 RoI is two small matmuls over the pixels it touches (:mod:`visdet.ops._roi_align_avg`);
 the sums run in another order than mmcv's per-sample loop, so results agree to float
 rounding (about 1e-7 relative), not bit for bit. ``max`` visits the samples slot by slot
-in mmcv's order (:mod:`visdet.ops._roi_align_max`) and is bit-exact in the forward pass.
+in mmcv's order (:mod:`visdet.ops._roi_align_max`) and is bit-exact in the forward pass;
+without gradients it runs RoI by RoI on small channels-last patches of the map, the same
+values with temporaries bounded by a chunk (``roi_align_max_no_grad``).
 Both backward passes compute mmcv's gradient w.r.t. the feature map (RoIs get none).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from visdet.ops._checks import (
@@ -46,7 +49,7 @@ from visdet.ops._checks import (
     check_tensor,
 )
 from visdet.ops._roi_align_avg import RoIAlignAvg
-from visdet.ops._roi_align_max import MAX_POOL_INITIAL, RoIAlignMax
+from visdet.ops._roi_align_max import MAX_POOL_INITIAL, RoIAlignMax, roi_align_max_no_grad
 
 __all__ = ["MAX_POOL_INITIAL", "roi_align"]
 
@@ -121,8 +124,12 @@ def roi_align(
                 f"rois[:, 0] must be batch indices in [0, {input.shape[0]}), got values "
                 f"{sorted(set(batch.tolist()))[:8]}"
             )
-    function = RoIAlignAvg if pool_mode == "avg" else RoIAlignMax
-    # the kernels gather along rows of an NCHW map; a channels-last input (a fused model's
+    if pool_mode == "max" and not (input.requires_grad and torch.is_grad_enabled()):
+        # RoI by RoI, reading the map in its memory format (no copy); same values
+        return roi_align_max_no_grad(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
+    if pool_mode == "avg":  # a channels-last map (a fused model's) is copied patch by patch
+        return RoIAlignAvg.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
+    # the slot pass gathers along rows of an NCHW map; a channels-last input (a fused model's
     # features, see visdet.models.fuse) is copied once rather than gathered with strides
     input = input.contiguous()
-    return function.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
+    return RoIAlignMax.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))

@@ -6,8 +6,9 @@ results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[
 The loop over picks is sequential by nature (each pick changes every later score), but
 each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
 runs on numpy arrays with the pairs' weights computed up front (see
-:func:`_soft_nms_numpy`), same operations, same results. The IoU arithmetic is mmcv's (see
-:mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
+:func:`_soft_nms_numpy`), same operations, same results; up to 128 boxes whose
+scores never tie at a pick, the picks follow the scores alone (:func:`_soft_nms_small`).
+The IoU arithmetic is mmcv's (see :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
 boxes): with ``iou_threshold > 0`` they neither decay nor are decayed (``naive`` and
@@ -20,6 +21,9 @@ can differ from mmcv's ``expf`` by one ulp (decayed scores within ~1e-7).
 
 from __future__ import annotations
 
+import heapq
+from array import array
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -28,6 +32,7 @@ from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
 from visdet.ops._greedy_sparse import numpy_overlaps
 from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_iou_block, numpy_ready
+from visdet.ops._nms_small import intersecting_pairs, small_inputs, small_number
 from visdet.ops._threads import loop_threads
 
 SOFT_NMS_METHODS = {"naive": 0, "linear": 1, "gaussian": 2}
@@ -73,6 +78,16 @@ def soft_nms(
         ``(dets, keep)``: ``dets`` ``Tensor[K, 5]`` boxes with their *decayed* scores in
         pick order, and ``keep`` ``Tensor[K]`` int64 input indices.
     """
+    if (
+        small_inputs(boxes, scores, 0, offset)
+        and small_number(iou_threshold)
+        and small_number(sigma)
+        and small_number(min_score)
+        and method in SOFT_NMS_METHODS
+    ):
+        result = _soft_nms_small(boxes, scores, float(iou_threshold), float(sigma), float(min_score), method, offset)
+        if result is not None:
+            return result
     iou_threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
     sigma = check_number(sigma, "sigma")
     min_score = check_number(min_score, "min_score")
@@ -136,6 +151,135 @@ def _soft_nms_numpy(
     keep = torch.from_numpy(inds[:count].copy())
     decayed = torch.from_numpy(work[:count].copy())
     return torch.cat([boxes.detach()[keep], decayed[:, None]], dim=1), keep
+
+
+def _soft_nms_small(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, sigma: float, min_score: float, method: str, offset: int
+) -> tuple[Tensor, Tensor] | None:
+    """Soft-NMS of few boxes (see :mod:`visdet.ops._nms_small`), or None where it does not apply.
+
+    Applies where only intersecting pairs have weights other than 1 (as
+    :func:`_sparse_weights`), and picks boxes by their scores alone (:func:`_pick_by_score`),
+    which is mmcv's pick order as long as no two remaining scores tie at a pick.
+    """
+    box_array, score_array = boxes.numpy(), scores.numpy()
+    dtype = box_array.dtype.type
+    threshold, sigma_t = dtype(iou_threshold), dtype(sigma)
+    if method == "naive" and not threshold > 0:
+        return None
+    pairs = intersecting_pairs(box_array, score_array, offset)
+    if pairs is None:
+        return None
+    rows, cols, iou = pairs
+    if method == "gaussian":
+        sides = box_array[:, 2:] - box_array[:, :2]
+        if offset:
+            sides += dtype(offset)
+        if not (np.isfinite(sigma_t) and sigma_t != 0 and bool((sides[:, 0] * sides[:, 1] > 0).all())):
+            return None
+    by_score = np.argsort(-score_array, kind="stable")
+    ranked = score_array[by_score]
+    if (ranked[1:] == ranked[:-1]).any():
+        return None  # tied scores: mmcv's working order decides between them
+    weights = _weights(iou, threshold, sigma_t, method, boxes.dtype)
+    changed = weights != 1
+    picks = _pick_by_score(
+        score_array.tolist(),
+        by_score.tolist(),
+        rows[changed].tolist(),
+        cols[changed].tolist(),
+        weights[changed].tolist(),
+        float(dtype(min_score)),
+        np.flatnonzero(score_array < dtype(min_score)).tolist(),
+        "f" if box_array.dtype == np.float32 else "",
+    )
+    if picks is None:
+        return None
+    keep, decayed = picks
+    keep_array = np.array(keep, dtype=np.int64)
+    dets = np.empty((len(keep), 5), dtype=box_array.dtype)
+    dets[:, :4] = box_array[keep_array]
+    dets[:, 4] = decayed
+    return torch.from_numpy(dets), torch.from_numpy(keep_array)
+
+
+def _pick_by_score(
+    scores: list[float],
+    by_score: list[int],
+    rows: list[int],
+    cols: list[int],
+    weights: list[float],
+    min_score: float,
+    low: list[int],
+    rounding: str,
+) -> tuple[list[int], list[float]] | None:
+    """The soft-NMS loop of mmcv driven by the scores alone; ``(picks, their scores)``, or None on a tie.
+
+    ``by_score``: the boxes by decreasing score (all scores distinct). Each pick is the
+    remaining box of highest score; it multiplies the scores of its partners (pair
+    ``rows[k], cols[k]`` with weight ``weights[k]``; every other weight is 1) still
+    remaining, and a product below ``min_score`` drops the box; after the first pick, so
+    are the boxes ``low`` (scores below ``min_score``) left undecayed. mmcv breaks ties by
+    its working order (swaps and swap-removals), which this loop does not keep: if another
+    remaining box has the pick's score, None (the caller runs the exact loop). The boxes
+    never decayed are taken in the order of their scores, decayed ones from a heap.
+    ``rounding`` ``"f"`` rounds each product to float32 (exact: the float64 product of two
+    float32 values is exact); ``""`` keeps float64.
+    """
+    num = len(scores)
+    partners: list[list[tuple[int, float]]] = [[] for _ in scores]
+    for row, col, weight in zip(rows, cols, weights):
+        partners[row].append((col, weight))
+        partners[col].append((row, weight))
+    current = list(scores)
+    decayed = bytearray(num)  # in the heap, not in by_score
+    remaining = bytearray(b"\x01") * num
+    heap: list[tuple[float, int]] = []
+    store = array(rounding or "d", [0.0])
+    picks: list[int] = []
+    picked: list[float] = []
+    cursor = 0
+    while True:
+        while cursor < num and (decayed[by_score[cursor]] or not remaining[by_score[cursor]]):
+            cursor += 1
+        _drop_stale(heap, remaining, current)
+        if cursor < num and not (heap and -heap[0][0] >= current[by_score[cursor]]):
+            box = by_score[cursor]  # ahead of every decayed score (and never tied with another)
+            cursor += 1
+        elif heap:
+            if cursor < num and -heap[0][0] == current[by_score[cursor]]:
+                return None
+            box = heapq.heappop(heap)[1]
+            _drop_stale(heap, remaining, current)
+            if heap and -heap[0][0] == current[box]:
+                return None
+        else:
+            break
+        remaining[box] = 0
+        picks.append(box)
+        picked.append(current[box])
+        for other, weight in partners[box]:
+            if remaining[other]:
+                old = current[other]
+                store[0] = old * weight
+                value = store[0]
+                if value < min_score:
+                    remaining[other] = 0
+                elif value != old:
+                    current[other] = value
+                    decayed[other] = 1
+                    heapq.heappush(heap, (-value, other))
+        if len(picks) == 1:
+            for other in low:
+                if remaining[other] and current[other] < min_score:
+                    remaining[other] = 0
+    return picks, picked
+
+
+def _drop_stale(heap: list[tuple[float, int]], remaining: bytearray, current: list[float]) -> None:
+    """Pop the heap's top entries of boxes picked or dropped, or with an older score."""
+    while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
+        heapq.heappop(heap)
 
 
 def _remove(work: np.ndarray, inds: np.ndarray, i: int, count: int, alive: np.ndarray) -> int:

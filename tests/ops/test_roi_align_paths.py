@@ -1,0 +1,99 @@
+"""RoIAlign's other paths equal the reference passes exactly.
+
+Max without gradients (``roi_align_max_no_grad``) against the slot pass (``RoIAlignMax``),
+and avg on channels-last maps (patches copied one by one) against avg on the NCHW map.
+
+The slot pass (which the parity goldens and live cases also check against mmcv) is the
+reference: the same values bit for bit on random RoIs partly outside the map, zero-size
+and legacy RoIs, fixed and adaptive sampling, channels-last and float64 maps, maps with
+NaN and inf (also at pixel (0, 0), which out-of-range samples read), and chunks down to
+one row of bins.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from visdet.ops.roi_align import roi_align
+
+max_module = importlib.import_module("visdet.ops._roi_align_max")
+
+
+def _problem(seed: int, dtype: torch.dtype, channels: int = 6, num: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    features = torch.randn(2, channels, 20, 26, generator=gen, dtype=dtype)
+    xy = torch.rand(num, 2, generator=gen, dtype=dtype) * 140 - 20  # some RoIs beyond the map (4 px per pixel)
+    wh = torch.rand(num, 2, generator=gen, dtype=dtype) * 80
+    wh[0] = 0  # a zero-size RoI
+    batch = torch.randint(0, 2, (num, 1), generator=gen).to(dtype)
+    return features, torch.cat([batch, xy, xy + wh], 1)
+
+
+def _reference(features, rois, size, scale, ratio, aligned):
+    return max_module.RoIAlignMax.apply(features.contiguous(), rois, size, scale, ratio, aligned)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("aligned", [True, False])
+@pytest.mark.parametrize("ratio", [0, 2])
+@pytest.mark.parametrize("seed", range(3))
+def test_equals_slot_pass(seed, ratio, aligned, dtype):
+    features, rois = _problem(seed, dtype)
+    if seed == 1:
+        features = features.relu()  # ties at 0
+    expected = _reference(features, rois, (3, 4), 0.25, ratio, aligned)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        result = roi_align(features.to(memory_format=layout), rois, (3, 4), 0.25, ratio, "max", aligned)
+        assert result.is_contiguous() and result.dtype == dtype
+        assert torch.equal(result, expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 40])
+def test_small_chunks(monkeypatch, chunk):
+    monkeypatch.setattr(max_module, "_CHUNK_ELEMENTS", chunk)
+    features, rois = _problem(7, torch.float32, channels=3, num=4)
+    expected = _reference(features, rois, (5, 5), 0.25, 0, True)
+    assert torch.equal(roi_align(features, rois, (5, 5), 0.25, 0, "max", True), expected)
+
+
+def test_non_finite_maps():
+    features, rois = _problem(3, torch.float32)
+    features[0, :, 0, 0] = torch.tensor([float("nan"), float("inf"), -float("inf"), 1.0, -2.0, 0.0])
+    features[1, 1, 5:9, 5:9] = float("nan")
+    features[1, 2, 3:12, 10:20] = float("inf")
+    expected = _reference(features, rois, (3, 3), 0.25, 0, False)
+    result = roi_align(features, rois, (3, 3), 0.25, 0, "max", False)
+    torch.testing.assert_close(result, expected, rtol=0, atol=0, equal_nan=True)
+    assert not result.isnan().any()  # mmcv's running maximum never takes a NaN
+
+
+def test_gradients_use_the_slot_pass():
+    features, rois = _problem(4, torch.float64)
+    features.requires_grad_()
+    result = roi_align(features, rois, (2, 2), 0.25, 2, "max", True)
+    assert result.grad_fn is not None
+    with torch.no_grad():
+        assert torch.equal(roi_align(features, rois, (2, 2), 0.25, 2, "max", True), result.detach())
+
+
+def test_empty_rois():
+    features, _ = _problem(0, torch.float32)
+    result = roi_align(features, torch.zeros(0, 5), (7, 7), 0.25, 0, "max", True)
+    assert result.shape == (0, 6, 7, 7)
+
+
+@pytest.mark.parametrize("ratio", [0, 2])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_avg_on_channels_last_map_equals_nchw(ratio, aligned):
+    features, rois = _problem(5, torch.float64)
+    features.requires_grad_()
+    expected = roi_align(features, rois, (3, 4), 0.25, ratio, "avg", aligned)
+    (grad_expected,) = torch.autograd.grad(expected.sum(), features)
+    channels_last = features.detach().to(memory_format=torch.channels_last).requires_grad_()
+    result = roi_align(channels_last, rois, (3, 4), 0.25, ratio, "avg", aligned)
+    (grad,) = torch.autograd.grad(result.sum(), channels_last)
+    assert torch.equal(result, expected)
+    assert torch.equal(grad, grad_expected)
