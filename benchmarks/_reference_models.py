@@ -31,13 +31,21 @@ CONFIGS = {
     "retinanet": ("retinanet", "retinanet_r50_fpn_1x_coco.py"),
     "rtmdet_tiny": ("rtmdet", "rtmdet_tiny_8xb32-300e_coco.py"),
     "rtmdet_l": ("rtmdet", "rtmdet_l_8xb32-300e_coco.py"),
+    "deformable_detr": ("deformable_detr", "deformable-detr_r50_16xb2-50e_coco.py"),
+    "deformable_detr_refine_twostage": ("deformable_detr", "deformable-detr-refine-twostage_r50_16xb2-50e_coco.py"),
+    "dino_4scale": ("dino", "dino-4scale_r50_8xb2-12e_coco.py"),
 }
 # the one-stage detectors among them (a dense head, no RPN or RoI head)
 SINGLE_STAGE = frozenset({"retinanet", "rtmdet_tiny", "rtmdet_l"})
-# (height, width) each config tests at: RTMDet resizes and pads to 640x640; the R-CNNs and
+# the DETR family (backbone, neck, transformer encoder and decoder, a set-prediction head; no NMS,
+# no score threshold: ``test_cfg`` is ``max_per_img`` alone)
+DETR = frozenset({"deformable_detr", "deformable_detr_refine_twostage", "dino_4scale"})
+# (height, width) each config tests at: RTMDet resizes and pads to 640x640; the DETRs to 800x1333; the R-CNNs and
 # RetinaNet resize a 4:3 COCO image to 800 on the short side (1067 wide, padded to 1088);
 # 800x1216 (1.52:1, a 1333-wide resize padded to 32) is the wider case benchmarked throughout
 TEST_SIZES = {"rtmdet_tiny": (640, 640), "rtmdet_l": (640, 640)}
+# the DETR configs resize to 800 on the short side, at most 1333 on the long one, and do not pad
+TEST_SIZES.update({name: (800, 1333) for name in DETR})
 DEFAULT_TEST_SIZE = (800, 1216)
 # added to RTMDet's regression biases (distances of about two strides)
 RTMDET_REG_BIAS = 2.0
@@ -52,6 +60,8 @@ def mmdet_config(name: str, score_thr: float) -> Any:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(CONFIGS)}")
     cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet.__file__), ".mim", "configs", *CONFIGS[name]))
     cfg.model.backbone.init_cfg = None
+    if name in DETR:
+        return cfg
     if name in SINGLE_STAGE:
         cfg.model.test_cfg.score_thr = score_thr
     else:
@@ -94,6 +104,34 @@ def train_optimizer(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
     if cfg.type != "SGD":
         raise ValueError(f"{name}: optimizer {cfg.type} not benchmarked")
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+# module globals holding each implementation's multi-scale deformable attention function (mmcv
+# calls its PyTorch path on CPU; visdet has only that path)
+MSDA_GLOBALS = {
+    "visdet": ("visdet.models.layers.multi_scale_deform_attn", "multi_scale_deformable_attn_pytorch"),
+    "mmdet": ("mmcv.ops.multi_scale_deform_attn", "multi_scale_deformable_attn_pytorch"),
+}
+DEFORMABLE_ATTENTION = "  of which deformable attn"
+DETR_STAGES = ("pre_transformer", "encoder", "pre_decoder", "decoder")
+
+
+def patch_detr(timer: StageTimer, impl: str, model: torch.nn.Module) -> None:
+    """Time a DETR's transformer steps and, inside them, every deformable-attention call.
+
+    ``pre_transformer`` (flattening, masks, positions), ``encoder``, ``pre_decoder`` (queries,
+    two-stage proposals and top-k) and ``decoder``; both libraries' detectors call these by the
+    same names, so the rows line up. The deformable attention (the sampling by ``grid_sample``
+    and the weighted sum) is summed over the encoder's and decoder's layers.
+    """
+    import importlib
+
+    timer.patch(model, "pre_transformer", "pre_transformer")
+    timer.patch(model.encoder, "forward", "encoder")
+    timer.patch(model, "pre_decoder", "pre_decoder")
+    timer.patch(model.decoder, "forward", "decoder")
+    module_name, attr = MSDA_GLOBALS[impl]
+    timer.patch(importlib.import_module(module_name), attr, DEFORMABLE_ATTENTION)
 
 
 def has_mask(model: torch.nn.Module) -> bool:

@@ -25,7 +25,12 @@ branch also ``mask roi extractor``, ``mask_head.forward`` and ``mask postprocess
 per-stage modules add up under the same names. A one-stage detector (``--model retinanet``,
 ``rtmdet_tiny``, ``rtmdet_l``) has ``backbone``, ``neck``, ``bbox_head.forward`` (the dense
 head) and ``dense postprocess`` (``predict_by_feat``: top-k per level, decode,
-``batched_nms``, shown alone too). ``other`` is ``predict`` minus the timed stages. The two
+``batched_nms``, shown alone too). A DETR (``--model deformable_detr``,
+``deformable_detr_refine_twostage``, ``dino_4scale``; input 800x1333) has ``backbone``,
+``neck``, the transformer steps ``pre_transformer``, ``encoder``, ``pre_decoder`` and
+``decoder`` with the deformable attention inside them shown alone too, ``bbox_head.forward``
+and ``dense postprocess`` (sigmoid, top-k over queries and classes, box conversion).
+``other`` is ``predict`` minus the timed stages. The two
 implementations alternate repeat by repeat.
 ``--fuse`` times visdet's model after :func:`visdet.models.fuse.fuse_for_inference`
 (BatchNorm folded, channels-last weights), as ``init_detector`` and ``visdet predict`` run it.
@@ -41,7 +46,17 @@ from typing import Any
 import torch
 
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
-from benchmarks._reference_models import CONFIGS, build_models, has_mask, input_size, mask_extractor, patch_each
+from benchmarks._reference_models import (
+    CONFIGS,
+    DEFORMABLE_ATTENTION,
+    DETR_STAGES,
+    build_models,
+    has_mask,
+    input_size,
+    mask_extractor,
+    patch_detr,
+    patch_each,
+)
 from visdet.benchmark.load import background_load
 
 # agreement check: float32 rounding of the fused (BatchNorm-folded) model, see tests/models/test_fuse.py
@@ -51,6 +66,8 @@ SCORE_TOL = 1e-4
 STAGES = (
     "backbone",
     "neck",
+    *DETR_STAGES,
+    DEFORMABLE_ATTENTION,
     "rpn_head.forward",
     "rpn proposals",
     "  of which batched_nms",
@@ -67,7 +84,7 @@ STAGES = (
 )
 TOP_STAGES = ("backbone", "neck", "rpn_head.forward", "rpn proposals", "roi extractor", "bbox_head.forward",
               "bbox postprocess", "mask roi extractor", "mask_head.forward", "mask postprocess (paste)",
-              "dense postprocess")  # fmt: skip
+              "dense postprocess", *DETR_STAGES)  # fmt: skip
 # module globals holding the NMS functions each implementation's heads call
 NMS_GLOBALS = {
     "visdet": (("visdet.models.dense_heads.dense_postprocess", "batched_nms", "  of which batched_nms"),
@@ -126,7 +143,9 @@ def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
     timer.patch(model.neck, "forward", "neck")
     for module_name, attr, stage in NMS_GLOBALS[impl]:
         timer.patch(importlib.import_module(module_name), attr, stage)
-    if not hasattr(model, "roi_head"):  # one-stage: the dense head does the rest
+    if hasattr(model, "encoder"):  # a DETR: the transformer, then a set-prediction head (top-k, no NMS)
+        patch_detr(timer, impl, model)
+    if not hasattr(model, "roi_head"):  # one-stage or DETR: the head does the rest
         timer.patch(model.bbox_head, "forward", "bbox_head.forward")
         timer.patch(model.bbox_head, "predict_by_feat", "dense postprocess")
         return timer

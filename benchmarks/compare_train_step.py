@@ -29,7 +29,13 @@ targets by RoIAlign of the gt masks, BCE), ``backward``, ``optimizer step``; ``o
 is the step minus those. A one-stage detector (RetinaNet, RTMDet) has ``backbone``,
 ``neck``, ``bbox_head.forward`` (the dense head), ``dense loss`` (``loss_by_feat``:
 priors, targets, losses) with its ``assign + sample`` (the head's assigner and sampler)
-shown alone too, ``backward`` and ``optimizer step``.
+shown alone too, ``backward`` and ``optimizer step``. A DETR (``--model deformable_detr``,
+``deformable_detr_refine_twostage``, ``dino_4scale``; 800x1333) has ``backbone``, ``neck``,
+``pre_transformer``, ``encoder``, ``pre_decoder``, ``decoder`` (the deformable attention in
+them shown alone too), ``bbox_head.forward``, ``dense loss`` (``loss_by_feat``: the Hungarian
+matching of every decoder layer, shown alone too, and the losses; DINO's denoising terms),
+``backward`` and ``optimizer step``; DINO's denoising queries are drawn under the same seed on
+both sides.
 """
 
 from __future__ import annotations
@@ -44,11 +50,14 @@ import torch
 from benchmarks._compare import StageTimer, format_table, interleaved, load_average
 from benchmarks._reference_models import (
     CONFIGS,
+    DEFORMABLE_ATTENTION,
+    DETR_STAGES,
     build_models,
     ellipse_masks,
     has_mask,
     input_size,
     mask_extractor,
+    patch_detr,
     patch_each,
     train_optimizer,
 )
@@ -57,6 +66,8 @@ from visdet.benchmark.load import background_load
 STAGES = (
     "backbone",
     "neck",
+    *DETR_STAGES,
+    DEFORMABLE_ATTENTION,
     "rpn_head.forward",
     "rpn loss",
     "rpn proposals",
@@ -155,17 +166,20 @@ def check_agreement(model: torch.nn.Module, ref: torch.nn.Module, batches: dict[
     return f"{len(want)} loss terms agree, worst relative difference {worst:.2e}"
 
 
-def stage_timer(model: torch.nn.Module) -> StageTimer:
+def stage_timer(impl: str, model: torch.nn.Module) -> StageTimer:
     """A :class:`StageTimer` wrapped around ``model``'s training stages (restore it when done)."""
     timer = StageTimer()
     timer.patch(model.backbone, "forward", "backbone")
     timer.patch(model.neck, "forward", "neck")
-    if not hasattr(model, "roi_head"):  # one-stage: the dense head does the rest
+    if hasattr(model, "encoder"):  # a DETR: the transformer steps, then the set-prediction head
+        patch_detr(timer, impl, model)
+    if not hasattr(model, "roi_head"):  # one-stage or DETR: the head does the rest
         head = model.bbox_head
         timer.patch(head, "forward", "bbox_head.forward")
         timer.patch(head, "loss_by_feat", "dense loss")
         timer.patch(head.assigner, "assign", "  of which assign + sample")
-        timer.patch(head.sampler, "sample", "  of which assign + sample")
+        if hasattr(head, "sampler"):  # the DETR heads match one to one (Hungarian), with no sampler
+            timer.patch(head.sampler, "sample", "  of which assign + sample")
         return timer
     roi = model.roi_head
     timer.patch(model.rpn_head, "forward", "rpn_head.forward")
@@ -238,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.model}: one training step, input {args.images}x3x{args.height}x{args.width}, "
           f"{args.boxes} gt boxes each, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     print("agreement:", check_agreement(model, ref, batches))
-    timers = {"visdet": stage_timer(model), "mmdet": stage_timer(ref)}
+    timers = {"visdet": stage_timer("visdet", model), "mmdet": stage_timer("mmdet", ref)}
     try:
         models = {"visdet": model, "mmdet": ref}
         optimizers = {impl: train_optimizer(args.model, m) for impl, m in models.items()}
