@@ -91,6 +91,7 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoder"
     ),
     "transformer/DinoTransformerDecoder": Entry(f"{_MM}.layers.transformer.dino_layers.DinoTransformerDecoder"),
+    "query_generator/CdnQueryGenerator": Entry(f"{_MM}.layers.transformer.dino_layers.CdnQueryGenerator"),
     "function/coordinate_to_encoding": Entry(
         f"{_MM}.layers.transformer.utils.coordinate_to_encoding",
         visdet="visdet.models.layers.detr_mlp.coordinate_to_encoding",

@@ -35,6 +35,7 @@ from visdet.models.losses import (
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss", "positional_encoding", "attention", "transformer_layer", "transformer",
+                        "query_generator",
                         "assigner", "iou_calculator", "sampler", "bbox_coder", "prior_generator", "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
@@ -48,7 +49,7 @@ BUILDS: dict[str, Any] = {
     "DeformableDetrTransformerDecoderLayer": layers.DeformableDetrTransformerDecoderLayer,
     "DeformableDetrTransformerEncoder": layers.DeformableDetrTransformerEncoder,
     "DeformableDetrTransformerDecoder": layers.DeformableDetrTransformerDecoder,
-    "DinoTransformerDecoder": layers.DinoTransformerDecoder,
+    "DinoTransformerDecoder": layers.DinoTransformerDecoder, "CdnQueryGenerator": layers.CdnQueryGenerator,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
