@@ -144,10 +144,24 @@ TABLE: dict[str, Entry] = {
     "detector/RTMDet": Entry(f"{_MM}.detectors.rtmdet.RTMDet"),
     "dense_head/RTMDetHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetHead"),
     "dense_head/RTMDetSepBNHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetSepBNHead"),
+    "detector/DeformableDETR": Entry(f"{_MM}.detectors.deformable_detr.DeformableDETR"),
+    "dense_head/DeformableDETRHead": Entry(f"{_MM}.dense_heads.deformable_detr_head.DeformableDETRHead"),
     "loss/QualityFocalLoss": Entry(f"{_MM}.losses.gfocal_loss.QualityFocalLoss"),
     "loss/GIoULoss": Entry(f"{_MM}.losses.iou_loss.GIoULoss"),
     "assigner/DynamicSoftLabelAssigner": Entry(
         f"{_MM}.task_modules.assigners.dynamic_soft_label_assigner.DynamicSoftLabelAssigner"
+    ),
+    # --- DETR family: Hungarian matching and its costs
+    "assigner/HungarianAssigner": Entry(f"{_MM}.task_modules.assigners.hungarian_assigner.HungarianAssigner"),
+    "match_cost/FocalLossCost": Entry(f"{_MM}.task_modules.assigners.match_cost.FocalLossCost"),
+    "match_cost/ClassificationCost": Entry(f"{_MM}.task_modules.assigners.match_cost.ClassificationCost"),
+    "match_cost/BBoxL1Cost": Entry(f"{_MM}.task_modules.assigners.match_cost.BBoxL1Cost"),
+    "match_cost/IoUCost": Entry(f"{_MM}.task_modules.assigners.match_cost.IoUCost"),
+    "function/bbox_cxcywh_to_xyxy": Entry(
+        "mmdet.structures.bbox.transforms.bbox_cxcywh_to_xyxy", visdet="visdet.structures.boxes.bbox_cxcywh_to_xyxy"
+    ),
+    "function/bbox_xyxy_to_cxcywh": Entry(
+        "mmdet.structures.bbox.transforms.bbox_xyxy_to_cxcywh", visdet="visdet.structures.boxes.bbox_xyxy_to_cxcywh"
     ),
     # --- data
     "transform/LoadImageFromFile": Entry("mmcv.transforms.loading.LoadImageFromFile"),

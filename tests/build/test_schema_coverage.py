@@ -21,7 +21,7 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, layers, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import FCOS, RPN, CascadeRCNN, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
+from visdet.models.detectors import FCOS, RPN, CascadeRCNN, DeformableDETR, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
 from visdet.models.losses import (
     CrossEntropyLoss,
     DiceLoss,
@@ -35,8 +35,8 @@ from visdet.models.losses import (
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss", "positional_encoding", "attention", "transformer_layer", "transformer",
-                        "query_generator",
-                        "assigner", "iou_calculator", "sampler", "bbox_coder", "prior_generator", "data_preprocessor",
+                        "query_generator", "assigner", "match_cost", "iou_calculator", "sampler", "bbox_coder",
+                        "prior_generator", "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
@@ -68,7 +68,10 @@ BUILDS: dict[str, Any] = {
     "QualityFocalLoss": QualityFocalLoss, "GIoULoss": GIoULoss,
     "DynamicSoftLabelAssigner": task_modules.DynamicSoftLabelAssigner,
     "RTMDetInsHead": dense_heads.RTMDetInsHead, "RTMDetInsSepBNHead": dense_heads.RTMDetInsSepBNHead,
-    "DiceLoss": DiceLoss,
+    "DiceLoss": DiceLoss, "DeformableDETRHead": dense_heads.DeformableDETRHead, "DeformableDETR": DeformableDETR,
+    "HungarianAssigner": task_modules.HungarianAssigner, "FocalLossCost": task_modules.FocalLossCost,
+    "ClassificationCost": task_modules.ClassificationCost, "BBoxL1Cost": task_modules.BBoxL1Cost,
+    "IoUCost": task_modules.IoUCost,
     "CocoDataset": CocoDataset, "CocoMetric": CocoMetric,
     **{name: getattr(transforms, name) for name in ("LoadImageFromFile", "LoadAnnotations", "Resize", "RandomResize",
                                                     "RandomFlip", "Pad", "RandomCrop", "PhotoMetricDistortion",
@@ -81,14 +84,16 @@ BUILT = {"anchor_generator", "bbox_coder", "loss_cls", "loss_bbox", "assigner", 
          "test_proposals", "train_proposals", "allowed_border", "pos_weight", "roi_layers", "backbone", "neck",
          "rpn_head", "roi_head", "data_preprocessor", "bbox_roi_extractor", "bbox_head", "bbox_assigner",
          "bbox_sampler", "test_cfg", "featmap_strides", "mask_size", "soft_mask_target", "loss_mask",
-         "upsample_method", "scale_factor", "loss_centerness"}  # fmt: skip
+         "upsample_method", "scale_factor", "loss_centerness", "loss_iou", "match_costs"}  # fmt: skip
 # init-only keys: accepted by the schema and ignored (the classes keep mmdet's default init)
 NOT_COMPARED = {"init_cfg", "pretrained"}
 # keywords a subclass fixes before passing the rest on (mmdet's classes fix the same ones)
 BRANCHES = {f"num_{part}" for part in ("shared_convs", "shared_fcs", "cls_convs", "cls_fcs", "reg_convs", "reg_fcs")}
 FIXED = {"BBoxHead": BRANCHES | {"conv_out_channels", "fc_out_channels", "conv_cfg", "norm_cfg"},
          "Shared2FCBBoxHead": BRANCHES, "Shared4Conv1FCBBoxHead": BRANCHES,
-         "ResNetV1d": {"deep_stem", "avg_down"}}  # fmt: skip
+         "ResNetV1d": {"deep_stem", "avg_down"},
+         # written by the DETR detector from its settings (the schema's None stands for mmdet's defaults)
+         "DeformableDETRHead": {"share_pred_layer", "num_pred_layer", "as_two_stage"}}  # fmt: skip
 TYPES = sorted(name for kind in MODEL_AND_DATA_KINDS for name in REGISTRIES[kind].names())
 
 

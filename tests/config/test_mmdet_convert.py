@@ -453,3 +453,44 @@ def test_rtmdet_ins_s_converts_and_builds():
     model = build_detector(cfg["model"])  # RTMDet's training transforms (mosaic, mixup) are not mirrored yet
     assert type(model.bbox_head).__name__ == "RTMDetInsSepBNHead"
     assert model.bbox_head.mask_head.projection.weight.shape == (8, 128, 1, 1)
+
+
+DEFORMABLE_DETR = CONFIGS / "deformable_detr"
+
+
+@pytest.mark.parametrize(
+    ("preset", "path", "refine", "two_stage"),
+    [("deformable_detr_r50", "deformable-detr_r50_16xb2-50e_coco.py", False, False),
+     ("deformable_detr_refine_twostage_r50", "deformable-detr-refine-twostage_r50_16xb2-50e_coco.py", True, True)],
+)
+def test_deformable_detr_presets_match_the_mmdet_configs(preset, path, refine, two_stage):
+    cfg, dropped = convert_mmdet_config(DEFORMABLE_DETR / path)
+    assert dropped == ["max_epochs"]  # the config's own helper variable
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"] == {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config(preset)["model"] == model
+    assert load_config("optimizers/adamw_deformable_detr")["optim_wrapper"] == cfg["optim_wrapper"]
+    schedule = load_config("schedules/deformable_detr_50e")
+    assert all(schedule[key] == cfg[key] for key in ("train_cfg", "val_cfg", "test_cfg", "param_scheduler"))
+    assert cfg["optim_wrapper"]["optimizer"] == {"type": "AdamW", "lr": 0.0002, "weight_decay": 0.0001}
+    assert cfg["param_scheduler"][0]["milestones"] == [40]
+    built = build_detector(preset)
+    assert (built.with_box_refine, built.as_two_stage) == (refine, two_stage)
+    head = built.bbox_head
+    assert head.num_pred_layer == (7 if two_stage else 6) and head.share_pred_layer == (not refine)
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["level_embed"] == (4, 256)
+    assert shapes["neck.extra_convs.0.conv.weight"] == (256, 2048, 3, 3)
+    assert shapes["encoder.layers.5.self_attn.sampling_offsets.weight"] == (256, 8 * 4 * 4 * 2)
+    assert shapes["bbox_head.cls_branches.5.weight"] == (80, 256)
+    if two_stage:
+        assert shapes["pos_trans_fc.weight"] == (512, 512) and shapes["memory_trans_norm.weight"] == (256,)
+        assert shapes["bbox_head.reg_branches.6.4.weight"] == (4, 256)
+        assert "query_embedding.weight" not in shapes and "reference_points_fc.weight" not in shapes
+    else:
+        assert shapes["query_embedding.weight"] == (300, 512) and shapes["reference_points_fc.weight"] == (2, 256)
+    assert type(head.assigner).__name__ == "HungarianAssigner" and head.test_cfg == {"max_per_img": 100}
+    # the model, optimizer and schedule (the training pipeline's RandomChoice augmentation is not in visdet yet)
+    keys = ("model", "optim_wrapper", "param_scheduler", "train_cfg", "val_cfg", "test_cfg")
+    validate_config({key: cfg[key] for key in keys})

@@ -13,6 +13,7 @@ from visdet.build.components import (
     datasets,
     dense_heads,
     detectors,
+    detr,
     losses,
     mask_heads,
     metrics,
@@ -25,5 +26,5 @@ from visdet.build.components import (
 
 MODULES = (
     backbones, batch_augments, necks, transformer, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors,
-    transforms, datasets, metrics,
+    detr, transforms, datasets, metrics,
 )  # fmt: skip

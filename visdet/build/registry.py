@@ -39,6 +39,7 @@ KINDS: dict[str, str] = {
     "query_generator": "makes DINO's denoising queries from the ground truth (DETR family)",
     "loss": "a loss module",
     "assigner": "assigns priors or proposals to ground truth",
+    "match_cost": "one cost matrix of the Hungarian assigner (DETR family)",
     "iou_calculator": "pairwise overlaps of an assigner",
     "sampler": "samples assigned priors or proposals",
     "bbox_coder": "encodes boxes as regression targets and decodes them",

@@ -1,4 +1,4 @@
-"""Box helpers: scale and translate boxes, stack per-image boxes into RoIs (pure functions).
+"""Box helpers: scale and translate boxes, stack per-image boxes into RoIs, xyxy <-> cxcywh (pure functions).
 
 Conventions: boxes are ``Tensor[N, 4k]`` absolute ``(x1, y1, x2, y2)`` in pixels (k boxes
 per row, e.g. one per class); RoIs are ``Tensor[R, 5]`` ``(batch_index, x1, y1, x2, y2)``.
@@ -50,3 +50,21 @@ def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:
     """
     rois = [torch.cat([b.new_full((b.size(0), 1), i), b], dim=-1) for i, b in enumerate(boxes)]
     return torch.cat(rois, 0)
+
+
+def bbox_cxcywh_to_xyxy(bbox: Tensor) -> Tensor:
+    """``(cx, cy, w, h)`` -> ``(x1, y1, x2, y2)``, on the last dim of ``Tensor[..., 4]``.
+
+    Computed as ``cx -+ 0.5 * w`` (mmdet's arithmetic, so results agree bit for bit).
+    """
+    cx, cy, w, h = bbox.split((1, 1, 1, 1), dim=-1)
+    return torch.cat([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
+
+
+def bbox_xyxy_to_cxcywh(bbox: Tensor) -> Tensor:
+    """``(x1, y1, x2, y2)`` -> ``(cx, cy, w, h)``, on the last dim of ``Tensor[..., 4]``.
+
+    The centre is ``(x1 + x2) / 2`` (mmdet's arithmetic).
+    """
+    x1, y1, x2, y2 = bbox.split((1, 1, 1, 1), dim=-1)
+    return torch.cat([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)

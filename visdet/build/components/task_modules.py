@@ -1,19 +1,25 @@
-"""Task-module schemas: prior generators, box coders, IoU calculators, assigners, samplers."""
+"""Task-module schemas: prior generators, box coders, IoU calculators, assigners, match costs, samplers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from visdet.build.component import Component, ComponentOf, build_optional, component_default
 from visdet.build.registry import registry
 from visdet.models.task_modules import (
     AnchorGenerator,
+    BBoxL1Cost,
     BboxOverlaps2D,
+    ClassificationCost,
     DeltaXYWHBBoxCoder,
     DistancePointBBoxCoder,
     DynamicSoftLabelAssigner,
+    FocalLossCost,
+    HungarianAssigner,
+    IoUCost,
     MaxIoUAssigner,
     MlvlPointGenerator,
     PseudoSampler,
@@ -171,3 +177,90 @@ class PseudoSamplerConfig(Component):
     def build(self) -> PseudoSampler:
         """The sampler."""
         return PseudoSampler()
+
+
+@registry("match_cost").register
+class FocalLossCostConfig(Component):
+    """``FocalLossCost``: focal-loss classification cost of the Hungarian assigner."""
+
+    type: Literal["FocalLossCost"]
+    alpha: float = 0.25
+    gamma: float = 2
+    eps: float = 1e-12
+    binary_input: bool = False
+    weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "FocalLossCost", "weight": 2.0}
+
+    def build(self) -> FocalLossCost:
+        """The match cost."""
+        return FocalLossCost(**self.arguments())
+
+
+@registry("match_cost").register
+class ClassificationCostConfig(Component):
+    """``ClassificationCost``: negative softmax probability of the gt class."""
+
+    type: Literal["ClassificationCost"]
+    weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "ClassificationCost"}
+
+    def build(self) -> ClassificationCost:
+        """The match cost."""
+        return ClassificationCost(**self.arguments())
+
+
+@registry("match_cost").register
+class BBoxL1CostConfig(Component):
+    """``BBoxL1Cost``: L1 distance of image-normalised boxes."""
+
+    type: Literal["BBoxL1Cost"]
+    box_format: Literal["xyxy", "xywh"] = "xyxy"
+    weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"}
+
+    def build(self) -> BBoxL1Cost:
+        """The match cost."""
+        return BBoxL1Cost(**self.arguments())
+
+
+@registry("match_cost").register
+class IoUCostConfig(Component):
+    """``IoUCost``: negative (G)IoU."""
+
+    type: Literal["IoUCost"]
+    iou_mode: Literal["iou", "iof", "giou"] = "giou"
+    weight: float = 1.0
+    example: ClassVar[dict[str, Any]] = {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}
+
+    def build(self) -> IoUCost:
+        """The match cost."""
+        return IoUCost(**self.arguments())
+
+
+MatchCostField = Annotated[Component, ComponentOf("match_cost")]
+
+
+@registry("assigner").register
+class HungarianAssignerConfig(Component):
+    """``HungarianAssigner``: one-to-one matching by the summed match costs (one or a list)."""
+
+    type: Literal["HungarianAssigner"]
+    match_costs: list[MatchCostField] = Field(
+        min_length=1, description="the match costs (summed); one cost config is taken as a list of one"
+    )
+    example: ClassVar[dict[str, Any]] = {
+        "type": "HungarianAssigner",
+        "match_costs": [{"type": "FocalLossCost", "weight": 2.0},
+                        {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
+                        {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}],
+    }  # fmt: skip
+
+    @field_validator("match_costs", mode="before")
+    @classmethod
+    def _one_as_list(cls, value: Any) -> Any:
+        """Mmdet accepts one cost config as well as a list."""
+        return [value] if isinstance(value, Mapping) else value
+
+    def build(self) -> HungarianAssigner:
+        """The assigner."""
+        return HungarianAssigner(match_costs=[cost.build() for cost in self.match_costs])

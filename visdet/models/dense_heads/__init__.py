@@ -2,6 +2,7 @@
 
 from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
+from visdet.models.dense_heads.deformable_detr_head import DeformableDETRHead
 from visdet.models.dense_heads.dense_predict import DenseTestConfig
 from visdet.models.dense_heads.fcos_head import FCOSHead
 from visdet.models.dense_heads.mask_feat_module import MaskFeatModule
@@ -14,6 +15,7 @@ from visdet.models.dense_heads.rtmdet_ins_head import RTMDetInsHead, RTMDetInsSe
 __all__ = [
     "AnchorFreeHead",
     "BaseDenseHead",
+    "DeformableDETRHead",
     "DenseTestConfig",
     "FCOSHead",
     "ProposalConfig",

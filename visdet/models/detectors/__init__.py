@@ -2,6 +2,8 @@
 
 from visdet.models.detectors.base import Detector
 from visdet.models.detectors.cascade_rcnn import CascadeRCNN
+from visdet.models.detectors.deformable_detr import DeformableDETR
+from visdet.models.detectors.detection_transformer import DetectionTransformer
 from visdet.models.detectors.faster_rcnn import FasterRCNN
 from visdet.models.detectors.fcos import FCOS
 from visdet.models.detectors.mask_rcnn import MaskRCNN
@@ -15,6 +17,8 @@ __all__ = [
     "RPN",
     "RTMDet",
     "CascadeRCNN",
+    "DeformableDETR",
+    "DetectionTransformer",
     "FCOS",
     "Detector",
     "FasterRCNN",

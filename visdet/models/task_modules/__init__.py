@@ -10,6 +10,8 @@ from visdet.models.task_modules.bbox_overlaps_2d import BboxOverlaps2D
 from visdet.models.task_modules.delta_xywh_coder import DeltaXYWHBBoxCoder, bbox2delta, delta2bbox
 from visdet.models.task_modules.distance_point_coder import DistancePointBBoxCoder, bbox2distance, distance2bbox
 from visdet.models.task_modules.dynamic_soft_label_assigner import DynamicSoftLabelAssigner
+from visdet.models.task_modules.hungarian_assigner import HungarianAssigner
+from visdet.models.task_modules.match_costs import BBoxL1Cost, ClassificationCost, FocalLossCost, IoUCost
 from visdet.models.task_modules.max_iou_assigner import MaxIoUAssigner
 from visdet.models.task_modules.nms_config import NMSConfig
 from visdet.models.task_modules.point_generator import MlvlPointGenerator
@@ -22,11 +24,16 @@ __all__ = [
     "AnchorGenerator",
     "AssignResult",
     "Assigner",
+    "BBoxL1Cost",
     "BboxOverlaps2D",
     "BoxCoder",
+    "ClassificationCost",
     "DeltaXYWHBBoxCoder",
     "DistancePointBBoxCoder",
     "DynamicSoftLabelAssigner",
+    "FocalLossCost",
+    "HungarianAssigner",
+    "IoUCost",
     "MaxIoUAssigner",
     "MlvlPointGenerator",
     "NMSConfig",
