@@ -69,11 +69,13 @@ class DeformableDETRHeadConfig(Component):
     init_cfg: InitConfig = init_field()
     example: ClassVar[dict[str, Any]] = {"type": "DeformableDETRHead", "num_classes": 3, "embed_dims": 8,
                                          "num_pred_layer": 2, "test_cfg": {"max_per_img": 5}}  # fmt: skip
+    #: The class built (``DINOHead``'s schema reuses this one).
+    head_class: ClassVar[type[DeformableDETRHead]] = DeformableDETRHead
 
     def build(self) -> DeformableDETRHead:
         """The head, with its assigner when ``train_cfg`` is given."""
         detector_set = {key: value for key in DETECTOR_SET_HEAD_KEYS if (value := getattr(self, key)) is not None}
-        return DeformableDETRHead(
+        return self.head_class(
             **self.arguments("loss_cls", "loss_bbox", "loss_iou", "train_cfg", "test_cfg", *DETECTOR_SET_HEAD_KEYS),
             **detector_set,
             loss_cls=self.loss_cls.build(),

@@ -33,17 +33,12 @@ from torch import Tensor, nn
 
 from visdet.models.layers.sigmoid_mean import inverse_sigmoid
 from visdet.structures import ImageMeta, Instances, image_metas
+from visdet.structures.boxes import bbox_xyxy_to_cxcywh
 
 #: mmdet's ``num_dn_queries`` when ``group_cfg`` asks for dynamic groups without giving it.
 DEFAULT_NUM_DN_QUERIES = 100
 #: ``inverse_sigmoid`` eps of the noisy boxes (mmdet's).
 DN_BOX_INVERSE_SIGMOID_EPS = 1e-3
-
-
-def _xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
-    """``[N, 4]`` ``(x1, y1, x2, y2)`` -> ``(cx, cy, w, h)`` (mmdet's ``bbox_xyxy_to_cxcywh`` arithmetic)."""
-    x1, y1, x2, y2 = boxes.split((1, 1, 1, 1), dim=-1)
-    return torch.cat([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
 
 
 class CdnQueryGenerator(nn.Module):
@@ -190,9 +185,9 @@ class CdnQueryGenerator(nn.Module):
         rand_part = torch.rand_like(boxes_expand)
         rand_part[negative_idx] += 1.0
         rand_part *= rand_sign
-        sizes = _xyxy_to_cxcywh(boxes_expand)[:, 2:].repeat(1, 2)
+        sizes = bbox_xyxy_to_cxcywh(boxes_expand)[:, 2:].repeat(1, 2)
         noisy = boxes_expand + torch.mul(rand_part, sizes) * self.box_noise_scale / 2
-        noisy = _xyxy_to_cxcywh(noisy.clamp(min=0.0, max=1.0))
+        noisy = bbox_xyxy_to_cxcywh(noisy.clamp(min=0.0, max=1.0))
         return inverse_sigmoid(noisy, eps=DN_BOX_INVERSE_SIGMOID_EPS)
 
     def collate_dn_queries(
