@@ -10,9 +10,13 @@ them strictly into ``visdet.build_detector(cfg.model)``.
 * ``predict`` (float32, as users run it) on two images of different sizes and scales in one
   batch (the smaller one padded, so every level has a padding mask): the raw outputs of all six
   decoder layers (``forward.*``) and the top-100 boxes, scores and labels after rescale.
+* ``loss`` (float32, train mode: dropout 0.1 drawn under one seed on both sides) on the same two
+  images, the second without ground truth: every term (the last layer's, ``d0.``-``d4.``, and
+  ``enc_`` for two-stage) and the gradient of their sum for every trainable parameter.
 
-Compared with the default tolerances; the printed worst errors show they are bit-equal here
-(same process, same kernels). Runs only where the reference is installed (marker ``live``).
+Compared with the default tolerances; the test prints whether everything is bit-equal (it is
+here: predictions, every loss term and every gradient, same process, same kernels). Runs only
+where the reference is installed (marker ``live``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 
 from parity.compare import compare_outputs
 from parity.reference import reference_missing
-from parity.test_faster_rcnn_r50_live import build_pair, mmdet_samples, predict_both
+from parity.test_faster_rcnn_r50_live import _grads, build_pair, mmdet_samples, predict_both
 
 CONFIGS = {
     "deformable_detr_r50": "deformable-detr_r50_16xb2-50e_coco.py",
@@ -65,9 +69,29 @@ def _raw_outputs(ref_model, model, images, metas, samples) -> tuple[dict, dict]:
             {f"forward.{i}": t.clone() for i, t in enumerate(raw)})  # fmt: skip
 
 
+def _losses(ref_model, model, images, metas, samples, gts) -> tuple[dict, dict]:
+    """Both models' float32 training losses (dropout drawn under the same seed), gradients left on the parameters."""
+    from visdet.structures import Instances
+
+    ref_model.train()
+    model.train()
+    data = ref_model.data_preprocessor({"inputs": [im.clone() for im in images], "data_samples": samples},
+                                       training=True)  # fmt: skip
+    torch.manual_seed(7)
+    ref_losses = ref_model.loss(data["inputs"], data["data_samples"])
+    sum(v.sum() for v in ref_losses.values()).backward()
+    batch, batch_metas = model.data_preprocessor([im.clone() for im in images], metas)
+    gt_instances = [Instances(bboxes=b.clone(), labels=lab.clone()) for b, lab in gts]
+    torch.manual_seed(7)
+    losses = model.loss(batch, batch_metas, gt_instances)
+    sum(v.sum() for v in losses.values()).backward()
+    return ({k: v.detach().clone().reshape(()) for k, v in ref_losses.items()},
+            {k: v.detach().clone().reshape(()) for k, v in losses.items()})  # fmt: skip
+
+
 @pytest.mark.live
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_full_size_deformable_detr_predict_matches_mmdet(name, tmp_path, parity_record) -> None:
+def test_full_size_deformable_detr_matches_mmdet(name, tmp_path, parity_record) -> None:
     missing = reference_missing()
     if missing:
         pytest.skip(missing)
@@ -83,12 +107,28 @@ def test_full_size_deformable_detr_predict_matches_mmdet(name, tmp_path, parity_
     assert len(raw) == 12
     ref_out.update(ref_raw)
     got.update(raw)
+    ref_losses, losses = _losses(ref_model, model, images, metas, samples, gts)
+    names = {
+        f"{prefix}loss_{term}" for prefix in ["", *(f"d{i}." for i in range(5))] for term in ("cls", "bbox", "iou")
+    }
+    if ref_model.as_two_stage:
+        names |= {"enc_loss_cls", "enc_loss_bbox", "enc_loss_iou"}
+    assert set(ref_losses) == set(losses) == names
+    ref_out.update({f"loss.{k}": v for k, v in ref_losses.items()})
+    got.update({f"loss.{k}": v for k, v in losses.items()})
+    ref_out.update(_grads(ref_model))
+    got.update(_grads(model))
 
-    case_key = f"models/detectors/{name}_full/live_predict"
+    case_key = f"models/detectors/{name}_full/live"
     result = compare_outputs(case_key, got, ref_out, exact=("pred.*.labels",))
     bit_equal = all(torch.equal(got[k], ref_out[k]) for k in ref_out)
     worst = max(result.keys, key=lambda r: r.max_abs)
-    print(f"\n{name}: predict bit-equal {bit_equal}; worst {worst.key} abs {worst.max_abs:.2g}")
+    grads = [r for r in result.keys if r.key.startswith("grad.")]
+    values = {k.removeprefix("loss."): f"{v.item():.5g}" for k, v in got.items() if k.startswith("loss.")}
+    print(
+        f"\n{name}: predict, losses and {len(grads)} gradients bit-equal: {bit_equal}; worst {worst.key} abs "
+        f"{worst.max_abs:.2g}; loss values {values}"
+    )
     component, case = case_key.rsplit("/", 1)
     parity_record(component, case, "live", result=result, examples=1)
     assert result.ok, result.failure_text()

@@ -5,7 +5,8 @@ ResNet out_indices (1, 2, 3), ChannelMapper with one extra level, GN, sine posit
 offset -0.5) at reduced widths; visdet builds the same dict through ``build_detector`` and
 loads the weights strictly. Weights are the construction-time init (``MODELS.build`` does not
 run ``init_weights``), with ``level_embed`` (allocated uninitialised by mmdet) drawn N(0, 1)
-under the case's seed. The weights are then rounded to bfloat16 values (the model still computes
+under the case's seed (in the loss cases also the deformable attention's offset and attention
+weights, see ``_spread_sampling``). The weights are then rounded to bfloat16 values (the model still computes
 in float64) and stored as bfloat16: the golden holds a quarter of the bytes, loading them into the
 float64 model is exact, and random weights test the arithmetic as well rounded as not.
 
@@ -21,10 +22,10 @@ layer (``forward.*``: class logits, then boxes) and the detections after rescale
 
 The loss cases (train mode, dropout 0.1 drawn under the same seed on both sides) record every
 loss term (the last layer's, each auxiliary layer's ``d<i>.*``, two-stage's ``enc_*``) and the
-gradient of their sum for every parameter; the second image has no gt. In the two-stage case a
-parameter of more than ``PROJECTED_NUMEL`` entries (the 256-wide matrices) is recorded as four
-seeded random projections of its gradient (``grad.proj.<name>``) instead of element by element:
-a difference anywhere shows in them, and the golden stays a few MB smaller.
+gradient of their sum for every parameter; the second image has no gt. A parameter of more than
+``PROJECTED_NUMEL`` entries (the backbone's convs, the two-stage case's 256-wide matrices) is
+recorded as four seeded random projections of its gradient (``grad.proj.<name>``) instead of
+element by element: a difference anywhere shows in them, and the goldens stay MBs smaller.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from parity.cases._heads_detector_common import draw_gt, load_state, metas, mm_b
 from parity.cases.base import Case, Tensors, register
 
 COMPONENT = "models/detectors/deformable_detr"
-#: Gradients of parameters larger than this are recorded as projections (two-stage loss case).
-PROJECTED_NUMEL = 20000
+#: Gradients of parameters larger than this are recorded as projections (loss cases).
+PROJECTED_NUMEL = 1024
 HUNGARIAN = {"type": "HungarianAssigner", "match_costs": [
     {"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
     {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}  # fmt: skip
@@ -104,6 +105,19 @@ def _images(params: Mapping[str, Any], inputs: Tensors) -> list[torch.Tensor]:
     return [inputs[f"img.{i}"].clone() for i in range(len(params["img_shapes"]))]
 
 
+def _spread_sampling(model: torch.nn.Module, seed: int) -> None:
+    """Seeded N(0, 0.1) weights for the deformable attention's offsets and attention logits (mmcv: zero).
+
+    With mmcv's zero offset weights every sampling point sits exactly on a pixel centre's grid line,
+    where bilinear sampling has a kink: the gradient of the offsets then depends on the last bit of
+    the location (it differs between CPU kernels). Spread points sample at generic places.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for name, param in sorted(model.named_parameters()):
+        if name.endswith(("sampling_offsets.weight", "attention_weights.weight")):
+            param.copy_(0.1 * torch.randn(param.shape, generator=generator).to(param.dtype))
+
+
 def _bfloat16_weights(model: torch.nn.Module) -> Tensors:
     """Round every floating weight to a bfloat16 value in place; return the bfloat16 ``state.*`` entries."""
     with torch.no_grad():
@@ -153,6 +167,8 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     model = mm_build(mm_cfg(copy.deepcopy(params["config"])))
     with torch.no_grad():
         model.level_embed.normal_()  # mmdet allocates it uninitialised (its init_weights draws it)
+        if params.get("mode") == "loss":
+            _spread_sampling(model, params["seed"] + 1)
     model.to(torch.get_default_dtype())  # mmcv's MSDA init leaves a float32 offset bias
     state = _bfloat16_weights(model)
     samples = [DetDataSample(metainfo=meta) for meta in metas(params)]
@@ -229,3 +245,22 @@ for _seed, (_name, (_variant, _overrides, _text)) in enumerate(_PREDICT_CASES.it
         "images rescaled to the original size",
     ))  # fmt: skip
 
+
+_LOSS_CASES = {
+    "plain_loss_empty_gt_image": ("plain", {}, "one stage: every layer's focal/L1/GIoU terms"),
+    "refine_loss_empty_gt_image": ("refine", {}, "box refinement: per-layer branches, detached references"),
+    "refine_twostage_loss_empty_gt_image": (
+        "twostage", {"img_shapes": [[56, 80], [64, 58]]},
+        "refinement + two-stage: the enc_* terms of the encoder proposals (labels set to 0), embed_dims 256",
+    ),
+}  # fmt: skip
+for _seed, (_name, (_variant, _overrides, _text)) in enumerate(_LOSS_CASES.items(), start=2110):
+    _config = {**reduced_config(_variant), "train_cfg": {"assigner": HUNGARIAN}}
+    register(Case(
+        component=COMPONENT, dtype="float64", name=_name, seed=_seed,
+        params={**_PARAMS, **_overrides, "config": _config, "mode": "loss", "sample_seed": 21, "project_grads": True},
+        make_inputs=_inputs, reference=_reference, visdet=_visdet,
+        description=f"reduced Deformable DETR ({_text}): every loss term and the gradients of their sum, dropout "
+        "0.1 drawn under one seed; image 2 has no gt",
+        live_params=({"num_gts": [2, 4]},),
+    ))  # fmt: skip

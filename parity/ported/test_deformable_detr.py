@@ -28,26 +28,27 @@ def _detector(variant):
     return detector
 
 
-def _has_loss(detector):
-    return hasattr(detector.bbox_head, "loss_by_feat")
-
-
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_deformable_detr_head_loss(variant):
     detector = _detector(variant)
     image = torch.rand(1, 3, SIZE, SIZE)
     one = Instances(bboxes=torch.tensor([[23.6667, 23.8757, 238.6326, 151.8874]]), labels=torch.tensor([2]))
-    if _has_loss(detector):
-        empty = Instances(bboxes=torch.empty((0, 4)), labels=torch.zeros(0, dtype=torch.long))
-        empty_losses = detector.loss(image, [META], [empty])
-        for key, loss in empty_losses.items():
-            if "cls" in key:
-                assert loss.item() > 0, f"{key}: cls loss should be non-zero"
-            elif "bbox" in key or "iou" in key:
-                assert loss.item() == 0, f"{key}: no box or iou loss without ground truth"
-        one_losses = detector.loss(image, [META], [one])
-        for key, loss in one_losses.items():
-            assert loss.item() > 0, f"{key}: cls, box and iou losses should be non-zero"
+    empty = Instances(bboxes=torch.empty((0, 4)), labels=torch.zeros(0, dtype=torch.long))
+    empty_losses = detector.loss(image, [META], [empty])
+    names = {
+        f"{prefix}loss_{term}" for prefix in ["", *(f"d{i}." for i in range(5))] for term in ("cls", "bbox", "iou")
+    }
+    if variant == "refine_twostage":
+        names |= {"enc_loss_cls", "enc_loss_bbox", "enc_loss_iou"}
+    assert set(empty_losses) == names
+    for key, loss in empty_losses.items():
+        if "cls" in key:
+            assert loss.item() > 0, f"{key}: cls loss should be non-zero"
+        elif "bbox" in key or "iou" in key:
+            assert loss.item() == 0, f"{key}: no box or iou loss without ground truth"
+    one_losses = detector.loss(image, [META], [one])
+    for key, loss in one_losses.items():
+        assert loss.item() > 0, f"{key}: cls, box and iou losses should be non-zero"
     detector.eval()
     with torch.no_grad():
         raw = detector(image, [META])  # upstream's _forward

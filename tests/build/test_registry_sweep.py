@@ -269,6 +269,10 @@ def _exercise_detr_head(built: torch.nn.Module, config: Any) -> None:
     references = [torch.rand(2, 6, 2) for _ in range(layers + 1)]
     cls_scores, bbox_preds = built(hidden, references)
     assert cls_scores.shape == (layers, 2, 6, config.num_classes) and bbox_preds.shape == (layers, 2, 6, 4)
+    hidden.requires_grad_(True)
+    losses = built.loss(hidden, references, None, None, [_gt(), _gt(0)], _metas())
+    assert f"d{layers - 2}.loss_iou" in losses and all(torch.isfinite(v).all() for v in losses.values())
+    _backward(losses, built)
     with torch.no_grad():
         results = built.predict(hidden, references, _metas(), rescale=True)
     assert len(results) == 2 and all(r.bboxes.shape == (config.test_cfg.max_per_img, 4) for r in results)
@@ -351,12 +355,9 @@ def exercise_data_preprocessor(built: torch.nn.Module, config: Any, ctx: dict) -
 def exercise_detector(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     inputs = torch.randn(2, 3, 64, 64)
     torch.manual_seed(0)
-    # DETR heads get their loss from the DETR loss branch; until it is merged they only predict
-    head = getattr(built, "bbox_head", None)
-    if not (hasattr(head, "cls_branches") and not hasattr(head, "loss_by_feat")):
-        losses = built.loss(inputs, _metas(), [_gt(), _gt(0)])
-        assert all(torch.isfinite(v) for v in losses.values())
-        _backward({k: v for k, v in losses.items() if not k.endswith("acc")}, built)
+    losses = built.loss(inputs, _metas(), [_gt(), _gt(0)])
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    _backward({k: v for k, v in losses.items() if not k.endswith("acc")}, built)
     built.eval()
     with torch.no_grad():
         results = built.predict(inputs, _metas())

@@ -68,7 +68,11 @@ class DeformableDETRHeadConfig(Component):
     test_cfg: DETRTestSettings | None = Field(default_factory=DETRTestSettings)
     init_cfg: InitConfig = init_field()
     example: ClassVar[dict[str, Any]] = {"type": "DeformableDETRHead", "num_classes": 3, "embed_dims": 8,
-                                         "num_pred_layer": 2, "test_cfg": {"max_per_img": 5}}  # fmt: skip
+                                         "num_pred_layer": 2, "test_cfg": {"max_per_img": 5},
+                                         "train_cfg": {"assigner": {"type": "HungarianAssigner", "match_costs": [
+                                             {"type": "FocalLossCost", "weight": 2.0},
+                                             {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
+                                             {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}}}  # fmt: skip
     #: The class built (``DINOHead``'s schema reuses this one).
     head_class: ClassVar[type[DeformableDETRHead]] = DeformableDETRHead
 
@@ -101,6 +105,7 @@ TINY_DEFORMABLE_DETR = {
                               "cross_attn_cfg": _SMALL_MSDA, "ffn_cfg": _SMALL_FFN}},
     "positional_encoding": {"num_feats": 4, "normalize": True, "offset": -0.5},
     "bbox_head": {"type": "DeformableDETRHead", "num_classes": 3, "embed_dims": 8},
+    "train_cfg": DeformableDETRHeadConfig.example["train_cfg"],
     "test_cfg": {"max_per_img": 5},
 }  # fmt: skip
 

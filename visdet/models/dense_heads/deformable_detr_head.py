@@ -13,6 +13,9 @@ Attribute and ``state_dict`` names as mmdet's: ``cls_branches.<d>`` (``Linear(E,
 repeats the shared weights under each index, as mmdet's does. With ``as_two_stage`` there is
 one more branch of each kind (index D), used by the detector on the encoder's memory.
 
+Training (``loss``): the DETR losses of :class:`~visdet.models.dense_heads.detr_loss.DeformableDETRLossMixin`
+(Hungarian matching per layer; focal, L1 and GIoU terms; ``d<i>.`` auxiliary layers, ``enc_`` two-stage terms).
+
 Prediction (``predict_by_feat``) reads the last layer only: sigmoid scores, the top
 ``max_per_img`` over all ``Q * K`` (query, class) pairs, boxes scaled to ``img_shape`` and
 clamped to it, then divided by ``scale_factor`` with ``rescale``.
@@ -29,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from visdet.models.dense_heads.detr_loss import DeformableDETRLossMixin
 from visdet.models.layers.sigmoid_mean import inverse_sigmoid
 from visdet.models.layers.weight_init import bias_init_with_prob, constant_init
 from visdet.structures import ImageMeta, Instances, image_metas
-from visdet.structures.boxes_cxcywh import bbox_cxcywh_to_xyxy
+from visdet.structures.boxes import bbox_cxcywh_to_xyxy
 
 #: mmdet's default ``test_cfg`` of the DETR heads.
 DETR_TEST_CFG: Mapping[str, Any] = MappingProxyType({"max_per_img": 100})
@@ -42,7 +46,7 @@ PRIOR_PROB = 0.01
 FIRST_WH_BIAS = -2.0
 
 
-class DeformableDETRHead(nn.Module):
+class DeformableDETRHead(DeformableDETRLossMixin, nn.Module):
     """Class and box predictions of every decoder layer; see the module docstring.
 
     Args:
@@ -174,16 +178,26 @@ class DeformableDETRHead(nn.Module):
         gt_instances: Sequence[Instances],
         metas: Sequence[ImageMeta | Mapping[str, Any]],
     ) -> dict[str, Tensor]:
-        """Training losses with mmdet's names (``loss_cls``, ``d0.loss_cls``, ..., ``enc_loss_cls`` two-stage)."""
-        loss_by_feat = getattr(self, "loss_by_feat", None)
-        if loss_by_feat is None:
-            raise NotImplementedError(
-                "DeformableDETRHead.loss needs the DETR loss (Hungarian matching, focal/L1/GIoU terms), "
-                "which is not merged into this visdet build yet; predict works"
+        """Training losses with mmdet's names (``loss_cls``, ``d0.loss_cls``, ..., ``enc_loss_cls`` two-stage).
+
+        Args:
+            hidden_states: ``[D, B, Q, E]`` decoder outputs.
+            references: D + 1 reference tensors (see :meth:`forward`).
+            enc_outputs_class: ``[B, K, C]`` two-stage encoder proposal logits, or ``None``.
+            enc_outputs_coord: ``[B, K, 4]`` two-stage proposals (normalised cxcywh), or ``None``.
+            gt_instances: B ``Instances`` with ``bboxes [G_i, 4]`` xyxy and ``labels [G_i]``.
+            metas: B metas with ``img_shape``.
+
+        Raises:
+            AttributeError: The head was built without an assigner (no ``train_cfg``).
+        """
+        if getattr(self, "assigner", None) is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no assigner: give train_cfg.assigner (HungarianAssigner) to train it"
             )
         cls_scores, bbox_preds = self(hidden_states, references)
-        return loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
-                            image_metas(metas, None, ("img_shape",)))  # fmt: skip
+        return self.loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
+                                 image_metas(metas, None, ("img_shape",)))  # fmt: skip
 
     def predict(
         self,
