@@ -30,8 +30,8 @@ class DINOHeadConfig(DeformableDETRHeadConfig):
     """``DINOHead``: Deformable DETR's head with DINO's matching, encoder and denoising losses."""
 
     type: Literal["DINOHead"]  # type: ignore[assignment]
-    example: ClassVar[dict[str, Any]] = {"type": "DINOHead", "num_classes": 3, "embed_dims": 8, "num_pred_layer": 3,
-                                         "as_two_stage": True, "test_cfg": {"max_per_img": 5}}  # fmt: skip
+    example: ClassVar[dict[str, Any]] = {**DeformableDETRHeadConfig.example, "type": "DINOHead", "num_pred_layer": 3,
+                                         "as_two_stage": True}  # fmt: skip
     head_class: ClassVar[type[DINOHead]] = DINOHead
 
 

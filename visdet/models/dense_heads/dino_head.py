@@ -32,11 +32,11 @@ class DINOHead(DINOLossMixin, DeformableDETRHead):
         self,
         hidden_states: Tensor,
         references: Sequence[Tensor],
-        enc_outputs_class: Tensor,
-        enc_outputs_coord: Tensor,
-        dn_meta: Mapping[str, int] | None,
+        enc_outputs_class: Tensor | None,
+        enc_outputs_coord: Tensor | None,
         gt_instances: Sequence[Instances],
         metas: Sequence[ImageMeta | Mapping[str, Any]],
+        dn_meta: Mapping[str, int] | None = None,
     ) -> dict[str, Tensor]:
         """Training losses with mmdet's names: ``loss_*``, ``d<i>.loss_*``, ``enc_loss_*``, ``[d<i>.]dn_loss_*``.
 
@@ -45,9 +45,10 @@ class DINOHead(DINOLossMixin, DeformableDETRHead):
             references: L + 1 tensors ``[B, D + Q, 4]`` (the initial boxes, then each layer's).
             enc_outputs_class: ``[B, Q, K]`` class logits of the encoder's top-Q proposals.
             enc_outputs_coord: ``[B, Q, 4]`` their sigmoid ``cx, cy, w, h``.
-            dn_meta: ``num_denoising_queries`` (D) and ``num_denoising_groups``.
             gt_instances: B ``Instances`` with ``bboxes`` and ``labels``.
             metas: B metas with ``img_shape``.
+            dn_meta: ``num_denoising_queries`` (D) and ``num_denoising_groups``; ``None``: no denoising
+                queries, no ``dn_`` terms (mmdet fails on it).
         """
         cls_scores, bbox_preds = self(hidden_states, references)
         return self.loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
