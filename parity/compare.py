@@ -70,7 +70,8 @@ def tolerance_for(case_key: str, output_key: str, exact: bool, dtype: torch.dtyp
         if entry.get("dtype") not in (None, str(dtype).removeprefix("torch.")):
             continue  # an override for float64 outputs leaves float32 ones at the default
         if fnmatch(target, entry["match"]):
-            return Tolerance(float(entry["atol"]), float(entry["rtol"]), reason=entry["reason"])
+            return Tolerance(float(entry["atol"]), float(entry["rtol"]), scaled=bool(entry.get("scaled", False)),
+                             reason=entry["reason"])
     default = data["default_float64"] if dtype == torch.float64 else data["default"]
     return Tolerance(float(default["atol"]), float(default["rtol"]), scaled=bool(default.get("scaled", False)))
 

@@ -91,6 +91,7 @@ TABLE: dict[str, Entry] = {
         f"{_MM}.layers.transformer.deformable_detr_layers.DeformableDetrTransformerDecoder"
     ),
     "transformer/DinoTransformerDecoder": Entry(f"{_MM}.layers.transformer.dino_layers.DinoTransformerDecoder"),
+    "query_generator/CdnQueryGenerator": Entry(f"{_MM}.layers.transformer.dino_layers.CdnQueryGenerator"),
     "function/coordinate_to_encoding": Entry(
         f"{_MM}.layers.transformer.utils.coordinate_to_encoding",
         visdet="visdet.models.layers.detr_mlp.coordinate_to_encoding",
@@ -145,6 +146,8 @@ TABLE: dict[str, Entry] = {
     "dense_head/RTMDetSepBNHead": Entry(f"{_MM}.dense_heads.rtmdet_head.RTMDetSepBNHead"),
     "detector/DeformableDETR": Entry(f"{_MM}.detectors.deformable_detr.DeformableDETR"),
     "dense_head/DeformableDETRHead": Entry(f"{_MM}.dense_heads.deformable_detr_head.DeformableDETRHead"),
+    "detector/DINO": Entry(f"{_MM}.detectors.dino.DINO"),
+    "dense_head/DINOHead": Entry(f"{_MM}.dense_heads.dino_head.DINOHead"),
     "loss/QualityFocalLoss": Entry(f"{_MM}.losses.gfocal_loss.QualityFocalLoss"),
     "loss/GIoULoss": Entry(f"{_MM}.losses.iou_loss.GIoULoss"),
     "assigner/DynamicSoftLabelAssigner": Entry(

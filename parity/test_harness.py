@@ -90,6 +90,15 @@ def test_default_tolerance_applies_without_override() -> None:
     assert tolerance_for("no/such/case", "keep", exact=True).exact
 
 
+def test_an_override_may_scale_its_absolute_tolerance() -> None:
+    tol = tolerance_for("models/detectors/dino/loss", "grad.bbox_head.cls_branches.0.bias", False, torch.float64)
+    assert (tol.atol, tol.rtol, tol.scaled) == (1e-6, 1e-6, True) and "float32" in tol.reason
+    big, small = torch.full((3,), 40.0, dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64)
+    # 3e-5 is within 1e-6 * 40 (+ 1e-6 * 40) of outputs of scale 40, not of outputs of scale 1
+    assert compare_outputs("models/detectors/dino/loss", {"grad.x": big + 3e-5}, {"grad.x": big}, ()).ok
+    assert not compare_outputs("models/detectors/dino/loss", {"grad.x": small + 3e-5}, {"grad.x": small}, ()).ok
+
+
 def test_upstream_tracker_is_consistent() -> None:
     entries = load_tracker()
     assert entries, "the upstream tracker lists no tests"

@@ -141,6 +141,19 @@ def exercise_transformer(built: torch.nn.Module, config: Any, ctx: dict) -> None
         _backward(out, built)
 
 
+def exercise_query_generator(built: torch.nn.Module, config: Any, ctx: dict) -> None:
+    from visdet.structures.instances import Instances
+
+    gt = [Instances(bboxes=torch.tensor([[2.0, 3.0, 9.0, 11.0], [0.0, 1.0, 4.0, 5.0]]), labels=torch.tensor([0, 1])),
+          Instances(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]  # fmt: skip
+    label_query, bbox_query, mask, meta = built(gt, [{"img_shape": (16, 20)}, {"img_shape": (12, 14)}])
+    queries = meta["num_denoising_queries"]
+    assert label_query.shape == (2, queries, config.embed_dims) and bbox_query.shape == (2, queries, 4)
+    assert mask.shape == (queries + config.num_matching_queries,) * 2 and mask.dtype == torch.bool
+    assert not label_query[1].any()  # the image without ground truth holds padding only
+    _backward(label_query, built)
+
+
 def exercise_attention(built: torch.nn.Module, config: Any, ctx: dict) -> None:
     if type(built).__name__ == "MultiheadAttention":
         query = torch.randn(2, 3, config.embed_dims, requires_grad=True)
@@ -493,11 +506,11 @@ CONTEXT_KINDS = {"roi_layer": {"featmap_strides": [4]}, "data_sampler": None, "b
                  "optimizer": None, "optim_wrapper": None, "scheduler": None, "eval_loop": None,
                  "metric": None, "batch_augment": None}  # fmt: skip
 
-# types that no field of a config file holds (DeformableDETR's fields name the classes it builds;
-# DINO's are still to come), so `visdet config schema` cannot list them; built and exercised all the same
+# types that no field of a config file holds (the DETR detectors' fields name the classes they build;
+# DINO's dn_cfg is a section of its own), so `visdet config schema` cannot list them; built and exercised all the same
 UNREACHABLE_TYPES = {"LearnedPositionalEncoding", "MultiScaleDeformableAttention", "MultiheadAttention",
                      "DeformableDetrTransformerEncoderLayer", "DeformableDetrTransformerDecoderLayer",
-                     "DinoTransformerDecoder"}  # fmt: skip
+                     "CdnQueryGenerator"}  # fmt: skip
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:

@@ -21,7 +21,17 @@ from visdet.data.datasets import CocoDataset
 from visdet.evaluation import CocoMetric
 from visdet.models import backbones, dense_heads, layers, necks, roi_heads, task_modules
 from visdet.models.data_preprocessors import DetDataPreprocessor
-from visdet.models.detectors import FCOS, RPN, CascadeRCNN, DeformableDETR, FasterRCNN, MaskRCNN, RetinaNet, RTMDet
+from visdet.models.detectors import (
+    DINO,
+    FCOS,
+    RPN,
+    CascadeRCNN,
+    DeformableDETR,
+    FasterRCNN,
+    MaskRCNN,
+    RetinaNet,
+    RTMDet,
+)
 from visdet.models.losses import (
     CrossEntropyLoss,
     DiceLoss,
@@ -35,8 +45,8 @@ from visdet.models.losses import (
 
 MODEL_AND_DATA_KINDS = ("backbone", "neck", "dense_head", "roi_head", "roi_extractor", "roi_layer", "bbox_head",
                         "mask_head", "loss", "positional_encoding", "attention", "transformer_layer", "transformer",
-                        "assigner", "match_cost", "iou_calculator", "sampler", "bbox_coder", "prior_generator",
-                        "data_preprocessor",
+                        "query_generator", "assigner", "match_cost", "iou_calculator", "sampler", "bbox_coder",
+                        "prior_generator", "data_preprocessor",
                         "detector", "transform", "dataset", "metric")  # fmt: skip
 BUILDS: dict[str, Any] = {
     "ResNet": backbones.ResNet, "ResNetV1d": backbones.ResNetV1d, "ResNeXt": backbones.ResNeXt, "FPN": necks.FPN,
@@ -49,7 +59,7 @@ BUILDS: dict[str, Any] = {
     "DeformableDetrTransformerDecoderLayer": layers.DeformableDetrTransformerDecoderLayer,
     "DeformableDetrTransformerEncoder": layers.DeformableDetrTransformerEncoder,
     "DeformableDetrTransformerDecoder": layers.DeformableDetrTransformerDecoder,
-    "DinoTransformerDecoder": layers.DinoTransformerDecoder,
+    "DinoTransformerDecoder": layers.DinoTransformerDecoder, "CdnQueryGenerator": layers.CdnQueryGenerator,
     "RPNHead": dense_heads.RPNHead, "StandardRoIHead": roi_heads.StandardRoIHead,
     "CascadeRoIHead": roi_heads.CascadeRoIHead, "CascadeRCNN": CascadeRCNN,
     "SingleRoIExtractor": roi_heads.SingleRoIExtractor, "RoIAlign": roi_heads.SingleRoIExtractor.build_roi_layers,
@@ -69,6 +79,7 @@ BUILDS: dict[str, Any] = {
     "DynamicSoftLabelAssigner": task_modules.DynamicSoftLabelAssigner,
     "RTMDetInsHead": dense_heads.RTMDetInsHead, "RTMDetInsSepBNHead": dense_heads.RTMDetInsSepBNHead,
     "DiceLoss": DiceLoss, "DeformableDETRHead": dense_heads.DeformableDETRHead, "DeformableDETR": DeformableDETR,
+    "DINOHead": dense_heads.DINOHead, "DINO": DINO,
     "HungarianAssigner": task_modules.HungarianAssigner, "FocalLossCost": task_modules.FocalLossCost,
     "ClassificationCost": task_modules.ClassificationCost, "BBoxL1Cost": task_modules.BBoxL1Cost,
     "IoUCost": task_modules.IoUCost,
@@ -94,7 +105,8 @@ FIXED = {"BBoxHead": BRANCHES | {"conv_out_channels", "fc_out_channels", "conv_c
          "Shared2FCBBoxHead": BRANCHES, "Shared4Conv1FCBBoxHead": BRANCHES,
          "ResNetV1d": {"deep_stem", "avg_down"},
          # written by the DETR detector from its settings (the schema's None stands for mmdet's defaults)
-         "DeformableDETRHead": {"share_pred_layer", "num_pred_layer", "as_two_stage"}}  # fmt: skip
+         "DeformableDETRHead": {"share_pred_layer", "num_pred_layer", "as_two_stage"},
+         "DINOHead": {"share_pred_layer", "num_pred_layer", "as_two_stage"}}  # fmt: skip
 TYPES = sorted(name for kind in MODEL_AND_DATA_KINDS for name in REGISTRIES[kind].names())
 
 

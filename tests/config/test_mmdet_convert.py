@@ -494,3 +494,45 @@ def test_deformable_detr_presets_match_the_mmdet_configs(preset, path, refine, t
     # the model, optimizer and schedule (the training pipeline's RandomChoice augmentation is not in visdet yet)
     keys = ("model", "optim_wrapper", "param_scheduler", "train_cfg", "val_cfg", "test_cfg")
     validate_config({key: cfg[key] for key in keys})
+
+
+DINO = CONFIGS / "dino" / "dino-4scale_r50_8xb2-12e_coco.py"
+
+
+def test_dino_preset_and_recipe_match_the_mmdet_config():
+    cfg, dropped = convert_mmdet_config(DINO)
+    assert dropped == ["max_epochs"]  # the config's own helper variable
+    model = copy.deepcopy(cfg["model"])
+    assert model["backbone"]["init_cfg"] == {"type": "Pretrained", "checkpoint": "torchvision://resnet50"}
+    model["backbone"]["init_cfg"] = None  # visdet presets never download weights
+    assert load_config("dino_4scale_r50")["model"] == model
+    assert model["dn_cfg"]["group_cfg"] == {"dynamic": True, "num_groups": None, "num_dn_queries": 100}
+    optimizer = load_config("optimizers/adamw_dino")
+    assert optimizer["optim_wrapper"] == cfg["optim_wrapper"] and optimizer["auto_scale_lr"] == cfg["auto_scale_lr"]
+    assert cfg["optim_wrapper"] == {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 0.0001,
+                                                                         "weight_decay": 0.0001},
+                                    "clip_grad": {"max_norm": 0.1, "norm_type": 2},
+                                    "paramwise_cfg": {"custom_keys": {"backbone": {"lr_mult": 0.1}}}}  # fmt: skip
+    schedule = load_config("schedules/dino_12e")
+    for key in ("train_cfg", "val_cfg", "test_cfg", "param_scheduler"):
+        assert schedule[key] == cfg[key], key
+    assert cfg["param_scheduler"] == [{"type": "MultiStepLR", "begin": 0, "end": 12, "by_epoch": True,
+                                       "milestones": [11], "gamma": 0.1}]  # fmt: skip
+    built = build_detector("dino_4scale_r50")
+    assert (built.with_box_refine, built.as_two_stage, built.num_queries) == (True, True, 900)
+    head = built.bbox_head
+    assert type(head).__name__ == "DINOHead" and head.num_pred_layer == 7 and not head.share_pred_layer
+    shapes = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+    assert shapes["query_embedding.weight"] == (900, 256) and shapes["level_embed"] == (4, 256)
+    assert shapes["memory_trans_fc.weight"] == (256, 256) and shapes["memory_trans_norm.weight"] == (256,)
+    assert shapes["dn_query_generator.label_embedding.weight"] == (80, 256)
+    assert shapes["decoder.ref_point_head.layers.0.weight"] == (256, 512) and shapes["decoder.norm.weight"] == (256,)
+    assert shapes["encoder.layers.5.ffn.layers.0.0.weight"] == (2048, 256)
+    assert "pos_trans_fc.weight" not in shapes and "reference_points_fc.weight" not in shapes
+    generator = built.dn_query_generator
+    assert generator.dynamic_dn_groups and generator.num_dn_queries == 100 and generator.num_matching_queries == 900
+    assert (generator.label_noise_scale, generator.box_noise_scale) == (0.5, 1.0)
+    assert type(head.assigner).__name__ == "HungarianAssigner" and head.test_cfg == {"max_per_img": 300}
+    # the model, optimizer and schedule (the training pipeline's RandomChoice augmentation is not in visdet yet)
+    keys = ("model", "optim_wrapper", "param_scheduler", "train_cfg", "val_cfg", "test_cfg")
+    validate_config({key: cfg[key] for key in keys})

@@ -14,6 +14,7 @@ from visdet.build.components import (
     dense_heads,
     detectors,
     detr,
+    dino,
     losses,
     mask_heads,
     metrics,
@@ -26,5 +27,5 @@ from visdet.build.components import (
 
 MODULES = (
     backbones, batch_augments, necks, transformer, task_modules, losses, dense_heads, mask_heads, roi_heads, detectors,
-    detr, transforms, datasets, metrics,
+    detr, dino, transforms, datasets, metrics,
 )  # fmt: skip

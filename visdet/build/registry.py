@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "attention": "an attention module of a transformer layer (DETR family)",
     "transformer_layer": "one encoder or decoder layer of a DETR-family transformer",
     "transformer": "the encoder or decoder stack of a DETR-family transformer",
+    "query_generator": "makes DINO's denoising queries from the ground truth (DETR family)",
     "loss": "a loss module",
     "assigner": "assigns priors or proposals to ground truth",
     "match_cost": "one cost matrix of the Hungarian assigner (DETR family)",

@@ -73,11 +73,13 @@ class DeformableDETRHeadConfig(Component):
                                              {"type": "FocalLossCost", "weight": 2.0},
                                              {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
                                              {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}}}  # fmt: skip
+    #: The class built (``DINOHead``'s schema reuses this one).
+    head_class: ClassVar[type[DeformableDETRHead]] = DeformableDETRHead
 
     def build(self) -> DeformableDETRHead:
         """The head, with its assigner when ``train_cfg`` is given."""
         detector_set = {key: value for key in DETECTOR_SET_HEAD_KEYS if (value := getattr(self, key)) is not None}
-        return DeformableDETRHead(
+        return self.head_class(
             **self.arguments("loss_cls", "loss_bbox", "loss_iou", "train_cfg", "test_cfg", *DETECTOR_SET_HEAD_KEYS),
             **detector_set,
             loss_cls=self.loss_cls.build(),

@@ -14,6 +14,7 @@ from pydantic import Field
 from visdet.build.component import Component, InitConfig, init_field
 from visdet.build.registry import registry
 from visdet.models.layers import (
+    CdnQueryGenerator,
     DeformableDetrTransformerDecoder,
     DeformableDetrTransformerDecoderLayer,
     DeformableDetrTransformerEncoder,
@@ -206,3 +207,25 @@ class DinoTransformerDecoderConfig(DeformableDetrTransformerDecoderConfig):
     def build(self) -> DinoTransformerDecoder:  # type: ignore[override]
         """The decoder (``embed_dims`` 256: its box encoding has 128 channels per coordinate, as mmdet's)."""
         return DinoTransformerDecoder(**self.arguments())
+
+
+@registry("query_generator").register
+class CdnQueryGeneratorConfig(Component):
+    """``CdnQueryGenerator``: DINO's contrastive denoising queries (mmdet's ``dn_cfg`` plus what DINO sets)."""
+
+    type: Literal["CdnQueryGenerator"]
+    num_classes: int = Field(ge=1)
+    embed_dims: int = Field(ge=1)
+    num_matching_queries: int = Field(ge=0)
+    label_noise_scale: float = Field(0.5, gt=0)
+    box_noise_scale: float = Field(1.0, gt=0)
+    group_cfg: dict[str, Any] | None = Field(None, description="{dynamic, num_dn_queries} or {dynamic: False, "
+                                                                "num_groups}; None: dynamic with 100 queries")
+    example: ClassVar[dict[str, Any]] = {"type": "CdnQueryGenerator", "num_classes": 3, "embed_dims": 8,
+                                         "num_matching_queries": 5,
+                                         "group_cfg": {"dynamic": True, "num_groups": None,
+                                                       "num_dn_queries": 6}}  # fmt: skip
+
+    def build(self) -> CdnQueryGenerator:
+        """The generator (``label_embedding`` drawn from torch's RNG as ``nn.Embedding``'s)."""
+        return CdnQueryGenerator(**self.arguments())

@@ -4,6 +4,7 @@ from visdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
 from visdet.models.dense_heads.deformable_detr_head import DeformableDETRHead
 from visdet.models.dense_heads.dense_predict import DenseTestConfig
+from visdet.models.dense_heads.dino_head import DINOHead
 from visdet.models.dense_heads.fcos_head import FCOSHead
 from visdet.models.dense_heads.mask_feat_module import MaskFeatModule
 from visdet.models.dense_heads.proposals import ProposalConfig
@@ -16,6 +17,7 @@ __all__ = [
     "AnchorFreeHead",
     "BaseDenseHead",
     "DeformableDETRHead",
+    "DINOHead",
     "DenseTestConfig",
     "FCOSHead",
     "ProposalConfig",

@@ -4,6 +4,7 @@ from visdet.models.detectors.base import Detector
 from visdet.models.detectors.cascade_rcnn import CascadeRCNN
 from visdet.models.detectors.deformable_detr import DeformableDETR
 from visdet.models.detectors.detection_transformer import DetectionTransformer
+from visdet.models.detectors.dino import DINO
 from visdet.models.detectors.faster_rcnn import FasterRCNN
 from visdet.models.detectors.fcos import FCOS
 from visdet.models.detectors.mask_rcnn import MaskRCNN
@@ -19,6 +20,7 @@ __all__ = [
     "CascadeRCNN",
     "DeformableDETR",
     "DetectionTransformer",
+    "DINO",
     "FCOS",
     "Detector",
     "FasterRCNN",

@@ -1,6 +1,7 @@
 """Small reusable layers and their builders from mmdet-style config dicts."""
 
 from visdet.models.layers.activation import Swish, build_activation_layer
+from visdet.models.layers.cdn_query_generator import CdnQueryGenerator
 from visdet.models.layers.channel_attention import ChannelAttention
 from visdet.models.layers.conv import build_conv_layer
 from visdet.models.layers.conv_module import ConvModule
@@ -40,6 +41,7 @@ from visdet.models.layers.weight_init import (
 __all__ = [
     "AdaptivePadding",
     "CSPLayer",
+    "CdnQueryGenerator",
     "CSPNeXtBlock",
     "ChannelAttention",
     "ConvModule",
