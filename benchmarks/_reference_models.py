@@ -14,6 +14,7 @@ that the cascade heads' per-stage extractors and heads add up under one stage na
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -78,13 +79,15 @@ def build_models(name: str, score_thr: float) -> tuple[torch.nn.Module, torch.nn
 
     register_all_modules()
     cfg = mmdet_config(name, score_thr)
+    # mmdet's DINO writes num_classes, embed_dims and num_matching_queries into the dict it builds from
+    model_cfg = copy.deepcopy(cfg.model.to_dict())
     torch.manual_seed(0)
     ref = MODELS.build(cfg.model)
     if hasattr(getattr(ref, "bbox_head", None), "rtm_reg"):  # one-stage RTMDet; two-stage models have none
         with torch.no_grad():
             for conv in ref.bbox_head.rtm_reg:
                 conv.bias += RTMDET_REG_BIAS
-    model = build_model(cfg.model.to_dict())
+    model = build_model(model_cfg)
     model.load_state_dict(ref.state_dict(), strict=True)
     return model, ref
 
