@@ -19,7 +19,10 @@ process's CPU time (which leaves out the time spent waiting for a core). ``--loa
 running during the timing (:func:`visdet.benchmark.load.background_load`). Peak memory is
 the peak of live tensor storage created during one call
 (:func:`visdet.benchmark.memory.peak_memory`; operators' internal scratch is not seen,
-which is where mmcv's compiled kernels keep theirs).
+which is where mmcv's compiled kernels keep theirs). ``heap scratch`` is the Python-heap
+scratch of one call (:func:`visdet.benchmark.memory.heap_scratch`, ``tracemalloc``): the
+numpy temporaries of visdet's numpy passes (and Python objects), which the tensor peak
+does not see; mmcv's compiled kernels keep theirs off that heap (not seen either).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import torch
 from benchmarks._compare import load_average
 from visdet.benchmark.cases.base import generator, random_boxes
 from visdet.benchmark.load import background_load
-from visdet.benchmark.memory import peak_memory
+from visdet.benchmark.memory import heap_scratch, peak_memory
 
 OPS = (
     "nms",
@@ -132,6 +135,7 @@ def compare(
     if memory:
         for impl in impls:
             out[impl]["peak"] = peak_memory(calls[impl], torch.device("cpu")).value
+            out[impl]["heap"] = heap_scratch(calls[impl]).value
     return out
 
 
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-ms", type=float, default=40.0, help="least work per timed block")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--load", type=int, default=0, help="busy processes during the timing")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory figures")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory figures (tensor peak, heap scratch)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     impls = args.impls.split(",")
@@ -166,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(impls) == 2:
         header += f"{'ratio':>8}{'cpu ratio':>10}"
     if not args.no_memory:
-        header += "".join(f"{impl + ' peak':>14}" for impl in impls)
+        header += "".join(f"{impl + ' tensor peak':>19}" for impl in impls)
+        header += "".join(f"{impl + ' heap scratch':>21}" for impl in impls)
     print(header)
     with background_load(args.load, max_seconds=1800.0):
         for op in ops:
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                     line += f"{result[impls[0]]['time'] / result[impls[1]]['time']:>8.2f}"
                     line += f"{result[impls[0]]['cpu'] / result[impls[1]]['cpu']:>10.2f}"
                 if not args.no_memory:
-                    line += "".join(f"{_format_bytes(result[i]['peak']):>14}" for i in impls)
+                    line += "".join(f"{_format_bytes(result[i]['peak']):>19}" for i in impls)
+                    line += "".join(f"{_format_bytes(result[i]['heap']):>21}" for i in impls)
                 print(line, flush=True)
     print(f"load average after {load_average()}")
     return 0

@@ -53,3 +53,20 @@ def test_require_reports_every_missing_candidate():
         assert "is a module" in str(exc)
     else:
         raise AssertionError("a module must not pass for a callable")
+
+
+def test_heap_scratch_counts_numpy_temporaries_not_outputs_or_tensors():
+    import numpy as np
+
+    from visdet.benchmark.memory import heap_scratch
+
+    def work():
+        scratch = np.ones(1 << 17)  # 1 MiB, freed before returning
+        torch.ones(1 << 18)  # 1 MiB of torch storage: not on the Python heap
+        out = np.zeros(1 << 10)  # 8 KiB output, still held when the call returns
+        out += scratch[: 1 << 10]
+        return out
+
+    work()
+    value = heap_scratch(work).value
+    assert 1 << 20 <= value < (1 << 20) + (1 << 12)

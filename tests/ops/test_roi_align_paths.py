@@ -97,3 +97,32 @@ def test_avg_on_channels_last_map_equals_nchw(ratio, aligned):
     (grad,) = torch.autograd.grad(result.sum(), channels_last)
     assert torch.equal(result, expected)
     assert torch.equal(grad, grad_expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 200, 1 << 16])
+def test_mixed_rois_and_chunk_sizes(monkeypatch, chunk):
+    """RoIs wholly inside, partly outside and empty side by side, chunks of one row to whole RoIs.
+
+    The in-range flags, patch bounds and corner positions are computed for all RoIs up front
+    and the maxima written into one buffer: each RoI must still get its own values.
+    """
+    monkeypatch.setattr(max_module, "_CHUNK_ELEMENTS", chunk)
+    gen = torch.Generator().manual_seed(11)
+    features = torch.randn(3, 5, 17, 23, generator=gen)
+    inside = torch.tensor([[0, 8.0, 8.0, 60.0, 50.0], [2, 0.0, 0.0, 91.0, 67.0], [1, 30.0, 20.0, 31.0, 21.0]])
+    outside = torch.tensor([[1, -30.0, -12.0, 40.0, 30.0], [0, 70.0, 50.0, 130.0, 99.0], [2, 50.0, 40.0, 50.0, 40.0]])
+    rois = torch.cat([inside, outside, inside.flip(0)])
+    for ratio, aligned in ((0, True), (3, False), (1, True)):
+        expected = _reference(features, rois, (4, 3), 0.25, ratio, aligned)
+        assert torch.equal(roi_align(features, rois, (4, 3), 0.25, ratio, "max", aligned), expected)
+
+
+def test_nan_in_one_roi_redoes_every_roi():
+    """A NaN sample under one RoI sends the whole call through the NaN-proof maximum."""
+    features, rois = _problem(9, torch.float32, num=10)
+    features[int(rois[4, 0]), :, :, :] = float("nan")  # every RoI on that image sees NaN
+    features[:, :, 0, 0] = 1.0  # out-of-range samples read a finite pixel
+    expected = _reference(features, rois, (3, 3), 0.25, 0, True)
+    result = roi_align(features, rois, (3, 3), 0.25, 0, "max", True)
+    torch.testing.assert_close(result, expected, rtol=0, atol=0, equal_nan=True)
+    assert not result.isnan().any()

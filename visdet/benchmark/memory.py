@@ -13,6 +13,7 @@ so it reads lower than the process's resident set.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,10 @@ from visdet.benchmark.schema import Metric
 
 CPU_METHOD = "peak live tensor storage bytes created during the call (TorchDispatchMode)"
 CUDA_METHOD = "torch.cuda.max_memory_allocated minus memory allocated before the call"
+HEAP_METHOD = (
+    "tracemalloc: peak bytes of the Python heap (numpy arrays, Python objects) during the call "
+    "minus the bytes still held when it returns (its numpy-backed outputs); torch storage not included"
+)
 
 
 class _StorageTracker(TorchDispatchMode):
@@ -83,3 +88,27 @@ def peak_memory(fn: Callable[[], Any], device: torch.device) -> Metric:
         result = fn()
     del result
     return Metric(value=float(tracker.peak), unit="B", method=CPU_METHOD)
+
+
+def heap_scratch(fn: Callable[[], Any]) -> Metric:
+    """Python-heap scratch of one ``fn()`` call, in bytes: what :func:`peak_memory` does not see.
+
+    numpy allocates its arrays' data through Python's allocator hooks, so ``tracemalloc``
+    counts them (and every Python object). The figure is the peak traced during the call
+    minus what is traced when it returns (the level before it plus the numpy buffers
+    behind its outputs): the temporaries alone. Torch's CPU storage and
+    compiled kernels' own buffers are not on the Python heap and are not counted. Call
+    ``fn`` once before (caches, lazy imports); deterministic for a deterministic ``fn``.
+    """
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = fn()
+        held, peak = tracemalloc.get_traced_memory()
+        del result
+    finally:
+        if not already:
+            tracemalloc.stop()
+    return Metric(value=float(max(peak - held, 0)), unit="B", method=HEAP_METHOD)

@@ -168,66 +168,85 @@ def roi_align_max_no_grad(
     with weight 0). Each bin's maximum starts from :data:`MAX_POOL_INITIAL` and takes a
     strictly larger sample (``NaN`` never). The result is the slot pass's exactly, and
     the temporaries stay bounded by the chunk, whatever the map's size or memory format.
+
+    The corners' patch positions and weights of a RoI are computed once for all its
+    chunks, the patch bounds and in-range flags of all RoIs in a few calls up front, and
+    the bins' maxima written channels-last into one buffer, checked for ``NaN`` and
+    floored once at the end (a ``NaN`` sample anywhere redoes the call the ``NaN``-proof
+    way), which keeps the Python and call overhead per chunk small.
     """
     num, channels, height, width = input.shape
     pooled_h, pooled_w = output_size
     num_rois = rois.shape[0]
-    geometry = roi_geometry(rois, output_size, spatial_scale, sampling_ratio, aligned)
-    output = input.new_full((num_rois, channels, pooled_h, pooled_w), MAX_POOL_INITIAL)
     if num_rois == 0:
-        return output
-    axes = []
-    for start, bin_size, grid, pooled, size in (
+        return input.new_full((0, channels, pooled_h, pooled_w), MAX_POOL_INITIAL)
+    geometry = roi_geometry(rois, output_size, spatial_scale, sampling_ratio, aligned)
+    axes, valids = [], []
+    for start, bin_size, grid, bins, size in (
         (geometry.start_h, geometry.bin_h, geometry.grid_h, pooled_h, height),
         (geometry.start_w, geometry.bin_w, geometry.grid_w, pooled_w, width),
     ):
         index = torch.arange(max(int(grid.max()), 1), device=input.device)
-        coords = sample_coords(start, bin_size, grid, pooled, index[None].expand(num_rois, -1))
-        axes.append(bilinear_axis(coords, size))  # valid, low, high, w_low, w_high: [K, P, G]
-    (valid_y, low_y, high_y, hy, ly), (valid_x, low_x, high_x, hx, lx) = axes
-    budget = max(_CHUNK_ELEMENTS, output.numel() // 4)
-    for roi, (batch, grid_h, grid_w) in enumerate(
-        zip(geometry.batch.tolist(), geometry.grid_h.tolist(), geometry.grid_w.tolist())
-    ):
-        if grid_h == 0 or grid_w == 0:
-            continue  # no samples: the initial value
-        image = input[batch]
-        x_low, x_high = low_x[roi, :, :grid_w].reshape(-1), high_x[roi, :, :grid_w].reshape(-1)
-        x_w_low, x_w_high = hx[roi, :, :grid_w].reshape(-1), lx[roi, :, :grid_w].reshape(-1)
-        x_valid = valid_x[roi, :, :grid_w].reshape(-1)
-        x_first, x_last = int(x_low.min()), int(x_high.max())
-        x_low, x_high = x_low - x_first, x_high - x_first
-        patch_w = x_last - x_first + 1
-        rows_per_chunk = max(1, budget // (channels * grid_h * x_low.shape[0]))
-        for first in range(0, pooled_h, rows_per_chunk):
-            last = min(first + rows_per_chunk, pooled_h)
-            y_low, y_high = low_y[roi, first:last, :grid_h].reshape(-1), high_y[roi, first:last, :grid_h].reshape(-1)
-            y_w_low, y_w_high = hy[roi, first:last, :grid_h].reshape(-1), ly[roi, first:last, :grid_h].reshape(-1)
-            y_valid = valid_y[roi, first:last, :grid_h].reshape(-1)
-            y_first, y_last = int(y_low.min()), int(y_high.max())
-            patch = image[:, y_first : y_last + 1, x_first : x_last + 1].permute(1, 2, 0).reshape(-1, channels)
-            row_low, row_high = ((y_low - y_first) * patch_w)[:, None], ((y_high - y_first) * patch_w)[:, None]
-            value = None
-            for rows, cols, w_y, w_x in (
-                (row_low, x_low, y_w_low, x_w_low),
-                (row_low, x_high, y_w_low, x_w_high),
-                (row_high, x_low, y_w_high, x_w_low),
-                (row_high, x_high, y_w_high, x_w_high),
-            ):
-                term = patch.index_select(0, (rows + cols[None, :]).reshape(-1))
-                term *= (w_y[:, None] * w_x[None, :]).reshape(-1, 1)
-                value = term if value is None else value.add_(term)
-            inside = y_valid[:, None] & x_valid[None, :]
-            if not bool(inside.all()):
-                # like mmcv: an out-of-range sample is ((0*v + 0*v) + 0*v) + 0*v of pixel (0, 0)
-                corner = image[:, 0, 0] * 0
-                value[~inside.reshape(-1)] = ((corner + corner) + corner) + corner
-            # the largest sample of each bin, then no less than the initial value; a NaN
-            # sample (never larger in mmcv) redoes the chunk
-            value = value.view(last - first, grid_h, pooled_w, grid_w, channels)
-            pooled = value.amax(dim=3).amax(dim=1)
-            if bool(pooled.isnan().any()):
-                pooled = torch.where(value > MAX_POOL_INITIAL, value, value.new_tensor(MAX_POOL_INITIAL))
-                pooled = pooled.amax(dim=(1, 3))
-            output[roi, :, first:last] = pooled.clamp_(min=MAX_POOL_INITIAL).permute(2, 0, 1)
-    return output
+        coords = sample_coords(start, bin_size, grid, bins, index[None].expand(num_rois, -1))
+        valid, low, high, w_low, w_high = bilinear_axis(coords, size)  # each [K, P, G]
+        valids.append(valid)
+        in_grid = (index[None] < grid[:, None])[:, None, :]  # [K, 1, G]: samples the RoI has
+        axes.append(
+            (
+                torch.stack((low, low, high, high), dim=1),  # [K, 4, P, G], corners in mmcv's order
+                torch.stack((w_low, w_low, w_high, w_high), dim=1),
+                torch.where(in_grid, low, size).amin(dim=2).tolist(),  # [K][P] first pixel per bin
+                torch.where(in_grid, high, -1).amax(dim=2).tolist(),  # [K][P] last pixel per bin
+                (valid | ~in_grid).all(dim=2).tolist(),  # [K][P] every sample in range
+            )
+        )
+    (pos_y, weight_y, first_y, last_y, valid_y), (pos_x, weight_x, first_x, last_x, valid_x) = axes
+    # the x corner order (low, high, low, high) pairs with the y order (low, low, high, high)
+    pos_x, weight_x = pos_x[:, [0, 2, 1, 3]], weight_x[:, [0, 2, 1, 3]]
+    pooled = input.new_full((num_rois, pooled_h, pooled_w, channels), MAX_POOL_INITIAL)
+    budget = max(_CHUNK_ELEMENTS, pooled.numel() // 4)
+
+    def pool(nan_proof: bool) -> None:
+        for roi, (batch, grid_h, grid_w) in enumerate(
+            zip(geometry.batch.tolist(), geometry.grid_h.tolist(), geometry.grid_w.tolist())
+        ):
+            if grid_h == 0 or grid_w == 0:
+                continue  # no samples: the initial value
+            image = input[batch]
+            x_first, x_last = min(first_x[roi]), max(last_x[roi])
+            patch_w = x_last - x_first + 1
+            samples_w = pooled_w * grid_w
+            # [4, PH, gh, PW * gw]: each corner's position in a patch whose top row is y = 0
+            positions = (pos_y[roi, :, :, :grid_h, None] * patch_w) + (
+                pos_x[roi, :, None, :, :grid_w].reshape(4, 1, 1, samples_w) - x_first
+            )
+            weights = weight_y[roi, :, :, :grid_h, None] * weight_x[roi, :, None, :, :grid_w].reshape(4, 1, 1, -1)
+            x_inside = all(valid_x[roi])
+            rows_per_chunk = max(1, budget // (channels * grid_h * samples_w))
+            for first in range(0, pooled_h, rows_per_chunk):
+                last = min(first + rows_per_chunk, pooled_h)
+                y_first, y_last = min(first_y[roi][first:last]), max(last_y[roi][first:last])
+                patch = image[:, y_first : y_last + 1, x_first : x_last + 1].permute(1, 2, 0).reshape(-1, channels)
+                rows = (positions[:, first:last].reshape(4, -1) - y_first * patch_w).unbind(0)
+                scales = weights[:, first:last].reshape(4, -1, 1).unbind(0)  # w_y * w_x per sample
+                value = patch.index_select(0, rows[0]).mul_(scales[0])
+                for corner in range(1, 4):
+                    value.add_(patch.index_select(0, rows[corner]).mul_(scales[corner]))
+                if not (x_inside and all(valid_y[roi][first:last])):
+                    inside_y = valids[0][roi, first:last, :grid_h].reshape(-1, 1)
+                    inside = inside_y & valids[1][roi, :, :grid_w].reshape(1, -1)
+                    # like mmcv: an out-of-range sample is ((0*v + 0*v) + 0*v) + 0*v of pixel (0, 0)
+                    corner = image[:, 0, 0] * 0
+                    value[~inside.reshape(-1)] = ((corner + corner) + corner) + corner
+                # the largest sample of each bin (a NaN sample, never larger in mmcv, is
+                # spread by amax and redoes the call with the NaN-proof maximum)
+                value = value.view(last - first, grid_h, pooled_w, grid_w, channels)
+                if nan_proof:
+                    value = torch.where(value > MAX_POOL_INITIAL, value, value.new_tensor(MAX_POOL_INITIAL))
+                torch.amax(value.amax(dim=3), dim=1, out=pooled[roi, first:last])
+
+    pool(nan_proof=False)
+    if bool(pooled.isnan().any()):
+        pool(nan_proof=True)
+    # then no less than the initial value
+    return pooled.clamp_(min=MAX_POOL_INITIAL).permute(0, 3, 1, 2).contiguous()
