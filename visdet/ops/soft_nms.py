@@ -214,15 +214,17 @@ def _by_score_applies(threshold: np.generic, sigma: np.generic, min_score: np.ge
     A pair with zero intersection has IoU +-0 (or NaN): weight exactly 1 for ``linear``,
     for ``naive`` with a positive threshold and for ``gaussian`` with a finite non-zero
     sigma (and positive areas, checked by the callers). With ``min_score >= 0`` every
-    score left after the first pick is non-negative, so weights in ``[0, 1]`` (checked
-    in :func:`_pick_by_score`) only lower scores.
+    score left after the first pick is non-negative, and the weights lie in ``[0, 1]``
+    (the IoU of an intersecting pair does, rounding included: ``inter`` is at most either
+    area, so ``fl(area_a + area_b) >= 2 * inter`` and the union is at least ``inter``;
+    gaussian weights need ``sigma > 0``), so decays only lower scores.
     """
     if not min_score >= 0:
         return False
     if method == "naive":
         return bool(threshold > 0)
     if method == "gaussian":
-        return bool(np.isfinite(sigma) and sigma != 0)
+        return bool(np.isfinite(sigma) and sigma > 0)
     return True
 
 
@@ -257,31 +259,31 @@ def _pick_by_score(
     """The soft-NMS loop of mmcv from the scores alone: ``(picks, their decayed scores)``, or None on a tie.
 
     ``rows[k], cols[k]``: the pairs whose weight ``weights[k]`` is not 1 (every other pair
-    leaves scores as they are). Scores only fall (``min_score >= 0``, weights in
-    ``[0, 1]``, else None), so mmcv's picks come in decreasing order of their final
-    scores: this computes the final scores and sorts them. A box's final score is its
-    current one as soon as it is above the current scores of all its partners not yet
-    settled (none of them can be picked before it); it then decays those partners, in
-    pick order (decreasing final score of the settling boxes), and a partner below
-    ``min_score`` is dropped. With many pairs left, every such box of the moment settles
-    in one numpy round (:func:`_settle_round`), with few a Python heap loop
-    (:func:`_settle_loop`) finishes. The first pick (the highest score, the first one
-    on equal scores as in mmcv) is kept whatever its score; any other box below
-    ``min_score`` is dropped at that pick before it decays anything. mmcv breaks ties
-    by its working order (swaps and swap-removals), which is not kept here: two
-    partners of equal score when one of them settles, or two kept boxes of equal final
-    score, give None (the caller runs the exact loop).
+    leaves scores as they are). Scores only fall (see :func:`_by_score_applies`), so
+    mmcv's picks come in decreasing order of their final scores: this computes the final
+    scores and sorts them. A box's final score is its current one as soon as it is above
+    the current scores of all its partners not yet settled (none of them can be picked
+    before it); it then decays those partners, and a partner below ``min_score`` is
+    dropped. Each partner's decays must come in pick order (float products do not
+    associate): with many pairs left, a numpy round settles every box above all
+    unsettled boxes within two pairs (:func:`_settle_round`), with few a Python heap
+    loop settles them one by one (:func:`_settle_loop`). The first pick (the highest
+    score, the first one on equal scores as in mmcv) is kept whatever its score; any
+    other box below ``min_score`` is dropped at that pick before it decays anything.
+    mmcv breaks ties by its working order (swaps and swap-removals), which is not kept
+    here: two partners of equal score when one of them settles, or two kept boxes of
+    equal final score, give None (the caller runs the exact loop).
     """
-    if weights.size and not (weights.min() >= 0 and weights.max() <= 1):
-        return None
     current = scores.copy()
     alive = current >= min_score
-    alive[int(current.argmax())] = True
-    if rows.size:
-        if not alive.all():
+    every = bool(alive.all())
+    if not every:
+        alive[int(current.argmax())] = True
+        if rows.size:
             both = alive[rows]
             both &= alive[cols]
             rows, cols, weights = rows[both], cols[both], weights[both]
+    if rows.size:
         while rows.size and rows.size >= _ROUNDS_FROM_PAIRS:
             pairs = _settle_round(current, alive, rows, cols, weights, min_score)
             if pairs is None:
@@ -289,13 +291,18 @@ def _pick_by_score(
             rows, cols, weights = pairs
         if rows.size and not _settle_loop(current, alive, rows, cols, weights, min_score):
             return None
-    kept = np.flatnonzero(alive)
-    finals = current[kept]
-    order = np.argsort(-finals, kind="stable")
-    ranked = finals[order]
+        every = every and bool(alive.all())
+    if every:
+        order = np.argsort(-current, kind="stable")
+        ranked = current[order]
+    else:
+        kept = np.flatnonzero(alive)
+        finals = current[kept]
+        order = kept[np.argsort(-finals, kind="stable")]
+        ranked = current[order]
     if (ranked[1:] == ranked[:-1]).any():
         return None
-    return kept[order], ranked
+    return order, ranked
 
 
 def _settle_round(
@@ -345,42 +352,53 @@ def _settle_loop(
 ) -> bool:
     """The boxes of the pairs ``rows, cols`` settled one by one from a heap; False on a tie.
 
-    Float32 products are rounded through an ``array('f')`` (exact: the float64 product
-    of two float32 values is exact, so one rounding gives numpy's float32 product).
+    The heap holds negated scores (``-(x * w)`` is ``(-x) * w`` exactly); float32 products
+    are rounded through an ``array('f')`` (exact: the float64 product of two float32
+    values is exact, so one rounding gives numpy's float32 product).
     """
     partners: dict[int, list[tuple[int, float]]] = {}
     for row, col, weight in zip(rows.tolist(), cols.tolist(), weights.tolist()):
-        partners.setdefault(row, []).append((col, weight))
-        partners.setdefault(col, []).append((row, weight))
-    boxes = list(partners)
-    score = dict(zip(boxes, current[boxes].tolist()))
-    heap = [(-value, box) for box, value in score.items()]
+        if row in partners:
+            partners[row].append((col, weight))
+        else:
+            partners[row] = [(col, weight)]
+        if col in partners:
+            partners[col].append((row, weight))
+        else:
+            partners[col] = [(row, weight)]
+    negated = np.negative(current).tolist()
+    heap = [(negated[box], box) for box in partners]
     heapq.heapify(heap)
     store = array("f" if current.dtype == np.float32 else "d", [0.0])
-    limit = float(min_score)
-    done: set[int] = set()  # settled or dropped
+    limit = -float(min_score)
+    done = bytearray(len(negated))  # settled or dropped
     dropped = []
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        top, box = heapq.heappop(heap)
-        if box in done or -top != score[box]:
+        top, box = pop(heap)
+        if done[box] or top != negated[box]:
             continue  # an older score of a decayed box
-        while heap and (heap[0][1] in done or -heap[0][0] != score[heap[0][1]]):
-            heapq.heappop(heap)
-        if heap and heap[0][0] == top:
-            return False
-        done.add(box)
+        while heap:
+            following, other = heap[0]
+            if not done[other] and following == negated[other]:
+                if following == top:
+                    return False
+                break
+            pop(heap)
+        done[box] = 1
         for other, weight in partners[box]:
-            if other not in done:
-                old = score[other]
+            if not done[other]:
+                old = negated[other]
                 store[0] = old * weight
                 value = store[0]
-                if value < limit:
-                    done.add(other)
+                if value > limit:
+                    done[other] = 1
                     dropped.append(other)
                 elif value != old:
-                    score[other] = value
-                    heapq.heappush(heap, (-value, other))
-    current[boxes] = [score[box] for box in boxes]
+                    negated[other] = value
+                    push(heap, (value, other))
+    boxes = list(partners)
+    current[boxes] = [-negated[box] for box in boxes]
     alive[dropped] = False
     return True
 
