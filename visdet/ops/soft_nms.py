@@ -6,8 +6,10 @@ results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[
 The loop over picks is sequential by nature (each pick changes every later score), but
 each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
 runs on numpy arrays with the pairs' weights computed up front (see
-:func:`_soft_nms_numpy`), same operations, same results; up to 128 boxes whose
-scores never tie at a pick, the picks follow the scores alone (:func:`_soft_nms_small`).
+:func:`_soft_nms_numpy`), same operations, same results; where only intersecting
+pairs decay and no scores tie at a pick, the picks follow from the final scores
+(:func:`_pick_by_score`; pairs from :func:`_soft_nms_small` up to 128 boxes, from
+:func:`_soft_nms_sparse_by_score` beyond).
 The IoU arithmetic is mmcv's (see :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
