@@ -6,8 +6,10 @@ results ``dets`` ``Tensor[K, 5]`` (box and decayed score) and ``keep`` ``Tensor[
 The loop over picks is sequential by nature (each pick changes every later score), but
 each step is vectorised over the remaining boxes; on CPU float32/float64 inputs the loop
 runs on numpy arrays with the pairs' weights computed up front (see
-:func:`_soft_nms_numpy`), same operations, same results; up to 128 boxes whose
-scores never tie at a pick, the picks follow the scores alone (:func:`_soft_nms_small`).
+:func:`_soft_nms_numpy`), same operations, same results; where only intersecting
+pairs decay and no scores tie at a pick, the picks follow from the final scores
+(:func:`_pick_by_score`; pairs from :func:`_soft_nms_small` up to 128 boxes, from
+:func:`_soft_nms_sparse_by_score` beyond).
 The IoU arithmetic is mmcv's (see :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
 everything (``offset=0``), so their IoU with any box is 0 (or NaN for two zero-area
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from visdet.ops import _nms_small
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
 from visdet.ops._greedy_sparse import numpy_overlaps
@@ -43,6 +46,9 @@ _WEIGHTS_AT_ONCE = 256
 # alone differ from 1), unless more than this share of pairs overlap along x.
 _SPARSE_FROM = 16
 _SPARSE_MAX_PAIR_FRACTION = 0.5
+# With at least this many decaying pairs between unsettled boxes, a numpy round settles
+# boxes (:func:`_settle_round`); with fewer, a Python heap loop finishes (:func:`_settle_loop`).
+_ROUNDS_FROM_PAIRS = 64
 
 
 def soft_nms(
@@ -93,6 +99,10 @@ def soft_nms(
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
     if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
+        if boxes.shape[0] > _nms_small.SMALL_MAX_BOXES > 0:  # (0 turns the fast paths off: tests)
+            result = _soft_nms_sparse_by_score(boxes, scores, iou_threshold, sigma, min_score, method, offset)
+            if result is not None:
+                return result
         return _soft_nms_numpy(boxes, scores, iou_threshold, sigma, min_score, method, offset)
     with loop_threads():
         return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
@@ -158,128 +168,241 @@ def _soft_nms_small(
 ) -> tuple[Tensor, Tensor] | None:
     """Soft-NMS of few boxes (see :mod:`visdet.ops._nms_small`), or None where it does not apply.
 
-    Applies where only intersecting pairs have weights other than 1 (as
-    :func:`_sparse_weights`), and picks boxes by their scores alone (:func:`_pick_by_score`),
-    which is mmcv's pick order as long as no two remaining scores tie at a pick.
+    The pairs and their IoUs come from :func:`intersecting_pairs` (every pair at once);
+    the rest is :func:`_soft_nms_by_score`.
     """
     box_array, score_array = boxes.numpy(), scores.numpy()
     dtype = box_array.dtype.type
-    threshold, sigma_t = dtype(iou_threshold), dtype(sigma)
-    if method == "naive" and not threshold > 0:
+    settings = (dtype(iou_threshold), dtype(sigma), dtype(min_score), method)
+    if not _by_score_applies(*settings):
         return None
     pairs = intersecting_pairs(box_array, score_array, offset)
     if pairs is None:
         return None
-    rows, cols, iou = pairs
     if method == "gaussian":
         sides = box_array[:, 2:] - box_array[:, :2]
         if offset:
             sides += dtype(offset)
-        if not (np.isfinite(sigma_t) and sigma_t != 0 and bool((sides[:, 0] * sides[:, 1] > 0).all())):
+        if not bool((sides[:, 0] * sides[:, 1] > 0).all()):
             return None
-    by_score = np.argsort(-score_array, kind="stable")
-    ranked = score_array[by_score]
-    if (ranked[1:] == ranked[:-1]).any():
-        return None  # tied scores: mmcv's working order decides between them
-    weights = _weights(iou, threshold, sigma_t, method, boxes.dtype)
+    return _soft_nms_by_score(box_array, score_array, *pairs, *settings, boxes.dtype)
+
+
+def _soft_nms_sparse_by_score(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, sigma: float, min_score: float, method: str, offset: int
+) -> tuple[Tensor, Tensor] | None:
+    """:func:`_soft_nms_by_score` with the pairs of :func:`numpy_overlaps` (inputs checked), or None."""
+    columns = numpy_columns(boxes, offset)
+    dtype = columns[0].dtype.type
+    settings = (dtype(iou_threshold), dtype(sigma), dtype(min_score), method)
+    if not _by_score_applies(*settings) or (method == "gaussian" and not bool((columns[4] > 0).all())):
+        return None
+    overlaps = numpy_overlaps(columns, offset, _SPARSE_MAX_PAIR_FRACTION)
+    if overlaps is None:
+        return None
+    batches = list(overlaps)
+    if batches:
+        rows, cols, iou = (np.concatenate(parts) for parts in zip(*batches))
+    else:
+        rows = cols = np.zeros(0, dtype=np.int64)
+        iou = np.zeros(0, dtype=columns[0].dtype)
+    box_array = boxes.detach().numpy()
+    return _soft_nms_by_score(box_array, scores.detach().numpy(), rows, cols, iou, *settings, boxes.dtype)
+
+
+def _by_score_applies(threshold: np.generic, sigma: np.generic, min_score: np.generic, method: str) -> bool:
+    """Whether only intersecting pairs can have weights other than 1 and no score can ever rise.
+
+    A pair with zero intersection has IoU +-0 (or NaN): weight exactly 1 for ``linear``,
+    for ``naive`` with a positive threshold and for ``gaussian`` with a finite non-zero
+    sigma (and positive areas, checked by the callers). With ``min_score >= 0`` every
+    score left after the first pick is non-negative, and the weights lie in ``[0, 1]``
+    (the IoU of an intersecting pair does, rounding included: ``inter`` is at most either
+    area, so ``fl(area_a + area_b) >= 2 * inter`` and the union is at least ``inter``;
+    gaussian weights need ``sigma > 0``), so decays only lower scores.
+    """
+    if not min_score >= 0:
+        return False
+    if method == "naive":
+        return bool(threshold > 0)
+    if method == "gaussian":
+        return bool(np.isfinite(sigma) and sigma > 0)
+    return True
+
+
+def _soft_nms_by_score(
+    box_array: np.ndarray,
+    score_array: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    iou: np.ndarray,
+    threshold: np.generic,
+    sigma: np.generic,
+    min_score: np.generic,
+    method: str,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor] | None:
+    """``(dets, keep)`` from the intersecting pairs ``rows, cols`` and their IoUs, or None (a tie)."""
+    weights = _weights(iou, threshold, sigma, method, dtype)
     changed = weights != 1
-    picks = _pick_by_score(
-        score_array.tolist(),
-        by_score.tolist(),
-        rows[changed].tolist(),
-        cols[changed].tolist(),
-        weights[changed].tolist(),
-        float(dtype(min_score)),
-        np.flatnonzero(score_array < dtype(min_score)).tolist(),
-        "f" if box_array.dtype == np.float32 else "",
-    )
+    picks = _pick_by_score(score_array, rows[changed], cols[changed], weights[changed], min_score)
     if picks is None:
         return None
     keep, decayed = picks
-    keep_array = np.array(keep, dtype=np.int64)
-    dets = np.empty((len(keep), 5), dtype=box_array.dtype)
-    dets[:, :4] = box_array[keep_array]
+    dets = np.empty((keep.shape[0], 5), dtype=box_array.dtype)
+    dets[:, :4] = box_array[keep]
     dets[:, 4] = decayed
-    return torch.from_numpy(dets), torch.from_numpy(keep_array)
+    return torch.from_numpy(dets), torch.from_numpy(keep)
 
 
 def _pick_by_score(
-    scores: list[float],
-    by_score: list[int],
-    rows: list[int],
-    cols: list[int],
-    weights: list[float],
-    min_score: float,
-    low: list[int],
-    rounding: str,
-) -> tuple[list[int], list[float]] | None:
-    """The soft-NMS loop of mmcv driven by the scores alone; ``(picks, their scores)``, or None on a tie.
+    scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, min_score: np.generic
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The soft-NMS loop of mmcv from the scores alone: ``(picks, their decayed scores)``, or None on a tie.
 
-    ``by_score``: the boxes by decreasing score (all scores distinct). Each pick is the
-    remaining box of highest score; it multiplies the scores of its partners (pair
-    ``rows[k], cols[k]`` with weight ``weights[k]``; every other weight is 1) still
-    remaining, and a product below ``min_score`` drops the box; after the first pick, so
-    are the boxes ``low`` (scores below ``min_score``) left undecayed. mmcv breaks ties by
-    its working order (swaps and swap-removals), which this loop does not keep: if another
-    remaining box has the pick's score, None (the caller runs the exact loop). The boxes
-    never decayed are taken in the order of their scores, decayed ones from a heap.
-    ``rounding`` ``"f"`` rounds each product to float32 (exact: the float64 product of two
-    float32 values is exact); ``""`` keeps float64.
+    ``rows[k], cols[k]``: the pairs whose weight ``weights[k]`` is not 1 (every other pair
+    leaves scores as they are). Scores only fall (see :func:`_by_score_applies`), so
+    mmcv's picks come in decreasing order of their final scores: this computes the final
+    scores and sorts them. A box's final score is its current one as soon as it is above
+    the current scores of all its partners not yet settled (none of them can be picked
+    before it); it then decays those partners, and a partner below ``min_score`` is
+    dropped. Each partner's decays must come in pick order (float products do not
+    associate): with many pairs left, a numpy round settles every box above all
+    unsettled boxes within two pairs (:func:`_settle_round`), with few a Python heap
+    loop settles them one by one (:func:`_settle_loop`). The first pick (the highest
+    score, the first one on equal scores as in mmcv) is kept whatever its score; any
+    other box below ``min_score`` is dropped at that pick before it decays anything.
+    mmcv breaks ties by its working order (swaps and swap-removals), which is not kept
+    here: two partners of equal score when one of them settles, or two kept boxes of
+    equal final score, give None (the caller runs the exact loop).
     """
-    num = len(scores)
-    partners: list[list[tuple[int, float]]] = [[] for _ in scores]
-    for row, col, weight in zip(rows, cols, weights):
-        partners[row].append((col, weight))
-        partners[col].append((row, weight))
-    current = list(scores)
-    decayed = bytearray(num)  # in the heap, not in by_score
-    remaining = bytearray(b"\x01") * num
-    heap: list[tuple[float, int]] = []
-    store = array(rounding or "d", [0.0])
-    picks: list[int] = []
-    picked: list[float] = []
-    cursor = 0
-    while True:
-        while cursor < num and (decayed[by_score[cursor]] or not remaining[by_score[cursor]]):
-            cursor += 1
-        _drop_stale(heap, remaining, current)
-        if cursor < num and not (heap and -heap[0][0] >= current[by_score[cursor]]):
-            box = by_score[cursor]  # ahead of every decayed score (and never tied with another)
-            cursor += 1
-        elif heap:
-            if cursor < num and -heap[0][0] == current[by_score[cursor]]:
+    current = scores.copy()
+    alive = current >= min_score
+    every = bool(alive.all())
+    if not every:
+        alive[int(current.argmax())] = True
+        if rows.size:
+            both = alive[rows]
+            both &= alive[cols]
+            rows, cols, weights = rows[both], cols[both], weights[both]
+    if rows.size:
+        while rows.size and rows.size >= _ROUNDS_FROM_PAIRS:
+            pairs = _settle_round(current, alive, rows, cols, weights, min_score)
+            if pairs is None:
                 return None
-            box = heapq.heappop(heap)[1]
-            _drop_stale(heap, remaining, current)
-            if heap and -heap[0][0] == current[box]:
-                return None
+            rows, cols, weights = pairs
+        if rows.size and not _settle_loop(current, alive, rows, cols, weights, min_score):
+            return None
+        every = every and bool(alive.all())
+    if every:
+        order = np.argsort(-current, kind="stable")
+        ranked = current[order]
+    else:
+        kept = np.flatnonzero(alive)
+        finals = current[kept]
+        order = kept[np.argsort(-finals, kind="stable")]
+        ranked = current[order]
+    if (ranked[1:] == ranked[:-1]).any():
+        return None
+    return order, ranked
+
+
+def _settle_round(
+    current: np.ndarray,
+    alive: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    min_score: np.generic,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Settle every box above all unsettled boxes within two pairs; the pairs left, or None on a tie.
+
+    ``rows, cols``: pairs of unsettled boxes still alive. Two pairs: a box's decays must
+    come in pick order, and every other box that can decay the same partner is within
+    two pairs, so it is picked later (and one settled in an earlier round was picked
+    earlier). Two settling boxes therefore never share a partner (unless their scores
+    are equal: then both are kept with equal scores, and :func:`_pick_by_score` gives None).
+    """
+    row_scores, col_scores = current[rows], current[cols]
+    if (row_scores == col_scores).any():
+        return None
+    near = current.copy()  # highest score of each box and its unsettled partners
+    np.maximum.at(near, rows, col_scores)
+    np.maximum.at(near, cols, row_scores)
+    far = near.copy()  # ... and their partners
+    np.maximum.at(far, rows, near[cols])
+    np.maximum.at(far, cols, near[rows])
+    settles = far == current
+    row_settles, col_settles = settles[rows], settles[cols]
+    decays = row_settles | col_settles
+    targets = np.where(row_settles, cols, rows)[decays]
+    current[targets] *= weights[decays]
+    alive[targets[current[targets] < min_score]] = False
+    rest = ~decays
+    rest &= alive[rows]
+    rest &= alive[cols]
+    return rows[rest], cols[rest], weights[rest]
+
+
+def _settle_loop(
+    current: np.ndarray,
+    alive: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    weights: np.ndarray,
+    min_score: np.generic,
+) -> bool:
+    """The boxes of the pairs ``rows, cols`` settled one by one from a heap; False on a tie.
+
+    The heap holds negated scores (``-(x * w)`` is ``(-x) * w`` exactly); float32 products
+    are rounded through an ``array('f')`` (exact: the float64 product of two float32
+    values is exact, so one rounding gives numpy's float32 product).
+    """
+    partners: dict[int, list[tuple[int, float]]] = {}
+    for row, col, weight in zip(rows.tolist(), cols.tolist(), weights.tolist()):
+        if row in partners:
+            partners[row].append((col, weight))
         else:
-            break
-        remaining[box] = 0
-        picks.append(box)
-        picked.append(current[box])
+            partners[row] = [(col, weight)]
+        if col in partners:
+            partners[col].append((row, weight))
+        else:
+            partners[col] = [(row, weight)]
+    negated = np.negative(current).tolist()
+    heap = [(negated[box], box) for box in partners]
+    heapq.heapify(heap)
+    store = array("f" if current.dtype == np.float32 else "d", [0.0])
+    limit = -float(min_score)
+    done = bytearray(len(negated))  # settled or dropped
+    dropped = []
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        top, box = pop(heap)
+        if done[box] or top != negated[box]:
+            continue  # an older score of a decayed box
+        while heap:
+            following, other = heap[0]
+            if not done[other] and following == negated[other]:
+                if following == top:
+                    return False
+                break
+            pop(heap)
+        done[box] = 1
         for other, weight in partners[box]:
-            if remaining[other]:
-                old = current[other]
+            if not done[other]:
+                old = negated[other]
                 store[0] = old * weight
                 value = store[0]
-                if value < min_score:
-                    remaining[other] = 0
+                if value > limit:
+                    done[other] = 1
+                    dropped.append(other)
                 elif value != old:
-                    current[other] = value
-                    decayed[other] = 1
-                    heapq.heappush(heap, (-value, other))
-        if len(picks) == 1:
-            for other in low:
-                if remaining[other] and current[other] < min_score:
-                    remaining[other] = 0
-    return picks, picked
-
-
-def _drop_stale(heap: list[tuple[float, int]], remaining: bytearray, current: list[float]) -> None:
-    """Pop the heap's top entries of boxes picked or dropped, or with an older score."""
-    while heap and (not remaining[heap[0][1]] or -heap[0][0] != current[heap[0][1]]):
-        heapq.heappop(heap)
+                    negated[other] = value
+                    push(heap, (value, other))
+    boxes = list(partners)
+    current[boxes] = [-negated[box] for box in boxes]
+    alive[dropped] = False
+    return True
 
 
 def _remove(work: np.ndarray, inds: np.ndarray, i: int, count: int, alive: np.ndarray) -> int:
