@@ -10,7 +10,7 @@ must be given true); its encoder, decoder and positional encoding come without `
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, field_validator, model_validator
 
@@ -105,3 +105,7 @@ class DINOConfig(DeformableDETRConfig):
     def _more_arguments(self) -> dict[str, Any]:
         """The denoising settings (built after the transformer's parts, as mmdet's)."""
         return {"dn_cfg": self.dn_cfg.plain()}
+
+    def build(self) -> DINO:  # type: ignore[override]
+        """The detector, built as Deformable DETR's with ``detector_class`` and ``dn_cfg`` (typed as DINO)."""
+        return cast(DINO, super().build())
