@@ -3,12 +3,15 @@
 Both draw two raw uint8 images and their gt from the case's generator, run each side's own
 DetDataPreprocessor, and record in predict mode the batch, every decoder layer's raw class logits
 and boxes (``forward.*``, in mmdet's order: all class logits, then all boxes) and the detections
-after rescale (``pred.*``).
+after rescale (``pred.*``). :func:`dropout_deprecation` is the DETR layer cases' too: mmdet's
+configs give the decoder's self-attention mmcv's deprecated ``dropout``, for which mmcv warns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,6 +23,26 @@ from parity.cases.base import Tensors
 HUNGARIAN = {"type": "HungarianAssigner", "match_costs": [
     {"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
     {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}  # fmt: skip
+
+
+@contextlib.contextmanager
+def dropout_deprecation(self_attn_cfg: Mapping[str, Any]) -> Iterator[None]:
+    """Inside, MultiheadAttention's ``dropout`` DeprecationWarning must be raised iff ``self_attn_cfg`` gives it.
+
+    mmcv 2.1 warns for every ``dropout`` given (once per layer built); visdet must do the same, and
+    a case that builds from such a config expects the warning instead of leaking it (so it passes
+    under ``-W error``). Other warnings are passed on.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning) and "`dropout`" in str(w.message)]
+    if ("dropout" in self_attn_cfg) != bool(deprecated):
+        raise AssertionError(f"self_attn_cfg {dict(self_attn_cfg)}: MultiheadAttention's deprecation warnings "
+                             f"{[str(w.message) for w in deprecated]} differ from mmcv's")  # fmt: skip
+    for w in caught:
+        if w not in deprecated:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def images_and_gt(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:

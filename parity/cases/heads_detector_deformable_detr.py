@@ -37,7 +37,14 @@ from typing import Any
 
 import torch
 
-from parity.cases._detr_detector_common import HUNGARIAN, images, images_and_gt, mm_predict, visdet_predict
+from parity.cases._detr_detector_common import (
+    HUNGARIAN,
+    dropout_deprecation,
+    images,
+    images_and_gt,
+    mm_predict,
+    visdet_predict,
+)
 from parity.cases._heads_detector_common import load_state, metas, mm_build, mm_cfg, state_entries
 from parity.cases.base import Case, Tensors, register
 
@@ -169,7 +176,8 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet import build_detector
 
-    model = build_detector(copy.deepcopy(params["config"]))
+    with dropout_deprecation(params["config"]["decoder"]["layer_cfg"]["self_attn_cfg"]):  # mmdet's spelling
+        model = build_detector(copy.deepcopy(params["config"]))
     load_state(model, tensors)
     if params.get("mode") == "loss":
         from visdet.structures import Instances

@@ -31,7 +31,14 @@ from typing import Any
 
 import torch
 
-from parity.cases._detr_detector_common import HUNGARIAN, images, images_and_gt, mm_predict, visdet_predict
+from parity.cases._detr_detector_common import (
+    HUNGARIAN,
+    dropout_deprecation,
+    images,
+    images_and_gt,
+    mm_predict,
+    visdet_predict,
+)
 from parity.cases._heads_detector_common import metas, mm_build, mm_cfg
 from parity.cases.base import Case, Tensors, register
 
@@ -123,7 +130,8 @@ def _visdet_model(params: Mapping[str, Any]) -> tuple[torch.nn.Module, Tensors]:
     from visdet import build_detector
 
     torch.manual_seed(params["seed"])
-    model = build_detector(copy.deepcopy(params["config"]))
+    with dropout_deprecation(params["config"]["decoder"]["layer_cfg"]["self_attn_cfg"]):  # mmdet's spelling
+        model = build_detector(copy.deepcopy(params["config"]))
     model.init_weights()
     init = _fingerprints("init", model.state_dict()) if params.get("check_init") else {}
     _perturb_to_float32(model, params["seed"] + 1)

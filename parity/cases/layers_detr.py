@@ -22,12 +22,12 @@ module to the default dtype after construction (values unchanged, float32 -> flo
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from parity.cases._detr_detector_common import dropout_deprecation
 from parity.cases._heads_detector_common import load_state, module_grads, state_entries
 from parity.cases.base import Case, Tensors, register
 
@@ -457,31 +457,13 @@ def _layer_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     return {**state_entries(module), **_layer_run(module, params, inputs)}
 
 
-def _build_warned(cls: type, kwargs: Mapping[str, Any], self_attn_cfg: Mapping[str, Any]) -> torch.nn.Module:
-    """``cls(**kwargs)``; the self-attention's ``dropout`` (mmdet's config spelling) must warn as mmcv does.
-
-    mmcv's ``MultiheadAttention`` raises a ``DeprecationWarning`` for every ``dropout`` it is given
-    (once per layer); visdet's must do the same, and the case expects it instead of leaking it.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = cls(**kwargs)
-    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning) and "`dropout`" in str(w.message)]
-    if ("dropout" in self_attn_cfg) != bool(deprecated):
-        raise AssertionError(f"self_attn_cfg {dict(self_attn_cfg)}: MultiheadAttention's deprecation warnings "
-                             f"{[str(w.message) for w in deprecated]} differ from mmcv's")  # fmt: skip
-    for w in caught:
-        if w not in deprecated:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return module
-
-
 def _layer_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models import layers
 
     kwargs = _layer_kwargs(params)
     self_attn_cfg = kwargs["self_attn_cfg"] if params["kind"] == "decoder" else {}  # the encoder's is MSDA's
-    module = _build_warned(getattr(layers, params["class"]), kwargs, self_attn_cfg)
+    with dropout_deprecation(self_attn_cfg):
+        module = getattr(layers, params["class"])(**kwargs)
     load_state(module, tensors)
     return _layer_run(module, params, tensors)
 
@@ -573,7 +555,8 @@ def _mha_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _mha_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models.layers import MultiheadAttention
 
-    module = MultiheadAttention(**dict(params["kwargs"]))
+    with dropout_deprecation(params["kwargs"]):
+        module = MultiheadAttention(**dict(params["kwargs"]))
     load_state(module, tensors)
     return _mha_run(module, params, tensors)
 
@@ -667,7 +650,8 @@ def _stack_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
 
     kwargs = params["kwargs"]
     self_attn_cfg = kwargs["layer_cfg"]["self_attn_cfg"] if params["kind"] == "decoder" else {}
-    holder = _stack_holder(_build_warned(getattr(layers, params["class"]), kwargs, self_attn_cfg), params)
+    with dropout_deprecation(self_attn_cfg):
+        holder = _stack_holder(getattr(layers, params["class"])(**kwargs), params)
     load_state(holder, tensors)
     return _stack_run(holder, params, tensors)
 
