@@ -7,7 +7,9 @@ The environment does not install torch or any other dependency again: it is a fr
 ``pip install --no-deps --no-build-isolation --ignore-installed -e``. A path line in a
 ``.pth`` file adds the folder without running the ``.pth`` files inside it, so the
 parent's own editable visdet is not importable there; :func:`check` proves it by
-importing visdet from a neutral folder.
+importing visdet from a neutral folder. Every command here runs without the caller's
+``PYTHONPATH`` / ``PYTHONHOME`` (:func:`isolated_environ`): a ``PYTHONPATH`` naming some checkout
+would put that checkout's visdet before the environment's own.
 
 Environments live under the work folder as ``<role>-<sha12>`` (role ``base`` or
 ``head``): an A/A run (same commit twice) gets two separate installs, and a later run of
@@ -16,6 +18,7 @@ the same commits reuses them.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -35,8 +38,17 @@ class Env:
     python: Path
 
 
+#: Variables of the caller that would change what an environment's Python imports.
+LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME")
+
+
+def isolated_environ() -> dict[str, str]:
+    """This process's environment without :data:`LEAKY_VARIABLES` (for an environment's Python)."""
+    return {key: value for key, value in os.environ.items() if key not in LEAKY_VARIABLES}
+
+
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, cwd=cwd, env=isolated_environ(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout

@@ -37,15 +37,20 @@ from typing import Any
 
 import torch
 
-from parity.cases._heads_detector_common import draw_gt, load_state, metas, mm_build, mm_cfg, state_entries
+from parity.cases._detr_detector_common import (
+    HUNGARIAN,
+    dropout_deprecation,
+    images,
+    images_and_gt,
+    mm_predict,
+    visdet_predict,
+)
+from parity.cases._heads_detector_common import load_state, metas, mm_build, mm_cfg, state_entries
 from parity.cases.base import Case, Tensors, register
 
 COMPONENT = "models/detectors/deformable_detr"
 #: Gradients of parameters larger than this are recorded as projections (loss cases).
 PROJECTED_NUMEL = 1024
-HUNGARIAN = {"type": "HungarianAssigner", "match_costs": [
-    {"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
-    {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}  # fmt: skip
 
 
 def _layer_cfg(embed: int, heads: int, levels: int, points: int, ffn: int, ratio: float) -> dict[str, Any]:
@@ -95,16 +100,6 @@ def reduced_config(variant: str, num_classes: int = 5) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
-    images = {f"img.{i}": torch.randint(0, 256, (3, h, w), generator=generator, dtype=torch.uint8)
-              for i, (h, w) in enumerate(params["img_shapes"])}  # fmt: skip
-    return {**images, **draw_gt(params, generator)}
-
-
-def _images(params: Mapping[str, Any], inputs: Tensors) -> list[torch.Tensor]:
-    return [inputs[f"img.{i}"].clone() for i in range(len(params["img_shapes"]))]
-
-
 def _spread_sampling(model: torch.nn.Module, seed: int) -> None:
     """Seeded N(0, 0.1) weights for the deformable attention's offsets and attention logits (mmcv: zero).
 
@@ -152,14 +147,6 @@ def _loss_outputs(losses: Mapping[str, torch.Tensor], model: torch.nn.Module, pa
     return out
 
 
-def _predictions(results: Any) -> Tensors:
-    out: Tensors = {}
-    for i, res in enumerate(results):
-        out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
-        out[f"pred.{i}.labels"] = res.labels.clone()
-    return out
-
-
 def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
     from mmdet.structures import DetDataSample
 
@@ -179,44 +166,30 @@ def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
             sample.gt_instances = InstanceData(bboxes=inputs[f"gt.{i}.bboxes"].clone(),
                                                labels=inputs[f"gt.{i}.labels"].clone())  # fmt: skip
         model.train()
-        data = model.data_preprocessor({"inputs": _images(params, inputs), "data_samples": samples}, training=True)
+        data = model.data_preprocessor({"inputs": images(params, inputs), "data_samples": samples}, training=True)
         torch.manual_seed(params["sample_seed"])  # the dropout draws
         losses = model.loss(data["inputs"], data["data_samples"])
         return {**state, "batch_inputs": data["inputs"].clone(), **_loss_outputs(losses, model, params)}
-    model.eval()
-    data = model.data_preprocessor({"inputs": _images(params, inputs), "data_samples": samples}, training=False)
-    out: Tensors = {"batch_inputs": data["inputs"].clone()}
-    with torch.no_grad():
-        results = model.predict(data["inputs"], data["data_samples"], rescale=True)
-        raw = model._forward(data["inputs"], data["data_samples"])
-    out.update({f"forward.{i}": t.clone() for i, t in enumerate(layer for per_layer in raw for layer in per_layer)})
-    out.update(_predictions([sample.pred_instances for sample in results]))
-    return {**state, **out}
+    return {**state, **mm_predict(model, params, inputs)}
 
 
 def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet import build_detector
 
-    model = build_detector(copy.deepcopy(params["config"]))
+    with dropout_deprecation(params["config"]["decoder"]["layer_cfg"]["self_attn_cfg"]):  # mmdet's spelling
+        model = build_detector(copy.deepcopy(params["config"]))
     load_state(model, tensors)
     if params.get("mode") == "loss":
         from visdet.structures import Instances
 
         model.train()
-        batch, batch_metas = model.data_preprocessor(_images(params, tensors), metas(params))
+        batch, batch_metas = model.data_preprocessor(images(params, tensors), metas(params))
         gts = [Instances(bboxes=tensors[f"gt.{i}.bboxes"].clone(), labels=tensors[f"gt.{i}.labels"].clone())
                for i in range(len(params["img_shapes"]))]  # fmt: skip
         torch.manual_seed(params["sample_seed"])
         losses = model.loss(batch, batch_metas, gts)
         return {"batch_inputs": batch.clone(), **_loss_outputs(losses, model, params)}
-    model.eval()
-    batch, batch_metas = model.data_preprocessor(_images(params, tensors), metas(params))
-    out: Tensors = {"batch_inputs": batch.clone()}
-    with torch.no_grad():
-        results = model.predict(batch, batch_metas, rescale=True)
-        out.update({f"forward.{i}": t.clone() for i, t in enumerate(model.forward(batch, batch_metas))})
-    out.update(_predictions(results))
-    return out
+    return visdet_predict(model, params, tensors)
 
 
 _PARAMS = {
@@ -240,7 +213,7 @@ for _seed, (_name, (_variant, _overrides, _text)) in enumerate(_PREDICT_CASES.it
     register(Case(
         component=COMPONENT, dtype="float64", name=_name, seed=_seed,
         params={**_PARAMS, **_overrides, "config": reduced_config(_variant)},
-        make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
+        make_inputs=images_and_gt, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
         description=f"reduced Deformable DETR ({_text}): raw outputs of every decoder layer and detections of 2 "
         "images rescaled to the original size",
     ))  # fmt: skip
@@ -259,7 +232,7 @@ for _seed, (_name, (_variant, _overrides, _text)) in enumerate(_LOSS_CASES.items
     register(Case(
         component=COMPONENT, dtype="float64", name=_name, seed=_seed,
         params={**_PARAMS, **_overrides, "config": _config, "mode": "loss", "sample_seed": 21, "project_grads": True},
-        make_inputs=_inputs, reference=_reference, visdet=_visdet,
+        make_inputs=images_and_gt, reference=_reference, visdet=_visdet,
         description=f"reduced Deformable DETR ({_text}): every loss term and the gradients of their sum, dropout "
         "0.1 drawn under one seed; image 2 has no gt",
         live_params=({"num_gts": [2, 4]},),

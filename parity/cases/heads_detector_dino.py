@@ -31,7 +31,15 @@ from typing import Any
 
 import torch
 
-from parity.cases._heads_detector_common import draw_gt, metas, mm_build, mm_cfg
+from parity.cases._detr_detector_common import (
+    HUNGARIAN,
+    dropout_deprecation,
+    images,
+    images_and_gt,
+    mm_predict,
+    visdet_predict,
+)
+from parity.cases._heads_detector_common import metas, mm_build, mm_cfg
 from parity.cases.base import Case, Tensors, register
 
 COMPONENT = "models/detectors/dino"
@@ -72,22 +80,6 @@ def reduced_config(num_classes: int = 5, num_queries: int = 8) -> dict[str, Any]
     }  # fmt: skip
 
 
-#: mmdet's DINO matcher (the loss cases add it as the model's train_cfg).
-HUNGARIAN_TRAIN_CFG = {"assigner": {"type": "HungarianAssigner", "match_costs": [
-    {"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
-    {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}}  # fmt: skip
-
-
-def _inputs(params: Mapping[str, Any], generator: torch.Generator) -> Tensors:
-    images = {f"img.{i}": torch.randint(0, 256, (3, h, w), generator=generator, dtype=torch.uint8)
-              for i, (h, w) in enumerate(params["img_shapes"])}  # fmt: skip
-    return {**images, **draw_gt(params, generator)}
-
-
-def _images(params: Mapping[str, Any], inputs: Tensors) -> list[torch.Tensor]:
-    return [inputs[f"img.{i}"].clone() for i in range(len(params["img_shapes"]))]
-
-
 def _perturb_to_float32(model: torch.nn.Module, seed: int) -> None:
     """Seeded noise on every parameter (in name order), then every floating weight rounded to float32.
 
@@ -122,14 +114,6 @@ def _fingerprints(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Tensors:
     return out
 
 
-def _predictions(results: Any) -> Tensors:
-    out: Tensors = {}
-    for i, res in enumerate(results):
-        out[f"pred.{i}.bboxes"], out[f"pred.{i}.scores"] = res.bboxes.clone(), res.scores.clone()
-        out[f"pred.{i}.labels"] = res.labels.clone()
-    return out
-
-
 def _mm_model(params: Mapping[str, Any]) -> tuple[torch.nn.Module, Tensors]:
     """mmdet's DINO: seeded construction, ``init_weights``, the init's fingerprints, then perturbed."""
     torch.manual_seed(params["seed"])
@@ -146,7 +130,8 @@ def _visdet_model(params: Mapping[str, Any]) -> tuple[torch.nn.Module, Tensors]:
     from visdet import build_detector
 
     torch.manual_seed(params["seed"])
-    model = build_detector(copy.deepcopy(params["config"]))
+    with dropout_deprecation(params["config"]["decoder"]["layer_cfg"]["self_attn_cfg"]):  # mmdet's spelling
+        model = build_detector(copy.deepcopy(params["config"]))
     model.init_weights()
     init = _fingerprints("init", model.state_dict()) if params.get("check_init") else {}
     _perturb_to_float32(model, params["seed"] + 1)
@@ -154,31 +139,14 @@ def _visdet_model(params: Mapping[str, Any]) -> tuple[torch.nn.Module, Tensors]:
 
 
 def _reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
-    from mmdet.structures import DetDataSample
 
     model, init = _mm_model(params)
-    samples = [DetDataSample(metainfo=meta) for meta in metas(params)]
-    model.eval()
-    data = model.data_preprocessor({"inputs": _images(params, inputs), "data_samples": samples}, training=False)
-    out: Tensors = {"batch_inputs": data["inputs"].clone()}
-    with torch.no_grad():
-        results = model.predict(data["inputs"], data["data_samples"], rescale=True)
-        raw = model._forward(data["inputs"], data["data_samples"])
-    out.update({f"forward.{i}": t.clone() for i, t in enumerate(layer for per_layer in raw for layer in per_layer)})
-    out.update(_predictions([sample.pred_instances for sample in results]))
-    return {**init, **out}
+    return {**init, **mm_predict(model, params, inputs)}
 
 
 def _visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     model, init = _visdet_model(params)
-    model.eval()
-    batch, batch_metas = model.data_preprocessor(_images(params, tensors), metas(params))
-    out: Tensors = {"batch_inputs": batch.clone()}
-    with torch.no_grad():
-        results = model.predict(batch, batch_metas, rescale=True)
-        out.update({f"forward.{i}": t.clone() for i, t in enumerate(model.forward(batch, batch_metas))})
-    out.update(_predictions(results))
-    return {**init, **out}
+    return {**init, **visdet_predict(model, params, tensors)}
 
 
 def _loss_terms(losses: Mapping[str, Any]) -> Tensors:
@@ -206,7 +174,7 @@ def _loss_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
         sample.gt_instances = InstanceData(bboxes=inputs[f"gt.{i}.bboxes"], labels=inputs[f"gt.{i}.labels"])
         samples.append(sample)
     model.train()
-    data = model.data_preprocessor({"inputs": _images(params, inputs), "data_samples": samples}, training=True)
+    data = model.data_preprocessor({"inputs": images(params, inputs), "data_samples": samples}, training=True)
     torch.manual_seed(params["seed"] + 2)  # the denoising queries' draws
     losses = model.loss(data["inputs"].to(torch.get_default_dtype()), data["data_samples"])
     _total(losses).backward()
@@ -218,7 +186,7 @@ def _loss_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
 
     model, _ = _visdet_model(params)
     model.train()
-    batch, batch_metas = model.data_preprocessor(_images(params, tensors), metas(params))
+    batch, batch_metas = model.data_preprocessor(images(params, tensors), metas(params))
     gts = [Instances(bboxes=tensors[f"gt.{i}.bboxes"], labels=tensors[f"gt.{i}.labels"])
            for i in range(len(params["img_shapes"]))]  # fmt: skip
     torch.manual_seed(params["seed"] + 2)
@@ -234,7 +202,7 @@ _PARAMS = {
 register(Case(
     component=COMPONENT, dtype="float64", name="predict", seed=2440,
     params={**_PARAMS, "seed": 2440, "check_init": True, "config": reduced_config()},
-    make_inputs=_inputs, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
+    make_inputs=images_and_gt, reference=_reference, visdet=_visdet, exact=("pred.*.labels",),
     description="reduced DINO: mmdet's seeded init (all but the backbone), then with perturbed weights the raw "
     "outputs of both decoder layers and the detections of 2 images (each padded in one direction) rescaled",
 ))  # fmt: skip
@@ -248,14 +216,14 @@ _LOSS_CASES = {
     "loss_no_gt": ({"num_gts": [0, 0]}, 6, "no gt in the batch: no denoising query (mmdet's zero dn terms)"),
 }  # fmt: skip
 for _index, (_name, (_overrides, _groups, _text)) in enumerate(_LOSS_CASES.items()):
-    _config = {**reduced_config(), "train_cfg": HUNGARIAN_TRAIN_CFG}
+    _config = {**reduced_config(), "train_cfg": {"assigner": HUNGARIAN}}
     _config["dn_cfg"] = {**_config["dn_cfg"], "group_cfg": (
         {"dynamic": True, "num_groups": None, "num_dn_queries": _groups} if isinstance(_groups, int) else _groups)}
     _seed = 2441 + _index
     register(Case(
         component=COMPONENT, dtype="float64", name=_name, seed=_seed,
         params={**_PARAMS, **_overrides, "seed": _seed, "config": _config},
-        make_inputs=_inputs, reference=_loss_reference, visdet=_loss_visdet,
+        make_inputs=images_and_gt, reference=_loss_reference, visdet=_loss_visdet,
         description=f"reduced DINO training step ({_text}), the denoising draws seeded the same way: every loss term "
         "(last layer, d0., enc_, dn_, d0.dn_) and every parameter gradient",
     ))  # fmt: skip

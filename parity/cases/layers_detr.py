@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from parity.cases._detr_detector_common import dropout_deprecation
 from parity.cases._heads_detector_common import load_state, module_grads, state_entries
 from parity.cases.base import Case, Tensors, register
 
@@ -459,7 +460,10 @@ def _layer_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _layer_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models import layers
 
-    module = getattr(layers, params["class"])(**_layer_kwargs(params))
+    kwargs = _layer_kwargs(params)
+    self_attn_cfg = kwargs["self_attn_cfg"] if params["kind"] == "decoder" else {}  # the encoder's is MSDA's
+    with dropout_deprecation(self_attn_cfg):
+        module = getattr(layers, params["class"])(**kwargs)
     load_state(module, tensors)
     return _layer_run(module, params, tensors)
 
@@ -551,7 +555,8 @@ def _mha_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _mha_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models.layers import MultiheadAttention
 
-    module = MultiheadAttention(**dict(params["kwargs"]))
+    with dropout_deprecation(params["kwargs"]):
+        module = MultiheadAttention(**dict(params["kwargs"]))
     load_state(module, tensors)
     return _mha_run(module, params, tensors)
 
@@ -643,7 +648,10 @@ def _stack_reference(params: Mapping[str, Any], inputs: Tensors) -> Tensors:
 def _stack_visdet(params: Mapping[str, Any], tensors: Tensors) -> Tensors:
     from visdet.models import layers
 
-    holder = _stack_holder(getattr(layers, params["class"])(**params["kwargs"]), params)
+    kwargs = params["kwargs"]
+    self_attn_cfg = kwargs["layer_cfg"]["self_attn_cfg"] if params["kind"] == "decoder" else {}
+    with dropout_deprecation(self_attn_cfg):
+        holder = _stack_holder(getattr(layers, params["class"])(**kwargs), params)
     load_state(holder, tensors)
     return _stack_run(holder, params, tensors)
 

@@ -5,12 +5,8 @@
 # _forward (visdet's forward) and predict in eval mode.
 import torch
 
+from parity.ported._detr_common import META, SIZE, check_eval_outputs, empty_gt, one_gt
 from visdet import build_detector
-from visdet.structures import Instances
-
-SIZE = 256
-META = {"img_shape": (SIZE, SIZE), "scale_factor": (1, 1), "pad_shape": (SIZE, SIZE),
-        "batch_input_shape": (SIZE, SIZE)}  # fmt: skip
 
 
 def test_dino_head_loss():
@@ -19,8 +15,7 @@ def test_dino_head_loss():
     detector.init_weights()
     image = torch.rand(1, 3, SIZE, SIZE)
 
-    empty = Instances(bboxes=torch.empty((0, 4)), labels=torch.zeros(0, dtype=torch.long))
-    empty_losses = detector.loss(image, [META], [empty])
+    empty_losses = detector.loss(image, [META], [empty_gt()])
     assert {"dn_loss_cls", "d4.dn_loss_iou", "enc_loss_cls", "d0.loss_bbox"} <= set(empty_losses)
     for key, loss in empty_losses.items():
         if "bbox" in key or "iou" in key or "dn" in key:
@@ -28,18 +23,9 @@ def test_dino_head_loss():
         elif "cls" in key:
             assert loss.item() > 0, f"{key}: cls loss should be non-zero"
 
-    one = Instances(bboxes=torch.tensor([[23.6667, 23.8757, 238.6326, 151.8874]]), labels=torch.tensor([2]))
-    one_losses = detector.loss(image, [META], [one])
+    one_losses = detector.loss(image, [META], [one_gt()])
     assert len(one_losses) == 3 * 6 + 3 + 3 * 6  # matching and denoising terms of 6 layers, the encoder's
     for key, loss in one_losses.items():
         assert loss.item() > 0, f"{key}: cls, box and iou losses should be non-zero"
 
-    detector.eval()
-    with torch.no_grad():
-        raw = detector(image, [META])  # upstream's _forward
-        results = detector.predict(image, [META], rescale=True)
-    assert len(raw) == 2 * 6 and raw[0].shape == (1, 900, 80) and raw[6].shape == (1, 900, 4)
-    (result,) = results
-    assert result.bboxes.shape == (300, 4) and result.scores.shape == (300,) and result.labels.shape == (300,)
-    assert bool((result.bboxes >= 0).all()) and bool((result.bboxes <= SIZE).all())
-    assert bool(((result.labels >= 0) & (result.labels < 80)).all())
+    check_eval_outputs(detector, image, num_queries=900, max_per_img=300)

@@ -37,10 +37,24 @@ def test_each_side_imports_its_own_commit_and_the_parents_packages(repo, tmp_pat
     head = envs.prepare(repo, tmp_path / "work", "head", second)
     probe = "import visdet, torch; print(visdet.WHICH, torch.__version__)"
     for env, which in ((base, "first"), (head, "second")):
-        out = subprocess.run([str(env.python), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+        out = subprocess.run([str(env.python), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True,
+                             env=envs.isolated_environ())  # as the gate's own commands and workers
         assert out.stdout.split() == [which, __import__("torch").__version__]  # torch from this environment
     again = envs.prepare(repo, tmp_path / "work", "base", first)  # reused, not rebuilt
     assert again == base
+
+
+def test_a_callers_pythonpath_does_not_reach_the_environment(repo, tmp_path, monkeypatch):
+    """A PYTHONPATH naming another checkout (e.g. PYTHONPATH=$PWD in a worktree) must not win over the env's own."""
+    other = tmp_path / "other"
+    (other / "visdet").mkdir(parents=True)
+    (other / "visdet" / "__init__.py").write_text("WHICH = 'other'\n")
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    env = envs.prepare(repo, tmp_path / "work", "head", envs.resolve(repo, "main"))  # check() passes
+    assert "PYTHONPATH" not in envs.isolated_environ()
+    out = subprocess.run([str(env.python), "-c", "import visdet; print(visdet.WHICH)"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True, env=envs.isolated_environ())  # fmt: skip
+    assert out.stdout.strip() == "second"
 
 
 def test_unknown_ref_is_an_error(repo):

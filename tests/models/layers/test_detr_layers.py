@@ -1,6 +1,7 @@
 """MultiScaleDeformableAttention, the positional encodings and ChannelMapper: behaviour checked by hand."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -141,3 +142,23 @@ def test_channel_mapper_layout():
     assert [tuple(o.shape) for o in outs] == [(1, 4, 8, 8), (1, 4, 5, 7), (1, 4, 3, 4), (1, 4, 2, 2)]
     biased = ChannelMapper(in_channels=[2], out_channels=4, bias=True, norm_cfg={"type": "GN", "num_groups": 2})
     assert biased.convs[0].conv.bias is not None and biased.extra_convs is None
+
+
+def test_multihead_attention_dropout_deprecation_as_mmcv():
+    """mmcv 2.1 warns (DeprecationWarning) for every `dropout` given to MultiheadAttention, and only then."""
+    from visdet.models.layers import DeformableDetrTransformerDecoderLayer, MultiheadAttention
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MultiheadAttention(8, 2, attn_drop=0.1, dropout_layer={"type": "Dropout", "drop_prob": 0.1})
+        # the layer's own default (mmdet's, spelt with `dropout: 0.0`) is not the user's argument
+        DeformableDetrTransformerDecoderLayer()
+    with pytest.warns(DeprecationWarning, match="`dropout` in MultiheadAttention has been deprecated"):
+        module = MultiheadAttention(8, 2, dropout=0.3)
+    # as mmcv: `dropout` sets the attention's dropout and the branch's dropout probability
+    assert module.attn.dropout == 0.3 and module.dropout_layer.p == 0.3
+    self_attn_cfg = {"embed_dims": 8, "num_heads": 2, "dropout": 0.0}
+    msda = {"embed_dims": 8, "num_heads": 2, "num_levels": 1, "num_points": 1}
+    with pytest.warns(DeprecationWarning, match="`dropout` in MultiheadAttention"):
+        DeformableDetrTransformerDecoderLayer(self_attn_cfg=self_attn_cfg, cross_attn_cfg=msda,
+                                              ffn_cfg={"embed_dims": 8, "feedforward_channels": 16})  # fmt: skip

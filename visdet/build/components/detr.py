@@ -133,6 +133,8 @@ class DeformableDETRConfig(_DetectorFields):
     as_two_stage: bool = False
     num_feature_levels: int = Field(4, ge=1)
     example: ClassVar[dict[str, Any]] = TINY_DEFORMABLE_DETR
+    #: The class built (``DINO``'s schema reuses this one).
+    detector_class: ClassVar[type[DeformableDETR]] = DeformableDETR
 
     @field_validator("encoder", mode="before")
     @classmethod
@@ -176,11 +178,15 @@ class DeformableDETRConfig(_DetectorFields):
             "as_two_stage": self.as_two_stage,
         }
 
+    def _more_arguments(self) -> dict[str, Any]:
+        """Keywords of ``detector_class`` beyond Deformable DETR's (DINO's ``dn_cfg``)."""
+        return {}
+
     def build(self) -> DeformableDETR:
         """The detector; parts built in mmdet's order (backbone, neck, head, then the transformer)."""
         parts = self.parts()
         head = self.bbox_head.model_copy(update=self._head_settings()).build()
-        return DeformableDETR(
+        return self.detector_class(
             **parts,
             bbox_head=head,
             positional_encoding=self.positional_encoding.build(),
@@ -190,4 +196,5 @@ class DeformableDETRConfig(_DetectorFields):
             with_box_refine=self.with_box_refine,
             as_two_stage=self.as_two_stage,
             num_feature_levels=self.num_feature_levels,
+            **self._more_arguments(),
         )

@@ -10,7 +10,7 @@ must be given true); its encoder, decoder and positional encoding come without `
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, field_validator, model_validator
 
@@ -61,9 +61,7 @@ TINY_DINO = {
     "bbox_head": {"type": "DINOHead", "num_classes": 3, "num_reg_fcs": 0},
     "dn_cfg": {"label_noise_scale": 0.5, "box_noise_scale": 1.0,
                "group_cfg": {"dynamic": True, "num_groups": None, "num_dn_queries": 6}},
-    "train_cfg": {"assigner": {"type": "HungarianAssigner", "match_costs": [
-        {"type": "FocalLossCost", "weight": 2.0}, {"type": "BBoxL1Cost", "weight": 5.0, "box_format": "xywh"},
-        {"type": "IoUCost", "iou_mode": "giou", "weight": 2.0}]}},
+    "train_cfg": DeformableDETRHeadConfig.example["train_cfg"],
     "test_cfg": {"max_per_img": 5},
 }  # fmt: skip
 
@@ -76,6 +74,7 @@ class DINOConfig(DeformableDETRConfig):
     decoder: DinoTransformerDecoderConfig | None = None  # type: ignore[assignment]
     dn_cfg: DenoisingSettings | None = Field(None, description="required (mmdet's DINO fails without it)")
     example: ClassVar[dict[str, Any]] = TINY_DINO
+    detector_class: ClassVar[type[DINO]] = DINO
 
     @field_validator("decoder", mode="before")
     @classmethod
@@ -103,11 +102,10 @@ class DINOConfig(DeformableDETRConfig):
                 raise ValueError("DINO needs dn_cfg (the denoising settings; mmdet's DINO fails without it)")
         return data
 
+    def _more_arguments(self) -> dict[str, Any]:
+        """The denoising settings (built after the transformer's parts, as mmdet's)."""
+        return {"dn_cfg": self.dn_cfg.plain()}
+
     def build(self) -> DINO:  # type: ignore[override]
-        """The detector; parts built in mmdet's order (backbone, neck, head, the transformer; DINO adds the rest)."""
-        parts = self.parts()
-        head = self.bbox_head.model_copy(update=self._head_settings()).build()
-        return DINO(**parts, bbox_head=head, positional_encoding=self.positional_encoding.build(),
-                    encoder=self.encoder.build(), decoder=self.decoder.build(), dn_cfg=self.dn_cfg.plain(),
-                    num_queries=self.num_queries, with_box_refine=self.with_box_refine,
-                    as_two_stage=self.as_two_stage, num_feature_levels=self.num_feature_levels)  # fmt: skip
+        """The detector, built as Deformable DETR's with ``detector_class`` and ``dn_cfg`` (typed as DINO)."""
+        return cast(DINO, super().build())

@@ -47,8 +47,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from visdet.models.dense_heads.rtmdet_head import _mean_over_processes
-from visdet.models.losses import QualityFocalLoss
+from visdet.models.losses import QualityFocalLoss, reduce_mean
 from visdet.ops.bbox_overlaps import bbox_overlaps
 from visdet.structures.boxes import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from visdet.structures.image_meta import ImageMeta, image_metas
@@ -86,7 +85,7 @@ def cls_avg_factor(num_pos: int, num_neg: int, bg_cls_weight: float, sync: bool,
     """
     factor: Any = num_pos * 1.0 + num_neg * bg_cls_weight
     if sync:
-        factor = _mean_over_processes(like.new_tensor([factor]))
+        factor = reduce_mean(like.new_tensor([factor]))
     return max(factor, 1)
 
 
@@ -97,7 +96,7 @@ def box_losses(host: Any, bbox_preds: Tensor, bbox_targets: Tensor, bbox_weights
     The positive count is averaged over processes and clamped at 1 (``like``: the tensor
     whose dtype and device the count takes, mmdet's ``loss_cls``).
     """
-    avg_factor = torch.clamp(_mean_over_processes(like.new_tensor([num_pos])), min=1).item()
+    avg_factor = torch.clamp(reduce_mean(like.new_tensor([num_pos])), min=1).item()
     factors = image_factors(bbox_preds, metas)
     flat_preds = bbox_preds.reshape(-1, 4)
     boxes = bbox_cxcywh_to_xyxy(flat_preds) * factors

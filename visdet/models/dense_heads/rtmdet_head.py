@@ -35,7 +35,6 @@ from types import MappingProxyType
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from visdet.models.dense_heads.base_dense_head import BaseDenseHead
@@ -43,6 +42,7 @@ from visdet.models.dense_heads.dense_predict import DenseTestConfig
 from visdet.models.dense_heads.rtmdet_targets import RTMDetTargets, rtmdet_targets
 from visdet.models.layers import ConvModule, Scale, bias_init_with_prob, constant_init, normal_init
 from visdet.models.layers.sigmoid_mean import inverse_sigmoid, sigmoid_geometric_mean
+from visdet.models.losses import reduce_mean
 from visdet.models.task_modules import distance2bbox
 from visdet.models.task_modules.protocols import Assigner, BoxCoder, PriorGenerator, Sampler
 from visdet.structures import ImageMeta, Instances, image_metas
@@ -54,15 +54,6 @@ INIT_STD = 0.01
 GN_CFG: Mapping[str, Any] = MappingProxyType({"type": "GN", "num_groups": 32, "requires_grad": True})
 RELU_CFG: Mapping[str, Any] = MappingProxyType({"type": "ReLU"})
 _NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
-
-
-def _mean_over_processes(value: Tensor) -> Tensor:
-    """Mmdet's ``reduce_mean``: the mean over the process group, ``value`` itself without one."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    value = value.clone()
-    dist.all_reduce(value.div_(dist.get_world_size()), op=dist.ReduceOp.SUM)
-    return value
 
 
 class RTMDetHead(BaseDenseHead):
@@ -296,8 +287,8 @@ class RTMDetHead(BaseDenseHead):
             losses_bbox.append(box_loss)
             cls_factors.append(cls_factor)
             bbox_factors.append(bbox_factor)
-        cls_avg_factor = _mean_over_processes(sum(cls_factors)).clamp_(min=1).item()
-        bbox_avg_factor = _mean_over_processes(sum(bbox_factors)).clamp_(min=1).item()
+        cls_avg_factor = reduce_mean(sum(cls_factors)).clamp_(min=1).item()
+        bbox_avg_factor = reduce_mean(sum(bbox_factors)).clamp_(min=1).item()
         losses = {"loss_cls": [loss / cls_avg_factor for loss in losses_cls],
                   "loss_bbox": [loss / bbox_avg_factor for loss in losses_bbox]}  # fmt: skip
         return losses, targets

@@ -50,11 +50,10 @@ from visdet.models.dense_heads.rtmdet_head import (
     INIT_STD,
     PRIOR_PROB,
     RTMDetHead,
-    _mean_over_processes,
 )
 from visdet.models.dense_heads.rtmdet_ins_masks import dynamic_mask_logits, dynamic_param_sizes
 from visdet.models.layers import ConvModule, bias_init_with_prob, constant_init, normal_init
-from visdet.models.losses import DiceLoss
+from visdet.models.losses import DiceLoss, reduce_mean
 from visdet.ops import batched_nms
 from visdet.structures import ImageMeta, Instances, image_metas, scale_boxes
 
@@ -222,7 +221,7 @@ class RTMDetInsHead(RTMDetHead):
             targets.append(torch.empty_like(masks) if masks.numel() == 0 else masks[sampling.pos_assigned_gt_inds, :])
         pos_logits = torch.cat(logits, 0)
         pos_targets = torch.cat(targets, 0)
-        num_pos = _mean_over_processes(mask_feats.new_tensor([pos_logits.shape[0]])).clamp_(min=1).item()
+        num_pos = reduce_mean(mask_feats.new_tensor([pos_logits.shape[0]])).clamp_(min=1).item()
         if pos_logits.shape[0] == 0:
             return mask_feats.sum() * 0
         scale = self.prior_generator.strides[0][0] // self.mask_loss_stride

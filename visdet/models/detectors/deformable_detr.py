@@ -101,29 +101,50 @@ class DeformableDETR(DetectionTransformer):
                 f"embed_dims should be exactly 2 times of num_feats. Found {self.embed_dims} "
                 f"and {positional_encoding.num_feats}."
             )
-        if as_two_stage and self.embed_dims * 2 != 4 * PROPOSAL_POS_FEATS:
+        self._init_layers()
+
+    def _init_layers(self) -> None:
+        """The layers mmdet's ``_init_layers`` adds, in its order (the same seed draws the same weights)."""
+        if self.as_two_stage and self.embed_dims * 2 != 4 * PROPOSAL_POS_FEATS:
             raise ValueError(
                 f"as_two_stage needs embed_dims {2 * PROPOSAL_POS_FEATS} (mmdet encodes the proposals with "
                 f"{PROPOSAL_POS_FEATS} sine features per coordinate into pos_trans_fc), got {self.embed_dims}"
             )
-        # the layers mmdet's _init_layers adds, in its order (the same seed draws the same weights)
-        if not as_two_stage:
-            self.query_embedding = nn.Embedding(num_queries, self.embed_dims * 2)
-        # mmdet allocates it uninitialised (init_weights draws it); zeros until then
-        self.level_embed = nn.Parameter(torch.zeros(num_feature_levels, self.embed_dims))
-        if as_two_stage:
-            self.memory_trans_fc = nn.Linear(self.embed_dims, self.embed_dims)
-            self.memory_trans_norm = nn.LayerNorm(self.embed_dims)
+        if not self.as_two_stage:
+            self.query_embedding = nn.Embedding(self.num_queries, self.embed_dims * 2)
+        self._init_level_and_memory_layers()
+        if self.as_two_stage:
             self.pos_trans_fc = nn.Linear(self.embed_dims * 2, self.embed_dims * 2)
             self.pos_trans_norm = nn.LayerNorm(self.embed_dims * 2)
         else:
             self.reference_points_fc = nn.Linear(self.embed_dims, 2)
+
+    def _init_level_and_memory_layers(self) -> None:
+        """``level_embed``, then (two-stage) ``memory_trans_fc`` / ``memory_trans_norm``: DINO's too."""
+        # mmdet allocates it uninitialised (init_weights draws it); zeros until then
+        self.level_embed = nn.Parameter(torch.zeros(self.num_feature_levels, self.embed_dims))
+        if self.as_two_stage:
+            self.memory_trans_fc = nn.Linear(self.embed_dims, self.embed_dims)
+            self.memory_trans_norm = nn.LayerNorm(self.embed_dims)
 
     def init_weights(self) -> None:
         """Mmdet's init after the parts' own: Xavier on the transformer's matrices, MSDA's grid, level embeddings.
 
         The parts (backbone, neck, head) initialise themselves with their ``init_weights``
         first, in registration order, as mmengine's ``BaseModule.init_weights`` does.
+        """
+        self._init_transformer_weights()
+        if self.as_two_stage:
+            nn.init.xavier_uniform_(self.memory_trans_fc.weight)
+            nn.init.xavier_uniform_(self.pos_trans_fc.weight)
+        else:
+            xavier_init(self.reference_points_fc, distribution="uniform", bias=0.0)
+        nn.init.normal_(self.level_embed)
+
+    def _init_transformer_weights(self) -> None:
+        """The parts' own init, Xavier-uniform on the encoder's and decoder's matrices, then MSDA's init.
+
+        The first steps of both DeformableDETR's and DINO's ``init_weights``.
         """
         for part in self.children():
             if part is not self.encoder and part is not self.decoder and hasattr(part, "init_weights"):
@@ -135,12 +156,6 @@ class DeformableDETR(DetectionTransformer):
         for module in self.modules():
             if isinstance(module, MultiScaleDeformableAttention):
                 module.init_weights()
-        if self.as_two_stage:
-            nn.init.xavier_uniform_(self.memory_trans_fc.weight)
-            nn.init.xavier_uniform_(self.pos_trans_fc.weight)
-        else:
-            xavier_init(self.reference_points_fc, distribution="uniform", bias=0.0)
-        nn.init.normal_(self.level_embed)
 
     # ------------------------------------------------------------------ the four steps
     def pre_transformer(

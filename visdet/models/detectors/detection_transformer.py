@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -54,6 +54,9 @@ class DetectionTransformer(nn.Module):
         num_queries: Q, decoder queries per image.
         data_preprocessor: Optional ``DetDataPreprocessor``, kept as mmdet keeps it.
     """
+
+    #: Whether ``pre_decoder`` takes ``gt_instances`` and ``metas`` (``None`` outside ``loss``) as well.
+    pre_decoder_reads_gt: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,10 +107,21 @@ class DetectionTransformer(nn.Module):
         """The decoder's outputs, ``hidden_states`` and ``references`` (subclasses)."""
         raise NotImplementedError
 
-    def forward_transformer(self, feats: Sequence[Tensor], metas: Sequence[ImageMeta]) -> dict[str, Any]:
-        """The head's inputs: pre_transformer -> encoder -> pre_decoder -> decoder (see the module docstring)."""
+    def forward_transformer(
+        self,
+        feats: Sequence[Tensor],
+        metas: Sequence[ImageMeta],
+        gt_instances: Sequence[Instances] | None = None,
+    ) -> dict[str, Any]:
+        """The head's inputs: pre_transformer -> encoder -> pre_decoder -> decoder (see the module docstring).
+
+        ``gt_instances`` (given by ``loss``) reach ``pre_decoder`` together with ``metas`` only in a
+        detector whose ``pre_decoder_reads_gt`` is set (DINO's denoising queries); the others ignore them.
+        """
         encoder_inputs, decoder_inputs = self.pre_transformer(feats, metas)
         encoder_outputs = self.forward_encoder(**encoder_inputs)
+        if self.pre_decoder_reads_gt:
+            encoder_outputs = {**encoder_outputs, "gt_instances": gt_instances, "metas": metas}
         more_decoder_inputs, head_inputs = self.pre_decoder(**encoder_outputs)
         decoder_inputs.update(more_decoder_inputs)
         head_inputs.update(self.forward_decoder(**decoder_inputs))
@@ -121,7 +135,7 @@ class DetectionTransformer(nn.Module):
         gt_instances: Sequence[Instances],
         gt_instances_ignore: Sequence[Instances | None] | None = None,
     ) -> dict[str, Tensor]:
-        """Training losses with mmdet's names (last layer, ``d<i>.`` auxiliary layers, ``enc_`` two-stage).
+        """Training losses with mmdet's names (last layer, ``d<i>.`` layers, ``enc_`` two-stage, DINO's ``dn_``).
 
         Args:
             inputs: ``[B, C, H, W]`` preprocessed batch.
@@ -134,7 +148,7 @@ class DetectionTransformer(nn.Module):
         check_gt_instances(gt_instances, inputs.shape[0])
         if gt_instances_ignore is not None and any(item is not None for item in gt_instances_ignore):
             raise ValueError(f"{type(self.bbox_head).__name__} does not support ignored boxes (gt_instances_ignore)")
-        head_inputs = self.forward_transformer(self.extract_feat(inputs), batch_metas)
+        head_inputs = self.forward_transformer(self.extract_feat(inputs), batch_metas, gt_instances)
         return self.bbox_head.loss(**head_inputs, gt_instances=gt_instances, metas=batch_metas)
 
     def predict(

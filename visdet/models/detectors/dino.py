@@ -30,14 +30,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from visdet.models.detectors.base import check_gt_instances, check_inputs
-from visdet.models.detectors.deformable_detr import DeformableDETR, _check_head
-from visdet.models.detectors.detection_transformer import DetectionTransformer, detr_metas
+from visdet.models.detectors.deformable_detr import DeformableDETR
 from visdet.models.layers import (
     CdnQueryGenerator,
     DeformableDetrTransformerEncoder,
     DinoTransformerDecoder,
-    MultiScaleDeformableAttention,
     SinePositionalEncoding,
 )
 from visdet.structures import ImageMeta, Instances
@@ -65,6 +62,8 @@ class DINO(DeformableDETR):
         data_preprocessor: Optional ``DetDataPreprocessor``.
     """
 
+    pre_decoder_reads_gt = True  # the denoising queries are drawn from the gt
+
     def __init__(
         self,
         *,
@@ -85,29 +84,10 @@ class DINO(DeformableDETR):
             raise ValueError("as_two_stage must be True for DINO (it is always two-stage)")
         if not with_box_refine:
             raise ValueError("with_box_refine must be True for DINO (its decoder refines the boxes)")
-        # Deformable DETR's own layers differ (no pos_trans_*, a content-only query embedding):
-        # the shared base is set up here directly
-        DetectionTransformer.__init__(self, backbone=backbone, bbox_head=bbox_head, neck=neck,
-                                      num_queries=num_queries, data_preprocessor=data_preprocessor)  # fmt: skip
-        self.with_box_refine = True
-        self.as_two_stage = True
-        self.num_feature_levels = num_feature_levels
-        _check_head(bbox_head, decoder.num_layers, True, True)
-        self.positional_encoding = positional_encoding
-        self.encoder = encoder
-        self.decoder = decoder
-        self.embed_dims = encoder.embed_dims
-        # the layers mmdet's _init_layers adds, in its order (the same seed draws the same weights)
-        self.query_embedding = nn.Embedding(num_queries, self.embed_dims)
-        if positional_encoding.num_feats * 2 != self.embed_dims:
-            raise ValueError(
-                f"embed_dims should be exactly 2 times of num_feats. Found {self.embed_dims} "
-                f"and {positional_encoding.num_feats}."
-            )
-        # mmdet allocates it uninitialised (init_weights draws it); zeros until then
-        self.level_embed = nn.Parameter(torch.zeros(num_feature_levels, self.embed_dims))
-        self.memory_trans_fc = nn.Linear(self.embed_dims, self.embed_dims)
-        self.memory_trans_norm = nn.LayerNorm(self.embed_dims)
+        super().__init__(backbone=backbone, encoder=encoder, decoder=decoder, positional_encoding=positional_encoding,
+                         bbox_head=bbox_head, neck=neck, num_queries=num_queries, with_box_refine=True,
+                         as_two_stage=True, num_feature_levels=num_feature_levels,
+                         data_preprocessor=data_preprocessor)  # fmt: skip
         given = sorted(set(dn_cfg) & {"num_classes", "num_queries", "hidden_dim"})
         if given:
             raise ValueError(f"dn_cfg must not set {', '.join(given)}: DINO sets the generator's num_classes, "
@@ -115,6 +95,14 @@ class DINO(DeformableDETR):
         dn_settings = {**dn_cfg, "num_classes": int(bbox_head.num_classes), "embed_dims": self.embed_dims,
                        "num_matching_queries": num_queries}  # fmt: skip
         self.dn_query_generator = CdnQueryGenerator(**dn_settings)
+
+    def _init_layers(self) -> None:
+        """DINO's layers in mmdet's order: content-only ``query_embedding [Q, E]``, ``level_embed``, memory transform.
+
+        Deformable DETR's one-stage ``reference_points_fc`` and two-stage ``pos_trans_*`` are not built.
+        """
+        self.query_embedding = nn.Embedding(self.num_queries, self.embed_dims)
+        self._init_level_and_memory_layers()
 
     def init_weights(self) -> None:
         """DINO's init as mmdet's: the parts' own, Xavier on the transformer's matrices, MSDA's grid, the rest.
@@ -126,35 +114,12 @@ class DINO(DeformableDETR):
         matrix of the encoder and decoder, MSDA's init, Xavier-uniform ``memory_trans_fc.weight``
         and ``query_embedding.weight``, and a standard normal ``level_embed``.
         """
-        for part in self.children():
-            if part is not self.encoder and part is not self.decoder and hasattr(part, "init_weights"):
-                part.init_weights()
-        for stack in (self.encoder, self.decoder):
-            for param in stack.parameters():
-                if param.dim() > 1:
-                    nn.init.xavier_uniform_(param)
-        for module in self.modules():
-            if isinstance(module, MultiScaleDeformableAttention):
-                module.init_weights()
+        self._init_transformer_weights()
         nn.init.xavier_uniform_(self.memory_trans_fc.weight)
         nn.init.xavier_uniform_(self.query_embedding.weight)
         nn.init.normal_(self.level_embed)
 
     # ------------------------------------------------------------------ the steps DINO changes
-    def forward_transformer(
-        self,
-        feats: Sequence[Tensor],
-        metas: Sequence[ImageMeta],
-        gt_instances: Sequence[Instances] | None = None,
-    ) -> dict[str, Any]:
-        """The head's inputs; ``gt_instances`` (training) feed the denoising queries."""
-        encoder_inputs, decoder_inputs = self.pre_transformer(feats, metas)
-        encoder_outputs = self.forward_encoder(**encoder_inputs)
-        more_decoder_inputs, head_inputs = self.pre_decoder(**encoder_outputs, gt_instances=gt_instances, metas=metas)
-        decoder_inputs.update(more_decoder_inputs)
-        head_inputs.update(self.forward_decoder(**decoder_inputs))
-        return head_inputs
-
     def pre_decoder(  # type: ignore[override]
         self,
         memory: Tensor,
@@ -224,27 +189,3 @@ class DINO(DeformableDETR):
             # gt, it compares the *batch size* with num_queries; adding 0 changes no value but -0.0
             hidden_states[0] += self.dn_query_generator.label_embedding.weight[0, 0] * 0.0
         return {"hidden_states": hidden_states, "references": list(references)}
-
-    # ------------------------------------------------------------------ public API
-    def loss(
-        self,
-        inputs: Tensor,
-        metas: Sequence[ImageMeta | Mapping[str, Any]],
-        gt_instances: Sequence[Instances],
-        gt_instances_ignore: Sequence[Instances | None] | None = None,
-    ) -> dict[str, Tensor]:
-        """Training losses with mmdet's names: last layer, ``d<i>.`` layers, ``enc_`` and ``dn_`` terms.
-
-        Args:
-            inputs: ``[B, C, H, W]`` preprocessed batch.
-            metas: B metas with ``img_shape`` (and ``batch_input_shape``).
-            gt_instances: B ``Instances`` with ``bboxes [G_i, 4]`` and ``labels [G_i]``.
-            gt_instances_ignore: Must be ``None`` or all ``None`` (mmdet's DETR heads refuse ignored boxes).
-        """
-        check_inputs(inputs, self.backbone)
-        batch_metas = detr_metas(inputs, metas)
-        check_gt_instances(gt_instances, inputs.shape[0])
-        if gt_instances_ignore is not None and any(item is not None for item in gt_instances_ignore):
-            raise ValueError(f"{type(self.bbox_head).__name__} does not support ignored boxes (gt_instances_ignore)")
-        head_inputs = self.forward_transformer(self.extract_feat(inputs), batch_metas, gt_instances)
-        return self.bbox_head.loss(**head_inputs, gt_instances=gt_instances, metas=batch_metas)

@@ -15,6 +15,8 @@ State-dict keys as mmdet's: ``self_attn.*``, ``cross_attn.*``, ``ffn.layers.*``,
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -23,7 +25,7 @@ from torch import Tensor, nn
 
 from visdet.models.layers.ffn import FFN
 from visdet.models.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
-from visdet.models.layers.multihead_attention import MultiheadAttention
+from visdet.models.layers.multihead_attention import DEPRECATED_DROPOUT_MESSAGE, MultiheadAttention
 from visdet.models.layers.norm import build_norm_layer
 
 #: mmdet's defaults of the DETR layers.
@@ -125,7 +127,14 @@ class DeformableDetrTransformerDecoderLayer(nn.Module):
         self.norm_cfg = dict(norm_cfg)
         self.init_cfg = init_cfg
         # built in mmdet's order (the same seed draws the same weights)
-        self.self_attn = MultiheadAttention(**self.self_attn_cfg)
+        if self_attn_cfg is DECODER_ATTN_CFG:
+            # mmdet's default spells the zero dropouts with mmcv's deprecated `dropout`; a user who gives
+            # nothing gets no deprecation warning (the same zero attn_drop and dropout_layer)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", re.escape(DEPRECATED_DROPOUT_MESSAGE), DeprecationWarning)
+                self.self_attn = MultiheadAttention(**self.self_attn_cfg)
+        else:
+            self.self_attn = MultiheadAttention(**self.self_attn_cfg)
         self.cross_attn = MultiScaleDeformableAttention(**self.cross_attn_cfg)
         self.embed_dims = self.self_attn.embed_dims
         self.ffn = FFN(**self.ffn_cfg)

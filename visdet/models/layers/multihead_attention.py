@@ -20,6 +20,11 @@ from visdet.models.layers.ffn import build_dropout
 
 #: mmcv's default ``dropout_layer``.
 DEFAULT_DROPOUT_LAYER: Mapping[str, Any] = MappingProxyType({"type": "Dropout", "drop_prob": 0.0})
+#: mmcv's warning for the deprecated ``dropout`` keyword (it warns for every ``dropout`` given, as visdet).
+DEPRECATED_DROPOUT_MESSAGE = (
+    "The arguments `dropout` in MultiheadAttention has been deprecated, now you can separately "
+    "set `attn_drop`(float), proj_drop(float), and `dropout_layer`(dict) "
+)
 
 
 class MultiheadAttention(nn.Module):
@@ -54,12 +59,7 @@ class MultiheadAttention(nn.Module):
     ) -> None:
         super().__init__()
         if "dropout" in kwargs:
-            warnings.warn(
-                "The arguments `dropout` in MultiheadAttention has been deprecated, now you can separately "
-                "set `attn_drop`(float), proj_drop(float), and `dropout_layer`(dict) ",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            warnings.warn(DEPRECATED_DROPOUT_MESSAGE, DeprecationWarning, stacklevel=2)
             attn_drop = kwargs.pop("dropout")
             dropout_layer = {**dict(dropout_layer or DEFAULT_DROPOUT_LAYER), "drop_prob": attn_drop}
         self.embed_dims = embed_dims

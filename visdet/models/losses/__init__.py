@@ -16,7 +16,7 @@ from visdet.models.losses.focal_loss import (
 )
 from visdet.models.losses.gfocal_loss import QualityFocalLoss, quality_focal_loss
 from visdet.models.losses.iou_loss import GIoULoss, IoULoss, giou_loss, iou_loss
-from visdet.models.losses.reduction import reduce_loss, weight_reduce_loss
+from visdet.models.losses.reduction import reduce_loss, reduce_mean, weight_reduce_loss
 from visdet.models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from visdet.models.losses.weighted_loss import WeightedLoss
 
@@ -42,6 +42,7 @@ __all__ = [
     "mask_cross_entropy",
     "quality_focal_loss",
     "reduce_loss",
+    "reduce_mean",
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_kernel",
     "smooth_l1_loss",

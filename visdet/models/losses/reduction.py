@@ -4,16 +4,29 @@
 with ``reduction`` (``"none"``, ``"mean"``, ``"sum"``) or, when ``avg_factor`` is given,
 divides the *sum* by ``avg_factor + eps`` (``reduction="mean"``) or leaves it unreduced
 (``reduction="none"``). ``avg_factor`` together with ``reduction="sum"`` is an error.
+
+``reduce_mean`` averages a count over the process group (the heads' ``avg_factor`` under DDP).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+from torch import Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
 
 # mmdet adds fp32 machine epsilon to avg_factor so a zero avg_factor gives 0, not NaN.
 AVG_FACTOR_EPS = torch.finfo(torch.float32).eps
+
+
+def reduce_mean(value: Tensor) -> Tensor:
+    """Mmdet's ``reduce_mean``: the mean over the process group, ``value`` itself without one."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    value = value.clone()
+    dist.all_reduce(value.div_(dist.get_world_size()), op=dist.ReduceOp.SUM)
+    return value
 
 
 def check_reduction(reduction: str | None, name: str = "reduction") -> None:
