@@ -138,6 +138,8 @@ def _nms_inputs(p: Mapping[str, Any], gen: torch.Generator) -> Tensors:
     if p.get("degenerate"):
         boxes = _degenerate(boxes, gen)
     out = {"boxes": boxes, "scores": torch.rand(n, generator=gen)}
+    if "quantize" in p:  # scores on a grid of 1/q: many exact ties
+        out["scores"] = torch.ceil(out["scores"] * p["quantize"]) / p["quantize"]
     for index, score in p.get("set_scores", []):
         out["scores"][index] = score
     if "classes" in p:
@@ -236,6 +238,16 @@ _SOFT_CASES = {
     "score_equals_min_score": dict(n=6, row=True, set_scores=[[3, 0.25]],
                                    kwargs=dict(iou_threshold=0.3, min_score=0.25, method="linear")),
     "empty": dict(n=0, kwargs=dict(method="linear")),
+    # more than 128 boxes (past the small path) where picking by final score declines, so
+    # the exact loops run: tied scores (sparse pairs), every box in one cluster (dense
+    # pairs), naive decay with threshold 0 (weights below 1 for disjoint pairs too), and a
+    # row of disjoint boxes (no pair at all: by score, nothing decays)
+    "linear_ties_many": dict(n=300, quantize=20, kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
+    "gaussian_ties_many": dict(n=300, quantize=20, kwargs=dict(sigma=0.5, min_score=1e-3, method="gaussian")),
+    "linear_one_cluster_many": dict(n=200, clusters=[200], kwargs=dict(iou_threshold=0.3, min_score=0.05,
+                                                                       method="linear")),
+    "naive_zero_threshold_many": dict(n=150, kwargs=dict(iou_threshold=0.0, method="naive")),
+    "linear_row_many": dict(n=150, row=True, kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
 }
 for _name, _params in _SOFT_CASES.items():
     register(
