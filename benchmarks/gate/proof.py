@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import statistics
 import sys
 import time
@@ -36,25 +37,34 @@ def tally(folder: Path) -> str:
         return f"{folder}: no results\n"
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     medians: dict[str, list[float]] = collections.defaultdict(list)
+    pairs: dict[str, list[int]] = collections.defaultdict(list)
+    spread: dict[str, list[float]] = collections.defaultdict(list)  # log pair ratio about its run's median
     for result in results:
         for name, row in evaluate(result).items():
             counts[name][row.get("verdict", row["status"])] += 1
             if "summary" in row:
                 medians[name].append(row["summary"].median)
+                pairs[name].append(row["summary"].n)
+                centre = math.log(row["summary"].median)
+                spread[name] += [math.log(r) - centre for r in result["cases"][name]["ratios"]]
     walls = [r["meta"]["wall_s"] for r in results]
     exits = collections.Counter(exit_status(r) for r in results)
     inject = results[0]["meta"].get("inject_head") or "none (A/A)"
     lines = [f"`{folder.name}`: {len(results)} runs, injected: {inject}; exit codes "
              f"{dict(sorted(exits.items()))}; wall time per run median {statistics.median(walls):.0f} s "
              f"(min {min(walls):.0f}, max {max(walls):.0f})", "",
-             "| component | runs | regression | possible | no change | faster | other | median ratios (min-max) |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| component | runs | regression | possible | no change | faster | other | median ratios (min-max) "
+             "| pairs per run (max) | pair spread |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, counter in counts.items():
         other = sum(v for k, v in counter.items() if k not in VERDICTS)
         m = medians[name]
-        spread = f"{statistics.median(m):.3f} ({min(m):.3f}-{max(m):.3f})" if m else ""
+        range_ = f"{statistics.median(m):.3f} ({min(m):.3f}-{max(m):.3f})" if m else ""
         cells = " | ".join(str(counter[v]) for v in VERDICTS)
-        lines.append(f"| {name} | {sum(counter.values())} | {cells} | {other} | {spread} |")
+        n = pairs[name]
+        counts_n = f"{statistics.median(n):g} ({max(n)})" if n else ""
+        sd = f"{statistics.pstdev(spread[name]):.3f}" if len(spread[name]) > 1 else ""
+        lines.append(f"| {name} | {sum(counter.values())} | {cells} | {other} | {range_} | {counts_n} | {sd} |")
     return "\n".join(lines) + "\n"
 
 

@@ -118,8 +118,15 @@ def render(result: Mapping[str, Any], asv_url: str = "") -> str:
         for name, key, base, head, ops in counters:
             ratio = f"{head / base:.3f}" if base else "new"
             lines.append(f"| {name} | {COUNTERS[key]} | {base:,} | {head:,} | {ratio} | {ops} |")
-    else:
-        lines.append("FLOPs, ATen calls and peak tensor bytes are the same for every component.")
+    counted = [name for name, case in result["cases"].items()
+               if case.get("counters", {}).get("base") and case.get("counters", {}).get("head")]  # fmt: skip
+    uncounted = [name for name, row in rows.items() if row["status"] == "ok" and name not in counted]
+    if not counted:
+        lines.append("Not measured (`--no-counters`, or no case ran).")
+    elif not counters:
+        lines.append("FLOPs, ATen calls and peak tensor bytes are the same for every component measured.")
+    if counted and uncounted:
+        lines.append(f"\nNot measured for: {', '.join(uncounted)}.")
     lines += [
         "",
         f"<sub>Rule: regression when the 95% sign-test interval of the median ratio is above {rule.lower} and "

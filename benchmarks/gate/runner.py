@@ -236,8 +236,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--head", default="HEAD", help="head commit (default HEAD)")
     p.add_argument("--cases", "-b", default="", help="comma-separated cases (default: the default set)")
     p.add_argument("--pairs", type=int, default=6, help="pairs for every case (default 6)")
-    p.add_argument("--max-pairs", type=int, default=10, help="pairs at most, for a possible slowdown (default 10)")
-    p.add_argument("--repeats", type=int, default=5, help="timed blocks per process (default 5)")
+    p.add_argument("--max-pairs", type=int, default=16, help="pairs at most, for a possible slowdown (default 16)")
+    p.add_argument("--repeats", type=int, default=9, help="timed blocks per side per pair (default 9)")
     p.add_argument("--min-block", type=float, default=0.05, help="seconds per timed block at least")
     p.add_argument(
         "--clock",

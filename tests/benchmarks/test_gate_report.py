@@ -100,7 +100,18 @@ def test_changed_counters_are_listed_with_the_operators_that_changed():
 def test_unchanged_counters_say_so():
     same = {"flops": 100, "aten_calls": 10, "peak_bytes": 64}
     text = render(_result(nms=_case(QUIET, counters={"base": same, "head": same})))
-    assert "FLOPs, ATen calls and peak tensor bytes are the same for every component." in text
+    assert "FLOPs, ATen calls and peak tensor bytes are the same for every component measured." in text
+    assert "Not measured for" not in text
+
+
+def test_counters_not_measured_are_not_called_unchanged():
+    same = {"flops": 100, "aten_calls": 10, "peak_bytes": 64}
+    text = render(_result(nms=_case(QUIET)))  # --no-counters: no case has counters
+    assert "Not measured (`--no-counters`, or no case ran)." in text
+    assert "are the same" not in text
+    partial = render(_result(nms=_case(QUIET, counters={"base": same, "head": same}), backbone=_case(QUIET)))
+    assert "the same for every component measured" in partial
+    assert "Not measured for: backbone." in partial
 
 
 def test_asv_link_and_rule_in_the_footer():
