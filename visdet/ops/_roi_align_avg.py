@@ -123,16 +123,19 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
     """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features.
 
     On an NCHW map the patch is a view and both matmuls take all channels at once. A
-    channels-last map (a fused model's features) is read in chunks of channels, each
-    copied to the NCHW layout the matmuls take (:func:`_pool_channels_last`).
+    channels-last map (a fused model's features) is copied to the NCHW layout the
+    matmuls take: on CPU in chunks of channels (:func:`_pool_channels_last`), elsewhere
+    each RoI's whole patch (the chunks' bit-for-bit equality is shown for CPU gemm only).
     """
-    channels = input.shape[1]
-    if channels > 1 and input.stride(1) == 1:
+    channels_last = input.shape[1] > 1 and input.stride(1) == 1
+    if channels_last and input.device.type == "cpu":
         _pool_channels_last(input, batch, axis_y, axis_x, count, output)
         return
     for k, image in enumerate(batch):
         y0, x0 = axis_y.origin[k], axis_x.origin[k]
         patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
+        if channels_last:
+            patch = patch.contiguous()
         rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
         if rows is not None:
             patch = patch.index_select(1, rows)
@@ -147,7 +150,7 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
 def _pool_channels_last(
     input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor
 ) -> None:
-    """:func:`_pool_rois` on a channels-last map, the same values bit for bit, in chunks of channels.
+    """:func:`_pool_rois` on a channels-last CPU map, the same values bit for bit, in chunks of channels.
 
     Each chunk's patch (at most :data:`_CHUNK_ELEMENTS` elements, or a quarter of the
     output) is copied to NCHW, never a whole large patch or the map. The first matmul is
