@@ -148,6 +148,7 @@ def test_avg_channels_last_chunks_equal_nchw(monkeypatch, chunk, dtype):
     products round differently when the second matmul is split by rows); values and gradients.
     """
     monkeypatch.setattr(avg_module, "_CHUNK_ELEMENTS", chunk)
+    monkeypatch.setenv("VISDET_OP_THREADS", "1")  # the chunked path's condition (the default)
     gen = torch.Generator().manual_seed(13)
     # with MKL, 24 RoIs catch chunk products written to fresh tensors (float32 and 64), 4 RoIs
     # a second matmul split by chunk (float64, 14x14)
@@ -169,3 +170,15 @@ def test_avg_channels_last_without_rois():
     assert result.shape == (0, 6, 7, 7)
     (grad,) = torch.autograd.grad(result.sum(), channels_last)
     assert torch.equal(grad, torch.zeros_like(features))
+
+
+def test_avg_channels_last_on_more_loop_threads_equals_nchw(monkeypatch):
+    """With two loop threads the whole patch is copied: gemm would split chunks of it differently."""
+    monkeypatch.setattr(avg_module, "_CHUNK_ELEMENTS", 1)
+    monkeypatch.setenv("VISDET_OP_THREADS", "2")
+    features, rois = _problem(12, torch.float64, channels=33, num=4)
+    weight = torch.randn(4, 33, 3, 4, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    expected, grad_expected = _avg_and_grad(features, rois, (3, 4), 0, False, weight)
+    result, grad = _avg_and_grad(features.to(memory_format=torch.channels_last), rois, (3, 4), 0, False, weight)
+    assert torch.equal(result, expected)
+    assert torch.equal(grad, grad_expected)

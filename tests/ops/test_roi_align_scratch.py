@@ -39,6 +39,11 @@ def _benchmark_inputs(num: int) -> tuple[torch.Tensor, torch.Tensor]:
     return features.to(memory_format=torch.channels_last), rois
 
 
+@pytest.fixture(autouse=True)
+def _one_loop_thread(monkeypatch):
+    monkeypatch.setenv("VISDET_OP_THREADS", "1")  # the default; more threads copy whole patches
+
+
 def _peak_and_output(features: torch.Tensor, rois: torch.Tensor) -> tuple[float, int]:
     output = roi_align(features, rois, (7, 7), 0.25, 0, "avg", True)
     peak = peak_memory(lambda: roi_align(features, rois, (7, 7), 0.25, 0, "avg", True), torch.device("cpu"))

@@ -124,11 +124,14 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
 
     On an NCHW map the patch is a view and both matmuls take all channels at once. A
     channels-last map (a fused model's features) is copied to the NCHW layout the
-    matmuls take: on CPU in chunks of channels (:func:`_pool_channels_last`), elsewhere
-    each RoI's whole patch (the chunks' bit-for-bit equality is shown for CPU gemm only).
+    matmuls take: on CPU with one thread (the loop's default, see
+    :mod:`visdet.ops._threads`) in chunks of channels (:func:`_pool_channels_last`);
+    otherwise each RoI's whole patch, as the chunks' products equal the whole patch's bit
+    for bit only there (on more threads gemm splits a batch by its size; other devices'
+    gemm is not checked).
     """
     channels_last = input.shape[1] > 1 and input.stride(1) == 1
-    if channels_last and input.device.type == "cpu":
+    if channels_last and input.device.type == "cpu" and torch.get_num_threads() == 1:
         _pool_channels_last(input, batch, axis_y, axis_x, count, output)
         return
     for k, image in enumerate(batch):
@@ -150,7 +153,7 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
 def _pool_channels_last(
     input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor
 ) -> None:
-    """:func:`_pool_rois` on a channels-last CPU map, the same values bit for bit, in chunks of channels.
+    """:func:`_pool_rois` on a channels-last CPU map, one thread: the same values bit for bit, in chunks of channels.
 
     Each chunk's patch (at most :data:`_CHUNK_ELEMENTS` elements, or a quarter of the
     output) is copied to NCHW, never a whole large patch or the map. The first matmul is
