@@ -1,7 +1,7 @@
 """RoIAlign's other paths equal the reference passes exactly.
 
 Max without gradients (``roi_align_max_no_grad``) against the slot pass (``RoIAlignMax``),
-and avg on channels-last maps (patches copied one by one) against avg on the NCHW map.
+and avg on channels-last maps (patches copied in chunks of channels) against avg on the NCHW map.
 
 The slot pass (which the parity goldens and live cases also check against mmcv) is the
 reference: the same values bit for bit on random RoIs partly outside the map, zero-size
@@ -13,6 +13,7 @@ one row of bins.
 from __future__ import annotations
 
 import importlib
+import itertools
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ import torch
 from visdet.ops.roi_align import roi_align
 
 max_module = importlib.import_module("visdet.ops._roi_align_max")
+avg_module = importlib.import_module("visdet.ops._roi_align_avg")
 
 
 def _problem(seed: int, dtype: torch.dtype, channels: int = 6, num: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,3 +128,57 @@ def test_nan_in_one_roi_redoes_every_roi():
     result = roi_align(features, rois, (3, 3), 0.25, 0, "max", True)
     torch.testing.assert_close(result, expected, rtol=0, atol=0, equal_nan=True)
     assert not result.isnan().any()
+
+
+def _avg_and_grad(features, rois, size, ratio, aligned, weight):
+    features = features.detach().requires_grad_()
+    result = roi_align(features, rois, size, 0.25, ratio, "avg", aligned)
+    (grad,) = torch.autograd.grad((result * weight).sum(), features)
+    return result.detach(), grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("chunk", [1, 60, 1000, 1 << 16])
+def test_avg_channels_last_chunks_equal_nchw(monkeypatch, chunk, dtype):
+    """Avg on a channels-last map, its patches copied in chunks of channels, equals the NCHW map's bit for bit.
+
+    Chunks from one channel (every patch split per channel) through uneven splits to whole
+    patches; RoIs partly outside the map, a zero-size one, legacy ones; adaptive sampling and
+    fixed (listed rows and columns on the larger RoIs); 3x4 and 14x14 bins (float64 14x14
+    products round differently when the second matmul is split by rows); values and gradients.
+    """
+    monkeypatch.setattr(avg_module, "_CHUNK_ELEMENTS", chunk)
+    monkeypatch.setenv("VISDET_OP_THREADS", "1")  # the chunked path's condition (the default)
+    gen = torch.Generator().manual_seed(13)
+    # with MKL, 24 RoIs catch chunk products written to fresh tensors (float32 and 64), 4 RoIs
+    # a second matmul split by chunk (float64, 14x14)
+    for num, size, ratio, aligned in itertools.product([4, 24], [(3, 4), (14, 14)], [0, 1, 2], [True, False]):
+        features, rois = _problem(12, dtype, channels=33, num=num)
+        weight = torch.randn(num, 33, *size, generator=gen, dtype=dtype)
+        expected, grad_expected = _avg_and_grad(features, rois, size, ratio, aligned, weight)
+        channels_last = features.to(memory_format=torch.channels_last)
+        result, grad = _avg_and_grad(channels_last, rois, size, ratio, aligned, weight)
+        assert result.is_contiguous()
+        assert torch.equal(result, expected), (num, size, ratio, aligned)
+        assert torch.equal(grad, grad_expected), (num, size, ratio, aligned)
+
+
+def test_avg_channels_last_without_rois():
+    features, _ = _problem(0, torch.float32)
+    channels_last = features.to(memory_format=torch.channels_last).requires_grad_()
+    result = roi_align(channels_last, torch.zeros(0, 5), (7, 7), 0.25, 0, "avg", True)
+    assert result.shape == (0, 6, 7, 7)
+    (grad,) = torch.autograd.grad(result.sum(), channels_last)
+    assert torch.equal(grad, torch.zeros_like(features))
+
+
+def test_avg_channels_last_on_more_loop_threads_equals_nchw(monkeypatch):
+    """With two loop threads the whole patch is copied: gemm would split chunks of it differently."""
+    monkeypatch.setattr(avg_module, "_CHUNK_ELEMENTS", 1)
+    monkeypatch.setenv("VISDET_OP_THREADS", "2")
+    features, rois = _problem(12, torch.float64, channels=33, num=4)
+    weight = torch.randn(4, 33, 3, 4, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    expected, grad_expected = _avg_and_grad(features, rois, (3, 4), 0, False, weight)
+    result, grad = _avg_and_grad(features.to(memory_format=torch.channels_last), rois, (3, 4), 0, False, weight)
+    assert torch.equal(result, expected)
+    assert torch.equal(grad, grad_expected)

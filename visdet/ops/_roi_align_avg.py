@@ -7,7 +7,9 @@ bin row ``ph``'s samples that fall on patch row ``j`` (``Ax`` likewise), and ``p
 holds the map values the RoI touches. Per axis the patch is either the RoI's pixel
 range (a view, when the samples are dense) or, when the samples are sparse (a fixed
 ``sampling_ratio`` on a large RoI), just the two neighbours of every sample, listed
-sample by sample; so the cost follows the smaller of area and sample count.
+sample by sample; so the cost follows the smaller of area and sample count. On a
+channels-last map the patch is copied to NCHW a chunk of channels at a time, which bounds
+the copies and gives the NCHW map's values bit for bit (:func:`_pool_channels_last`).
 """
 
 from __future__ import annotations
@@ -112,13 +114,26 @@ class RoIAlignAvg(torch.autograd.Function):
         return grad_input, None, None, None, None, None
 
 
+# Elements of a channel chunk's patch copy on a channels-last map, unless a quarter of the
+# output allows more.
+_CHUNK_ELEMENTS = 1 << 16
+
+
 def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor) -> None:
     """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features.
 
-    A channels-last map (a fused model's features) is read patch by patch: each RoI's
-    patch is copied to the NCHW layout the matmuls take, not the whole map.
+    On an NCHW map the patch is a view and both matmuls take all channels at once. A
+    channels-last map (a fused model's features) is copied to the NCHW layout the
+    matmuls take: on CPU with one thread (the loop's default, see
+    :mod:`visdet.ops._threads`) in chunks of channels (:func:`_pool_channels_last`);
+    otherwise each RoI's whole patch, as the chunks' products equal the whole patch's bit
+    for bit only there (on more threads gemm splits a batch by its size; other devices'
+    gemm is not checked).
     """
     channels_last = input.shape[1] > 1 and input.stride(1) == 1
+    if channels_last and input.device.type == "cpu" and torch.get_num_threads() == 1:
+        _pool_channels_last(input, batch, axis_y, axis_x, count, output)
+        return
     for k, image in enumerate(batch):
         y0, x0 = axis_y.origin[k], axis_x.origin[k]
         patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
@@ -132,7 +147,46 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
         matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
         matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
         pooled = torch.matmul(torch.matmul(matrix_y, patch), matrix_x.t())
-        output[k] = pooled / count[k]
+        torch.div(pooled, count[k], out=output[k])
+
+
+def _pool_channels_last(
+    input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor
+) -> None:
+    """:func:`_pool_rois` on a channels-last CPU map, one thread: the same values bit for bit, in chunks of channels.
+
+    Each chunk's patch (at most :data:`_CHUNK_ELEMENTS` elements, or a quarter of the
+    output) is copied to NCHW, never a whole large patch or the map. The first matmul is
+    batched over channels, each channel's gemm the same whatever the chunk, but MKL's gemm
+    rounds differently by where its output lies (measured, torch 2.13: the address modulo
+    16 bytes; where its inputs lie does not matter), so each chunk's product is written
+    into its channels' rows of one ``[C, PH, length_x]`` product of the RoI, a fresh
+    allocation like the NCHW path's. The second matmul takes that whole product, the
+    NCHW path's call exactly: splitting it by rows changes some float64 results (14x14
+    bins). So every value is the NCHW path's, bit for bit; the temporaries are one chunk
+    and the RoI's ``[C, PH, length_x]`` product.
+    """
+    channels, pooled_h = input.shape[1], output.shape[2]
+    budget = max(_CHUNK_ELEMENTS, output.numel() // 4)
+    for k, image in enumerate(batch):
+        y0, x0 = axis_y.origin[k], axis_x.origin[k]
+        region = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
+        rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
+        length_y, length_x = axis_y.length[k], axis_x.length[k]
+        matrix_y = axis_y.matrix[k, :, :length_y]
+        matrix_x = axis_x.matrix[k, :, :length_x]
+        # per channel, the largest copy: the listed rows by the range's columns
+        step = max(1, budget // (length_y * (axis_x.extent[k] if rows is not None else length_x)))
+        product = input.new_empty((channels, pooled_h, length_x))
+        for first in range(0, channels, step):
+            patch = region[first : first + step]
+            if rows is not None:
+                patch = patch.index_select(1, rows)
+            if cols is not None:
+                patch = patch.index_select(2, cols)
+            patch = patch.contiguous()
+            torch.bmm(matrix_y.expand(patch.shape[0], *matrix_y.shape), patch, out=product[first : first + step])
+        torch.div(torch.matmul(product, matrix_x.t()), count[k], out=output[k])
 
 
 def _unpool_rois(

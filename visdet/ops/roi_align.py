@@ -127,7 +127,7 @@ def roi_align(
     if pool_mode == "max" and not (input.requires_grad and torch.is_grad_enabled()):
         # RoI by RoI, reading the map in its memory format (no copy); same values
         return roi_align_max_no_grad(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
-    if pool_mode == "avg":  # a channels-last map (a fused model's) is copied patch by patch
+    if pool_mode == "avg":  # a channels-last map (a fused model's) is copied in chunks of a patch's channels
         return RoIAlignAvg.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
     # the slot pass gathers along rows of an NCHW map; a channels-last input (a fused model's
     # features, see visdet.models.fuse) is copied once rather than gathered with strides
