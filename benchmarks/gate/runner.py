@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -48,27 +49,62 @@ def copy_harness(workdir: Path) -> Path:
     return root
 
 
+#: glibc malloc settings of every worker, both sides (a value the caller set wins). By default
+#: glibc moves its mmap threshold with the sizes a process has freed so far, so whether a
+#: temporary of a few MiB comes from the heap (reused, no page faults) or from a fresh mmap
+#: (page-faulted on every call) depends on the process's history: the same bbox_overlaps code
+#: took 30 ms a call in one worker and 12 ms in the next. Fixed thresholds turn that off: blocks
+#: under 32 MiB come from the heap, and the heap is not given back to the system between calls.
+#: A change in what the code allocates still shows, deterministically, in the work counters.
+STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+
+
 def worker_env(harness: Path, threads: int, inject: str) -> dict[str, str]:
-    """The environment of a worker: only the harness on PYTHONPATH, and the slowdown if any."""
+    """The environment of a worker: only the harness on PYTHONPATH, steady malloc, and the slowdown if any."""
     env = {k: v for k, v in os.environ.items() if k not in (SLOWDOWN_ENV, SLOWDOWN_COMMIT_ENV, "ASV_COMMIT")}
     env["PYTHONPATH"] = str(harness)
     env["VISDET_BENCH_THREADS"] = str(threads)
     env.setdefault("VISDET_OP_THREADS", "1")
+    for key, value in STEADY_MALLOC.items():
+        env.setdefault(key, value)
     if inject:
         env[SLOWDOWN_ENV] = inject
     return env
 
 
+def pair_cpus(pair: int, threads: int, available: set[int] | None = None) -> set[int] | None:
+    """The CPUs both workers of pair ``pair`` are bound to, or None (no binding possible or wanted).
+
+    Both sides of a pair share the same ``threads`` CPUs (they never run at once: the runner
+    asks one side at a time), so whatever else runs on those CPUs, and how warm they are,
+    hits both alike; left to the scheduler, one worker could sit for seconds on the CPU that
+    another job shares while the other has a CPU to itself. Successive pairs take successive
+    CPUs, so every CPU is sampled (the run starts at a random one: two gates on one machine
+    do not start on the same CPU).
+    """
+    if available is None:
+        if not hasattr(os, "sched_getaffinity"):
+            return None
+        available = os.sched_getaffinity(0)
+    cpus = sorted(available)
+    if threads < 1 or threads >= len(cpus):
+        return None
+    start = (pair * threads) % len(cpus)
+    return {cpus[(start + i) % len(cpus)] for i in range(threads)}
+
+
 class Worker:
     """A live worker process of one side (see :mod:`benchmarks.gate.worker`)."""
 
-    def __init__(self, env: envs.Env, harness: Path, names: list[str], threads: int, inject: str) -> None:
+    def __init__(self, env: envs.Env, harness: Path, names: list[str], threads: int, inject: str,
+                 cpus: set[int] | None = None) -> None:  # fmt: skip
         self.env = env
         self.log = open(harness / f"{env.role}-{time.monotonic_ns()}.log", "w+", encoding="utf-8")  # noqa: SIM115
+        bind = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # inherited by the worker's threads
         self.proc = subprocess.Popen(
             [str(env.python), "-m", "benchmarks.gate.worker", "--cases", ",".join(names)],
             cwd=harness, env=worker_env(harness, threads, inject), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.log, text=True,
+            stderr=self.log, text=True, preexec_fn=bind,
         )  # fmt: skip
 
     def read(self) -> dict[str, Any]:
@@ -136,7 +172,8 @@ def measure_pair(workers: dict[str, Worker], name: str, pair: int, args: argpars
 def run_pair(sides: dict[str, envs.Env], harness: Path, names: list[str], records: dict[str, dict[str, Any]],
              pair: int, args: argparse.Namespace) -> None:  # fmt: skip
     """Start a fresh worker per side, measure ``names`` and fold the results into ``records``."""
-    workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "")
+    cpus = None if args.no_pin else pair_cpus(pair + getattr(args, "cpu_offset", 0), args.threads)
+    workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "", cpus)
                for role, env in sides.items()}  # fmt: skip
     try:
         statuses = {role: worker.ready() for role, worker in workers.items()}
@@ -191,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     records: dict[str, dict[str, Any]] = {c.name: {"status": "ok", "ratios": [], "base": [], "head": []} for c in cases}
     rule = Rule(lower=args.lower, median=args.median)
     harness = copy_harness(workdir)
+    args.cpu_offset = random.randrange(os.cpu_count() or 1)
     try:
         for pair in range(args.max_pairs):
             open_cases = [n for n, r in records.items() if r["status"] == "ok"]
@@ -217,6 +255,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "inject_head": args.inject_head,
             "clock": args.clock,
             "threads": args.threads,
+            "pinned": not args.no_pin,
+            "malloc": {key: os.environ.get(key, value) for key, value in STEADY_MALLOC.items()},
             "repeats": args.repeats,
             "min_block": args.min_block,
             "wall_s": time.monotonic() - start,
@@ -235,8 +275,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="main", help="base commit (default main)")
     p.add_argument("--head", default="HEAD", help="head commit (default HEAD)")
     p.add_argument("--cases", "-b", default="", help="comma-separated cases (default: the default set)")
-    p.add_argument("--pairs", type=int, default=6, help="pairs for every case (default 6)")
-    p.add_argument("--max-pairs", type=int, default=16, help="pairs at most, for a possible slowdown (default 16)")
+    p.add_argument("--pairs", type=int, default=10, help="pairs for every case (default 10)")
+    p.add_argument("--max-pairs", type=int, default=20, help="pairs at most, for a possible slowdown (default 20)")
     p.add_argument("--repeats", type=int, default=9, help="timed blocks per side per pair (default 9)")
     p.add_argument("--min-block", type=float, default=0.05, help="seconds per timed block at least")
     p.add_argument(
@@ -257,6 +297,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=str(REPO / ".gate"), help="worktrees and environments (default .gate/)")
     p.add_argument("--parent-python", default=sys.executable, help="environment whose packages both sides use")
     p.add_argument("--no-counters", action="store_true", help="skip the work counters (FLOPs, ATen calls, bytes)")
+    p.add_argument("--no-pin", action="store_true", help="leave the workers' CPUs to the scheduler (default: "
+                   "both workers of a pair bound to the same CPUs, the next ones for the next pair)")
     p.add_argument("--json", type=Path, help="write the result JSON here")
     p.add_argument("-o", "--output", type=Path, help="write the markdown report here")
     p.add_argument("--asv-url", default="", help="link to the asv HTML in the report")

@@ -3,6 +3,9 @@
 import io
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,6 +63,18 @@ def test_worker_env_keeps_injection_to_the_side_asked(monkeypatch, tmp_path):
     assert head["VISDET_BENCH_INJECT_SLOWDOWN"] == "backbone:1.2" and head["VISDET_BENCH_THREADS"] == "2"
 
 
+def test_worker_env_fixes_glibc_malloc_thresholds_unless_the_caller_set_them(monkeypatch, tmp_path):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    env = runner.worker_env(tmp_path, 1, "")
+    assert env["MALLOC_MMAP_THRESHOLD_"] == str(32 * 1024 * 1024)  # a 1000x1000 float32 IoU (4 MB) stays on the heap
+    assert env["MALLOC_TRIM_THRESHOLD_"] == str(1024**3)
+    head = runner.worker_env(tmp_path, 1, "backbone:1.2")  # both sides alike
+    assert {k: head[k] for k in runner.STEADY_MALLOC} == {k: env[k] for k in runner.STEADY_MALLOC}
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert runner.worker_env(tmp_path, 1, "")["MALLOC_MMAP_THRESHOLD_"] == "131072"
+
+
 def test_select_cases():
     assert [c.name for c in cases.select("")] == list(cases.DEFAULT)
     assert [c.name for c in cases.select("nms, backbone")] == ["nms", "backbone"]
@@ -76,3 +91,32 @@ def test_bad_arguments_exit_2(capsys, tmp_path):
     assert not workdir.exists()  # nothing is made before the commits are known
     text = report.read_text()
     assert text.startswith("## Benchmark gate: error (exit 2)") and "no-such-ref-here" in text
+
+
+def test_pair_cpus_share_one_cpu_set_per_pair_and_walk_the_cpus():
+    assert runner.pair_cpus(0, 1, {0, 1}) == {0}
+    assert runner.pair_cpus(1, 1, {0, 1}) == {1}
+    assert runner.pair_cpus(2, 1, {0, 1}) == {0}
+    assert [runner.pair_cpus(p, 1, {2, 5, 7}) for p in range(4)] == [{2}, {5}, {7}, {2}]  # CPUs allowed
+    assert runner.pair_cpus(1, 2, {0, 1, 2, 3}) == {2, 3}
+    assert runner.pair_cpus(1, 3, {0, 1, 2, 3}) == {3, 0, 1}
+    assert runner.pair_cpus(0, 2, {0, 1}) is None  # every CPU wanted: nothing to bind
+    assert runner.pair_cpus(0, 1, {0}) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_a_bound_worker_runs_on_the_cpus_given(tmp_path):
+    cpu = max(os.sched_getaffinity(0))
+    where = subprocess.run([sys.executable, "-c", "import visdet; print(visdet.__file__)"], cwd=tmp_path,
+                           env=runner.envs.isolated_environ(), capture_output=True, text=True, check=True)  # fmt: skip
+    src = Path(where.stdout.strip()).resolve().parents[1]  # the visdet a worker imports (without PYTHONPATH)
+    env = runner.envs.Env("base", "0" * 40, src, Path(sys.executable))
+    harness = runner.copy_harness(tmp_path)
+    bound = runner.Worker(env, harness, ["bbox_overlaps"], 1, "", {cpu})
+    try:
+        assert bound.ready()["bbox_overlaps"] == {"status": "ok"}
+        assert os.sched_getaffinity(bound.proc.pid) == {cpu}
+        assert "wall" in bound.ask(op="block", case="bbox_overlaps", number=1)
+    finally:
+        bound.close()
+    assert bound.proc.returncode == 0
