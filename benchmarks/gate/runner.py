@@ -170,9 +170,8 @@ def measure_pair(workers: dict[str, Worker], name: str, pair: int, args: argpars
 
 
 def run_pair(sides: dict[str, envs.Env], harness: Path, names: list[str], records: dict[str, dict[str, Any]],
-             pair: int, args: argparse.Namespace) -> None:  # fmt: skip
-    """Start a fresh worker per side, measure ``names`` and fold the results into ``records``."""
-    cpus = None if args.no_pin else pair_cpus(pair + getattr(args, "cpu_offset", 0), args.threads)
+             pair: int, args: argparse.Namespace, cpus: set[int] | None = None) -> None:  # fmt: skip
+    """Start a fresh worker per side (both bound to ``cpus`` if given), measure ``names``, fold into ``records``."""
     workers = {role: Worker(env, harness, names, args.threads, args.inject_head if role == "head" else "", cpus)
                for role, env in sides.items()}  # fmt: skip
     try:
@@ -228,7 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     records: dict[str, dict[str, Any]] = {c.name: {"status": "ok", "ratios": [], "base": [], "head": []} for c in cases}
     rule = Rule(lower=args.lower, median=args.median)
     harness = copy_harness(workdir)
-    args.cpu_offset = random.randrange(os.cpu_count() or 1)
+    first_cpu = random.randrange(os.cpu_count() or 1)
     try:
         for pair in range(args.max_pairs):
             open_cases = [n for n, r in records.items() if r["status"] == "ok"]
@@ -237,7 +236,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 open_cases = [n for n in open_cases if verdicts[n].get("verdict") == POSSIBLE]
             if not open_cases:
                 break
-            run_pair(sides, harness, open_cases, records, pair, args)
+            cpus = None if args.no_pin else pair_cpus(first_cpu + pair, args.threads)
+            run_pair(sides, harness, open_cases, records, pair, args, cpus)
             if args.verbose:
                 done = {n: (round(r["ratios"][-1], 3) if r["status"] == "ok" else r["status"])
                         for n, r in records.items() if n in open_cases}  # fmt: skip

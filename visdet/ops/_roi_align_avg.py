@@ -119,6 +119,15 @@ class RoIAlignAvg(torch.autograd.Function):
 _CHUNK_ELEMENTS = 1 << 16
 
 
+def _listed(patch: Tensor, rows: Tensor | None, cols: Tensor | None) -> Tensor:
+    """``patch`` (``[C, H, W]``) at the listed rows and columns of a sparse axis (None: the whole range)."""
+    if rows is not None:
+        patch = patch.index_select(1, rows)
+    if cols is not None:
+        patch = patch.index_select(2, cols)
+    return patch
+
+
 def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, count: Tensor, output: Tensor) -> None:
     """Fill ``output[k]`` (``[C, PH, PW]``) with RoI ``k``'s average-pooled features.
 
@@ -139,11 +148,7 @@ def _pool_rois(input: Tensor, batch: list[int], axis_y: _Axis, axis_x: _Axis, co
         patch = input[image, :, y0 : y0 + axis_y.extent[k], x0 : x0 + axis_x.extent[k]]
         if channels_last:
             patch = patch.contiguous()
-        rows, cols = _patch_index(axis_y, k), _patch_index(axis_x, k)
-        if rows is not None:
-            patch = patch.index_select(1, rows)
-        if cols is not None:
-            patch = patch.index_select(2, cols)
+        patch = _listed(patch, _patch_index(axis_y, k), _patch_index(axis_x, k))
         matrix_y = axis_y.matrix[k, :, : axis_y.length[k]]
         matrix_x = axis_x.matrix[k, :, : axis_x.length[k]]
         pooled = torch.matmul(torch.matmul(matrix_y, patch), matrix_x.t())
@@ -179,12 +184,8 @@ def _pool_channels_last(
         step = max(1, budget // (length_y * (axis_x.extent[k] if rows is not None else length_x)))
         product = input.new_empty((channels, pooled_h, length_x))
         for first in range(0, channels, step):
-            patch = region[first : first + step]
-            if rows is not None:
-                patch = patch.index_select(1, rows)
-            if cols is not None:
-                patch = patch.index_select(2, cols)
-            patch = patch.contiguous()
+            patch = region[first : first + step]  # drops the last chunk's copy before the next is made
+            patch = _listed(patch, rows, cols).contiguous()
             torch.bmm(matrix_y.expand(patch.shape[0], *matrix_y.shape), patch, out=product[first : first + step])
         torch.div(torch.matmul(product, matrix_x.t()), count[k], out=output[k])
 
