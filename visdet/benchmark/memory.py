@@ -13,6 +13,7 @@ so it reads lower than the process's resident set.
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -98,9 +99,15 @@ def heap_scratch(fn: Callable[[], Any]) -> Metric:
     minus what is traced when it returns (the level before it plus the numpy buffers
     behind its outputs): the temporaries alone. Torch's CPU storage and
     compiled kernels' own buffers are not on the Python heap and are not counted. Call
-    ``fn`` once before (caches, lazy imports); deterministic for a deterministic ``fn``.
+    ``fn`` once before (caches, lazy imports); deterministic for a deterministic ``fn``:
+    the garbage collector runs before the call and not during it, so garbage left by
+    earlier code is not freed inside the call (which would lower the level at its end and
+    raise the figure by whatever happened to be collected).
     """
     already = tracemalloc.is_tracing()
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
     if not already:
         tracemalloc.start()
     try:
@@ -111,4 +118,6 @@ def heap_scratch(fn: Callable[[], Any]) -> Metric:
     finally:
         if not already:
             tracemalloc.stop()
+        if collecting:
+            gc.enable()
     return Metric(value=float(max(peak - held, 0)), unit="B", method=HEAP_METHOD)
