@@ -34,12 +34,18 @@ and ``dense postprocess`` (sigmoid, top-k over queries and classes, box conversi
 implementations alternate repeat by repeat.
 ``--fuse`` times visdet's model after :func:`visdet.models.fuse.fuse_for_inference`
 (BatchNorm folded, channels-last weights), as ``init_detector`` and ``visdet predict`` run it.
+``--compile`` also compiles its backbone, neck and dense head with
+:func:`visdet.models.compile.compile_for_inference` (implies ``--fuse``; ``init_detector(...,
+compile=True)``, ``visdet predict --compile``); compiling happens in the agreement check,
+before any timed call, and the fused model without compiling is timed alongside (a line
+after the table: its ``predict``, its ratio to mmdet's and compiled / fused).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import statistics
 import sys
 from typing import Any
 
@@ -58,6 +64,8 @@ from benchmarks._reference_models import (
     patch_each,
 )
 from visdet.benchmark.load import background_load
+
+FUSED_ONLY = "visdet fused"  # the third call of --compile (format_table shows visdet and mmdet only)
 
 # agreement check: float32 rounding of the fused (BatchNorm-folded) model, see tests/models/test_fuse.py
 BOX_TOL = 1e-2
@@ -197,7 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time visdet's model after fuse_for_inference (what init_detector and visdet predict run)",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also torch.compile visdet's backbone, neck and dense head (compile_for_inference; implies --fuse)",
+    )
     args = parser.parse_args(argv)
+    args.fuse = args.fuse or args.compile
     try:
         import mmdet  # noqa: F401
     except ImportError as exc:
@@ -214,15 +228,27 @@ def main(argv: list[str] | None = None) -> int:
         from visdet.models.fuse import fuse_for_inference
 
         fuse_for_inference(model)
+    plain = None  # with --compile: the fused model without compiling, timed alongside as a third call
+    if args.compile:
+        import copy
+
+        from visdet.models.compile import compile_for_inference
+
+        plain = copy.deepcopy(model)
+        compile_for_inference(model)
     image, metas, samples = make_inputs(args.height, args.width)
-    fused = " (visdet fused)" if args.fuse else ""
+    fused = " (visdet fused + compiled)" if args.compile else " (visdet fused)" if args.fuse else ""
     print(f"{args.model}{fused}: input 1x3x{args.height}x{args.width}, score_thr {args.score_thr}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
     print("agreement:", check_agreement(model, ref, image, metas, samples))
     timers = {"visdet": stage_timer("visdet", model), "mmdet": stage_timer("mmdet", ref)}
+    if plain is not None:
+        timers[FUSED_ONLY] = stage_timer("visdet", plain)
     try:
         calls = {"visdet": predict_call("visdet", model, timers["visdet"], image, metas),
                  "mmdet": predict_call("mmdet", ref, timers["mmdet"], image, samples)}  # fmt: skip
+        if plain is not None:
+            calls[FUSED_ONLY] = predict_call("visdet", plain, timers[FUSED_ONLY], image, metas)
         with background_load(args.load):
             print(f"{args.load} busy background process(es); load average before: {load_average()}")
             results = interleaved(calls, repeats=args.repeats, warmup=args.warmup)
@@ -232,7 +258,20 @@ def main(argv: list[str] | None = None) -> int:
             timer.restore()
     print(f"medians of {args.repeats} interleaved repeats [min-max]")
     print(format_table(results, STAGES))
+    if plain is not None:
+        print(compile_summary(results))
     return 0
+
+
+def compile_summary(results: dict[str, dict[str, list[float]]]) -> str:
+    """One line: the fused model's ``predict`` without compiling, against the compiled one and mmdet."""
+    total = "predict (total)"
+    fused, compiled, ref = (statistics.median(results[impl][total]) for impl in (FUSED_ONLY, "visdet", "mmdet"))
+    spread = results[FUSED_ONLY][total]
+    return (
+        f"visdet fused, not compiled: predict {fused:.4g} s [{min(spread):.4g}-{max(spread):.4g}], "
+        f"{fused / ref:.2f} of mmdet's; compiled / fused {compiled / fused:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,25 @@ def test_compare_predict_runs(model: str, capsys) -> None:
 
 
 @pytest.mark.live
+@pytest.mark.parametrize("model", ["faster_rcnn", "rtmdet_tiny"])
+def test_compare_predict_compiled_runs(model: str, capsys) -> None:
+    """``--compile``: the compiled model agrees with mmdet, and the fused one is timed alongside."""
+    from benchmarks import compare_predict
+    from visdet.models.compile import cpp_compiler
+
+    if cpp_compiler() is None:
+        pytest.skip("no C++ compiler: Inductor cannot build CPU kernels")
+    code = compare_predict.main(["--model", model, "--height", "224", "--width", "320", "--repeats", "1",
+                                 "--warmup", "0", "--threads", "1", "--compile"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "(visdet fused + compiled)" in out
+    found = re.search(r"agreement: (\d+) detections each", out)
+    assert found and int(found.group(1)) > 0, out
+    assert re.search(r"visdet fused, not compiled: predict [\d.]+ s .*compiled / fused [\d.]+", out), out
+
+
+@pytest.mark.live
 def test_compare_train_step_runs(capsys) -> None:
     from benchmarks import compare_train_step
 

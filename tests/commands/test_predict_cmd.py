@@ -65,3 +65,31 @@ def test_predict_bad_input_is_one_line_and_exit_2(tmp_path, capsys, tiny_config,
     lines = [line for line in captured.err.splitlines() if line.startswith("visdet predict: error:")]
     assert len(lines) == 1 and expected[2] in lines[0]
     assert "Traceback" not in captured.err
+
+
+def test_predict_compile_gives_the_fused_detections(tmp_path, capsys, tiny_config, tiny_checkpoint, scene_file):
+    from visdet.models.compile import cpp_compiler
+
+    if cpp_compiler() is None:
+        pytest.skip("no C++ compiler: Inductor cannot build CPU kernels")
+    records = {}
+    for flags in ((), ("--compile",)):
+        out = tmp_path / ("compiled" if flags else "fused")
+        code, captured = run(capsys, "predict", scene_file, "--config", tiny_config, "--checkpoint", tiny_checkpoint,
+                             "--out", str(out), "--score-thr", "0.3", *flags)
+        assert code == 0, captured.err
+        records[flags] = json.loads((out / "scene.json").read_text())["detections"]
+    fused, compiled = records[()], records[("--compile",)]
+    assert len(compiled) == len(fused) > 0
+    # the JSON rounds boxes to 0.01 px and scores to 1e-5; compiling changes them by float32 rounding
+    for got, want in zip(compiled, fused):
+        assert got["label"] == want["label"]
+        assert max(abs(a - b) for a, b in zip(got["bbox"], want["bbox"])) <= 0.011
+        assert abs(got["score"] - want["score"]) <= 2e-5
+
+
+def test_predict_compile_refuses_no_fuse(tmp_path, capsys, tiny_config, tiny_checkpoint, scene_file):
+    code, captured = run(capsys, "predict", scene_file, "--config", tiny_config, "--checkpoint", tiny_checkpoint,
+                         "--out", str(tmp_path / "out"), "--compile", "--no-fuse")
+    assert code == 2
+    assert "--compile" in captured.err and "--no-fuse" in captured.err and "Traceback" not in captured.err

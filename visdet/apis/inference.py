@@ -84,6 +84,7 @@ def init_detector(
     fuse: bool = True,
     *,
     pretrained: bool = False,
+    compile: bool = False,  # shadows the builtin on purpose: torch's own word (torch.compile)
 ) -> nn.Module:
     """Build a detector, load its weights and put it in eval mode on ``device``.
 
@@ -104,6 +105,11 @@ def init_detector(
         pretrained: Load mmdet's released COCO checkpoint of the model preset ``config``
             (its URL from :mod:`visdet.config.model_zoo`; downloaded once, then cached).
             Only with a preset name and no ``checkpoint``.
+        compile: Also compile the fused model's backbone, neck and dense head with
+            ``torch.compile`` (:func:`visdet.models.compile.compile_for_inference`): the
+            first image, and the first of a second size, take 10-30 s longer; after that
+            ResNet-50 + FPN runs in about two thirds of the fused model's time on CPU.
+            Worth it for many images. Needs ``fuse=True`` and, on CPU, a C++ compiler.
 
     Returns:
         The detector, with ``cfg`` (the whole resolved config) and ``dataset_meta``
@@ -113,9 +119,14 @@ def init_detector(
         ConfigError: For bad configs, or ``pretrained=True`` for a preset the zoo lacks.
         FileNotFoundError: When ``checkpoint`` does not exist.
         DownloadError: When a checkpoint URL cannot be downloaded or fails its hash.
-        ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model.
+        ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model, or
+            for ``compile=True`` with ``fuse=False``.
+        RuntimeError: For ``compile=True`` on CPU without a C++ compiler.
     """
     from visdet.checkpoint import load_checkpoint
+
+    if compile and not fuse:
+        raise ValueError("compile=True compiles the fused model: it needs fuse=True")
 
     if pretrained:
         if checkpoint is not None:
@@ -147,6 +158,10 @@ def init_detector(
         from visdet.models.fuse import fuse_for_inference
 
         fuse_for_inference(model)
+    if compile:
+        from visdet.models.compile import compile_for_inference
+
+        compile_for_inference(model)
     return model
 
 

@@ -1,0 +1,146 @@
+"""Optional ``torch.compile`` of a fused detector's convolutional parts, for inference.
+
+``compile_for_inference(model)`` changes a model that went through
+:func:`visdet.models.fuse.fuse_for_inference` in place and returns it. The parts that are
+pure tensor code and hold most of the time are compiled with TorchInductor, with
+*freezing* on (weights become constants of the compiled graph, so Inductor can pre-pack
+them for oneDNN and fold what depends on them alone):
+
+* every detector: ``backbone`` and ``neck``;
+* a two-stage detector (Faster / Mask / Cascade R-CNN): also ``rpn_head``;
+* a one-stage detector (RetinaNet, FCOS, RTMDet, RPN): also ``bbox_head``.
+
+Everything else (proposal selection, RoIAlign, NMS, the DETR transformer, post-processing)
+stays as it is: its shapes depend on the data and it runs visdet's own numpy/torch paths.
+
+What to expect, measured on the project's 2-core CPU (``benchmarks/README.md``): the first
+call compiles (about 10-30 s for ResNet-50 + FPN), so does the first call at a second
+image size (the graph is then made shape-generic, once); after that the ResNet-50 + FPN
+trunk at 800x1216 takes about two thirds of the fused model's time. The detections
+change by float32 rounding only (Inductor's convolutions sum in another order; the test
+bounds it as for fusion).
+
+Limits, each one an error rather than a silent change:
+
+* The compiled parts run without autograd, and their weights are read when a graph is
+  compiled (the convolutions' are packed into copies for oneDNN): do not change them
+  afterwards. The model is fused, so it already refuses ``train()`` and ``state_dict()``.
+* A compiled model cannot be pickled or deep-copied (``torch.compile``'s code belongs to
+  this process); copy or save the unfused model and compile the copy.
+* On CPU, Inductor builds C++ kernels: a C++ compiler (``g++``, ``clang++`` or ``$CXX``)
+  must be on ``PATH``, checked up front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Any
+
+import torch
+from torch import nn
+
+from visdet.models.fuse import is_fused
+
+COMPILED_ATTR = "visdet_compiled"
+CXX_CANDIDATES = ("g++", "c++", "clang++")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileInfo:
+    """What :func:`compile_for_inference` did to a model."""
+
+    parts: tuple[str, ...]
+    dynamic: bool | None
+
+
+def is_compiled(model: nn.Module) -> bool:
+    """Whether ``model`` went through :func:`compile_for_inference`."""
+    return isinstance(getattr(model, COMPILED_ATTR, None), CompileInfo)
+
+
+def compiled_parts(model: nn.Module) -> tuple[str, ...]:
+    """The names of ``model``'s sub-modules that :func:`compile_for_inference` compiles."""
+    from visdet.models.detectors.single_stage import SingleStageDetector
+    from visdet.models.detectors.two_stage import TwoStageDetector
+
+    names = ["backbone", "neck"]
+    if isinstance(model, TwoStageDetector):
+        names.append("rpn_head")
+    elif isinstance(model, SingleStageDetector):
+        names.append("bbox_head")
+    return tuple(name for name in names if isinstance(getattr(model, name, None), nn.Module))
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler Inductor would use on CPU (``$CXX`` first), or ``None`` if none is on ``PATH``."""
+    for candidate in (os.environ.get("CXX"), *CXX_CANDIDATES):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+class FrozenCompiled:
+    """A sub-module's ``forward`` compiled by Inductor with freezing, called without autograd.
+
+    Freezing is read from Inductor's global configuration while the graph is traced and
+    compiled (``torch.compile(options=...)`` does not reach the tracing), so it is switched
+    on around each call only.
+    """
+
+    def __init__(self, forward: Any, *, dynamic: bool | None) -> None:
+        self._compiled = torch.compile(forward, dynamic=dynamic)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The compiled ``forward``'s result, under ``torch.no_grad`` with Inductor's freezing on."""
+        from torch._inductor import config as inductor_config
+
+        with torch.no_grad(), inductor_config.patch(freezing=True):
+            return self._compiled(*args, **kwargs)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a model compiled with visdet.models.compile cannot be pickled or copied: copy or save the "
+            "unfused model (init_detector(..., fuse=False)) and compile the copy"
+        )
+
+
+def compile_for_inference(model: nn.Module, *, dynamic: bool | None = None) -> nn.Module:
+    """Compile ``model``'s convolutional parts with TorchInductor (freezing on), in place.
+
+    Args:
+        model: A detector fused by :func:`visdet.models.fuse.fuse_for_inference`.
+        dynamic: ``torch.compile``'s ``dynamic``: ``None`` compiles for the first image
+            size and makes the graph shape-generic when a second one comes; ``True``
+            shape-generic from the start; ``False`` one graph per size.
+
+    Returns:
+        ``model``, with ``model.visdet_compiled`` (a :class:`CompileInfo`) set.
+
+    Raises:
+        ValueError: If ``model`` is not fused, or has none of the parts compiled.
+        RuntimeError: If the model is on the CPU and no C++ compiler is on ``PATH``.
+    """
+    if is_compiled(model):
+        return model
+    if not is_fused(model):
+        raise ValueError(
+            "compile_for_inference needs a fused model: call visdet.models.fuse.fuse_for_inference(model) "
+            "first (init_detector(..., compile=True) does both)"
+        )
+    parts = compiled_parts(model)
+    if not parts:
+        raise ValueError(f"{type(model).__name__} has no backbone, neck or dense head to compile")
+    devices = {p.device.type for p in model.parameters()}
+    if "cpu" in devices and cpp_compiler() is None:
+        raise RuntimeError(
+            "torch.compile's CPU backend builds C++ kernels, and no C++ compiler was found "
+            f"({', '.join(CXX_CANDIDATES)} or $CXX on PATH): install one (e.g. apt install g++) "
+            "or run without compiling"
+        )
+    for name in parts:
+        part = getattr(model, name)
+        part.forward = FrozenCompiled(part.forward, dynamic=dynamic)
+    setattr(model, COMPILED_ATTR, CompileInfo(parts=parts, dynamic=dynamic))
+    return model
