@@ -87,3 +87,11 @@ def test_box_conversions_round_trip():
     boxes = torch.tensor([[1.0, 2.0, 5.0, 10.0], [0.0, 0.0, 0.5, 0.25]])
     assert torch.equal(bbox_xyxy_to_cxcywh(boxes), torch.tensor([[3.0, 6.0, 4.0, 8.0], [0.25, 0.125, 0.5, 0.25]]))
     assert torch.equal(bbox_cxcywh_to_xyxy(bbox_xyxy_to_cxcywh(boxes)), boxes)
+
+
+def test_dino_loss_without_an_assigner_says_so():
+    from visdet.models.dense_heads import DINOHead
+
+    head = DINOHead(num_classes=3, loss_cls=FocalLoss(), embed_dims=8, num_pred_layer=2)
+    with pytest.raises(AttributeError, match="DINOHead has no assigner: give train_cfg.assigner"):
+        head.loss(torch.randn(2, 1, 4, 8), [torch.rand(1, 4, 2)] * 3, None, None, [], [{"img_shape": (8, 8)}])

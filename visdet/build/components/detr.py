@@ -156,14 +156,14 @@ class DeformableDETRConfig(_DetectorFields):
         missing = [name for name in ("encoder", "decoder", "positional_encoding", "bbox_head")
                    if getattr(self, name) is None]  # fmt: skip
         if missing:
-            raise ValueError(f"DeformableDETR needs {', '.join(missing)}")
+            raise ValueError(f"{self.type} needs {', '.join(missing)}")
         expected = self._head_settings()
         wrong = {key: value for key in DETECTOR_SET_HEAD_KEYS
                  if (value := getattr(self.bbox_head, key, None)) is not None and value != expected[key]}  # fmt: skip
         if wrong:
             given = ", ".join(f"{key}={value!r}" for key, value in wrong.items())
             raise ValueError(
-                f"bbox_head sets {given}, but DeformableDETR sets share_pred_layer, num_pred_layer and as_two_stage "
+                f"bbox_head sets {given}, but {self.type} sets share_pred_layer, num_pred_layer and as_two_stage "
                 f"itself from with_box_refine, as_two_stage and the decoder's num_layers (here {expected}); "
                 "leave them out of bbox_head"
             )

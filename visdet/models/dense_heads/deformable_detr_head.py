@@ -191,13 +191,17 @@ class DeformableDETRHead(DeformableDETRLossMixin, nn.Module):
         Raises:
             AttributeError: The head was built without an assigner (no ``train_cfg``).
         """
+        self._require_assigner()
+        cls_scores, bbox_preds = self(hidden_states, references)
+        return self.loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
+                                 image_metas(metas, None, ("img_shape",)))  # fmt: skip
+
+    def _require_assigner(self) -> None:
+        """Raise the "no assigner" error of :meth:`loss` (a head built without ``train_cfg``)."""
         if getattr(self, "assigner", None) is None:
             raise AttributeError(
                 f"{type(self).__name__} has no assigner: give train_cfg.assigner (HungarianAssigner) to train it"
             )
-        cls_scores, bbox_preds = self(hidden_states, references)
-        return self.loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
-                                 image_metas(metas, None, ("img_shape",)))  # fmt: skip
 
     def predict(
         self,

@@ -49,7 +49,11 @@ class DINOHead(DINOLossMixin, DeformableDETRHead):
             metas: B metas with ``img_shape``.
             dn_meta: ``num_denoising_queries`` (D) and ``num_denoising_groups``; ``None``: no denoising
                 queries, no ``dn_`` terms (mmdet fails on it).
+
+        Raises:
+            AttributeError: The head was built without an assigner (no ``train_cfg``).
         """
+        self._require_assigner()
         cls_scores, bbox_preds = self(hidden_states, references)
         return self.loss_by_feat(cls_scores, bbox_preds, enc_outputs_class, enc_outputs_coord, list(gt_instances),
                                  image_metas(metas, None, ("img_shape",)), dn_meta)  # fmt: skip
