@@ -47,8 +47,11 @@ _WEIGHTS_AT_ONCE = 256
 _SPARSE_FROM = 16
 _SPARSE_MAX_PAIR_FRACTION = 0.5
 # With at least this many decaying pairs between unsettled boxes, a numpy round settles
-# boxes (:func:`_settle_round`); with fewer, a Python heap loop finishes (:func:`_settle_loop`).
+# boxes (:func:`_settle_round`); with fewer, a Python loop finishes (:func:`_settle_loop`).
 _ROUNDS_FROM_PAIRS = 64
+# Above this IoU threshold (in either dtype), ``1 - iou`` of a pair with ``iou >= threshold``
+# is below 1 (1 - iou rounds to 1 only for iou at most half an ulp of 1, 2**-25 in float32).
+_TINY_THRESHOLD = 2.0**-20
 
 
 def soft_nms(
@@ -174,7 +177,8 @@ def _soft_nms_small(
     box_array, score_array = boxes.numpy(), scores.numpy()
     dtype = box_array.dtype.type
     settings = (dtype(iou_threshold), dtype(sigma), dtype(min_score), method)
-    if not _by_score_applies(*settings):
+    # (linear needs min_score >= 0 only, and a Python value >= 0 stays so in the dtype)
+    if not (method == "linear" and min_score >= 0) and not _by_score_applies(*settings):
         return None
     pairs = intersecting_pairs(box_array, score_array, offset)
     if pairs is None:
@@ -242,15 +246,28 @@ def _soft_nms_by_score(
     method: str,
     dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor] | None:
-    """``(dets, keep)`` from the intersecting pairs ``rows, cols`` and their IoUs, or None (a tie)."""
-    weights = _weights(iou, threshold, sigma, method, dtype)
-    changed = weights != 1
-    picks = _pick_by_score(score_array, rows[changed], cols[changed], weights[changed], min_score)
+    """``(dets, keep)`` from the intersecting pairs ``rows, cols`` and their IoUs, or None (a tie).
+
+    ``linear`` and ``naive`` with a threshold above :data:`_TINY_THRESHOLD` select the
+    pairs with ``iou >= threshold`` first and weigh those only (``1 - iou``, or 0): no
+    other pair's weight differs from 1, and ``1 - iou`` is below 1 for each of them
+    (``iou`` is far above half an ulp of 1), the same pairs and weights as :func:`_weights`
+    on every pair followed by ``weights != 1``.
+    """
+    if method != "gaussian" and threshold > _TINY_THRESHOLD:
+        hits = iou >= threshold
+        rows, cols, iou = rows[hits], cols[hits], iou[hits]
+        weights = iou.dtype.type(1) - iou if method == "linear" else np.zeros_like(iou)
+    else:
+        weights = _weights(iou, threshold, sigma, method, dtype)
+        changed = weights != 1
+        rows, cols, weights = rows[changed], cols[changed], weights[changed]
+    picks = _pick_by_score(score_array, rows, cols, weights, min_score)
     if picks is None:
         return None
     keep, decayed = picks
     dets = np.empty((keep.shape[0], 5), dtype=box_array.dtype)
-    dets[:, :4] = box_array[keep]
+    box_array.take(keep, 0, out=dets[:, :4], mode="clip")  # (valid indices: "clip" skips the check)
     dets[:, 4] = decayed
     return torch.from_numpy(dets), torch.from_numpy(keep)
 
@@ -261,48 +278,54 @@ def _pick_by_score(
     """The soft-NMS loop of mmcv from the scores alone: ``(picks, their decayed scores)``, or None on a tie.
 
     ``rows[k], cols[k]``: the pairs whose weight ``weights[k]`` is not 1 (every other pair
-    leaves scores as they are). Scores only fall (see :func:`_by_score_applies`), so
-    mmcv's picks come in decreasing order of their final scores: this computes the final
-    scores and sorts them. A box's final score is its current one as soon as it is above
-    the current scores of all its partners not yet settled (none of them can be picked
-    before it); it then decays those partners, and a partner below ``min_score`` is
-    dropped. Each partner's decays must come in pick order (float products do not
-    associate): with many pairs left, a numpy round settles every box above all
-    unsettled boxes within two pairs (:func:`_settle_round`), with few a Python heap
-    loop settles them one by one (:func:`_settle_loop`). The first pick (the highest
-    score, the first one on equal scores as in mmcv) is kept whatever its score; any
-    other box below ``min_score`` is dropped at that pick before it decays anything.
+    leaves scores as they are), each pair once, in any order. Scores only fall (see
+    :func:`_by_score_applies`), so mmcv's picks come in decreasing order of their final
+    scores: this computes the final scores and sorts them. A box's final score is its
+    current one as soon as it is above the current scores of all its partners not yet
+    settled (none of them can be picked before it); it then decays those partners, and a
+    partner below ``min_score`` is dropped. Each partner's decays must come in pick order
+    (float products do not associate): with many pairs left, a numpy round settles every
+    box above all unsettled boxes within two pairs (:func:`_settle_round`), with few a
+    Python loop settles them one by one (:func:`_settle_loop`). The first pick (the
+    highest score, the first one on equal scores as in mmcv) is kept whatever its score;
+    any other box below ``min_score`` is dropped at that pick before it decays anything.
     mmcv breaks ties by its working order (swaps and swap-removals), which is not kept
     here: two partners of equal score when one of them settles, or two kept boxes of
-    equal final score, give None (the caller runs the exact loop).
+    equal final score, give None (the caller runs the exact loop). With no tie the
+    decreasing order is unique, so any sort gives it.
     """
     current = scores.copy()
-    alive = current >= min_score
-    every = bool(alive.all())
-    if not every:
+    alive = None  # all boxes kept so far
+    if not bool(np.minimum.reduce(current) >= min_score):
+        alive = current >= min_score
         alive[int(current.argmax())] = True
         if rows.size:
             both = alive[rows]
             both &= alive[cols]
             rows, cols, weights = rows[both], cols[both], weights[both]
-    if rows.size:
-        while rows.size and rows.size >= _ROUNDS_FROM_PAIRS:
+    if rows.size >= _ROUNDS_FROM_PAIRS:
+        if alive is None:
+            alive = np.ones(current.shape[0], dtype=bool)
+        while rows.size >= _ROUNDS_FROM_PAIRS:
             pairs = _settle_round(current, alive, rows, cols, weights, min_score)
             if pairs is None:
                 return None
             rows, cols, weights = pairs
-        if rows.size and not _settle_loop(current, alive, rows, cols, weights, min_score):
+    if rows.size:
+        dropped = _settle_loop(current, rows, cols, weights, min_score)
+        if dropped is None:
             return None
-        every = every and bool(alive.all())
-    if every:
-        order = np.argsort(-current, kind="stable")
-        ranked = current[order]
+        if dropped:
+            if alive is None:
+                alive = np.ones(current.shape[0], dtype=bool)
+            alive[dropped] = False
+    if alive is None:
+        order = np.argsort(np.negative(current))
     else:
         kept = np.flatnonzero(alive)
-        finals = current[kept]
-        order = kept[np.argsort(-finals, kind="stable")]
-        ranked = current[order]
-    if (ranked[1:] == ranked[:-1]).any():
+        order = kept[np.argsort(np.negative(current[kept]))]
+    ranked = current[order]
+    if np.count_nonzero(ranked[1:] == ranked[:-1]):
         return None
     return order, ranked
 
@@ -345,63 +368,101 @@ def _settle_round(
 
 
 def _settle_loop(
-    current: np.ndarray,
-    alive: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    weights: np.ndarray,
-    min_score: np.generic,
-) -> bool:
-    """The boxes of the pairs ``rows, cols`` settled one by one from a heap; False on a tie.
+    current: np.ndarray, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, min_score: np.generic
+) -> list[int] | None:
+    """The boxes of the pairs ``rows, cols`` settled one by one; the boxes dropped, or None on a tie.
 
-    The heap holds negated scores (``-(x * w)`` is ``(-x) * w`` exactly); float32 products
-    are rounded through an ``array('f')`` (exact: the float64 product of two float32
-    values is exact, so one rounding gives numpy's float32 product).
+    Decayed scores are written to ``current``. A pair whose two boxes are in no other
+    pair settles alone: the higher box decays the lower one (equal scores: a tie). The
+    other boxes settle from a heap of negated scores, highest first (equal scores pop
+    by box index); when one settles, a partner of equal current score is a tie (any
+    other box of equal score settles with it unchanged, and the caller finds two kept
+    boxes of equal final score). float32 products are rounded through an ``array('f')``
+    (exact: the float64 product of two float32 values is exact, so one rounding gives
+    numpy's float32 product).
     """
-    partners: dict[int, list[tuple[int, float]]] = {}
-    for row, col, weight in zip(rows.tolist(), cols.tolist(), weights.tolist()):
-        if row in partners:
-            partners[row].append((col, weight))
-        else:
-            partners[row] = [(col, weight)]
-        if col in partners:
-            partners[col].append((row, weight))
-        else:
-            partners[col] = [(row, weight)]
-    negated = np.negative(current).tolist()
-    heap = [(negated[box], box) for box in partners]
-    heapq.heapify(heap)
+    row_list, col_list, weight_list = rows.tolist(), cols.tolist(), weights.tolist()
+    ends = row_list + col_list
+    shared: set[int] = set()  # boxes in more than one pair
+    if len(set(ends)) != len(ends):
+        seen: set[int] = set()
+        for box in ends:
+            if box in seen:
+                shared.add(box)
+            seen.add(box)
+    scores = current.tolist()
     store = array("f" if current.dtype == np.float32 else "d", [0.0])
-    limit = -float(min_score)
-    done = bytearray(len(negated))  # settled or dropped
-    dropped = []
+    limit = float(min_score)
+    decayed: dict[int, float] = {}
+    dropped: list[int] = []
+    partners: dict[int, list[tuple[int, float]]] = {}
+    for row, col, weight in zip(row_list, col_list, weight_list):
+        if row in shared or col in shared:
+            if row in partners:
+                partners[row].append((col, weight))
+            else:
+                partners[row] = [(col, weight)]
+            if col in partners:
+                partners[col].append((row, weight))
+            else:
+                partners[col] = [(row, weight)]
+            continue
+        high, low = scores[row], scores[col]
+        target = col
+        if high < low:
+            target, low = row, high
+        elif high == low:
+            return None
+        store[0] = low * weight
+        value = store[0]
+        if value < limit:
+            dropped.append(target)
+        elif value != low:
+            decayed[target] = value
+    if partners and not _settle_heap(scores, partners, store, limit, decayed, dropped):
+        return None
+    for box, value in decayed.items():
+        current[box] = value
+    return dropped
+
+
+def _settle_heap(
+    scores: list[float],
+    partners: dict[int, list[tuple[int, float]]],
+    store: array,
+    limit: float,
+    decayed: dict[int, float],
+    dropped: list[int],
+) -> bool:
+    """:func:`_settle_loop`'s heap over the boxes of ``partners``; False on a tie.
+
+    ``scores`` (updated) holds every box's current score; decayed boxes go to ``decayed``
+    (their last score), boxes below ``limit`` to ``dropped``.
+    """
+    heap = [(-scores[box], box) for box in partners]
+    heapq.heapify(heap)
+    done = set()  # settled or dropped
     pop, push = heapq.heappop, heapq.heappush
     while heap:
         top, box = pop(heap)
-        if done[box] or top != negated[box]:
+        if box in done or -top != scores[box]:
             continue  # an older score of a decayed box
-        while heap:
-            following, other = heap[0]
-            if not done[other] and following == negated[other]:
-                if following == top:
-                    return False
-                break
-            pop(heap)
-        done[box] = 1
+        top = -top
+        done.add(box)
         for other, weight in partners[box]:
-            if not done[other]:
-                old = negated[other]
+            if other not in done:
+                old = scores[other]
+                if old == top:
+                    return False
                 store[0] = old * weight
                 value = store[0]
-                if value > limit:
-                    done[other] = 1
+                if value < limit:
+                    done.add(other)
                     dropped.append(other)
                 elif value != old:
-                    negated[other] = value
-                    push(heap, (value, other))
-    boxes = list(partners)
-    current[boxes] = [-negated[box] for box in boxes]
-    alive[dropped] = False
+                    scores[other] = value
+                    decayed[other] = value
+                    push(heap, (-value, other))
     return True
 
 
