@@ -132,6 +132,38 @@ def test_compiled_with_freezing_prepacks_every_convolution() -> None:
     assert torch._dynamo.utils.counters["inductor"]["mkldnn_conv_weight_pack_matcher_count"] == convs
 
 
+def test_compiled_calls_from_threads_leave_inductor_settings_as_they_were(tiny_pair) -> None:
+    """Freezing is switched on around each call only, and threads take turns (process-wide setting)."""
+    import threading
+
+    from torch._inductor import config as inductor_config
+
+    _, compiled = tiny_pair
+    x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        want = compiled.backbone(x)
+    assert inductor_config.freezing is False
+    results, errors = [], []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                results.append(compiled.backbone(x))
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 9
+    assert inductor_config.freezing is False
+    for got in results:
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_compiled_model_runs_without_autograd(tiny_pair) -> None:
     _, compiled = tiny_pair
     x = torch.randn(1, 3, 96, 128, requires_grad=True)

@@ -29,6 +29,8 @@ Limits, each one an error rather than a silent change:
   this process); copy or save the unfused model and compile the copy.
 * On CPU, Inductor builds C++ kernels: a C++ compiler (``g++``, ``clang++`` or ``$CXX``)
   must be on ``PATH``, checked up front.
+* Calls of compiled parts from several Python threads run one at a time (each still uses
+  torch's intra-op threads): Inductor's freezing switch is process-wide.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
 from typing import Any
 
 import torch
@@ -45,6 +48,9 @@ from visdet.models.fuse import is_fused
 
 COMPILED_ATTR = "visdet_compiled"
 CXX_CANDIDATES = ("g++", "c++", "clang++")
+# Inductor's configuration is process-wide: calls from several threads take turns, so that
+# one thread's switching freezing off again cannot reach another's compiling (or leave it on).
+_FREEZING_LOCK = threading.RLock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +92,7 @@ class FrozenCompiled:
 
     Freezing is read from Inductor's global configuration while the graph is traced and
     compiled (``torch.compile(options=...)`` does not reach the tracing), so it is switched
-    on around each call only.
+    on around each call only, one thread at a time.
     """
 
     def __init__(self, forward: Any, *, dynamic: bool | None) -> None:
@@ -96,7 +102,7 @@ class FrozenCompiled:
         """The compiled ``forward``'s result, under ``torch.no_grad`` with Inductor's freezing on."""
         from torch._inductor import config as inductor_config
 
-        with torch.no_grad(), inductor_config.patch(freezing=True):
+        with _FREEZING_LOCK, torch.no_grad(), inductor_config.patch(freezing=True):
             return self._compiled(*args, **kwargs)
 
     def __reduce__(self) -> Any:
