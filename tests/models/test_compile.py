@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 import visdet
-from visdet.models.compile import compile_for_inference, compiled_parts, cpp_compiler, is_compiled
+from visdet.models.compile import compile_for_inference, compiled_parts, cpp_compiler, is_compiled, missing_toolchain
 from visdet.models.fuse import fuse_for_inference
 
 APIS = Path(__file__).parents[1] / "apis"
 
-pytestmark = pytest.mark.skipif(cpp_compiler() is None, reason="no C++ compiler: Inductor cannot build CPU kernels")
+pytestmark = pytest.mark.skipif(missing_toolchain() is not None, reason=str(missing_toolchain()))
 
 
 def _metas(height: int, width: int, batch: int = 1) -> list[dict]:
@@ -193,6 +193,16 @@ def test_compile_without_a_cpp_compiler_says_so(monkeypatch, tmp_path) -> None:
     assert cpp_compiler() is None
     model = fuse_for_inference(visdet.build_detector(str(APIS / "tiny_faster_rcnn.yaml")))
     with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        compile_for_inference(model)
+    assert not is_compiled(model)
+
+
+def test_compile_without_python_headers_says_so(monkeypatch, tmp_path) -> None:
+    import sysconfig
+
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *args, **kwargs: str(tmp_path))  # no Python.h there
+    model = fuse_for_inference(visdet.build_detector(str(APIS / "tiny_faster_rcnn.yaml")))
+    with pytest.raises(RuntimeError, match="Python.h, which is not in"):
         compile_for_inference(model)
     assert not is_compiled(model)
 

@@ -109,7 +109,7 @@ def init_detector(
             ``torch.compile`` (:func:`visdet.models.compile.compile_for_inference`): the
             first image, and the first of a second size, take 10-30 s longer; after that
             ResNet-50 + FPN runs in about two thirds of the fused model's time on CPU.
-            Worth it for many images. Needs ``fuse=True`` and, on CPU, a C++ compiler.
+            Worth it for many images. Needs ``fuse=True`` and, on CPU, a C++ compiler and Python's headers.
 
     Returns:
         The detector, with ``cfg`` (the whole resolved config) and ``dataset_meta``
@@ -121,7 +121,7 @@ def init_detector(
         DownloadError: When a checkpoint URL cannot be downloaded or fails its hash.
         ValueError: When ``checkpoint`` is not a checkpoint or does not fit the model, or
             for ``compile=True`` with ``fuse=False``.
-        RuntimeError: For ``compile=True`` on CPU without a C++ compiler.
+        RuntimeError: For ``compile=True`` on CPU without a C++ compiler or ``Python.h``.
     """
     from visdet.checkpoint import load_checkpoint
 

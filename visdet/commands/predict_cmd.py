@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
         "--compile",
         action="store_true",
         help="also compile the backbone, neck and dense head with torch.compile (10-30 s more on the first "
-        "image and on the first of a second size, then faster; needs a C++ compiler on CPU)",
+        "image and on the first of a second size, then faster; needs a C++ compiler and Python's headers on CPU)",
     )
     predict.set_defaults(handler=_predict)
 

@@ -28,7 +28,7 @@ Limits, each one an error rather than a silent change:
 * A compiled model cannot be pickled or deep-copied (``torch.compile``'s code belongs to
   this process); copy or save the unfused model and compile the copy.
 * On CPU, Inductor builds C++ kernels: a C++ compiler (``g++``, ``clang++`` or ``$CXX``)
-  must be on ``PATH``, checked up front.
+  must be on ``PATH`` and Python's ``Python.h`` installed, checked up front.
 * Calls of compiled parts from several Python threads run one at a time (each still uses
   torch's intra-op threads): Inductor's freezing switch is process-wide.
 """
@@ -38,7 +38,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sysconfig
 import threading
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -87,6 +89,23 @@ def cpp_compiler() -> str | None:
     return None
 
 
+def missing_toolchain() -> str | None:
+    """Why Inductor cannot build CPU kernels here (no C++ compiler, no ``Python.h``), or None."""
+    if cpp_compiler() is None:
+        return (
+            "torch.compile's CPU backend builds C++ kernels, and no C++ compiler was found "
+            f"({', '.join(CXX_CANDIDATES)} or $CXX on PATH): install one (e.g. apt install g++) "
+            "or run without compiling"
+        )
+    include = sysconfig.get_path("include")
+    if not include or not (Path(include) / "Python.h").is_file():
+        return (
+            f"torch.compile's CPU kernels include Python.h, which is not in {include}: install Python's "
+            "development headers (e.g. apt install python3-dev) or run without compiling"
+        )
+    return None
+
+
 class FrozenCompiled:
     """A sub-module's ``forward`` compiled by Inductor with freezing, called without autograd.
 
@@ -126,7 +145,7 @@ def compile_for_inference(model: nn.Module, *, dynamic: bool | None = None) -> n
 
     Raises:
         ValueError: If ``model`` is not fused, or has none of the parts compiled.
-        RuntimeError: If the model is on the CPU and no C++ compiler is on ``PATH``.
+        RuntimeError: If the model is on the CPU and no C++ compiler or ``Python.h`` is found.
     """
     if is_compiled(model):
         return model
@@ -139,12 +158,9 @@ def compile_for_inference(model: nn.Module, *, dynamic: bool | None = None) -> n
     if not parts:
         raise ValueError(f"{type(model).__name__} has no backbone, neck or dense head to compile")
     devices = {p.device.type for p in model.parameters()}
-    if "cpu" in devices and cpp_compiler() is None:
-        raise RuntimeError(
-            "torch.compile's CPU backend builds C++ kernels, and no C++ compiler was found "
-            f"({', '.join(CXX_CANDIDATES)} or $CXX on PATH): install one (e.g. apt install g++) "
-            "or run without compiling"
-        )
+    missing = missing_toolchain() if "cpu" in devices else None
+    if missing:
+        raise RuntimeError(missing)
     for name in parts:
         part = getattr(model, name)
         part.forward = FrozenCompiled(part.forward, dynamic=dynamic)
