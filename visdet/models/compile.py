@@ -27,8 +27,8 @@ Limits, each one an error rather than a silent change:
   afterwards. The model is fused, so it already refuses ``train()`` and ``state_dict()``.
 * A compiled model cannot be pickled or deep-copied (``torch.compile``'s code belongs to
   this process); copy or save the unfused model and compile the copy.
-* On CPU, Inductor builds C++ kernels: a C++ compiler (``g++``, ``clang++`` or ``$CXX``)
-  must be on ``PATH`` and Python's ``Python.h`` installed, checked up front.
+* On CPU, Inductor builds C++ kernels: its C++ compiler (``$CXX``, else ``g++``) must be
+  on ``PATH`` and Python's ``Python.h`` installed, checked up front.
 * Calls of compiled parts from several Python threads run one at a time (each still uses
   torch's intra-op threads): Inductor's freezing switch is process-wide.
 """
@@ -36,7 +36,6 @@ Limits, each one an error rather than a silent change:
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import sysconfig
 import threading
@@ -49,7 +48,6 @@ from torch import nn
 from visdet.models.fuse import is_fused
 
 COMPILED_ATTR = "visdet_compiled"
-CXX_CANDIDATES = ("g++", "c++", "clang++")
 # Inductor's configuration is process-wide: calls from several threads take turns, so that
 # one thread's switching freezing off again cannot reach another's compiling (or leave it on).
 _FREEZING_LOCK = threading.RLock()
@@ -81,12 +79,17 @@ def compiled_parts(model: nn.Module) -> tuple[str, ...]:
     return tuple(name for name in names if isinstance(getattr(model, name, None), nn.Module))
 
 
+def _inductor_compilers() -> tuple[str, ...]:
+    """The compilers Inductor tries on CPU, in its order (its ``cpp.cxx``: ``$CXX``, else ``g++``)."""
+    from torch._inductor import config as inductor_config
+
+    names = inductor_config.cpp.cxx
+    return tuple(name for name in (names if isinstance(names, (list, tuple)) else (names,)) if name)
+
+
 def cpp_compiler() -> str | None:
-    """The C++ compiler Inductor would use on CPU (``$CXX`` first), or ``None`` if none is on ``PATH``."""
-    for candidate in (os.environ.get("CXX"), *CXX_CANDIDATES):
-        if candidate and shutil.which(candidate):
-            return candidate
-    return None
+    """The C++ compiler Inductor would use on CPU, or ``None`` if none of its choices is on ``PATH``."""
+    return next((name for name in _inductor_compilers() if shutil.which(name)), None)
 
 
 def missing_toolchain() -> str | None:
@@ -94,8 +97,8 @@ def missing_toolchain() -> str | None:
     if cpp_compiler() is None:
         return (
             "torch.compile's CPU backend builds C++ kernels, and no C++ compiler was found "
-            f"({', '.join(CXX_CANDIDATES)} or $CXX on PATH): install one (e.g. apt install g++) "
-            "or run without compiling"
+            f"({', '.join(_inductor_compilers())} on PATH; $CXX names another): install one (e.g. apt install "
+            "g++) or run without compiling"
         )
     include = sysconfig.get_path("include")
     if not include or not (Path(include) / "Python.h").is_file():

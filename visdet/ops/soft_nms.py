@@ -177,8 +177,7 @@ def _soft_nms_small(
     box_array, score_array = boxes.numpy(), scores.numpy()
     dtype = box_array.dtype.type
     settings = (dtype(iou_threshold), dtype(sigma), dtype(min_score), method)
-    # (linear needs min_score >= 0 only, and a Python value >= 0 stays so in the dtype)
-    if not (method == "linear" and min_score >= 0) and not _by_score_applies(*settings):
+    if not _by_score_applies(*settings):
         return None
     pairs = intersecting_pairs(box_array, score_array, offset)
     if pairs is None:
