@@ -1,8 +1,9 @@
 """The numpy scratch of nms / batched_nms stays within its design's bound (tracemalloc).
 
-The small path (:mod:`visdet.ops._nms_small`, up to 128 boxes) keeps a few ``[N, N]``
+The small path (:mod:`visdet.ops._nms_small`) keeps, up to 128 boxes, a few ``[N, N]``
 pairwise arrays (the ``[2, N, N]`` intersection sides and their temporaries, about
-``5.5 * N**2`` elements at 100 boxes); the sparse numpy pass
+``5.5 * N**2`` elements at 100 boxes), and above, as many ``[N, W]`` arrays of each box's
+``W`` x-sorted neighbours (at most ``_BAND_MAX_ELEMENTS`` elements each); the sparse numpy pass
 (:func:`visdet.ops._greedy_sparse.greedy_sparse_numpy`, from 64 boxes on the general
 path) keeps per-box arrays and one batch of at most 8192 candidate pairs, whatever ``N``.
 :func:`visdet.benchmark.memory.heap_scratch` measures both exactly (numpy allocates through
@@ -20,7 +21,7 @@ import torch
 
 from visdet.benchmark.cases.base import random_boxes
 from visdet.benchmark.memory import heap_scratch
-from visdet.ops import batched_nms, nms
+from visdet.ops import _nms_small, batched_nms, nms
 
 
 def _inputs(num: int, dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,6 +44,17 @@ def test_small_path_scratch_is_a_few_pairwise_arrays(num, dtype):
     boxes, scores, idxs = _inputs(num, dtype)
     itemsize = boxes.element_size()
     bound = itemsize * (6 * num * num + 96 * num) + 8 * 1024
+    assert _scratch(lambda: nms(boxes, scores, 0.5)) <= bound
+    assert _scratch(lambda: batched_nms(boxes, scores, idxs, {"type": "nms", "iou_threshold": 0.5})) <= bound
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("num", [129, 200, 340])
+def test_band_scratch_is_a_few_band_arrays(num, dtype):
+    boxes, scores, idxs = _inputs(num, dtype)
+    itemsize = boxes.element_size()
+    bound = itemsize * (5 * _nms_small._BAND_MAX_ELEMENTS + 96 * num) + 8 * 1024
+    assert bound < itemsize * 6 * 512 * 512  # a quarter of the dense arrays at the band's most boxes
     assert _scratch(lambda: nms(boxes, scores, 0.5)) <= bound
     assert _scratch(lambda: batched_nms(boxes, scores, idxs, {"type": "nms", "iou_threshold": 0.5})) <= bound
 

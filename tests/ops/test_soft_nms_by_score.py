@@ -104,13 +104,14 @@ def test_by_score_declines_ties_and_the_exact_loop_decides():
     assert answers == [False]
     assert keep.tolist() == [2, 1]
     _assert_same((dets, keep), soft_nms_module._soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "naive", 0))
-    # a decayed score equal to an untouched one, above 128 boxes (the sparse pairs)
+    # a decayed score equal to an untouched one, above 128 boxes: declined on the small path's
+    # band of x-neighbours, then on the general path's sparse pairs
     far = torch.tensor([[1000.0, 1000, 1001, 1001]]) + torch.arange(130.0)[:, None] * 10
     boxes = torch.cat([torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5], [50, 50, 60, 60]]), far])
     scores = torch.cat([torch.tensor([0.9, 0.8, 0.4]), torch.linspace(0.3, 0.01, 130)])
     with counting_by_score() as answers:
         dets, keep = soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "linear")
-    assert answers == [False]
+    assert answers == [False, False]
     assert keep[:3].tolist() == [0, 1, 2]
     _assert_same((dets, keep), soft_nms_module._soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "linear", 0))
 

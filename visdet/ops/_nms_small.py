@@ -8,8 +8,9 @@ module does the whole call in about thirty numpy calls:
 
 * the ranking of mmcv's ``scores.sort(0, descending=True)``: numpy's sort when the scores
   are distinct (then every sort agrees), torch's own call when some are tied;
-* the intersection sides of every ranked pair by mmcv's float operations in the boxes'
-  dtype (``min``/``max`` of the corners, ``+ offset``), then, for the pairs with a
+* the intersection sides of every ranked pair (above :data:`DENSE_MAX_BOXES` boxes, of
+  every pair of x-sorted neighbours that can intersect) by mmcv's float operations in
+  the boxes' dtype (``min``/``max`` of the corners, ``+ offset``), then, for the pairs with a
   positive intersection only (any other pair's IoU is 0, -0 or NaN, never above a
   non-negative threshold), ``inter / (area_i + area_j - inter)``: each IoU bit-identical
   to mmcv's and to the general passes';
@@ -17,7 +18,7 @@ module does the whole call in about thirty numpy calls:
   a source not yet suppressed when reached is kept and suppresses its targets;
 * the outputs built from numpy arrays.
 
-Anything else (another device or dtype, gradients, more boxes, a positive
+Anything else (another device or dtype, gradients, more boxes or too crowded ones, a positive
 ``score_threshold``, a negative IoU threshold, NaN or inf, malformed arguments) returns
 None, and the general path runs, with its checks and error messages.
 """
@@ -32,15 +33,22 @@ from torch import Tensor
 
 from visdet.ops import _nms_kernels
 
-# Up to this many boxes, the fast path (its [2, N, N] arrays: 128 KiB in float32).
-SMALL_MAX_BOXES = 128
+# Up to this many boxes, the fast path.
+SMALL_MAX_BOXES = 512
+# Up to this many boxes, its pairs come from [2, N, N] arrays (128 KiB in float32); above,
+# from a band of x-sorted neighbours (:func:`_band_pairs`).
+DENSE_MAX_BOXES = 128
+# The band's [N, W] elements at most (its [2, N, W] sides: 256 KiB in float32; random boxes
+# as the benchmark draws them fit up to about 360 boxes); a wider band (more or crowded
+# boxes) declines, and the general path's sparse or dense pass runs.
+_BAND_MAX_ELEMENTS = 1 << 15
 # Up to this many suppression edges per box, the greedy walk takes them one by one.
 _EDGES_ONE_BY_ONE = 4
 _DTYPES = (torch.float32, torch.float64)
 _IDX_DTYPES = (torch.int64, torch.int32, torch.float32, torch.float64)
 
 
-@functools.lru_cache(maxsize=SMALL_MAX_BOXES + 1)
+@functools.lru_cache(maxsize=DENSE_MAX_BOXES + 1)
 def _later(num: int) -> np.ndarray:
     """``[num, num]`` bool, True above the diagonal (column ranked after row); read-only."""
     mask = np.triu(np.ones((num, num), dtype=bool), 1)
@@ -102,7 +110,11 @@ def small_keep(
         return None
     rows, cols, iou = pairs
     hit = iou > iou.dtype.type(iou_threshold)
-    kept = _walk(rows[hit], cols[hit], order.shape[0])
+    sources, targets = rows[hit], cols[hit]
+    if order.shape[0] > DENSE_MAX_BOXES:  # the band's pairs come in x order; the walk takes ranks in order
+        by_source = np.argsort(sources, kind="stable")
+        sources, targets = sources[by_source], targets[by_source]
+    kept = _walk(sources, targets, order.shape[0])
     if kept is not None:
         order = order[kept]
     if max_num > 0:
@@ -116,36 +128,93 @@ def intersecting_pairs(
     """``(rows, cols, iou)``: the pairs ``rows < cols`` of boxes whose intersection is positive.
 
     Any other pair's IoU is 0, -0 or NaN. The IoUs are mmcv's float operations in the
-    boxes' dtype. None when a box or score is NaN or inf (checked here, cheaply).
+    boxes' dtype. Up to :data:`DENSE_MAX_BOXES` boxes the pairs come in row-major order,
+    above in no particular order. None when a box or score is NaN or inf (checked here,
+    cheaply), or when the band of x-neighbours is too wide (crowded boxes).
     """
-    num = box_array.shape[0]
-    # rows x1, y1, x2, y2 (contiguous, so the pairwise loops run along rows)
-    corners = np.ascontiguousarray(box_array.T)
-    dtype = corners.dtype.type
-    sides = corners[2:] - corners[:2]
-    if offset:
-        sides += dtype(offset)
-    area = sides[0] * sides[1]
+    corners = _corners(box_array, offset)
     # a NaN or inf coordinate makes its area NaN or inf, and any of them the dot product;
     # then (or if the dot product overflows) the general path decides, and raises its error
-    if not np.isfinite(np.dot(area, score_array)):
+    if not np.isfinite(np.dot(corners[1], score_array)):
         return None
+    if box_array.shape[0] <= DENSE_MAX_BOXES:
+        return _dense_pairs(*corners, offset)
+    return _band_pairs(*corners, offset)
+
+
+def _corners(box_array: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows x1, y1, x2, y2 (``[4, N]``, contiguous: the pairwise loops run along rows) and the areas."""
+    corners = np.ascontiguousarray(box_array.T)
+    sides = corners[2:] - corners[:2]
+    if offset:
+        sides += corners.dtype.type(offset)
+    return corners, sides[0] * sides[1]
+
+
+def _dense_pairs(corners: np.ndarray, area: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`intersecting_pairs` from every pair's ``[2, N, N]`` intersection sides."""
+    num = corners.shape[1]
     # pairwise [2, N, N] sides of the intersections: along x, then along y
     overlap = np.minimum(corners[2:, :, None], corners[2:, None, :])
     overlap -= np.maximum(corners[:2, :, None], corners[:2, None, :])
     if offset:
-        overlap += dtype(offset)
+        overlap += corners.dtype.type(offset)
     positive = overlap > 0
     both = positive[0]
     both &= positive[1]
     both &= _later(num)
     pairs = np.flatnonzero(both)
     rows, cols = np.divmod(pairs, num)
-    inter = overlap[0].ravel()[pairs]
-    inter *= overlap[1].ravel()[pairs]
+    return rows, cols, _iou(overlap[0].ravel()[pairs], overlap[1].ravel()[pairs], area, rows, cols)
+
+
+def _band_pairs(corners: np.ndarray, area: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`intersecting_pairs` from the boxes' x-sorted neighbours, or None if the band is too wide.
+
+    In ``x1`` order, a box can intersect only the boxes after it up to ``fl(x2 + offset)``
+    (the sparse passes' superset, :mod:`visdet.ops._greedy_sparse`), at most ``W`` of them:
+    each box is compared with the next ``W`` as ``[N, W]`` windows of one padded copy of
+    the sorted corners (views, not copies). The padding is ``+inf``, whose intersection
+    sides with any finite box are ``-inf``; each pair's sides, tests and IoU are those of
+    :func:`_dense_pairs`, element for element.
+    """
+    num = corners.shape[1]
+    x_order = np.argsort(corners[0], kind="stable")
+    reach = corners[2, x_order]
+    if offset:
+        reach += corners.dtype.type(offset)
+    width = int((np.searchsorted(corners[0, x_order], reach, side="right") - np.arange(1, num + 1)).max())
+    if num * width > _BAND_MAX_ELEMENTS:
+        return None
+    if width <= 0:
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, area[:0].copy()
+    padded = np.full((4, num + width), np.inf, dtype=corners.dtype)
+    padded[:, :num] = corners[:, x_order]
+    # window[:, p, k] is the box k + 1 places after box p in x order
+    window = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)[:, 1 : num + 1]
+    overlap = np.minimum(padded[2:, :num, None], window[2:])
+    overlap -= np.maximum(padded[:2, :num, None], window[:2])
+    if offset:
+        overlap += corners.dtype.type(offset)
+    positive = overlap > 0
+    both = positive[0]
+    both &= positive[1]
+    pairs = np.flatnonzero(both)
+    first, step = np.divmod(pairs, width)
+    first_box = x_order[first]
+    second_box = x_order[first + 1 + step]
+    rows = np.minimum(first_box, second_box)
+    cols = np.maximum(first_box, second_box)
+    return rows, cols, _iou(overlap[0].ravel()[pairs], overlap[1].ravel()[pairs], area, rows, cols)
+
+
+def _iou(width: np.ndarray, height: np.ndarray, area: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The IoU ``inter / (area_i + area_j - inter)`` (mmcv's) from positive intersection sides (``width`` is reused)."""
+    width *= height  # inter
     union = area[rows] + area[cols]
-    union -= inter  # positive: both boxes have a positive area, each at least inter
-    return rows, cols, np.divide(inter, union, out=inter)
+    union -= width  # positive: both boxes have a positive area, each at least inter
+    return np.divide(width, union, out=width)
 
 
 def _rank(score_array: np.ndarray, scores: Tensor) -> np.ndarray:

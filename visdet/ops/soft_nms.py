@@ -102,7 +102,8 @@ def soft_nms(
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
     if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
-        if boxes.shape[0] > _nms_small.SMALL_MAX_BOXES > 0:  # (0 turns the fast paths off: tests)
+        # above the dense small path's size (SMALL_MAX_BOXES = 0 turns the fast paths off: tests)
+        if boxes.shape[0] > min(_nms_small.SMALL_MAX_BOXES, _nms_small.DENSE_MAX_BOXES) > 0:
             result = _soft_nms_sparse_by_score(boxes, scores, iou_threshold, sigma, min_score, method, offset)
             if result is not None:
                 return result
@@ -171,7 +172,7 @@ def _soft_nms_small(
 ) -> tuple[Tensor, Tensor] | None:
     """Soft-NMS of few boxes (see :mod:`visdet.ops._nms_small`), or None where it does not apply.
 
-    The pairs and their IoUs come from :func:`intersecting_pairs` (every pair at once);
+    The pairs and their IoUs come from :func:`intersecting_pairs` (all at once);
     the rest is :func:`_soft_nms_by_score`.
     """
     box_array, score_array = boxes.numpy(), scores.numpy()
