@@ -194,6 +194,10 @@ _NMS_CASES = {
                                                  [6, 51, 0, 56, 5], [7, 52, 0, 57, 5]]),
     "empty": dict(n=0, iou_threshold=0.5),
     "all_below_score_threshold": dict(n=10, iou_threshold=0.5, kwargs=dict(score_threshold=1.5)),
+    # 129-512 boxes: the small path's pairs from the band of x-sorted neighbours
+    "mid_band": dict(n=250, iou_threshold=0.5, scale=300.0, max_size=60.0),
+    "mid_band_offset1_max_num": dict(n=200, iou_threshold=0.3, scale=300.0, max_size=60.0,
+                                     kwargs=dict(offset=1, max_num=50)),
 }
 for _name, _params in _NMS_CASES.items():
     register(
@@ -248,6 +252,11 @@ _SOFT_CASES = {
                                                                        method="linear")),
     "naive_zero_threshold_many": dict(n=150, kwargs=dict(iou_threshold=0.0, method="naive")),
     "linear_row_many": dict(n=150, row=True, kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
+    # 129-512 boxes picked by final score, the pairs from the band of x-sorted neighbours
+    "linear_mid_band": dict(n=250, scale=300.0, max_size=60.0,
+                            kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
+    "gaussian_mid_band": dict(n=200, scale=300.0, max_size=60.0,
+                              kwargs=dict(sigma=0.5, min_score=1e-3, method="gaussian")),
 }
 for _name, _params in _SOFT_CASES.items():
     register(
@@ -304,6 +313,8 @@ _BATCHED_CASES = {
     # the split path's grouped pass on the sparse kernel (a box suppresses only its own class)
     "split_many_dense": dict(n=600, classes=3, scale=20.0, max_size=200.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
     "split_many_sparse": dict(n=1500, classes=4, scale=400.0, max_size=25.0, nms_cfg={**_NMS_CFG, "split_thr": 100}),
+    # 129-512 boxes: the class-shifted boxes' pairs from the band of x-sorted neighbours
+    "mid_band_classes": dict(n=300, classes=5, scale=300.0, max_size=60.0, nms_cfg=_NMS_CFG),
 }
 for _name, _params in _BATCHED_CASES.items():
     register(
