@@ -54,7 +54,7 @@ def test_band_scratch_is_a_few_band_arrays(num, dtype):
     boxes, scores, idxs = _inputs(num, dtype)
     itemsize = boxes.element_size()
     bound = itemsize * (5 * _nms_small._BAND_MAX_ELEMENTS + 96 * num) + 8 * 1024
-    assert bound < itemsize * 6 * 512 * 512  # a quarter of the dense arrays at the band's most boxes
+    assert bound < itemsize * 6 * 512 * 512 // 4  # a quarter of the dense arrays at the band's most boxes
     assert _scratch(lambda: nms(boxes, scores, 0.5)) <= bound
     assert _scratch(lambda: batched_nms(boxes, scores, idxs, {"type": "nms", "iou_threshold": 0.5})) <= bound
 
