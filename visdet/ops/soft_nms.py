@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -324,11 +323,11 @@ def _pick_by_score(
                 alive = np.ones(current.shape[0], dtype=bool)
             alive[dropped] = False
     if alive is None:
-        order = np.argsort(np.negative(current))
+        order = np.negative(current).argsort()
     else:
-        kept = np.flatnonzero(alive)
-        order = kept[np.argsort(np.negative(current[kept]))]
-    ranked = current[order]
+        kept = alive.nonzero()[0]
+        order = kept.take(np.negative(current.take(kept)).argsort())
+    ranked = current.take(order)
     if np.count_nonzero(ranked[1:] == ranked[:-1]):
         return None
     return order, ranked
@@ -388,12 +387,24 @@ def _settle_loop(
     rounding gives numpy's float32 product).
     """
     scores = current.tolist()
-    partners: defaultdict[int, list[tuple[int, float]]] = defaultdict(list)
+    num = len(scores)
+    partners: list[list[tuple[int, float]] | None] = [None] * num  # per box: (partner, weight)
+    boxes: list[int] = []  # those of the pairs
     for row, col, weight in zip(rows.tolist(), cols.tolist(), weights.tolist()):
-        partners[row].append((col, weight))
-        partners[col].append((row, weight))
-    order = sorted(partners, key=scores.__getitem__, reverse=True)
-    state = bytearray(len(scores))  # 1: settled or dropped, 2: decayed, in the heap
+        mine = partners[row]
+        if mine is None:
+            partners[row] = [(col, weight)]
+            boxes.append(row)
+        else:
+            mine.append((col, weight))
+        mine = partners[col]
+        if mine is None:
+            partners[col] = [(row, weight)]
+            boxes.append(col)
+        else:
+            mine.append((row, weight))
+    order = sorted(boxes, key=scores.__getitem__, reverse=True)
+    state = bytearray(num)  # 1: settled or dropped, 2: decayed, in the heap
     store = array("f" if current.dtype == np.float32 else "d", [0.0])
     limit = float(min_score)
     decayed: dict[int, float] = {}
