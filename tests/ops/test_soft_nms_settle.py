@@ -2,7 +2,7 @@
 
 :func:`visdet.ops.soft_nms._settle_loop` settles the boxes of the pairs highest first (a
 sorted list merged with a heap of the decayed boxes); a decayed box whose only pair is the
-settling box's (pairs alone, the ends of chains) settles at once, without the heap;
+settling box's, or whose partners have all settled, settles at once, without the heap;
 :func:`visdet.ops.soft_nms._soft_nms_by_score` picks the pairs of ``linear`` and ``naive``
 decay by ``iou >= threshold`` before weighing them. Each case here is checked against the
 exact loop (the fast paths off) and the torch loop: same kept indices in the same order,
@@ -84,8 +84,8 @@ def _heap_pushes(boxes, scores, min_score=1e-3) -> int:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_boxes_of_one_pair_settle_without_the_heap(dtype):
-    """A decayed box whose only pair is the settling box's settles at once; others go to the heap."""
+def test_boxes_whose_partners_all_settled_skip_the_heap(dtype):
+    """A decayed box whose partners have all settled settles at once; others go to the heap."""
     boxes, scores = _pairs_apart(12, 0, dtype)
     assert _heap_pushes(boxes, scores) == 0
     # a star: the highest box decays three boxes (IoU 0.43 with it, at most 0.22 with each other)
@@ -96,6 +96,9 @@ def test_boxes_of_one_pair_settle_without_the_heap(dtype):
     path = torch.tensor([[0.0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]], dtype=dtype)
     for min_score in (1e-3, 0.2):
         assert _heap_pushes(path, torch.tensor([0.9, 0.8, 0.3], dtype=dtype), min_score) == 1
+    # the middle box of the path lowest: decayed by a (b still to settle: the heap), then by
+    # b, the last of its partners (settled at once)
+    assert _heap_pushes(path, torch.tensor([0.9, 0.3, 0.8], dtype=dtype)) == 1
 
 
 def test_tie_within_a_pair_apart_declines():

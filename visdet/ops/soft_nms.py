@@ -258,8 +258,8 @@ def _soft_nms_by_score(
     on every pair followed by ``weights != 1``.
     """
     if method != "gaussian" and threshold > _TINY_THRESHOLD:
-        hits = iou >= threshold
-        rows, cols, iou = rows[hits], cols[hits], iou[hits]
+        hits = (iou >= threshold).nonzero()[0]
+        rows, cols, iou = rows.take(hits), cols.take(hits), iou.take(hits)
         weights = iou.dtype.type(1) - iou if method == "linear" else np.zeros_like(iou)
     else:
         weights = _weights(iou, threshold, sigma, method, dtype)
@@ -270,7 +270,7 @@ def _soft_nms_by_score(
         return None
     keep, decayed = picks
     dets = np.empty((keep.shape[0], 5), dtype=box_array.dtype)
-    box_array.take(keep, 0, out=dets[:, :4], mode="clip")  # (valid indices: "clip" skips the check)
+    dets[:, :4] = box_array.take(keep, 0)
     dets[:, 4] = decayed
     return torch.from_numpy(dets), torch.from_numpy(keep)
 
@@ -381,8 +381,9 @@ def _settle_loop(
     box settles or decays again). A settling box decays its partners not yet settled; a
     partner of equal current score is a tie (any other box of equal score settles with it
     unchanged, and the caller finds two kept boxes of equal final score). A decayed box
-    whose only pair is the settling box's (most of them: pairs alone, the ends of chains)
-    is settled at once, without the heap. float32 products are rounded through an
+    whose partners have all settled (or dropped) is settled at once, without the heap
+    (most of them: the lower box of a pair alone, the ends of chains, a box decayed by
+    the last of its partners). float32 products are rounded through an
     ``array('f')`` (exact: the float64 product of two float32 values is exact, so one
     rounding gives numpy's float32 product).
     """
@@ -445,11 +446,13 @@ def _settle_loop(
                 elif value != old:
                     scores[other] = value
                     decayed[other] = value
-                    if len(partners[other]) == 1:
-                        state[other] = 1  # its only partner has settled: so has it
+                    for partner, _ in partners[other]:
+                        if state[partner] != 1:
+                            state[other] = 2
+                            push(heap, (-value, other))
+                            break
                     else:
-                        state[other] = 2
-                        push(heap, (-value, other))
+                        state[other] = 1  # its partners have all settled (or dropped): so has it
     for box, value in decayed.items():
         current[box] = value
     return dropped
