@@ -1,7 +1,8 @@
 """The settling steps of the by-score soft-NMS path against the exact loop, bit for bit.
 
-:func:`visdet.ops.soft_nms._settle_loop` settles a pair whose two boxes are in no other
-pair directly (the higher box decays the lower one) and the other boxes from a heap;
+:func:`visdet.ops.soft_nms._settle_loop` settles the boxes of the pairs highest first (a
+sorted list merged with a heap of the decayed boxes); a decayed box whose only pair is the
+settling box's, or whose partners have all settled, settles at once, without the heap;
 :func:`visdet.ops.soft_nms._soft_nms_by_score` picks the pairs of ``linear`` and ``naive``
 decay by ``iou >= threshold`` before weighing them. Each case here is checked against the
 exact loop (the fast paths off) and the torch loop: same kept indices in the same order,
@@ -10,7 +11,9 @@ bit-equal ``dets``; ties must send the call to the exact loop.
 
 from __future__ import annotations
 
+import heapq
 import importlib
+import types
 
 import numpy as np
 import pytest
@@ -64,6 +67,38 @@ def test_pairs_apart_and_chains(dtype):
     scores = torch.cat([scores, chain_scores])
     for min_score in (1e-3, 0.1, 0.25):
         _check(boxes, scores, 0.3, 0.5, min_score, "linear", answered=True)
+
+
+def _heap_pushes(boxes, scores, min_score=1e-3) -> int:
+    """The heap entries :func:`_settle_loop` pushes for these boxes (linear, threshold 0.3)."""
+    pushes = []
+
+    def push(heap, item):
+        pushes.append(item)
+        heapq.heappush(heap, item)
+
+    counting = types.SimpleNamespace(heappush=push, heappop=heapq.heappop)
+    with patched(soft_nms_module, heapq=counting):
+        _check(boxes, scores, 0.3, 0.5, min_score, "linear", answered=True)
+    return len(pushes)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_boxes_whose_partners_all_settled_skip_the_heap(dtype):
+    """A decayed box whose partners have all settled settles at once; others go to the heap."""
+    boxes, scores = _pairs_apart(12, 0, dtype)
+    assert _heap_pushes(boxes, scores) == 0
+    # a star: the highest box decays three boxes (IoU 0.43 with it, at most 0.22 with each other)
+    star = torch.tensor([[0.0, 0, 10, 10], [4, 0, 14, 10], [-4, 0, 6, 10], [0, 4, 10, 14]], dtype=dtype)
+    assert _heap_pushes(star, torch.tensor([0.9, 0.5, 0.6, 0.7], dtype=dtype)) == 0
+    # a path a - b - c (a and c too far apart to decay each other): b, decayed by a, still has
+    # c to decay (the heap); c, decayed by b, has no other pair; min_score 0.2 drops c
+    path = torch.tensor([[0.0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]], dtype=dtype)
+    for min_score in (1e-3, 0.2):
+        assert _heap_pushes(path, torch.tensor([0.9, 0.8, 0.3], dtype=dtype), min_score) == 1
+    # the middle box of the path lowest: decayed by a (b still to settle: the heap), then by
+    # b, the last of its partners (settled at once)
+    assert _heap_pushes(path, torch.tensor([0.9, 0.3, 0.8], dtype=dtype)) == 1
 
 
 def test_tie_within_a_pair_apart_declines():

@@ -35,9 +35,10 @@ from visdet.ops import _nms_kernels
 
 # Up to this many boxes, the fast path.
 SMALL_MAX_BOXES = 512
-# Up to this many boxes, its pairs come from [2, N, N] arrays (128 KiB in float32); above,
-# from a band of x-sorted neighbours (:func:`_band_pairs`).
-DENSE_MAX_BOXES = 128
+# Up to this many boxes, its pairs come from [2, N, N] arrays (80 KiB in float32); above,
+# from a band of x-sorted neighbours (:func:`_band_pairs`; as fast at about 100 random
+# boxes, faster above).
+DENSE_MAX_BOXES = 100
 # The band's [N, W] elements at most (its [2, N, W] sides: 256 KiB in float32; random boxes
 # as the benchmark draws them fit up to about 360 boxes); a wider band (more or crowded
 # boxes) declines, and the general path's sparse or dense pass runs.
@@ -111,7 +112,7 @@ def small_keep(
     rows, cols, iou = pairs
     hit = iou > iou.dtype.type(iou_threshold)
     sources, targets = rows[hit], cols[hit]
-    if order.shape[0] > DENSE_MAX_BOXES:  # the band's pairs come in x order; the walk takes ranks in order
+    if order.shape[0] > DENSE_MAX_BOXES:  # the band's pairs come in no rank order; the walk takes ranks in order
         by_source = np.argsort(sources, kind="stable")
         sources, targets = sources[by_source], targets[by_source]
     kept = _walk(sources, targets, order.shape[0])
@@ -173,42 +174,43 @@ def _band_pairs(corners: np.ndarray, area: np.ndarray, offset: int) -> tuple[np.
 
     In ``x1`` order, a box can intersect only the boxes after it up to ``fl(x2 + offset)``
     (the sparse passes' superset, :mod:`visdet.ops._greedy_sparse`), at most ``W`` of them:
-    each box is compared with the next ``W`` as ``[N, W]`` windows of one padded copy of
+    each box is compared with the next ``W`` as ``[W, N]`` windows of one padded copy of
     the sorted corners (views, not copies). The padding is ``+inf``, whose intersection
     sides with any finite box are ``-inf``; each pair's sides, tests and IoU are those of
     :func:`_dense_pairs`, element for element.
     """
     num = corners.shape[1]
-    x_order = np.argsort(corners[0], kind="stable")
-    reach = corners[2, x_order]
+    x_order = corners[0].argsort(kind="stable")
+    ordered = corners[:, x_order]
+    reach = ordered[2]
     if offset:
-        reach += corners.dtype.type(offset)
-    width = int((np.searchsorted(corners[0, x_order], reach, side="right") - np.arange(1, num + 1)).max())
+        reach = reach + corners.dtype.type(offset)
+    width = int((ordered[0].searchsorted(reach, side="right") - np.arange(1, num + 1)).max())
     if num * width > _BAND_MAX_ELEMENTS:
         return None
     if width <= 0:
         none = np.zeros(0, dtype=np.int64)
         return none, none, area[:0].copy()
-    padded = np.full((4, num + width), np.inf, dtype=corners.dtype)
-    np.take(corners, x_order, axis=1, out=padded[:, :num])
-    # window[:, p, k] is the box k + 1 places after box p in x order: a strided view of padded
-    # (numpy's sliding_window_view makes the same view, at ten times the cost of its checks)
-    row, column = padded.strides
-    window = np.ndarray((4, num, width), padded.dtype, buffer=padded, offset=column, strides=(row, column, column))
-    overlap = np.minimum(padded[2:, :num, None], window[2:])
-    overlap -= np.maximum(padded[:2, :num, None], window[:2])
+    padded = np.empty((4, num + width), dtype=corners.dtype)
+    padded[:, :num] = ordered
+    padded[:, num:] = np.inf
+    # window[:, k, p] is the box k + 1 places after box p in x order: a strided view of
+    # ``padded`` (sliding_window_view's, without its per-call cost), boxes along the last
+    # axis, so that each of the W rows below runs over N contiguous boxes
+    stride_corner, stride_box = padded.strides
+    window = np.ndarray((4, width, num), padded.dtype, padded, stride_box, (stride_corner, stride_box, stride_box))
+    boxes = padded[:, None, :num]
+    overlap = np.minimum(boxes[2:], window[2:])
+    overlap -= np.maximum(boxes[:2], window[:2])
     if offset:
         overlap += corners.dtype.type(offset)
     positive = overlap > 0
     both = positive[0]
     both &= positive[1]
-    pairs = np.flatnonzero(both)
-    first = pairs // width
-    second = pairs - first * width  # (the pair's step in the window)
-    second += first
-    second += 1
+    pairs = both.ravel().nonzero()[0]
+    step, first = np.divmod(pairs, num)
     first_box = x_order[first]
-    second_box = x_order[second]
+    second_box = x_order[first + 1 + step]
     rows = np.minimum(first_box, second_box)
     cols = np.maximum(first_box, second_box)
     return rows, cols, _iou(overlap[0].ravel()[pairs], overlap[1].ravel()[pairs], area, rows, cols)

@@ -8,7 +8,7 @@ each step is vectorised over the remaining boxes; on CPU float32/float64 inputs 
 runs on numpy arrays with the pairs' weights computed up front (see
 :func:`_soft_nms_numpy`), same operations, same results; where only intersecting
 pairs decay and no scores tie at a pick, the picks follow from the final scores
-(:func:`_pick_by_score`; pairs from :func:`_soft_nms_small` up to 128 boxes, from
+(:func:`_pick_by_score`; pairs from :func:`_soft_nms_small` up to 512 boxes, from
 :func:`_soft_nms_sparse_by_score` beyond).
 The IoU arithmetic is mmcv's (see :mod:`visdet.ops.nms`). mmcv moves inputs to the CPU for this op; visdet runs on the
 inputs' device. Degenerate boxes (zero area, inverted) have zero intersection with
@@ -46,6 +46,9 @@ _WEIGHTS_AT_ONCE = 256
 # alone differ from 1), unless more than this share of pairs overlap along x.
 _SPARSE_FROM = 16
 _SPARSE_MAX_PAIR_FRACTION = 0.5
+# Above this many boxes, when the small path declines, the general path tries the by-score
+# picks on the sparse pairs before the numpy loop.
+_SPARSE_BY_SCORE_ABOVE = 128
 # With at least this many decaying pairs between unsettled boxes, a numpy round settles
 # boxes (:func:`_settle_round`); with fewer, a Python loop finishes (:func:`_settle_loop`).
 _ROUNDS_FROM_PAIRS = 64
@@ -102,8 +105,8 @@ def soft_nms(
     min_score = check_number(min_score, "min_score")
     check_choice(method, "method", tuple(SOFT_NMS_METHODS))
     if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
-        # above the dense small path's size (SMALL_MAX_BOXES = 0 turns the fast paths off: tests)
-        if boxes.shape[0] > min(_nms_small.SMALL_MAX_BOXES, _nms_small.DENSE_MAX_BOXES) > 0:
+        # (SMALL_MAX_BOXES = 0 turns the fast paths off: tests)
+        if boxes.shape[0] > min(_nms_small.SMALL_MAX_BOXES, _SPARSE_BY_SCORE_ABOVE) > 0:
             result = _soft_nms_sparse_by_score(boxes, scores, iou_threshold, sigma, min_score, method, offset)
             if result is not None:
                 return result
@@ -255,8 +258,8 @@ def _soft_nms_by_score(
     on every pair followed by ``weights != 1``.
     """
     if method != "gaussian" and threshold > _TINY_THRESHOLD:
-        hits = iou >= threshold
-        rows, cols, iou = rows[hits], cols[hits], iou[hits]
+        hits = (iou >= threshold).nonzero()[0]
+        rows, cols, iou = rows.take(hits), cols.take(hits), iou.take(hits)
         weights = iou.dtype.type(1) - iou if method == "linear" else np.zeros_like(iou)
     else:
         weights = _weights(iou, threshold, sigma, method, dtype)
@@ -267,7 +270,7 @@ def _soft_nms_by_score(
         return None
     keep, decayed = picks
     dets = np.empty((keep.shape[0], 5), dtype=box_array.dtype)
-    box_array.take(keep, 0, out=dets[:, :4], mode="clip")  # (valid indices: "clip" skips the check)
+    dets[:, :4] = box_array.take(keep, 0)
     dets[:, 4] = decayed
     return torch.from_numpy(dets), torch.from_numpy(keep)
 
@@ -320,11 +323,11 @@ def _pick_by_score(
                 alive = np.ones(current.shape[0], dtype=bool)
             alive[dropped] = False
     if alive is None:
-        order = np.argsort(np.negative(current))
+        order = np.negative(current).argsort()
     else:
-        kept = np.flatnonzero(alive)
-        order = kept[np.argsort(np.negative(current[kept]))]
-    ranked = current[order]
+        kept = alive.nonzero()[0]
+        order = kept.take(np.negative(current.take(kept)).argsort())
+    ranked = current.take(order)
     if np.count_nonzero(ranked[1:] == ranked[:-1]):
         return None
     return order, ranked
@@ -372,98 +375,87 @@ def _settle_loop(
 ) -> list[int] | None:
     """The boxes of the pairs ``rows, cols`` settled one by one; the boxes dropped, or None on a tie.
 
-    Decayed scores are written to ``current``. A pair whose two boxes are in no other
-    pair settles alone: the higher box decays the lower one (equal scores: a tie). The
-    other boxes settle from a heap of negated scores, highest first (equal scores pop
-    by box index); when one settles, a partner of equal current score is a tie (any
-    other box of equal score settles with it unchanged, and the caller finds two kept
-    boxes of equal final score). float32 products are rounded through an ``array('f')``
-    (exact: the float64 product of two float32 values is exact, so one rounding gives
-    numpy's float32 product).
+    Decayed scores are written to ``current``. The boxes settle highest current score
+    first: the boxes of the pairs in decreasing order of their scores (sorted once),
+    merged with a heap of the decayed ones (negated scores; an entry is stale once its
+    box settles or decays again). A settling box decays its partners not yet settled; a
+    partner of equal current score is a tie (any other box of equal score settles with it
+    unchanged, and the caller finds two kept boxes of equal final score). A decayed box
+    whose partners have all settled (or dropped) is settled at once, without the heap
+    (most of them: the lower box of a pair alone, the ends of chains, a box decayed by
+    the last of its partners). float32 products are rounded through an
+    ``array('f')`` (exact: the float64 product of two float32 values is exact, so one
+    rounding gives numpy's float32 product).
     """
-    row_list, col_list, weight_list = rows.tolist(), cols.tolist(), weights.tolist()
-    ends = row_list + col_list
-    shared: set[int] = set()  # boxes in more than one pair
-    if len(set(ends)) != len(ends):
-        seen: set[int] = set()
-        for box in ends:
-            if box in seen:
-                shared.add(box)
-            seen.add(box)
     scores = current.tolist()
+    num = len(scores)
+    partners: list[list[tuple[int, float]] | None] = [None] * num  # per box: (partner, weight)
+    boxes: list[int] = []  # those of the pairs
+    for row, col, weight in zip(rows.tolist(), cols.tolist(), weights.tolist()):
+        mine = partners[row]
+        if mine is None:
+            partners[row] = [(col, weight)]
+            boxes.append(row)
+        else:
+            mine.append((col, weight))
+        mine = partners[col]
+        if mine is None:
+            partners[col] = [(row, weight)]
+            boxes.append(col)
+        else:
+            mine.append((row, weight))
+    order = sorted(boxes, key=scores.__getitem__, reverse=True)
+    state = bytearray(num)  # 1: settled or dropped, 2: decayed, in the heap
     store = array("f" if current.dtype == np.float32 else "d", [0.0])
     limit = float(min_score)
     decayed: dict[int, float] = {}
     dropped: list[int] = []
-    partners: dict[int, list[tuple[int, float]]] = {}
-    for row, col, weight in zip(row_list, col_list, weight_list):
-        if row in shared or col in shared:
-            if row in partners:
-                partners[row].append((col, weight))
-            else:
-                partners[row] = [(col, weight)]
-            if col in partners:
-                partners[col].append((row, weight))
-            else:
-                partners[col] = [(row, weight)]
-            continue
-        high, low = scores[row], scores[col]
-        target = col
-        if high < low:
-            target, low = row, high
-        elif high == low:
-            return None
-        store[0] = low * weight
-        value = store[0]
-        if value < limit:
-            dropped.append(target)
-        elif value != low:
-            decayed[target] = value
-    if partners and not _settle_heap(scores, partners, store, limit, decayed, dropped):
-        return None
-    for box, value in decayed.items():
-        current[box] = value
-    return dropped
-
-
-def _settle_heap(
-    scores: list[float],
-    partners: dict[int, list[tuple[int, float]]],
-    store: array,
-    limit: float,
-    decayed: dict[int, float],
-    dropped: list[int],
-) -> bool:
-    """:func:`_settle_loop`'s heap over the boxes of ``partners``; False on a tie.
-
-    ``scores`` (updated) holds every box's current score; decayed boxes go to ``decayed``
-    (their last score), boxes below ``limit`` to ``dropped``.
-    """
-    heap = [(-scores[box], box) for box in partners]
-    heapq.heapify(heap)
-    done = set()  # settled or dropped
+    heap: list[tuple[float, int]] = []
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        top, box = pop(heap)
-        if box in done or -top != scores[box]:
-            continue  # an older score of a decayed box
-        top = -top
-        done.add(box)
+    count, i = len(order), 0
+    while True:
+        while i < count and state[order[i]]:
+            i += 1
+        if heap:
+            top, box = heap[0]
+            if state[box] == 1 or -top != scores[box]:
+                pop(heap)  # stale
+                continue
+            if i < count and scores[order[i]] >= -top:
+                box = order[i]
+                i += 1
+            else:
+                pop(heap)
+        elif i < count:
+            box = order[i]
+            i += 1
+        else:
+            break
+        top = scores[box]
+        state[box] = 1
         for other, weight in partners[box]:
-            if other not in done:
+            if state[other] != 1:
                 old = scores[other]
                 if old == top:
-                    return False
+                    return None
                 store[0] = old * weight
                 value = store[0]
                 if value < limit:
-                    done.add(other)
+                    state[other] = 1
                     dropped.append(other)
                 elif value != old:
                     scores[other] = value
                     decayed[other] = value
-                    push(heap, (-value, other))
-    return True
+                    for partner, _ in partners[other]:
+                        if state[partner] != 1:
+                            state[other] = 2
+                            push(heap, (-value, other))
+                            break
+                    else:
+                        state[other] = 1  # its partners have all settled (or dropped): so has it
+    for box, value in decayed.items():
+        current[box] = value
+    return dropped
 
 
 def _remove(work: np.ndarray, inds: np.ndarray, i: int, count: int, alive: np.ndarray) -> int:
