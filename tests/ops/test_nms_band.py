@@ -2,8 +2,8 @@
 
 Above ``DENSE_MAX_BOXES`` boxes the small NMS path compares each box only with the boxes
 after it in ``x1`` order that can reach it. The reference is the dense pass over every
-pair (:func:`visdet.ops._nms_small._dense_pairs`, the one the small path runs up to 128
-boxes): the same set of pairs, each with a bit-equal IoU, on random boxes with ties,
+pair (:func:`visdet.ops._nms_small._dense_pairs`, the one the small path runs up to
+``DENSE_MAX_BOXES``): the same set of pairs, each with a bit-equal IoU, on random boxes with ties,
 identical, zero-size and inverted boxes, both offsets and dtypes. The whole calls are
 compared with the general path in ``tests/ops/test_nms_small.py``.
 """

@@ -1,9 +1,9 @@
 """The numpy scratch of nms / batched_nms stays within its design's bound (tracemalloc).
 
-The small path (:mod:`visdet.ops._nms_small`) keeps, up to 128 boxes, a few ``[N, N]``
+The small path (:mod:`visdet.ops._nms_small`) keeps, up to 100 boxes, a few ``[N, N]``
 pairwise arrays (the ``[2, N, N]`` intersection sides and their temporaries, about
 ``5.5 * N**2`` elements at 100 boxes), and above, as many ``[N, W]`` arrays of each box's
-``W`` x-sorted neighbours (at most ``_BAND_MAX_ELEMENTS`` elements each); the sparse numpy pass
+``W`` x-sorted neighbours (``[W, N]``, at most ``_BAND_MAX_ELEMENTS`` elements each); the sparse numpy pass
 (:func:`visdet.ops._greedy_sparse.greedy_sparse_numpy`, from 64 boxes on the general
 path) keeps per-box arrays and one batch of at most 8192 candidate pairs, whatever ``N``.
 :func:`visdet.benchmark.memory.heap_scratch` measures both exactly (numpy allocates through
@@ -39,7 +39,7 @@ def _scratch(call) -> float:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("num", [8, 32, 100, 128])
+@pytest.mark.parametrize("num", [8, 32, _nms_small.DENSE_MAX_BOXES])
 def test_small_path_scratch_is_a_few_pairwise_arrays(num, dtype):
     boxes, scores, idxs = _inputs(num, dtype)
     itemsize = boxes.element_size()
@@ -49,7 +49,7 @@ def test_small_path_scratch_is_a_few_pairwise_arrays(num, dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("num", [129, 200, 340])
+@pytest.mark.parametrize("num", [101, 200, 340])
 def test_band_scratch_is_a_few_band_arrays(num, dtype):
     boxes, scores, idxs = _inputs(num, dtype)
     itemsize = boxes.element_size()

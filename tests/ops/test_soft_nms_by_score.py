@@ -67,8 +67,7 @@ METHODS = [("linear", 0.3, 0.5), ("linear", 0.0, 0.5), ("naive", 0.3, 0.5), ("ga
 
 @pytest.mark.parametrize("rounds_from", [1, 10**9])  # numpy rounds down to 1 pair, mixed, heap loop only
 @pytest.mark.parametrize("method, threshold, sigma", METHODS)
-@pytest.mark.parametrize("num, scale", [(1, 20.0), (7, 20.0), (40, 60.0), (100, 200.0), (129, 100.0),
-                                        (300, 600.0)])
+@pytest.mark.parametrize("num, scale", [(1, 20.0), (7, 20.0), (40, 60.0), (100, 200.0), (129, 100.0), (300, 600.0)])
 def test_by_score_equals_exact_loop(num, scale, method, threshold, sigma, rounds_from):
     with patched(soft_nms_module, _ROUNDS_FROM_PAIRS=rounds_from):
         for seed in range(2):
@@ -138,3 +137,44 @@ def test_decays_reach_a_box_in_pick_order():
             with patched(soft_nms_module, _ROUNDS_FROM_PAIRS=1):
                 result = soft_nms(boxes, scores, 0.1, 0.5, 0.0, method)
             _assert_same(result, _exact(boxes, scores, 0.1, 0.5, 0.0, method))
+
+
+@contextlib.contextmanager
+def counting_pair_answers() -> Iterator[list[bool]]:
+    """Records, per call of ``_soft_nms_by_score``, whether it answered (True) or declined (False)."""
+    answers: list[bool] = []
+    original = soft_nms_module._soft_nms_by_score
+
+    def spy(*args):
+        result = original(*args)
+        answers.append(result is not None)
+        return result
+
+    with patched(soft_nms_module, _soft_nms_by_score=spy):
+        yield answers
+
+
+def test_crowded_gaussian_decay_takes_the_loop_of_picks():
+    """Gaussian decay weighs every intersecting pair: with more than ``_LOOP_ABOVE_PAIRS_PER_BOX``
+    decaying pairs a box the by-score path declines (on the small path's pairs and on the sparse
+    ones) and the numpy loop of picks answers, bit-equal; linear decay of the same boxes with a
+    high threshold (few decaying pairs) is still answered by score."""
+    gen = torch.Generator().manual_seed(5)
+    for num, side in ((60, 70.0), (200, 150.0)):
+        xy = torch.rand(num, 2, generator=gen) * side
+        boxes = torch.cat([xy, xy + 20 + torch.rand(num, 2, generator=gen) * 20], 1)
+        scores = torch.rand(num, generator=gen)
+        lo = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+        hi = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+        intersecting = int(((hi - lo) > 0).all(-1).triu(1).sum())
+        assert intersecting > soft_nms_module._LOOP_ABOVE_PAIRS_PER_BOX * num  # every one decays (gaussian)
+        with counting_pair_answers() as answers:
+            result = soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian")
+        # declined on the small path's pairs (60 boxes), then also on the sparse pairs (200)
+        assert answers == [False] * (1 if num <= soft_nms_module._SPARSE_BY_SCORE_ABOVE else 2)
+        with counting_pair_answers() as answers:
+            linear = soft_nms(boxes, scores, 0.9, 0.5, 1e-3, "linear")
+        assert answers == [True]
+        _assert_same(result, soft_nms_module._soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian", 0))
+        _assert_same(linear, soft_nms_module._soft_nms(boxes, scores, 0.9, 0.5, 1e-3, "linear", 0))
+        assert int((result[0][:, 4] < scores[result[1]]).sum()) > num // 2  # most scores decayed

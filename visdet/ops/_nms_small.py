@@ -39,7 +39,7 @@ SMALL_MAX_BOXES = 512
 # from a band of x-sorted neighbours (:func:`_band_pairs`; as fast at about 100 random
 # boxes, faster above).
 DENSE_MAX_BOXES = 100
-# The band's [N, W] elements at most (its [2, N, W] sides: 256 KiB in float32; random boxes
+# The band's [W, N] elements at most (its [2, W, N] sides: 256 KiB in float32; random boxes
 # as the benchmark draws them fit up to about 360 boxes); a wider band (more or crowded
 # boxes) declines, and the general path's sparse or dense pass runs.
 _BAND_MAX_ELEMENTS = 1 << 15
