@@ -37,18 +37,23 @@ def patched(module, **values) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def counting_by_score() -> Iterator[list[bool]]:
-    """Records, per call of ``_pick_by_score``, whether it answered (True) or declined (False)."""
+def counting_answers(name: str) -> Iterator[list[bool]]:
+    """Records, per call of ``soft_nms_module.<name>``, whether it answered (True) or declined (False)."""
     answers: list[bool] = []
-    original = soft_nms_module._pick_by_score
+    original = getattr(soft_nms_module, name)
 
     def spy(*args):
         result = original(*args)
         answers.append(result is not None)
         return result
 
-    with patched(soft_nms_module, _pick_by_score=spy):
+    with patched(soft_nms_module, **{name: spy}):
         yield answers
+
+
+def counting_by_score() -> contextlib.AbstractContextManager[list[bool]]:
+    """:func:`counting_answers` of ``_pick_by_score`` (the picks from the pairs)."""
+    return counting_answers("_pick_by_score")
 
 
 def _assert_same(result, expected) -> None:
@@ -139,21 +144,6 @@ def test_decays_reach_a_box_in_pick_order():
             _assert_same(result, _exact(boxes, scores, 0.1, 0.5, 0.0, method))
 
 
-@contextlib.contextmanager
-def counting_pair_answers() -> Iterator[list[bool]]:
-    """Records, per call of ``_soft_nms_by_score``, whether it answered (True) or declined (False)."""
-    answers: list[bool] = []
-    original = soft_nms_module._soft_nms_by_score
-
-    def spy(*args):
-        result = original(*args)
-        answers.append(result is not None)
-        return result
-
-    with patched(soft_nms_module, _soft_nms_by_score=spy):
-        yield answers
-
-
 def test_crowded_gaussian_decay_takes_the_loop_of_picks():
     """Gaussian decay weighs every intersecting pair: with more than ``_LOOP_ABOVE_PAIRS_PER_BOX``
     decaying pairs a box the by-score path declines (on the small path's pairs and on the sparse
@@ -168,11 +158,11 @@ def test_crowded_gaussian_decay_takes_the_loop_of_picks():
         hi = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
         intersecting = int(((hi - lo) > 0).all(-1).triu(1).sum())
         assert intersecting > soft_nms_module._LOOP_ABOVE_PAIRS_PER_BOX * num  # every one decays (gaussian)
-        with counting_pair_answers() as answers:
+        with counting_answers("_soft_nms_by_score") as answers:
             result = soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian")
         # declined on the small path's pairs (60 boxes), then also on the sparse pairs (200)
         assert answers == [False] * (1 if num <= soft_nms_module._SPARSE_BY_SCORE_ABOVE else 2)
-        with counting_pair_answers() as answers:
+        with counting_answers("_soft_nms_by_score") as answers:
             linear = soft_nms(boxes, scores, 0.9, 0.5, 1e-3, "linear")
         assert answers == [True]
         _assert_same(result, soft_nms_module._soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian", 0))
