@@ -257,6 +257,11 @@ _SOFT_CASES = {
                             kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
     "gaussian_mid_band": dict(n=200, scale=300.0, max_size=60.0,
                               kwargs=dict(sigma=0.5, min_score=1e-3, method="gaussian")),
+    # more than 512 boxes (past the small path): picked by final score on the sparse pairs,
+    # some pairs, and none at all (a row of disjoint boxes)
+    "linear_sparse_very_many": dict(n=600, scale=2000.0, max_size=60.0,
+                                    kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
+    "linear_row_very_many": dict(n=600, row=True, kwargs=dict(iou_threshold=0.3, min_score=1e-3, method="linear")),
 }
 for _name, _params in _SOFT_CASES.items():
     register(
