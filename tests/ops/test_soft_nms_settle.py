@@ -188,3 +188,62 @@ def test_threshold_at_most_tiny_weighs_every_pair():
             result = soft_nms(boxes, scores, threshold, 0.5, 1e-3, "linear")
             _assert_same(result, _exact(boxes, scores, threshold, 0.5, 1e-3, "linear"))
     assert seen == [(8, True)] * 3
+
+
+def _zeroed_calls(args) -> tuple[tuple[torch.Tensor, torch.Tensor], list[bool]]:
+    """``soft_nms(*args)`` and, per call of ``_zeroed`` (the naive walk), whether it answered."""
+    calls: list[bool] = []
+    original = soft_nms_module._zeroed
+
+    def spy(*inner):
+        dropped = original(*inner)
+        calls.append(dropped is not None)
+        return dropped
+
+    with patched(soft_nms_module, _zeroed=spy):
+        result = soft_nms(*args)
+    return result, calls
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_naive_decay_is_a_greedy_walk(dtype):
+    """``naive`` zeroes each pick's decaying partners, which ``min_score > 0`` then drops: greedy
+    NMS over the pairs in score order, by ``_zeroed``. Chains (a zeroed box zeroes nothing), a
+    star and the benchmark's random boxes, against the exact loop; ``min_score`` 0 keeps zeroed
+    boxes (score 0), so the settle loop runs there instead."""
+    chain = torch.tensor([[0.0, 0, 10, 10], [2, 0, 12, 10], [4, 0, 14, 10], [6, 0, 16, 10]], dtype=dtype)
+    star = torch.tensor([[0.0, 0, 10, 10], [4, 0, 14, 10], [-4, 0, 6, 10], [0, 4, 10, 14]], dtype=dtype)
+    boxes = torch.cat([chain, chain[:3] + 100, star + 200])
+    scores = torch.tensor([0.5, 0.95, 0.7, 0.2, 0.9, 0.3, 0.85, 0.99, 0.4, 0.6, 0.8], dtype=dtype)
+    gen = torch.Generator().manual_seed(3)
+    cases = [(boxes, scores)]
+    for num in (60, 200):
+        xy = torch.rand(num, 2, generator=gen) * 400
+        wh = 4 + torch.rand(num, 2, generator=gen) * 80
+        cases.append((torch.cat([xy, xy + wh], 1).to(dtype), torch.rand(num, generator=gen, dtype=dtype)))
+    for case_boxes, case_scores in cases:
+        for threshold in (0.1, 0.3):
+            args = (case_boxes, case_scores, threshold, 0.5, 1e-3, "naive")
+            result, calls = _zeroed_calls(args)
+            assert calls == [True]
+            _assert_same(result, _exact(*args))
+            _assert_same(result, soft_nms_module._soft_nms(*args, 0))
+            assert result[1].numel() < case_boxes.shape[0]  # some boxes were zeroed and dropped
+            assert torch.equal(result[0][:, 4], case_scores[result[1]])  # the kept ones keep their scores
+            args = (case_boxes, case_scores, threshold, 0.5, 0.0, "naive")
+            result, calls = _zeroed_calls(args)
+            assert calls == []
+            _assert_same(result, soft_nms_module._soft_nms(*args, 0))
+    # the chain at threshold 0.5 (IoU 0.67 between neighbours, 0.43 two apart): 0.95 zeroes its
+    # neighbours 0.5 and 0.7; 0.2 overlaps only the zeroed 0.7 that much, so it stays
+    result, _ = _zeroed_calls((boxes[:4], scores[:4], 0.5, 0.5, 1e-3, "naive"))
+    assert result[1].tolist() == [1, 3]
+
+
+def test_naive_tie_within_a_pair_declines():
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [52, 50, 62, 60]])
+    scores = torch.tensor([0.5, 0.5, 0.9, 0.3])
+    args = (boxes, scores, 0.3, 0.5, 1e-3, "naive")
+    result, calls = _zeroed_calls(args)
+    assert calls == [False]
+    _assert_same(result, soft_nms_module._soft_nms(*args, 0))

@@ -115,7 +115,7 @@ def small_keep(
     if order.shape[0] > DENSE_MAX_BOXES:  # the band's pairs come in no rank order; the walk takes ranks in order
         by_source = np.argsort(sources, kind="stable")
         sources, targets = sources[by_source], targets[by_source]
-    kept = _walk(sources, targets, order.shape[0])
+    kept = walk(sources, targets, order.shape[0])
     if kept is not None:
         order = order[kept]
     if max_num > 0:
@@ -237,7 +237,7 @@ def _rank(score_array: np.ndarray, scores: Tensor) -> np.ndarray:
     return order
 
 
-def _walk(sources: np.ndarray, targets: np.ndarray, num: int) -> np.ndarray | None:
+def walk(sources: np.ndarray, targets: np.ndarray, num: int) -> np.ndarray | None:
     """Keep mask of mmcv's greedy loop given its suppression edges, or None if all are kept.
 
     ``sources`` (ascending rank) suppress ``targets`` (later ranks) when kept; a source is

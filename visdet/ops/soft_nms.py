@@ -317,6 +317,14 @@ def _pick_by_score(
             both = alive[rows]
             both &= alive[cols]
             rows, cols, weights = rows[both], cols[both], weights[both]
+    if rows.size and min_score > 0 and not weights.any():  # naive decay: every decaying pair zeroes
+        dropped = _zeroed(current, rows, cols)
+        if dropped is None:
+            return None
+        if alive is None:
+            alive = np.ones(current.shape[0], dtype=bool)
+        alive[dropped] = False
+        rows = rows[:0]
     if rows.size >= _ROUNDS_FROM_PAIRS:
         if alive is None:
             alive = np.ones(current.shape[0], dtype=bool)
@@ -342,6 +350,29 @@ def _pick_by_score(
     if np.count_nonzero(ranked[1:] == ranked[:-1]):
         return None
     return order, ranked
+
+
+def _zeroed(current: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+    """The boxes dropped when every pair's weight is 0 (``naive`` decay, ``min_score > 0``); None on a tie.
+
+    A pick zeroes its partners still in play, which then fall below ``min_score``: greedy
+    NMS over the pairs, in score order. Its walk (:func:`visdet.ops._nms_small.walk`) takes
+    the pairs from the higher box to the lower by rank. Two partners of equal score are a
+    tie (mmcv's working order picks one); equal scores of boxes in no common pair do not
+    change which boxes fall (and two kept ones give None in the caller).
+    """
+    row_scores, col_scores = current.take(rows), current.take(cols)
+    if np.count_nonzero(row_scores == col_scores):
+        return None
+    order = np.negative(current).argsort()
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    higher = row_scores > col_scores
+    sources = rank.take(np.where(higher, rows, cols))
+    targets = rank.take(np.where(higher, cols, rows))
+    by_source = sources.argsort(kind="stable")
+    keep = _nms_small.walk(sources.take(by_source), targets.take(by_source), order.size)
+    return order[~keep]
 
 
 def _settle_round(
