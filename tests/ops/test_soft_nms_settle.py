@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.ops.test_soft_nms_by_score import _assert_same, _exact, counting_by_score, patched
+from tests.ops.test_soft_nms_by_score import _assert_same, _exact, counting_answers, counting_by_score, patched
 from visdet.ops import soft_nms
 
 soft_nms_module = importlib.import_module("visdet.ops.soft_nms")
@@ -192,15 +192,7 @@ def test_threshold_at_most_tiny_weighs_every_pair():
 
 def _zeroed_calls(args) -> tuple[tuple[torch.Tensor, torch.Tensor], list[bool]]:
     """``soft_nms(*args)`` and, per call of ``_zeroed`` (the naive walk), whether it answered."""
-    calls: list[bool] = []
-    original = soft_nms_module._zeroed
-
-    def spy(*inner):
-        dropped = original(*inner)
-        calls.append(dropped is not None)
-        return dropped
-
-    with patched(soft_nms_module, _zeroed=spy):
+    with counting_answers("_zeroed") as calls:
         result = soft_nms(*args)
     return result, calls
 
