@@ -111,11 +111,7 @@ def small_keep(
         return None
     rows, cols, iou = pairs
     hit = iou > iou.dtype.type(iou_threshold)
-    sources, targets = rows[hit], cols[hit]
-    if order.shape[0] > DENSE_MAX_BOXES:  # the band's pairs come in no rank order; the walk takes ranks in order
-        by_source = np.argsort(sources, kind="stable")
-        sources, targets = sources[by_source], targets[by_source]
-    kept = walk(sources, targets, order.shape[0])
+    kept = walk(rows[hit], cols[hit], order.shape[0])
     if kept is not None:
         order = order[kept]
     if max_num > 0:
@@ -240,12 +236,15 @@ def _rank(score_array: np.ndarray, scores: Tensor) -> np.ndarray:
 def walk(sources: np.ndarray, targets: np.ndarray, num: int) -> np.ndarray | None:
     """Keep mask of mmcv's greedy loop given its suppression edges, or None if all are kept.
 
-    ``sources`` (ascending rank) suppress ``targets`` (later ranks) when kept; a source is
-    kept if no kept source suppressed it before. Few edges are walked one by one, many
-    (a crowded input) as one Python integer bit mask per source.
+    ``sources`` suppress ``targets`` (later ranks) when kept, edges in any order (the band's
+    pairs come in x order): they are walked by source rank, and a source is kept if no kept
+    source suppressed it before. Few edges are walked one by one, many (a crowded input) as
+    one Python integer bit mask per source.
     """
     if sources.size == 0:
         return None
+    by_source = sources.argsort(kind="stable")
+    sources, targets = sources.take(by_source), targets.take(by_source)
     if sources.size <= _EDGES_ONE_BY_ONE * num:
         suppressed = bytearray(num)
         for source, target in zip(sources.tolist(), targets.tolist()):

@@ -356,8 +356,8 @@ def _zeroed(current: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     """The boxes dropped when every pair's weight is 0 (``naive`` decay, ``min_score > 0``); None on a tie.
 
     A pick zeroes its partners still in play, which then fall below ``min_score``: greedy
-    NMS over the pairs, in score order. Its walk (:func:`visdet.ops._nms_small.walk`) takes
-    the pairs from the higher box to the lower by rank. Two partners of equal score are a
+    NMS over the pairs in score order (:func:`visdet.ops._nms_small.walk`, each pair taken
+    from the higher box to the lower). Two partners of equal score are a
     tie (mmcv's working order picks one); equal scores of boxes in no common pair do not
     change which boxes fall (and two kept ones give None in the caller).
     """
@@ -370,8 +370,7 @@ def _zeroed(current: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     higher = row_scores > col_scores
     sources = rank.take(np.where(higher, rows, cols))
     targets = rank.take(np.where(higher, cols, rows))
-    by_source = sources.argsort(kind="stable")
-    keep = _nms_small.walk(sources.take(by_source), targets.take(by_source), order.size)
+    keep = _nms_small.walk(sources, targets, order.size)
     return order[~keep]
 
 
