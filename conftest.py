@@ -1,5 +1,7 @@
 """Root pytest configuration: the parity report plugin, and torch's global state per test."""
 
+# parity first, before torch computes anything: it pins MKL's code path (see parity/__init__.py)
+import parity  # noqa: F401, I001
 import pytest
 import torch
 

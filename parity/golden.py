@@ -229,6 +229,7 @@ def machine_record() -> dict[str, object]:
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ},
+        "mkl_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),  # parity/__init__.py pins it
         "cpu": cpu,
     }
 

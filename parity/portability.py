@@ -3,7 +3,9 @@
 Another CPU computes float32 sums in another order: other vector widths (AVX-512, AVX2,
 SSE, none), oneDNN or native convolution kernels, other thread counts. Two environment
 variables, read once when torch loads, and the thread count let one machine imitate
-those differences, so each setting runs in a fresh interpreter::
+those differences, and a third holds MKL to its pre-AVX path in the oldest-CPU setting
+(elsewhere ``parity/__init__.py`` pins it to AVX2), so each setting runs in a fresh
+interpreter::
 
     python -m parity.portability [--only SETTING ...] [--out reports/portability]
 
@@ -46,8 +48,10 @@ SETTINGS = {
         Setting("aten-default", 2, {"ATEN_CPU_CAPABILITY": "default"}, "ATen without vector extensions"),
         Setting("onednn-sse41", 2, {"ONEDNN_MAX_CPU_ISA": "SSE41"}, "oneDNN limited to SSE4.1"),
         Setting(
-            "oldest-cpu-1-thread", 1, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
-            "both limits at once, 1 thread",
+            "oldest-cpu-1-thread",
+            1,
+            {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+            "all three limits at once (MKL on its pre-AVX path), 1 thread",
         ),
     )
 }
@@ -60,7 +64,8 @@ def run_setting(
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{setting.name}.json"
     json_path.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    switches = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # (MKL: parity's pin)
+    env = {k: v for k, v in os.environ.items() if k not in switches}
     env.update(setting.env)
     command = [sys.executable, "-m", "parity.golden", "check", "--threads", str(setting.threads)]
     command += ["--json", str(json_path)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from parity import MKL_INSTRUCTIONS
 from parity.cases import load_all
 from parity.portability import REPORT_DIR, SETTINGS, run_setting
 
@@ -25,6 +26,8 @@ def test_goldens_hold_under_cpu_setting(name: str) -> None:
     assert all(row["ok"] for row in rows)
     machine = result["machine"]
     assert machine["threads"] == setting.threads
-    assert machine["env"] == setting.env
+    mkl = setting.env.get("MKL_ENABLE_INSTRUCTIONS", MKL_INSTRUCTIONS)
+    assert machine["env"] == {k: v for k, v in setting.env.items() if k != "MKL_ENABLE_INSTRUCTIONS"}
+    assert machine["mkl_instructions"] == mkl
     if setting.env.get("ATEN_CPU_CAPABILITY") == "default":
         assert machine["cpu_capability"] == "DEFAULT", "ATEN_CPU_CAPABILITY=default did not take effect"
