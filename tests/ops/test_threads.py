@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 import pytest
 import torch
 
-from visdet.ops import nms, roi_align
+from visdet.ops import batched_nms, multiclass_nms, nms, roi_align, soft_nms
 from visdet.ops._threads import ENV_VARIABLE, loop_threads
 
 
@@ -134,4 +135,50 @@ def test_roi_align_and_nms_loops_run_on_one_thread(two_threads, monkeypatch):
     boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]], requires_grad=True)
     nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
     assert seen == {"_pool_rois": 1, "_greedy_dense": 1}
+    assert torch.get_num_threads() == 2
+
+
+def test_the_ops_general_cpu_paths_run_on_one_thread(two_threads, monkeypatch):
+    """Past the small-input paths, every torch call of an op (sorts, gathers, checks) runs on one thread.
+
+    Under load a parallel region of a few thousand elements (``boxes[order]`` of 1000 boxes)
+    waits for a descheduled worker: with 2 threads and one core busy, nms of 1000 boxes took
+    16 ms against 2 ms on one thread (and 1.97x mmcv's time with 2 busy processes).
+    """
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)
+    seen = {}
+
+    def recording(module_name, name):
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            seen[name] = torch.get_num_threads()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapped)
+
+    recording("visdet.ops.nms", "_nms")
+    recording("visdet.ops.nms", "_batched_nms")
+    recording("visdet.ops.multiclass_nms", "_multiclass_nms")
+    recording("visdet.ops.soft_nms", "_soft_nms_numpy")
+    recording("visdet.ops.soft_nms", "_soft_nms_sparse_by_score")
+    recording("visdet.ops.roi_align", "roi_align_max_no_grad")
+    generator = torch.Generator().manual_seed(3)
+    xy = torch.rand(600, 2, generator=generator) * 300
+    boxes = torch.cat([xy, xy + 10 + torch.rand(600, 2, generator=generator) * 40], dim=1)
+    scores = torch.rand(600, generator=generator)
+    idxs = torch.randint(0, 3, (600,), generator=generator)
+    # 600 boxes: above the small-input paths' 512
+    assert nms(boxes, scores, 0.5)[1].numel() > 0
+    assert batched_nms(boxes, scores, idxs, {"type": "nms", "iou_threshold": 0.5})[1].numel() > 0
+    assert soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "linear")[1].numel() > 0
+    assert soft_nms(boxes[:40], scores[:40], 0.0, 0.5, 1e-3, "naive")[1].numel() > 0  # the numpy loop
+    class_scores = torch.rand(600, 4, generator=generator)
+    assert multiclass_nms(boxes, class_scores, 0.5, {"type": "nms", "iou_threshold": 0.5})[0].numel() > 0
+    features = torch.randn(1, 2, 16, 16)
+    rois = torch.tensor([[0, 1.0, 1.0, 12.0, 9.0]])
+    assert roi_align(features, rois, (2, 2), sampling_ratio=2, pool_mode="max").shape == (1, 2, 2, 2)
+    names = ("_nms", "_batched_nms", "_multiclass_nms", "_soft_nms_numpy", "_soft_nms_sparse_by_score")
+    assert seen == {name: 1 for name in (*names, "roi_align_max_no_grad")}
     assert torch.get_num_threads() == 2

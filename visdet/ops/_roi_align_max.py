@@ -153,6 +153,21 @@ class RoIAlignMax(torch.autograd.Function):
 _CHUNK_ELEMENTS = 1 << 16
 
 
+def _whole_map(input: Tensor, output_elements: int, patch_pixels: int) -> Tensor | None:
+    """Rows ``n * H * W + y * W + x`` (all channels) of the whole map, or None: each chunk copies its patch.
+
+    A channels-last map gives them as a view. Of an NCHW map they are a copy, made when
+    the RoIs' patches hold more pixels than the map (many RoIs: 1000 of the benchmark's
+    kind copy 40 times the map in patches) and the copy is no larger than the output, so
+    that the temporaries stay within the output's size.
+    """
+    num, channels, height, width = input.shape
+    rows = input.permute(0, 2, 3, 1)
+    if rows.is_contiguous() or (input.numel() <= output_elements and patch_pixels >= num * height * width):
+        return rows.reshape(num * height * width, channels)
+    return None
+
+
 def roi_align_max_no_grad(
     input: Tensor, rois: Tensor, output_size: tuple[int, int], spatial_scale: float, sampling_ratio: int, aligned: bool
 ) -> Tensor:
@@ -168,12 +183,15 @@ def roi_align_max_no_grad(
     with weight 0). Each bin's maximum starts from :data:`MAX_POOL_INITIAL` and takes a
     strictly larger sample (``NaN`` never). The result is the slot pass's exactly, and
     the temporaries stay bounded by the chunk, whatever the map's size or memory format.
+    Where :func:`_whole_map` gives the whole map channels-last (a channels-last map as it
+    is, or, for many RoIs, one copy no larger than the output), the corners are gathered
+    from it instead and no patch is copied: the same pixels, the same values.
 
     The corners' patch positions and weights of a RoI are computed once for all its
     chunks, the patch bounds and in-range flags of all RoIs in a few calls up front, and
-    the bins' maxima written channels-last into one buffer, checked for ``NaN`` and
-    floored once at the end (a ``NaN`` sample anywhere redoes the call the ``NaN``-proof
-    way), which keeps the Python and call overhead per chunk small.
+    the bins' maxima written into the output, checked for ``NaN`` and floored once at the
+    end (a ``NaN`` sample anywhere redoes the call the ``NaN``-proof way), which keeps the
+    Python and call overhead per chunk small.
     """
     num, channels, height, width = input.shape
     pooled_h, pooled_w = output_size
@@ -181,7 +199,7 @@ def roi_align_max_no_grad(
     if num_rois == 0:
         return input.new_full((0, channels, pooled_h, pooled_w), MAX_POOL_INITIAL)
     geometry = roi_geometry(rois, output_size, spatial_scale, sampling_ratio, aligned)
-    axes, valids = [], []
+    axes, valids, extents = [], [], []
     for start, bin_size, grid, bins, size in (
         (geometry.start_h, geometry.bin_h, geometry.grid_h, pooled_h, height),
         (geometry.start_w, geometry.bin_w, geometry.grid_w, pooled_w, width),
@@ -191,20 +209,24 @@ def roi_align_max_no_grad(
         valid, low, high, w_low, w_high = bilinear_axis(coords, size)  # each [K, P, G]
         valids.append(valid)
         in_grid = (index[None] < grid[:, None])[:, None, :]  # [K, 1, G]: samples the RoI has
+        first_pixel = torch.where(in_grid, low, size).amin(dim=2)  # [K, P] first pixel per bin
+        last_pixel = torch.where(in_grid, high, -1).amax(dim=2)  # [K, P] last pixel per bin
+        extents.append((last_pixel.amax(dim=1) - first_pixel.amin(dim=1) + 1).clamp_(min=0))  # [K] its patch
         axes.append(
             (
                 torch.stack((low, low, high, high), dim=1),  # [K, 4, P, G], corners in mmcv's order
                 torch.stack((w_low, w_low, w_high, w_high), dim=1),
-                torch.where(in_grid, low, size).amin(dim=2).tolist(),  # [K][P] first pixel per bin
-                torch.where(in_grid, high, -1).amax(dim=2).tolist(),  # [K][P] last pixel per bin
+                first_pixel.tolist(),
+                last_pixel.tolist(),
                 (valid | ~in_grid).all(dim=2).tolist(),  # [K][P] every sample in range
             )
         )
     (pos_y, weight_y, first_y, last_y, valid_y), (pos_x, weight_x, first_x, last_x, valid_x) = axes
     # the x corner order (low, high, low, high) pairs with the y order (low, low, high, high)
     pos_x, weight_x = pos_x[:, [0, 2, 1, 3]], weight_x[:, [0, 2, 1, 3]]
-    pooled = input.new_full((num_rois, pooled_h, pooled_w, channels), MAX_POOL_INITIAL)
+    pooled = input.new_full((num_rois, channels, pooled_h, pooled_w), MAX_POOL_INITIAL)  # the output
     budget = max(_CHUNK_ELEMENTS, pooled.numel() // 4)
+    whole = _whole_map(input, pooled.numel(), int((extents[0] * extents[1]).sum()))
 
     def pool(nan_proof: bool) -> None:
         for roi, (batch, grid_h, grid_w) in enumerate(
@@ -213,8 +235,11 @@ def roi_align_max_no_grad(
             if grid_h == 0 or grid_w == 0:
                 continue  # no samples: the initial value
             image = input[batch]
-            x_first, x_last = min(first_x[roi]), max(last_x[roi])
-            patch_w = x_last - x_first + 1
+            if whole is None:
+                x_first, x_last = min(first_x[roi]), max(last_x[roi])
+                patch_w = x_last - x_first + 1
+            else:  # rows of the whole map: x from 0, y from image `batch`'s first row
+                x_first, patch_w = 0, width
             samples_w = pooled_w * grid_w
             # [4, PH, gh, PW * gw]: each corner's position in a patch whose top row is y = 0
             positions = (pos_y[roi, :, :, :grid_h, None] * patch_w) + (
@@ -225,8 +250,11 @@ def roi_align_max_no_grad(
             rows_per_chunk = max(1, budget // (channels * grid_h * samples_w))
             for first in range(0, pooled_h, rows_per_chunk):
                 last = min(first + rows_per_chunk, pooled_h)
-                y_first, y_last = min(first_y[roi][first:last]), max(last_y[roi][first:last])
-                patch = image[:, y_first : y_last + 1, x_first : x_last + 1].permute(1, 2, 0).reshape(-1, channels)
+                if whole is None:
+                    y_first, y_last = min(first_y[roi][first:last]), max(last_y[roi][first:last])
+                    patch = image[:, y_first : y_last + 1, x_first : x_last + 1].permute(1, 2, 0).reshape(-1, channels)
+                else:
+                    y_first, patch = -batch * height, whole
                 rows = (positions[:, first:last].reshape(4, -1) - y_first * patch_w).unbind(0)
                 scales = weights[:, first:last].reshape(4, -1, 1).unbind(0)  # w_y * w_x per sample
                 value = patch.index_select(0, rows[0]).mul_(scales[0])
@@ -243,10 +271,10 @@ def roi_align_max_no_grad(
                 value = value.view(last - first, grid_h, pooled_w, grid_w, channels)
                 if nan_proof:
                     value = torch.where(value > MAX_POOL_INITIAL, value, value.new_tensor(MAX_POOL_INITIAL))
-                torch.amax(value.amax(dim=3), dim=1, out=pooled[roi, first:last])
+                pooled[roi, :, first:last].permute(1, 2, 0).copy_(value.amax(dim=3).amax(dim=1))
 
     pool(nan_proof=False)
     if bool(pooled.isnan().any()):
         pool(nan_proof=True)
     # then no less than the initial value
-    return pooled.clamp_(min=MAX_POOL_INITIAL).permute(0, 3, 1, 2).contiguous()
+    return pooled.clamp_(min=MAX_POOL_INITIAL)

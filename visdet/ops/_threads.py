@@ -7,7 +7,11 @@ machine that costs little; when other processes keep every core busy, a deschedu
 worker thread stalls every one of those thousands of regions: on 2 busy cores visdet's
 RoIAlign in a Faster R-CNN predict took a median 13.7 s (up to 26 s) against mmcv's
 single-threaded kernel's 0.44 s, and its NMS 9x mmcv's. One thread for the loop makes
-those regions serial, which is what mmcv's CPU kernels do.
+those regions serial, which is what mmcv's CPU kernels do. The same holds for a single
+gather of a few thousand elements (``boxes[order]`` of 1000 boxes: 7 ms against 13 us with
+one core busy), so the public ops (``nms``, ``batched_nms``, ``soft_nms``, ``multiclass_nms``,
+``roi_align``'s no-grad max pass) run their whole CPU path past the small-input fast paths
+(numpy, no torch threads) inside :func:`loop_threads`.
 
 :func:`loop_threads` sets ``torch.set_num_threads(1)`` for the duration of a loop and
 restores the previous count. With torch's OpenMP backend the count belongs to the calling

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from visdet.ops._checks import check_boxes, check_floating, check_int, check_tensor
+from visdet.ops._threads import loop_threads
 from visdet.ops.nms import batched_nms
 from visdet.ops.nms_options import NMSOptions, as_nms_options
 
@@ -56,6 +57,22 @@ def multiclass_nms(
     Raises:
         TypeError / ValueError: For inputs of the wrong type or shape (naming them).
     """
+    with loop_threads():  # thresholding and gathers of up to n * K candidates: see visdet.ops._threads
+        return _multiclass_nms(
+            multi_bboxes, multi_scores, score_thr, nms_cfg, max_num, score_factors, return_inds, box_dim
+        )
+
+
+def _multiclass_nms(
+    multi_bboxes: Tensor,
+    multi_scores: Tensor,
+    score_thr: float,
+    nms_cfg: NMSOptions | Mapping[str, Any],
+    max_num: int,
+    score_factors: Tensor | None,
+    return_inds: bool,
+    box_dim: int,
+) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
     check_tensor(multi_scores, "multi_scores")
     check_floating(multi_scores, "multi_scores")
     if multi_scores.dim() != 2 or multi_scores.shape[1] < 1:

@@ -49,6 +49,7 @@ from visdet.ops._checks import (
 )
 from visdet.ops._greedy import check_nms_args, greedy_nms_ranked, nms_indices
 from visdet.ops._nms_small import small_idxs, small_inputs, small_keep, small_number, small_outputs
+from visdet.ops._threads import loop_threads
 from visdet.ops.nms_options import NMSOptions, as_nms_options
 from visdet.ops.soft_nms import soft_nms
 
@@ -92,10 +93,11 @@ def nms(
         keep = small_keep(box_array, scores, iou_threshold, offset, max_num)
         if keep is not None:
             return small_outputs(box_array, scores.numpy(), keep)
-    threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
-    score_threshold = check_number(score_threshold, "score_threshold")
-    max_num = check_int(max_num, "max_num")
-    return _nms(boxes, scores, threshold, offset, score_threshold, max_num)
+    with loop_threads():  # its sort and gathers too: see visdet.ops._threads
+        threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
+        score_threshold = check_number(score_threshold, "score_threshold")
+        max_num = check_int(max_num, "max_num")
+        return _nms(boxes, scores, threshold, offset, score_threshold, max_num)
 
 
 def _nms(
@@ -162,6 +164,18 @@ def batched_nms(
                                     class_agnostic)  # fmt: skip
         if result is not None:
             return result
+    with loop_threads():  # see visdet.ops._threads
+        return _batched_nms(boxes, scores, idxs, nms_cfg, class_agnostic)
+
+
+def _batched_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    idxs: Tensor,
+    nms_cfg: NMSOptions | Mapping[str, Any] | None,
+    class_agnostic: bool,
+) -> tuple[Tensor, Tensor]:
+    """:func:`batched_nms` past its small-input path: checks, mmcv's offsets, one NMS or one per group."""
     check_boxes(boxes, "boxes")
     check_scores(scores, "scores", boxes.shape[0])
     check_tensor(idxs, "idxs")

@@ -50,6 +50,7 @@ from visdet.ops._checks import (
 )
 from visdet.ops._roi_align_avg import RoIAlignAvg
 from visdet.ops._roi_align_max import MAX_POOL_INITIAL, RoIAlignMax, roi_align_max_no_grad
+from visdet.ops._threads import loop_threads
 
 __all__ = ["MAX_POOL_INITIAL", "roi_align"]
 
@@ -126,7 +127,8 @@ def roi_align(
             )
     if pool_mode == "max" and not (input.requires_grad and torch.is_grad_enabled()):
         # RoI by RoI, reading the map in its memory format (no copy); same values
-        return roi_align_max_no_grad(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
+        with loop_threads():  # a loop of small gathers per RoI: see visdet.ops._threads
+            return roi_align_max_no_grad(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
     if pool_mode == "avg":  # a channels-last map (a fused model's) is copied in chunks of a patch's channels
         return RoIAlignAvg.apply(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
     # the slot pass gathers along rows of an NCHW map; a channels-last input (a fused model's

@@ -106,18 +106,18 @@ def soft_nms(
         result = _soft_nms_small(boxes, scores, float(iou_threshold), float(sigma), float(min_score), method, offset)
         if result is not None:
             return result
-    iou_threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
-    sigma = check_number(sigma, "sigma")
-    min_score = check_number(min_score, "min_score")
-    check_choice(method, "method", tuple(SOFT_NMS_METHODS))
-    if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
-        # (SMALL_MAX_BOXES = 0 turns the fast paths off: tests)
-        if boxes.shape[0] > min(_nms_small.SMALL_MAX_BOXES, _SPARSE_BY_SCORE_ABOVE) > 0:
-            result = _soft_nms_sparse_by_score(boxes, scores, iou_threshold, sigma, min_score, method, offset)
-            if result is not None:
-                return result
-        return _soft_nms_numpy(boxes, scores, iou_threshold, sigma, min_score, method, offset)
-    with loop_threads():
+    with loop_threads():  # the torch loop, and the numpy paths' gathers: see visdet.ops._threads
+        iou_threshold, offset = check_nms_args(boxes, scores, iou_threshold, offset)
+        sigma = check_number(sigma, "sigma")
+        min_score = check_number(min_score, "min_score")
+        check_choice(method, "method", tuple(SOFT_NMS_METHODS))
+        if numpy_ready(boxes, scores) and boxes.dtype == scores.dtype:
+            # (SMALL_MAX_BOXES = 0 turns the fast paths off: tests)
+            if boxes.shape[0] > min(_nms_small.SMALL_MAX_BOXES, _SPARSE_BY_SCORE_ABOVE) > 0:
+                result = _soft_nms_sparse_by_score(boxes, scores, iou_threshold, sigma, min_score, method, offset)
+                if result is not None:
+                    return result
+            return _soft_nms_numpy(boxes, scores, iou_threshold, sigma, min_score, method, offset)
         return _soft_nms(boxes, scores, iou_threshold, sigma, min_score, method, offset)
 
 
