@@ -157,8 +157,8 @@ def _whole_map(input: Tensor, output_elements: int, patch_pixels: int) -> Tensor
     """Rows ``n * H * W + y * W + x`` (all channels) of the whole map, or None: each chunk copies its patch.
 
     A channels-last map gives them as a view. Of an NCHW map they are a copy, made when
-    the RoIs' patches hold more pixels than the map (many RoIs: 1000 of the benchmark's
-    kind copy 40 times the map in patches) and the copy is no larger than the output, so
+    the RoIs' patches hold more pixels than the map (many RoIs: the patches of 1000 of the
+    benchmark's kind hold 17 times the map's pixels) and the copy is no larger than the output, so
     that the temporaries stay within the output's size.
     """
     num, channels, height, width = input.shape

@@ -126,7 +126,7 @@ def roi_align(
                 f"{sorted(set(batch.tolist()))[:8]}"
             )
     if pool_mode == "max" and not (input.requires_grad and torch.is_grad_enabled()):
-        # RoI by RoI, reading the map in its memory format (no copy); same values
+        # RoI by RoI, from patches of the map or the whole map channels-last (see _whole_map); same values
         with loop_threads():  # a loop of small gathers per RoI: see visdet.ops._threads
             return roi_align_max_no_grad(input, rois.detach(), size, spatial_scale, sampling_ratio, bool(aligned))
     if pool_mode == "avg":  # a channels-last map (a fused model's) is copied in chunks of a patch's channels
