@@ -19,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.ops.spies import answers
 from tests.ops.test_numpy_paths import _boxes  # random boxes, with ties when coarse
 from visdet.ops import _nms_small, batched_nms, nms, soft_nms
 from visdet.ops._nms_kernels import torch_kernels_only
@@ -217,23 +218,12 @@ def test_soft_nms_fast_path_equals_general_and_torch_paths(case, method, thresho
 
 def test_soft_nms_fast_path_is_taken_and_declines_ties():
     boxes, scores = _boxes(5, 100, 200.0, False, torch.float32)
-    calls = []
-    original = soft_nms_module._pick_by_score
-
-    def spy(*args):
-        result = original(*args)
-        calls.append(result is not None)
-        return result
-
-    soft_nms_module._pick_by_score = spy
-    try:
+    with answers(soft_nms_module, "_pick_by_score") as calls:
         soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "linear")
         # a pick whose decayed score equals another remaining score: mmcv's working order decides
         tied_boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5], [50, 50, 60, 60]])
         tied_scores = torch.tensor([0.9, 0.8, 0.4])  # box 1 decays to 0.8 * (1 - 0.5) = 0.4
         dets, keep = soft_nms(tied_boxes, tied_scores, 0.3, 0.5, 1e-3, "linear")
-    finally:
-        soft_nms_module._pick_by_score = original
     assert calls == [True, False]
     # box 1 comes first in mmcv's working order after the first pick (no swap), so it wins the tie
     assert keep.tolist() == [0, 1, 2] and dets[:, 4].tolist() == pytest.approx([0.9, 0.4, 0.4])

@@ -14,6 +14,7 @@ import importlib
 import pytest
 import torch
 
+from tests.ops.spies import answers
 from visdet.benchmark.memory import peak_memory
 from visdet.ops.roi_align import roi_align
 
@@ -31,18 +32,10 @@ def _rois(num: int, generator: torch.Generator, batch: int, height: int, width: 
 
 
 @pytest.fixture
-def routes(monkeypatch):
+def routes():
     """Which route each call took: True for the whole map, False for patches."""
-    seen = []
-    original = max_module._whole_map
-
-    def spy(*args):
-        whole = original(*args)
-        seen.append(whole is not None)
-        return whole
-
-    monkeypatch.setattr(max_module, "_whole_map", spy)
-    return seen
+    with answers(max_module, "_whole_map") as seen:
+        yield seen
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

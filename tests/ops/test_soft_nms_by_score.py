@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
 
 import pytest
 import torch
 
+from tests.ops.spies import answers, patched
 from tests.ops.test_numpy_paths import _boxes  # random boxes, with ties when coarse
 from visdet.benchmark.cases.base import generator, random_boxes
 from visdet.ops import _nms_small, soft_nms
@@ -24,31 +24,9 @@ from visdet.ops import _nms_small, soft_nms
 soft_nms_module = importlib.import_module("visdet.ops.soft_nms")
 
 
-@contextlib.contextmanager
-def patched(module, **values) -> Iterator[None]:
-    saved = {name: getattr(module, name) for name in values}
-    for name, value in values.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)
-
-
-@contextlib.contextmanager
-def counting_answers(name: str) -> Iterator[list[bool]]:
+def counting_answers(name: str) -> contextlib.AbstractContextManager[list[bool]]:
     """Records, per call of ``soft_nms_module.<name>``, whether it answered (True) or declined (False)."""
-    answers: list[bool] = []
-    original = getattr(soft_nms_module, name)
-
-    def spy(*args):
-        result = original(*args)
-        answers.append(result is not None)
-        return result
-
-    with patched(soft_nms_module, **{name: spy}):
-        yield answers
+    return answers(soft_nms_module, name)
 
 
 def counting_by_score() -> contextlib.AbstractContextManager[list[bool]]:

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.ops.test_soft_nms_by_score import _assert_same, _exact, counting_answers, counting_by_score, patched
+from tests.ops.spies import patched
+from tests.ops.test_soft_nms_by_score import _assert_same, _exact, counting_answers, counting_by_score
 from visdet.ops import soft_nms
 
 soft_nms_module = importlib.import_module("visdet.ops.soft_nms")
