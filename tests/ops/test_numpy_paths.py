@@ -9,13 +9,15 @@ boxes, limits, both offsets and empty inputs.
 """
 
 import importlib
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visdet.ops import _greedy, _greedy_sparse, _nms_small
+from visdet.ops import _greedy, _greedy_sparse, _nms_kernels, _nms_small
 from visdet.ops.nms import soft_nms
 
 # the submodule (visdet.ops.soft_nms is the function once the package is imported)
@@ -98,3 +100,34 @@ def test_empty_and_single_inputs(dtype):
         assert _greedy._greedy_dense(boxes, thr, 0).tolist() == [True] * num
         dets, keep = soft_nms(boxes, scores)
         assert keep.tolist() == list(range(num)) and dets.shape == (num, 5) and dets.dtype == dtype
+
+
+def test_sparse_soft_nms_loop_decays_picked_partners_silently():
+    """Identical boxes decay each other to 0 (``linear``: ``1 - 1``); with ``min_score = 0`` they stay.
+
+    Twenty far-apart boxes make the pairs sparse, the three identical ones (tied at 0
+    after the first pick) send the call past the by-score picks to the sparse loop, where
+    a later pick's partners include boxes already picked: their weights of 0 must neither
+    warn (numpy's ``inf * 0``) nor change the result, the torch loop's.
+    """
+    far = torch.arange(20, dtype=torch.float32)[:, None] * 100
+    boxes = torch.cat([torch.cat([far, far, far + 10, far + 10], 1), torch.tensor([[5.0, 5, 15, 15]] * 3)])
+    scores = torch.cat([torch.linspace(0.2, 0.9, 20), torch.tensor([0.95, 0.5, 0.3])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dets, keep = soft_nms(boxes, scores, 0.3, 0.5, 0.0, "linear")
+    ref_dets, ref_keep = soft_nms_module._soft_nms(boxes, scores, 0.3, 0.5, 0.0, "linear", 0)
+    assert keep.tolist() == ref_keep.tolist() and len(keep) == 23
+    assert dets[-2:, 4].tolist() == [0.0, 0.0]
+    torch.testing.assert_close(dets, ref_dets, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num", [1000, 70000])
+def test_index_order_is_the_stable_order(num):
+    """16-bit keys (radix sort) up to 65536 boxes, the indices themselves beyond: numpy's stable order either way."""
+    rng = np.random.default_rng(num)
+    indices = rng.integers(0, num, size=30000)
+    indices[:100] = num - 1  # the largest index (above 16 bits in the second case)
+    order = _nms_kernels.index_order(indices, num)
+    expected = sorted(range(indices.size), key=lambda k: (indices[k], k))
+    assert order.tolist() == expected

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from visdet.ops._nms_kernels import box_areas, resolve_block
+from visdet.ops._nms_kernels import box_areas, index_order, resolve_block
 
 # Candidate pairs examined per batch (bounds the temporary memory to ~100 MB).
 _PAIRS_PER_BATCH = 1 << 22
@@ -208,7 +208,7 @@ def greedy_sparse_numpy(columns: tuple[np.ndarray, ...], threshold: np.ndarray, 
     sources, targets = edges
     suppressed = np.zeros(columns[0].shape[0], dtype=bool)
     if sources.size:
-        order = np.argsort(sources, kind="stable")
+        order = index_order(sources, columns[0].shape[0])
         sources, targets = sources[order], targets[order]
         firsts = np.flatnonzero(np.r_[True, sources[1:] != sources[:-1]])
         bounds = np.r_[firsts, sources.size].tolist()

@@ -128,3 +128,19 @@ def numpy_iou_block(columns: tuple[np.ndarray, ...], rows: np.ndarray, start: in
     union -= w
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is NaN, as in torch
         return np.divide(w, union, out=w)
+
+
+# numpy's stable sort is a radix sort for keys of at most 16 bits (linear time) and a
+# merge sort otherwise: 0.13 against 1.7 ms for 35k box indices (soft-NMS' pairs at 1000 boxes)
+_RADIX_KEYS = np.uint16
+
+
+def index_order(indices: np.ndarray, num: int) -> np.ndarray:
+    """The stable sort order of ``indices`` (box indices in ``[0, num)``), as ``argsort(kind="stable")``.
+
+    A stable sort's order is unique, so narrowing the keys to 16 bits where ``num``
+    allows changes only the algorithm numpy picks, not the order.
+    """
+    if num <= np.iinfo(_RADIX_KEYS).max + 1:
+        indices = indices.astype(_RADIX_KEYS)
+    return np.argsort(indices, kind="stable")

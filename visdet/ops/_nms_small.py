@@ -243,7 +243,7 @@ def walk(sources: np.ndarray, targets: np.ndarray, num: int) -> np.ndarray | Non
     """
     if sources.size == 0:
         return None
-    by_source = sources.argsort(kind="stable")
+    by_source = _nms_kernels.index_order(sources, num)
     sources, targets = sources.take(by_source), targets.take(by_source)
     if sources.size <= _EDGES_ONE_BY_ONE * num:
         suppressed = bytearray(num)

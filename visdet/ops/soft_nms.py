@@ -34,7 +34,7 @@ from visdet.ops import _nms_small
 from visdet.ops._checks import check_choice, check_number
 from visdet.ops._greedy import check_nms_args
 from visdet.ops._greedy_sparse import numpy_overlaps
-from visdet.ops._nms_kernels import box_areas, iou_matrix, numpy_columns, numpy_iou_block, numpy_ready
+from visdet.ops._nms_kernels import box_areas, index_order, iou_matrix, numpy_columns, numpy_iou_block, numpy_ready
 from visdet.ops._nms_small import intersecting_pairs, small_inputs, small_number
 from visdet.ops._threads import loop_threads
 
@@ -513,38 +513,48 @@ def _sparse_loop(
     """The pick loop when only the listed pairs have weights other than 1; returns the picks' count.
 
     A weight of exactly 1 leaves a score unchanged, so each pick multiplies only its
-    listed partners still remaining (found through ``where``, each box's working
-    position). After the first pick, whose check covers every remaining score, only a
-    decayed score can fall below ``min_score``.
+    listed partners, found through ``where``: each box's working position while it
+    remains, else (picked or dropped) a spare slot past the scores, which starts at
+    ``+inf`` and so never falls below ``min_score`` (``inf * w`` is ``inf``, or ``NaN``
+    for ``w = 0``: neither is below). After the first pick, whose check covers every
+    remaining score, only a decayed score can fall below ``min_score``.
     """
     starts, partners, weights = sparse
     num = work.shape[0]
+    spare = num
+    scores = np.empty(num + 1, dtype=work.dtype)  # the working scores, then the spare slot
+    scores[:num] = work
+    scores[spare] = np.inf
     where = np.arange(num)
     count, i = num, 0
-    while i < count:
-        best = i + int(work[i:count].argmax())
-        if best != i:
-            work[i], work[best] = work[best], work[i]
-            inds[i], inds[best] = inds[best], inds[i]
-            where[inds[i]], where[inds[best]] = i, best
-        if i + 1 < count:
-            pick = int(inds[i])
-            low, high = starts[pick], starts[pick + 1]
-            dropped = 0
-            if high > low:
-                positions = where[partners[low:high]]
-                remaining = positions > i
-                positions = positions[remaining]
-                work[positions] *= weights[low:high][remaining]
-                dropped = np.count_nonzero(work[positions] < min_score)
-            if i == 0:
-                dropped = np.count_nonzero(work[1:count] < min_score)
-            if dropped:
-                alive = ~(work[i + 1 : count] < min_score)
-                where[inds[i + 1 : count][~alive]] = -1
-                count = _remove(work, inds, i, count, alive)
-                where[inds[i + 1 : count]] = np.arange(i + 1, count)
-        i += 1
+    with np.errstate(invalid="ignore"):  # the spare slot: inf * 0
+        while i < count:
+            best = i + int(scores[i:count].argmax())
+            pick = int(inds[best])
+            if best != i:
+                other = int(inds[i])
+                scores[i], scores[best] = scores[best], scores[i]
+                inds[i], inds[best] = pick, other
+                where[other] = best
+            if i + 1 < count:
+                low, high = starts[pick], starts[pick + 1]
+                dropped = 0
+                if high > low:  # (a box without partners is no box's partner: its `where` is never read)
+                    where[pick] = spare
+                    positions = where[partners[low:high]]
+                    decayed = scores[positions]
+                    decayed *= weights[low:high]
+                    scores[positions] = decayed
+                    dropped = np.count_nonzero(decayed < min_score)
+                if i == 0:
+                    dropped = np.count_nonzero(scores[1:count] < min_score)
+                if dropped:
+                    alive = ~(scores[i + 1 : count] < min_score)
+                    where[inds[i + 1 : count][~alive]] = spare
+                    count = _remove(scores, inds, i, count, alive)
+                    where[inds[i + 1 : count]] = np.arange(i + 1, count)
+            i += 1
+    work[:count] = scores[:count]
     return count
 
 
@@ -577,7 +587,7 @@ def _sparse_weights(
     if not sources:
         return [0] * (num + 1), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=columns[0].dtype)
     source = np.concatenate(sources)
-    order = np.argsort(source, kind="stable")
+    order = index_order(source, num)
     starts = np.searchsorted(source[order], np.arange(num + 1)).tolist()
     return starts, np.concatenate(targets)[order], np.concatenate(values)[order]
 
@@ -600,7 +610,11 @@ def _weights(ovr: np.ndarray, threshold: np.generic, sigma: np.generic, method: 
     if method == "gaussian":
         exponent = np.negative(ovr * ovr, out=ovr)
         exponent /= sigma
-        return torch.from_numpy(exponent).double().exp_().to(dtype).numpy()
+        # torch's exp (the torch loop's, :func:`_soft_weight`), on one thread: the small
+        # path calls this outside the ops' loop block, and with busy cores even an exp of
+        # 400 doubles took 5.4 ms on 2 threads (9 us on one); see visdet.ops._threads
+        with loop_threads():
+            return torch.from_numpy(exponent).double().exp_().to(dtype).numpy()
     one = ovr.dtype.type(1)
     if method == "naive":
         return np.where(ovr >= threshold, ovr.dtype.type(0), one)
