@@ -20,6 +20,24 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def threads_at(monkeypatch):
+    """``threads_at(owner, name)`` wraps ``owner.<name>``; ``threads_at.seen[name]``: the thread count at each call."""
+    seen: dict[str, list[int]] = {}
+
+    def record(owner, name):
+        original = getattr(owner, name)
+
+        def wrapped(*args, **kwargs):
+            seen.setdefault(name, []).append(torch.get_num_threads())
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+
+    record.seen = seen
+    return record
+
+
 def test_lowers_inside_and_restores(two_threads, monkeypatch):
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
     with loop_threads():
@@ -110,60 +128,42 @@ def test_ops_give_the_same_result_at_any_loop_thread_count(two_threads, monkeypa
     torch.testing.assert_close(results["1"][2], results["0"][2])
 
 
-def test_roi_align_and_nms_loops_run_on_one_thread(two_threads, monkeypatch):
+def test_roi_align_and_nms_loops_run_on_one_thread(two_threads, threads_at, monkeypatch):
     import visdet.ops._greedy as greedy
     import visdet.ops._roi_align_avg as avg
 
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
-    seen = {}
-
-    def recording(module, name):
-        original = getattr(module, name)
-
-        def wrapped(*args, **kwargs):
-            seen[name] = torch.get_num_threads()
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(module, name, wrapped)
-
-    recording(avg, "_pool_rois")
-    recording(greedy, "_greedy_dense")
+    threads_at(avg, "_pool_rois")
+    threads_at(greedy, "_greedy_dense")
     features = torch.randn(1, 2, 16, 16)
     rois = torch.tensor([[0, 1.0, 1.0, 12.0, 9.0]])
     roi_align(features, rois, (2, 2), sampling_ratio=2)
     # with gradients, so the general pass runs (the small-input fast path is numpy only, no torch loop)
     boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]], requires_grad=True)
     nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
-    assert seen == {"_pool_rois": 1, "_greedy_dense": 1}
+    assert {name: set(counts) for name, counts in threads_at.seen.items()} == {"_pool_rois": {1}, "_greedy_dense": {1}}
     assert torch.get_num_threads() == 2
 
 
-def test_the_small_soft_nms_paths_gaussian_exp_runs_on_one_thread(two_threads, monkeypatch):
+def test_the_small_soft_nms_paths_gaussian_exp_runs_on_one_thread(two_threads, threads_at, monkeypatch):
     """The small-input soft-NMS path is numpy, except the gaussian weights' exp (torch's, as the torch loop's).
 
     With 2 threads and both cores busy, an exp of 400 doubles took 5.4 ms against 9 us on
     one thread (gaussian soft-NMS of 128 boxes: 30x mmcv's time), so it runs on one thread.
     """
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
-    seen = []
-    original = torch.Tensor.exp_
-
-    def recording(self):
-        seen.append(torch.get_num_threads())
-        return original(self)
-
-    monkeypatch.setattr(torch.Tensor, "exp_", recording)
+    threads_at(torch.Tensor, "exp_")
     generator = torch.Generator().manual_seed(5)
     xy = torch.rand(128, 2, generator=generator) * 300
     boxes = torch.cat([xy, xy + 10 + torch.rand(128, 2, generator=generator) * 40], dim=1)
     scores = torch.rand(128, generator=generator)
     dets, keep = soft_nms(boxes, scores, 0.3, 0.5, 1e-3, "gaussian")
     assert keep.numel() > 0 and bool((dets[:, 4] < scores[keep]).any())  # some scores decayed
-    assert seen and set(seen) == {1}
+    assert threads_at.seen["exp_"] and set(threads_at.seen["exp_"]) == {1}
     assert torch.get_num_threads() == 2
 
 
-def test_the_ops_general_cpu_paths_run_on_one_thread(two_threads, monkeypatch):
+def test_the_ops_general_cpu_paths_run_on_one_thread(two_threads, threads_at, monkeypatch):
     """Past the small-input paths, every torch call of an op (sorts, gathers, checks) runs on one thread.
 
     Under load a parallel region of a few thousand elements (``boxes[order]`` of 1000 boxes)
@@ -171,24 +171,15 @@ def test_the_ops_general_cpu_paths_run_on_one_thread(two_threads, monkeypatch):
     16 ms against 2 ms on one thread (and 1.97x mmcv's time with 2 busy processes).
     """
     monkeypatch.delenv(ENV_VARIABLE, raising=False)
-    seen = {}
-
-    def recording(module_name, name):
-        module = importlib.import_module(module_name)
-        original = getattr(module, name)
-
-        def wrapped(*args, **kwargs):
-            seen[name] = torch.get_num_threads()
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(module, name, wrapped)
-
-    recording("visdet.ops.nms", "_nms")
-    recording("visdet.ops.nms", "_batched_nms")
-    recording("visdet.ops.multiclass_nms", "_multiclass_nms")
-    recording("visdet.ops.soft_nms", "_soft_nms_numpy")
-    recording("visdet.ops.soft_nms", "_soft_nms_sparse_by_score")
-    recording("visdet.ops.roi_align", "roi_align_max_no_grad")
+    for module_name, name in (
+        ("visdet.ops.nms", "_nms"),
+        ("visdet.ops.nms", "_batched_nms"),
+        ("visdet.ops.multiclass_nms", "_multiclass_nms"),
+        ("visdet.ops.soft_nms", "_soft_nms_numpy"),
+        ("visdet.ops.soft_nms", "_soft_nms_sparse_by_score"),
+        ("visdet.ops.roi_align", "roi_align_max_no_grad"),
+    ):
+        threads_at(importlib.import_module(module_name), name)
     generator = torch.Generator().manual_seed(3)
     xy = torch.rand(600, 2, generator=generator) * 300
     boxes = torch.cat([xy, xy + 10 + torch.rand(600, 2, generator=generator) * 40], dim=1)
@@ -205,5 +196,7 @@ def test_the_ops_general_cpu_paths_run_on_one_thread(two_threads, monkeypatch):
     rois = torch.tensor([[0, 1.0, 1.0, 12.0, 9.0]])
     assert roi_align(features, rois, (2, 2), sampling_ratio=2, pool_mode="max").shape == (1, 2, 2, 2)
     names = ("_nms", "_batched_nms", "_multiclass_nms", "_soft_nms_numpy", "_soft_nms_sparse_by_score")
-    assert seen == {name: 1 for name in (*names, "roi_align_max_no_grad")}
+    assert {name: set(counts) for name, counts in threads_at.seen.items()} == {
+        name: {1} for name in (*names, "roi_align_max_no_grad")
+    }
     assert torch.get_num_threads() == 2

@@ -610,9 +610,8 @@ def _weights(ovr: np.ndarray, threshold: np.generic, sigma: np.generic, method: 
     if method == "gaussian":
         exponent = np.negative(ovr * ovr, out=ovr)
         exponent /= sigma
-        # torch's exp (the torch loop's, :func:`_soft_weight`), on one thread: the small
-        # path calls this outside the ops' loop block, and with busy cores even an exp of
-        # 400 doubles took 5.4 ms on 2 threads (9 us on one); see visdet.ops._threads
+        # torch's exp (the torch loop's, :func:`_soft_weight`) on one thread, also when the
+        # small path calls this outside the ops' loop block: see visdet.ops._threads
         with loop_threads():
             return torch.from_numpy(exponent).double().exp_().to(dtype).numpy()
     one = ovr.dtype.type(1)
